@@ -1,0 +1,107 @@
+package flowgo
+
+import "sync"
+
+// Batch is the unit that travels through the pipeline: the records an input
+// decoded, the arena their memory lives in, and, once the pipeline has encoded
+// them for the output, the framed bytes.
+//
+// One goroutine owns a batch at a time: the input that fills it, then the
+// queue, then the output stage. Batches are recycled (GetBatch, PutBatch), so
+// nothing may refer to a batch or its records after handing it on.
+type Batch struct {
+	Records []Record
+	Arena   Arena
+
+	// Data holds the encoded, framed records for the output; frame i is
+	// Data[Ends[i-1]:Ends[i]] (Data[:Ends[0]] for i = 0) and came from
+	// Records[Index[i]]. Records that failed to encode have no frame.
+	Data  []byte
+	Ends  []int
+	Index []int
+
+	// BytesIn counts the raw bytes the input read for these records.
+	BytesIn int
+	// Source names the input the batch came from, for logs and metrics.
+	Source string
+
+	// The share of the queue's budget the batch holds (see Queue.Put).
+	queueRecords, queueBytes int
+}
+
+// Next appends a reset record to b and returns a pointer to it. The pointer
+// is valid until the next call to Next.
+func (b *Batch) Next() *Record {
+	if len(b.Records) < cap(b.Records) {
+		b.Records = b.Records[:len(b.Records)+1]
+	} else {
+		b.Records = append(b.Records, Record{})
+	}
+	r := &b.Records[len(b.Records)-1]
+	r.Reset()
+	return r
+}
+
+// Drop removes the last record, the one a failed decode left behind.
+func (b *Batch) Drop() {
+	b.Records = b.Records[:len(b.Records)-1]
+}
+
+// Len returns the number of records.
+func (b *Batch) Len() int { return len(b.Records) }
+
+// Frames returns the number of encoded frames.
+func (b *Batch) Frames() int { return len(b.Ends) }
+
+// Frame returns encoded frame i.
+func (b *Batch) Frame(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = b.Ends[i-1]
+	}
+	return b.Data[start:b.Ends[i]]
+}
+
+// Size returns about how much memory the batch holds, for the queue's byte budget.
+func (b *Batch) Size() int {
+	return b.Arena.Size() + len(b.Records)*recordSize + len(b.Data)
+}
+
+// ResetEncoded forgets the encoded frames, keeping their buffers.
+func (b *Batch) ResetEncoded() {
+	b.Data = b.Data[:0]
+	b.Ends = b.Ends[:0]
+	b.Index = b.Index[:0]
+}
+
+// Reset empties b for reuse. Everything its records pointed to becomes invalid.
+func (b *Batch) Reset() {
+	clear(b.Records)
+	b.Records = b.Records[:0]
+	b.Arena.Reset()
+	b.ResetEncoded()
+	b.BytesIn = 0
+	b.Source = ""
+}
+
+var recordSize = int(unsafeSizeofRecord())
+
+var batchPool = sync.Pool{New: func() any { return new(Batch) }}
+
+// GetBatch returns an empty batch, recycled when possible.
+func GetBatch() *Batch {
+	return batchPool.Get().(*Batch)
+}
+
+// PutBatch resets b and recycles it. b must not be used afterwards.
+func PutBatch(b *Batch) {
+	if b == nil {
+		return
+	}
+	// A batch that grew far beyond the usual size is let go rather than pinned.
+	if cap(b.Records) > 1<<16 || cap(b.Data) > 64<<20 {
+		return
+	}
+	b.Reset()
+	batchPool.Put(b)
+}

@@ -1,0 +1,5 @@
+package flowgo
+
+import "unsafe"
+
+func unsafeSizeofRecord() uintptr { return unsafe.Sizeof(Record{}) }
