@@ -170,3 +170,25 @@ func (v Value) Equal(w Value) bool {
 		return v.num == w.num
 	}
 }
+
+// Equal reports whether r and o hold the same event: same instant, fields,
+// and structured data in the same order with equal values.
+func (r *Record) Equal(o *Record) bool {
+	if !r.Time.Equal(o.Time) || r.Hostname != o.Hostname || r.AppName != o.AppName ||
+		r.ProcID != o.ProcID || r.MsgID != o.MsgID || r.Msg != o.Msg || r.FullMsg != o.FullMsg ||
+		r.Facility != o.Facility || r.Severity != o.Severity || len(r.SD) != len(o.SD) {
+		return false
+	}
+	for i := range r.SD {
+		a, b := &r.SD[i], &o.SD[i]
+		if a.ID != b.ID || len(a.Params) != len(b.Params) {
+			return false
+		}
+		for j := range a.Params {
+			if a.Params[j].Name != b.Params[j].Name || !a.Params[j].Value.Equal(b.Params[j].Value) {
+				return false
+			}
+		}
+	}
+	return true
+}

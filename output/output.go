@@ -1,0 +1,125 @@
+// Package output delivers encoded, framed records: stdout (alias debug),
+// file, and, later, kafka and tls. Each type registers a constructor under
+// its TOML name (output.type).
+//
+// The pipeline encodes and frames every batch before it calls Write, so an
+// output only moves bytes: frame i of a batch is b.Frame(i).
+package output
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flowgo/flowgo"
+	"github.com/flowgo/flowgo/config"
+)
+
+// Output is a destination for batches.
+type Output interface {
+	// Write delivers every frame of b in order. It returns nil once all are
+	// delivered (handed to the OS for files and stdout, acknowledged for
+	// Kafka); a *flowgo.BatchError when some frames failed for good, the
+	// others being delivered; any other error when the batch should be
+	// retried: the pipeline backs off and calls Write again with the same
+	// batch, so Write reconnects as needed. Write returns promptly when ctx
+	// ends. The pipeline calls Write, Flush and Close from one goroutine.
+	Write(ctx context.Context, b *flowgo.Batch) error
+	// Close flushes what is buffered and releases resources. Frames it
+	// could not deliver before ctx ended are reported in the error.
+	Close(ctx context.Context) error
+}
+
+// Flusher is an Output that buffers. The pipeline calls Flush every
+// FlushInterval while the output is idle, and before Close.
+type Flusher interface {
+	Flush(ctx context.Context) error
+	FlushInterval() time.Duration
+}
+
+// Config is what a constructor gets.
+type Config struct {
+	// Section is the [output] table; the constructor decodes its own keys
+	// from it with Section.Decode and reports errors with Section.Errorf.
+	Section *config.Section
+	// Format and Framing are the validated output.format and output.framing.
+	Format, Framing string
+	Log             *slog.Logger
+}
+
+// Constructor builds an output. It validates its configuration and does no
+// I/O: files are opened and connections dialled in Write.
+type Constructor func(c Config) (Output, error)
+
+// Type describes a registered output type.
+type Type struct {
+	New Constructor
+	// DefaultFraming returns the framing used when output.framing is not set.
+	DefaultFraming func(format string) string
+}
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]Type{}
+	aliases  = map[string]string{}
+)
+
+// Register makes an output type available under name, and under each alias.
+// It is meant to be called from init and panics on empty or duplicate names.
+func Register(name string, t Type, alias ...string) {
+	mu.Lock()
+	defer mu.Unlock()
+	if name == "" || t.New == nil || t.DefaultFraming == nil {
+		panic("output: Register with empty name, nil constructor or nil DefaultFraming")
+	}
+	for _, n := range append([]string{name}, alias...) {
+		if _, dup := registry[n]; dup {
+			panic("output: Register called twice for " + n)
+		}
+		if _, dup := aliases[n]; dup {
+			panic("output: Register called twice for " + n)
+		}
+	}
+	registry[name] = t
+	for _, a := range alias {
+		aliases[a] = name
+	}
+}
+
+// Lookup returns the type registered under name or one of its aliases, and
+// its canonical name.
+func Lookup(name string) (Type, string, error) {
+	mu.RLock()
+	defer mu.RUnlock()
+	if canon, ok := aliases[name]; ok {
+		name = canon
+	}
+	t, ok := registry[name]
+	if !ok {
+		return Type{}, "", fmt.Errorf("output type %q unknown (known: %s)", name, strings.Join(namesLocked(), ", "))
+	}
+	return t, name, nil
+}
+
+// Names returns the registered type names and aliases, sorted.
+func Names() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	return namesLocked()
+}
+
+func namesLocked() []string {
+	out := make([]string, 0, len(registry)+len(aliases))
+	for n := range registry {
+		out = append(out, n)
+	}
+	for a := range aliases {
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out
+}
