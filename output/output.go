@@ -9,6 +9,7 @@ package output
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -48,7 +49,9 @@ type Config struct {
 	Section *config.Section
 	// Format and Framing are the validated output.format and output.framing.
 	Format, Framing string
-	Log             *slog.Logger
+	// Stdout is where the stdout output writes (os.Stdout when nil).
+	Stdout io.Writer
+	Log    *slog.Logger
 }
 
 // Constructor builds an output. It validates its configuration and does no
@@ -60,6 +63,10 @@ type Type struct {
 	New Constructor
 	// DefaultFraming returns the framing used when output.framing is not set.
 	DefaultFraming func(format string) string
+	// FixedFraming, when set, is the only framing the type uses (Kafka:
+	// one record per message); a configured output.framing is ignored with
+	// a warning, as Flowgger does.
+	FixedFraming string
 }
 
 var (

@@ -1,0 +1,368 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/flowgo/flowgo/config"
+	"github.com/flowgo/flowgo/decoder"
+	"github.com/flowgo/flowgo/encoder"
+	"github.com/flowgo/flowgo/input"
+	"github.com/flowgo/flowgo/output"
+	"github.com/flowgo/flowgo/pipeline"
+)
+
+// Exit codes.
+const (
+	exitOK        = 0
+	exitFailure   = 1 // records rejected (pipe) or lost, or an input could not run
+	exitUsage     = 2 // bad command line or configuration
+	defaultConfig = "flowgo.toml"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+// env carries the process's streams so that tests can run commands in-process.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	log            *slog.Logger
+}
+
+// run runs one flowgo command line and returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	global := flag.NewFlagSet("flowgo", flag.ContinueOnError)
+	global.SetOutput(io.Discard)
+	logFormat := global.String("log-format", "text", "")
+	logLevel := global.String("log-level", "info", "")
+	if err := global.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage())
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "flowgo: %v\n\n%s", err, usage())
+		return exitUsage
+	}
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "flowgo: %v\n", err)
+		return exitUsage
+	}
+	e.log = log
+	args = global.Args()
+	if len(args) == 0 {
+		return e.runCmd(ctx, nil)
+	}
+	switch args[0] {
+	case "run":
+		return e.runCmd(ctx, args[1:])
+	case "pipe":
+		return e.pipeCmd(ctx, args[1:])
+	case "check":
+		return e.checkCmd(args[1:])
+	case "version":
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage())
+		return exitOK
+	}
+	if strings.HasPrefix(args[0], "-") || len(args) > 1 {
+		fmt.Fprintf(stderr, "flowgo: unknown command or flag %q\n\n%s", args[0], usage())
+		return exitUsage
+	}
+	// `flowgo FILE`, as Flowgger takes its config file.
+	return e.runCmd(ctx, []string{"-c", args[0]})
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+func usage() string {
+	return fmt.Sprintf(`flowgo collects, converts and ships logs (a Flowgger re-done in Go).
+
+Usage:
+  flowgo [FILE]                 run the pipeline in FILE (default %[1]s)
+  flowgo run [-c FILE]          the same
+  flowgo pipe --from FORMAT --to FORMAT [--framing F] [--output-framing F] [--errors FILE]
+                                convert stdin to stdout
+  flowgo check [-c FILE]        validate FILE and print the effective pipeline
+  flowgo version                print the version
+Global flags (before the command):
+  --log-format text|json        diagnostics format on stderr (default text)
+  --log-level debug|info|warn|error
+
+Input types:     %[2]s
+Input formats:   %[3]s
+Input framings:  %[4]s
+Output types:    %[5]s
+Output formats:  %[6]s
+Output framings: %[7]s (aliases nop, none)
+
+Exit status: 0 success; 1 records rejected (pipe), lost, or an input failed; 2 usage or configuration error.
+`, defaultConfig, strings.Join(input.Names(), ", "), strings.Join(decoder.Names(), ", "),
+		input.FramingHelp(), strings.Join(output.Names(), ", "), strings.Join(encoder.Names(), ", "),
+		strings.Join(output.Framings, ", "))
+}
+
+func versionString() string {
+	v, rev, goV := version, "", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goV = bi.GoVersion
+		if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" && rev != "" {
+					rev += "+dirty"
+				}
+			}
+		}
+	}
+	if v == "" {
+		v = "devel"
+	}
+	if rev == "" {
+		rev = "unknown"
+	}
+	return fmt.Sprintf("flowgo %s (commit %s, %s)", v, rev, goV)
+}
+
+// configArg parses the -c flag of run and check.
+func (e *env) configArg(name string, args []string) (string, bool) {
+	fs := flag.NewFlagSet("flowgo "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	path := fs.String("c", defaultConfig, "config file")
+	fs.StringVar(path, "config", defaultConfig, "config file")
+	if err := fs.Parse(args); err != nil {
+		return "", false
+	}
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "c" || f.Name == "config" })
+	if fs.NArg() == 1 && !set {
+		*path = fs.Arg(0) // `flowgo run FILE`
+	} else if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "flowgo %s: unexpected argument %q\n", name, fs.Arg(0))
+		return "", false
+	}
+	return *path, true
+}
+
+// build loads and builds the pipeline in path, printing warnings.
+func (e *env) build(path string, opts pipeline.Options) (*pipeline.Pipeline, bool) {
+	f, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "flowgo: %v\n", err)
+		return nil, false
+	}
+	opts.Log = e.log
+	opts.Stdin, opts.Stdout = e.stdin, e.stdout
+	if opts.Name == "" {
+		opts.Name = pipelineName(path)
+	}
+	p, err := pipeline.Build(f, opts)
+	for _, w := range f.Warnings() {
+		e.log.Warn("config", "warning", w)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "flowgo: %v\n", err)
+		return nil, false
+	}
+	return p, true
+}
+
+func pipelineName(path string) string {
+	base := path[strings.LastIndexByte(path, '/')+1:]
+	return strings.TrimSuffix(base, ".toml")
+}
+
+func (e *env) checkCmd(args []string) int {
+	path, ok := e.configArg("check", args)
+	if !ok {
+		return exitUsage
+	}
+	p, ok := e.build(path, pipeline.Options{})
+	if !ok {
+		return exitUsage
+	}
+	fmt.Fprintf(e.stdout, "%s: OK\n%s\n", path, p.Describe())
+	return exitOK
+}
+
+func (e *env) runCmd(ctx context.Context, args []string) int {
+	path, ok := e.configArg("run", args)
+	if !ok {
+		return exitUsage
+	}
+	p, ok := e.build(path, pipeline.Options{})
+	if !ok {
+		return exitUsage
+	}
+	e.log.Info("flowgo starting", "version", versionString(), "config", path)
+	code := e.execute(ctx, p)
+	st := p.Stats()
+	e.log.Info("flowgo stopped", "received", st.Received.Load(), "sent", st.Sent.Load(),
+		"rejected", st.Rejected.Load(), "encode_failed", st.EncodeFailed.Load(), "failed", st.Failed.Load(),
+		"dropped", st.Dropped.Load(), "lost", st.Lost.Load())
+	if n := st.Lost.Load(); n > 0 {
+		e.log.Error("records accepted but not delivered", "lost", n)
+		code = exitFailure
+	}
+	return code
+}
+
+// execute runs p with signal handling: the first SIGINT or SIGTERM drains,
+// a second one gives up on undelivered records at once.
+func (e *env) execute(ctx context.Context, p *pipeline.Pipeline) int {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			e.log.Info("signal received: draining; send it again to stop at once", "signal", s.String())
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case s := <-sigs:
+			e.log.Warn("second signal: stopping without delivering the rest", "signal", s.String())
+			p.HardStop()
+		case <-done:
+		}
+	}()
+	err := p.Run(ctx)
+	close(done)
+	if err != nil {
+		e.log.Error("pipeline failed", "error", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func (e *env) pipeCmd(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("flowgo pipe", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	from := fs.String("from", "", "input format: "+strings.Join(decoder.Names(), ", "))
+	to := fs.String("to", "", "output format: "+strings.Join(encoder.Names(), ", "))
+	framing := fs.String("framing", "line", "input framing: "+input.FramingHelp())
+	outFraming := fs.String("output-framing", "line", "output framing: "+strings.Join(output.Framings, ", "))
+	errorsPath := fs.String("errors", "", "write rejected frames, byte for byte, to this file")
+	maxSize := fs.Int("max-message-size", pipeline.DefaultMaxMessageSize, "longest frame in bytes")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "flowgo pipe: unexpected argument %q (it reads stdin)\n", fs.Arg(0))
+		return exitUsage
+	}
+	if *from == "" || *to == "" {
+		fmt.Fprintln(e.stderr, "flowgo pipe: --from and --to are required")
+		return exitUsage
+	}
+	src := fmt.Sprintf("[input]\ntype = \"stdin\"\nformat = %s\nframing = %s\nmax_message_size = %d\n[output]\ntype = \"stdout\"\nformat = %s\nframing = %s\n",
+		strconv.Quote(*from), strconv.Quote(*framing), *maxSize, strconv.Quote(*to), strconv.Quote(*outFraming))
+	f, err := config.Parse("", src)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "flowgo pipe: %v\n", err)
+		return exitUsage
+	}
+
+	var errFile *bufio.Writer
+	if *errorsPath != "" {
+		fh, err := os.Create(*errorsPath)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "flowgo pipe: --errors: %v\n", err)
+			return exitUsage
+		}
+		defer fh.Close()
+		errFile = bufio.NewWriterSize(fh, 64<<10)
+	}
+	report := bufio.NewWriter(e.stderr)
+	opts := pipeline.Options{
+		Name: "pipe", Log: e.log, Stdin: e.stdin, Stdout: e.stdout,
+		OnReject: func(_, origin string, frame []byte, err error) {
+			fmt.Fprintf(report, "%s: %v\n", origin, err)
+			if errFile != nil {
+				errFile.Write(frame)
+				errFile.WriteByte('\n')
+			}
+		},
+	}
+	p, err := pipeline.Build(f, opts)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "flowgo pipe: %v\n", pipeArgError(err))
+		return exitUsage
+	}
+	code := e.execute(ctx, p)
+	report.Flush()
+	if errFile != nil {
+		if err := errFile.Flush(); err != nil {
+			fmt.Fprintf(e.stderr, "flowgo pipe: --errors: %v\n", err)
+			code = exitFailure
+		}
+	}
+	st := p.Stats()
+	bad := st.Rejected.Load() + st.EncodeFailed.Load() + st.Failed.Load() + st.Lost.Load()
+	if bad > 0 {
+		fmt.Fprintf(e.stderr, "flowgo pipe: %d records converted, %d rejected (%d undecodable, %d unencodable), %d lost\n",
+			st.Sent.Load(), st.Rejected.Load()+st.EncodeFailed.Load()+st.Failed.Load(), st.Rejected.Load(), st.EncodeFailed.Load()+st.Failed.Load(), st.Lost.Load())
+		if code == exitOK {
+			code = exitFailure
+		}
+	}
+	return code
+}
+
+// pipeArgError rewrites config errors about the synthetic pipe config in
+// terms of the command-line flags.
+func pipeArgError(err error) error {
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		return err
+	}
+	flagOf := map[string]string{
+		"input.format": "--from", "output.format": "--to", "input.framing": "--framing",
+		"output.framing": "--output-framing", "input.max_message_size": "--max-message-size",
+	}
+	if f, ok := flagOf[ce.Key]; ok {
+		return fmt.Errorf("%s: %s", f, ce.Msg)
+	}
+	return fmt.Errorf("%s: %s", ce.Key, ce.Msg)
+}

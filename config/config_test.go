@@ -1,0 +1,175 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+type tcpKeys struct {
+	Type    string        `toml:"type"`
+	Listen  string        `toml:"listen"`
+	Timeout int           `toml:"timeout"`
+	Flush   time.Duration `toml:"flush_interval"`
+}
+
+func TestUnknownKeyNamesLineAndClosestKey(t *testing.T) {
+	src := `# a comment
+[input]
+type = "tcp"
+listen = "127.0.0.1:514"
+timeuot = 10
+
+[output]
+type = "stdout"
+`
+	f, err := Parse("flowgo.toml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k tcpKeys
+	if err := f.Inputs[0].Decode(&k); err != nil {
+		t.Fatal(err)
+	}
+	var o struct {
+		Type string `toml:"type"`
+	}
+	if err := f.Output.Decode(&o); err != nil {
+		t.Fatal(err)
+	}
+	err = f.Check()
+	want := `flowgo.toml:5: input.timeuot: unknown key (did you mean "timeout"?) (typo, or not supported by input type "tcp")`
+	if err == nil || err.Error() != want {
+		t.Errorf("Check() = %v;\nwant %s", err, want)
+	}
+}
+
+func TestUppercaseKeyIsNotSilentlyAccepted(t *testing.T) {
+	f, err := Parse("c.toml", "[input]\nLISTEN = \"x\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k tcpKeys
+	f.Inputs[0].Decode(&k)
+	err = f.Check()
+	if err == nil || !strings.Contains(err.Error(), `c.toml:2: input.LISTEN: unknown key (did you mean "listen"?)`) {
+		t.Errorf("Check() = %v; want an unknown-key error for LISTEN", err)
+	}
+}
+
+func TestWrongTypeNamesKeyLineAndExpectedType(t *testing.T) {
+	f, err := Parse("c.toml", "[input]\ntype = \"tcp\"\n\ntimeout = \"ten\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k tcpKeys
+	err = f.Inputs[0].Decode(&k)
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("Decode error %T %v; want *Error", err, err)
+	}
+	if ce.Line != 4 || ce.Key != "input.timeout" || ce.Msg != "wrong type: expected an integer, got a string" {
+		t.Errorf("Decode error = %+v", ce)
+	}
+}
+
+func TestBadDuration(t *testing.T) {
+	f, _ := Parse("c.toml", "[input]\nflush_interval = \"fast\"\n")
+	var k tcpKeys
+	err := f.Inputs[0].Decode(&k)
+	if err == nil || !strings.Contains(err.Error(), "c.toml:2: input.flush_interval:") || !strings.Contains(err.Error(), "invalid duration") {
+		t.Errorf("Decode = %v; want an invalid-duration error at line 2", err)
+	}
+}
+
+func TestSyntaxErrorHasPosition(t *testing.T) {
+	_, err := Parse("c.toml", "[input]\ntype = \"tcp\nx=1\n")
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Line != 2 || !strings.Contains(ce.Msg, "syntax error") {
+		t.Errorf("Parse = %v; want a syntax error at line 2", err)
+	}
+}
+
+func TestDefaultsSurviveAbsentKeys(t *testing.T) {
+	f, _ := Parse("c.toml", "[input]\nlisten = \"a\"\n")
+	k := tcpKeys{Timeout: 3600, Flush: time.Second}
+	if err := f.Inputs[0].Decode(&k); err != nil {
+		t.Fatal(err)
+	}
+	if k.Timeout != 3600 || k.Flush != time.Second || k.Listen != "a" {
+		t.Errorf("decoded %+v; want defaults kept and listen set", k)
+	}
+}
+
+func TestLegacyKeyWarns(t *testing.T) {
+	f, _ := Parse("old.toml", "[output]\ntype = \"stdout\"\ntls_method = \"tlsv1.2\"\n")
+	var o struct {
+		Type string `toml:"type"`
+	}
+	f.Output.Decode(&o)
+	f.Output.Legacy("Flowgger no longer reads it", "tls_method")
+	if err := f.Check(); err != nil {
+		t.Fatalf("Check() = %v; legacy keys must not be errors", err)
+	}
+	w := f.Warnings()
+	if len(w) != 1 || w[0] != "old.toml:3: output.tls_method: ignored: Flowgger no longer reads it" {
+		t.Errorf("Warnings() = %q", w)
+	}
+}
+
+func TestInputArrayTablesAreCheckedOneByOne(t *testing.T) {
+	src := `[[input]]
+type = "tcp"
+timeout = 5
+
+[[input]]
+type = "udp"
+timeout = 5
+`
+	f, err := Parse("m.toml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Inputs) != 2 || f.Inputs[1].Name() != "input[1]" {
+		t.Fatalf("got %d inputs", len(f.Inputs))
+	}
+	var tcp tcpKeys
+	f.Inputs[0].Decode(&tcp)
+	var udp struct {
+		Type string `toml:"type"`
+	}
+	f.Inputs[1].Decode(&udp)
+	err = f.Check()
+	// timeout is known to the tcp table, not to the udp one.
+	want := `m.toml:7: input[1].timeout: unknown key (typo, or not supported by input type "udp")`
+	if err == nil || err.Error() != want {
+		t.Errorf("Check() = %v;\nwant %s", err, want)
+	}
+}
+
+func TestUnknownTopLevelTable(t *testing.T) {
+	f, _ := Parse("c.toml", "[input]\n[outptu]\ntype=\"x\"\n")
+	err := f.Check("metrics")
+	if err == nil || !strings.Contains(err.Error(), `c.toml:2: outptu: unknown table (did you mean "output"?)`) {
+		t.Errorf("Check() = %v", err)
+	}
+}
+
+func TestTopLevelKeyIsAnError(t *testing.T) {
+	_, err := Parse("c.toml", "queuesize = 5\n[input]\n")
+	if err == nil || !strings.Contains(err.Error(), "c.toml:1: queuesize:") {
+		t.Errorf("Parse = %v; want an error naming the top-level key and line", err)
+	}
+}
+
+func TestDistance(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{{"listen", "listen", 0}, {"lsiten", "listen", 1}, {"timeuot", "timeout", 1}, {"x", "listen", 6}} {
+		if got := distance(tc.a, tc.b); got != tc.want {
+			t.Errorf("distance(%q, %q) = %d; want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,410 @@
+package input
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Framings a stream input accepts (input.framing).
+const (
+	FramingLine   = "line"   // frames end with LF; a trailing CR is removed
+	FramingNUL    = "nul"    // frames end with a NUL byte (GELF over TCP)
+	FramingSyslen = "syslen" // RFC 6587 octet counting: "LEN SP FRAME"
+	FramingAuto   = "auto"   // syslen if the stream's first frame starts with a digit, else line
+)
+
+// Framings lists the input framings, for help texts and errors.
+var Framings = []string{FramingLine, FramingNUL, FramingSyslen, FramingAuto}
+
+// ValidFraming reports whether f is an input framing.
+func ValidFraming(f string) bool {
+	switch f {
+	case FramingLine, FramingNUL, FramingSyslen, FramingAuto:
+		return true
+	}
+	return false
+}
+
+// FrameError describes a frame the splitter could not deliver whole: too
+// long, or with a bad octet count. The splitter returns it together with the
+// bytes concerned (at most max_message_size of them) so that they can be kept.
+type FrameError struct {
+	Offset int64 // stream offset of the frame's first byte
+	Reason string
+}
+
+func (e *FrameError) Error() string {
+	return fmt.Sprintf("framing: %s (at byte %d)", e.Reason, e.Offset)
+}
+
+// ErrFrameTooLong is wrapped by the FrameError of an oversized frame.
+var ErrFrameTooLong = errors.New("frame longer than max_message_size")
+
+// Splitter cuts a byte stream into frames. It never holds more than about
+// twice max_message_size of the stream, whatever the input: a frame longer
+// than the limit is cut there (truncate) or reported and skipped (reject).
+type Splitter struct {
+	r        io.Reader
+	framing  string
+	max      int
+	truncate bool
+
+	// BeforeRead, if set, is called before every read from the stream that
+	// may block, i.e. when no complete frame is buffered. Stream inputs use
+	// it to hand over their current batch before waiting for more data, so
+	// latency stays low when traffic is quiet and batches grow under load.
+	BeforeRead func()
+
+	buf        []byte
+	start, end int   // unconsumed bytes are buf[start:end]
+	scanned    int   // buf[start:scanned] holds no delimiter
+	base       int64 // stream offset of buf[0]
+	maxBuf     int
+	skip       int  // bytes of an oversized counted frame still to discard
+	skipToEOL  bool // discarding the rest of an oversized delimited frame
+	err        error
+	emptyReads int
+	frames     int64
+	lines      int64 // LF count before the current frame (line framing)
+	frameLine  int64
+	frameStart int64
+}
+
+// NewSplitter returns a splitter reading r with framing (one of Framings),
+// frames limited to maxSize bytes; longer ones are truncated when truncate
+// is set, else returned with a FrameError.
+func NewSplitter(r io.Reader, framing string, maxSize int, truncate bool) *Splitter {
+	maxSize = max(maxSize, 1)
+	return &Splitter{
+		r: r, framing: framing, max: maxSize, truncate: truncate,
+		buf:    make([]byte, min(16<<10, 2*maxSize+32)),
+		maxBuf: max(256<<10, 2*maxSize+32),
+	}
+}
+
+// Framing returns the framing in use; for auto, what the stream's first
+// frame decided ("auto" until then).
+func (s *Splitter) Framing() string { return s.framing }
+
+// Frames returns how many frames Next has returned, good or bad.
+func (s *Splitter) Frames() int64 { return s.frames }
+
+// Line returns the 1-based line number where the last frame began (line
+// framing: counting LFs in the stream), for error messages.
+func (s *Splitter) Line() int64 { return s.frameLine + 1 }
+
+// Offset returns the stream offset of the last frame's first byte.
+func (s *Splitter) Offset() int64 { return s.frameStart }
+
+// Buffered returns the bytes read from the stream but not yet returned.
+func (s *Splitter) Buffered() int { return s.end - s.start }
+
+// Next returns the next frame. It returns (frame, nil) for a good frame,
+// (bytes, *FrameError) for a bad one (the caller keeps the bytes and calls
+// Next again), and (nil, err) at the end of the stream: io.EOF, or the read
+// error. An unterminated last frame is returned at EOF for line and nul
+// framing; an incomplete counted frame is a FrameError. The frame is valid
+// until the next call. Empty frames are skipped.
+func (s *Splitter) Next() ([]byte, error) {
+	for {
+		frame, err, ok := s.split()
+		if ok {
+			if err == nil && len(frame) == 0 {
+				continue
+			}
+			s.frames++
+			return frame, err
+		}
+		if s.err != nil {
+			if s.end > s.start && s.skip == 0 && !s.skipToEOL {
+				return s.finalFrame()
+			}
+			s.start, s.end, s.scanned = 0, 0, 0
+			return nil, s.err
+		}
+		s.fill()
+	}
+}
+
+// finalFrame handles the bytes left when the stream ended.
+func (s *Splitter) finalFrame() ([]byte, error) {
+	rest := s.buf[s.start:s.end]
+	off := s.offset(s.start)
+	s.start, s.scanned = s.end, s.end
+	s.frameStart = off
+	s.frameLine = s.lines
+	s.frames++
+	if s.framing == FramingSyslen {
+		return rest, &FrameError{Offset: off, Reason: "stream ended inside an octet-counted frame"}
+	}
+	if s.framing == FramingLine || s.framing == FramingAuto {
+		rest = bytes.TrimSuffix(rest, []byte{'\r'})
+	}
+	if len(rest) == 0 {
+		return nil, s.err
+	}
+	if len(rest) > s.max {
+		if s.truncate {
+			return rest[:s.max], nil
+		}
+		return rest[:s.max], &FrameError{Offset: off, Reason: fmt.Sprintf("%v (%d bytes): %d bytes", ErrFrameTooLong, s.max, len(rest))}
+	}
+	return rest, nil
+}
+
+func (s *Splitter) offset(i int) int64 { return s.base + int64(i) }
+
+// fill reads more data, making room first.
+func (s *Splitter) fill() {
+	if s.start > 0 && (s.end == len(s.buf) || s.start == s.end) {
+		// Slide the unconsumed bytes to the front.
+		n := copy(s.buf, s.buf[s.start:s.end])
+		s.base += int64(s.start)
+		s.scanned -= s.start
+		s.start, s.end = 0, n
+	}
+	if s.end == len(s.buf) && len(s.buf) < s.maxBuf {
+		nb := make([]byte, min(2*len(s.buf), s.maxBuf))
+		copy(nb, s.buf[:s.end])
+		s.buf = nb
+	}
+	if s.BeforeRead != nil {
+		s.BeforeRead()
+	}
+	n, err := s.r.Read(s.buf[s.end:])
+	s.end += n
+	if err != nil {
+		s.err = err
+	} else if n == 0 {
+		if s.emptyReads++; s.emptyReads >= 100 {
+			s.err = io.ErrNoProgress
+		}
+	} else {
+		s.emptyReads = 0
+	}
+	// A reader that fills the whole buffer is fast: let the buffer grow so
+	// that each read, and so each batch, carries more frames.
+	if s.end == len(s.buf) && s.start == 0 && len(s.buf) < s.maxBuf {
+		nb := make([]byte, min(2*len(s.buf), s.maxBuf))
+		copy(nb, s.buf[:s.end])
+		s.buf = nb
+	}
+}
+
+// split tries to cut one frame from the buffer. ok is false when more data
+// is needed.
+func (s *Splitter) split() (frame []byte, err error, ok bool) {
+	if s.skip > 0 {
+		n := min(s.skip, s.end-s.start)
+		s.skip -= n
+		s.start += n
+		s.scanned = s.start
+		if s.skip > 0 {
+			return nil, nil, false
+		}
+	}
+	if s.framing == FramingAuto {
+		if !s.decideAuto() {
+			return nil, nil, false
+		}
+	}
+	switch s.framing {
+	case FramingSyslen:
+		return s.splitCounted()
+	case FramingNUL:
+		return s.splitDelimited(0)
+	default:
+		return s.splitDelimited('\n')
+	}
+}
+
+// decideAuto picks the framing from the stream's first non-blank byte.
+func (s *Splitter) decideAuto() bool {
+	for i := s.start; i < s.end; i++ {
+		switch c := s.buf[i]; {
+		case c == '\n' || c == '\r' || c == ' ':
+			continue
+		case c >= '1' && c <= '9':
+			s.framing = FramingSyslen
+		default:
+			s.framing = FramingLine
+		}
+		return true
+	}
+	if s.err != nil {
+		s.framing = FramingLine
+		return true
+	}
+	return false
+}
+
+func (s *Splitter) splitDelimited(delim byte) ([]byte, error, bool) {
+	i := bytes.IndexByte(s.buf[s.scanned:s.end], delim)
+	if i < 0 {
+		s.scanned = s.end
+		limit := s.max
+		if delim == '\n' {
+			limit++ // room for the CR that line framing removes
+		}
+		if s.end-s.start <= limit || s.skipToEOL {
+			if s.skipToEOL {
+				// Discard what we have of the oversized frame.
+				s.start, s.scanned = s.end, s.end
+			}
+			return nil, nil, false
+		}
+		// max bytes and no delimiter: deliver the head, discard the rest.
+		frame := s.buf[s.start : s.start+s.max]
+		off := s.offset(s.start)
+		s.frameStart = off
+		s.frameLine = s.lines
+		s.start += s.max
+		s.scanned = s.start
+		s.skipToEOL = true
+		if s.truncate {
+			return frame, nil, true
+		}
+		return frame, &FrameError{Offset: off, Reason: fmt.Sprintf("%v (%d bytes), the rest of the frame is skipped", ErrFrameTooLong, s.max)}, true
+	}
+	end := s.scanned + i
+	frame := s.buf[s.start:end]
+	s.frameStart = s.offset(s.start)
+	s.frameLine = s.lines
+	if delim == '\n' {
+		s.lines++
+	}
+	s.start, s.scanned = end+1, end+1
+	if s.skipToEOL {
+		s.skipToEOL = false
+		return nil, nil, true // the tail of an oversized frame; Next skips empty frames
+	}
+	if delim == '\n' && len(frame) > 0 && frame[len(frame)-1] == '\r' {
+		frame = frame[:len(frame)-1]
+	}
+	if len(frame) > s.max {
+		off := s.frameStart
+		if s.truncate {
+			return frame[:s.max], nil, true
+		}
+		return frame[:s.max], &FrameError{Offset: off, Reason: fmt.Sprintf("%v (%d bytes): %d bytes", ErrFrameTooLong, s.max, len(frame))}, true
+	}
+	return frame, nil, true
+}
+
+// maxCountDigits bounds the octet count: 10 digits covers any sane length.
+const maxCountDigits = 10
+
+func (s *Splitter) splitCounted() ([]byte, error, bool) {
+	if s.skipToEOL {
+		i := bytes.IndexByte(s.buf[s.start:s.end], '\n')
+		if i < 0 {
+			s.start, s.scanned = s.end, s.end
+			return nil, nil, false
+		}
+		s.start += i + 1
+		s.lines++
+		s.skipToEOL = false
+	}
+	// Tolerate line breaks between frames (some senders add them, and
+	// Flowgger counts a trailing LF into the frame instead).
+	for s.start < s.end && (s.buf[s.start] == '\n' || s.buf[s.start] == '\r') {
+		if s.buf[s.start] == '\n' {
+			s.lines++
+		}
+		s.start++
+	}
+	s.scanned = max(s.scanned, s.start)
+	if s.start == s.end {
+		return nil, nil, false
+	}
+	s.frameStart = s.offset(s.start)
+	s.frameLine = s.lines
+	n, i := 0, s.start
+	for ; i < s.end && i-s.start < maxCountDigits+1; i++ {
+		c := s.buf[i]
+		if c == ' ' {
+			break
+		}
+		if c < '0' || c > '9' || (i == s.start && c == '0') {
+			return s.badCount(fmt.Sprintf("octet count expected, found %q", c))
+		}
+		n = n*10 + int(c-'0')
+	}
+	if i-s.start > maxCountDigits {
+		return s.badCount("octet count longer than 10 digits")
+	}
+	if i == s.end {
+		return nil, nil, false // need more bytes to finish the count
+	}
+	if i == s.start {
+		return s.badCount("octet count expected, found a space")
+	}
+	payload := i + 1
+	off := s.frameStart
+	if n > s.max {
+		have := min(s.end-payload, s.max)
+		if have < s.max && s.err == nil {
+			return nil, nil, false // wait for the head we keep
+		}
+		frame := s.buf[payload : payload+have]
+		s.start = payload + have
+		s.skip = n - have
+		s.scanned = s.start
+		if s.truncate {
+			return trimLF(frame), nil, true
+		}
+		return frame, &FrameError{Offset: off, Reason: fmt.Sprintf("%v (%d bytes): count says %d", ErrFrameTooLong, s.max, n)}, true
+	}
+	if s.end-payload < n {
+		return nil, nil, false
+	}
+	frame := s.buf[payload : payload+n]
+	s.start = payload + n
+	s.scanned = s.start
+	s.lines += int64(bytes.Count(frame, []byte{'\n'}))
+	return trimLF(frame), nil, true
+}
+
+// badCount rejects the bytes up to the next LF (at most max of them; the
+// rest of the line is skipped) and resumes octet counting after it: the
+// stream cannot be trusted past a bad count, and this keeps what was sent
+// instead of dropping the connection.
+func (s *Splitter) badCount(reason string) ([]byte, error, bool) {
+	window := s.buf[s.start:min(s.end, s.start+s.max+1)]
+	i := bytes.IndexByte(window, '\n')
+	if i < 0 {
+		if s.end-s.start <= s.max && s.err == nil {
+			return nil, nil, false
+		}
+		n := min(s.end-s.start, s.max)
+		frame := s.buf[s.start : s.start+n]
+		s.start += n
+		s.scanned = s.start
+		s.skipToEOL = true
+		return frame, &FrameError{Offset: s.frameStart, Reason: "syslen: " + reason}, true
+	}
+	frame := s.buf[s.start : s.start+i]
+	s.start += i + 1
+	s.scanned = s.start
+	s.lines++
+	return bytes.TrimSuffix(frame, []byte{'\r'}), &FrameError{Offset: s.frameStart, Reason: "syslen: " + reason}, true
+}
+
+// trimLF removes one trailing LF (and a CR before it) from a counted frame.
+func trimLF(b []byte) []byte {
+	if len(b) > 0 && b[len(b)-1] == '\n' {
+		b = b[:len(b)-1]
+		if len(b) > 0 && b[len(b)-1] == '\r' {
+			b = b[:len(b)-1]
+		}
+	}
+	return b
+}
+
+// FramingHelp describes the input framings for -h.
+func FramingHelp() string {
+	return strings.Join(Framings, ", ")
+}

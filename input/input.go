@@ -1,0 +1,148 @@
+// Package input reads log events from a source (stdin; later UDP, TCP, TLS),
+// cuts the byte stream into frames (framing.go), decodes each frame with the
+// configured decoder, and hands batches of records to the pipeline.
+//
+// Each input type registers a constructor under its TOML name (input.type).
+package input
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/flowgo/flowgo"
+	"github.com/flowgo/flowgo/config"
+	"github.com/flowgo/flowgo/decoder"
+)
+
+// Input is a source of records.
+type Input interface {
+	// Run reads until ctx ends or the source is exhausted, and hands every
+	// record it decoded to sink. When ctx ends, Run stops reading new data,
+	// decodes what it already received, hands it over, and returns. It
+	// returns only after every goroutine it started has ended. A nil error
+	// means a clean end; an error means the input could not run (a port in
+	// use, say).
+	Run(ctx context.Context, sink Sink) error
+}
+
+// Sink is the pipeline as an input sees it. Its methods are safe for
+// concurrent use.
+type Sink interface {
+	// Put hands a batch to the pipeline, waiting while the queue is full:
+	// that wait is the backpressure stream inputs pass on. b belongs to the
+	// pipeline afterwards. An error means the pipeline is stopping for good
+	// and could not take b; it has counted b's records as lost.
+	Put(b *flowgo.Batch) error
+	// TryPut hands b over only if the queue has room now, for inputs that
+	// cannot wait (UDP). On false, b still belongs to the caller.
+	TryPut(b *flowgo.Batch) bool
+	// Reject reports a frame that could not be decoded or framed: it is
+	// counted, logged (rate-limited) and kept in the dead-letter file if one
+	// is configured. origin says where it came from ("line 17",
+	// "peer 10.0.0.1:5123"). frame is not retained.
+	Reject(origin string, frame []byte, err error)
+	// Dropped counts records lost before they reached the queue, by reason.
+	Dropped(n int, reason string)
+}
+
+// Config is what a constructor gets.
+type Config struct {
+	// Section is this input's table; the constructor decodes its own keys
+	// from it with Section.Decode and reports errors with Section.Errorf.
+	Section *config.Section
+	// Name identifies the input in logs and metrics ("input", "input[1]").
+	Name string
+	// Decoder decodes each frame (input.format).
+	Decoder decoder.Decoder
+	// Framing is the validated input.framing (stream inputs).
+	Framing string
+	// MaxMessageSize bounds a frame; Truncate says whether longer frames are
+	// cut to it (true) or rejected (false).
+	MaxMessageSize int
+	Truncate       bool
+	// BatchRecords and BatchBytes bound a batch.
+	BatchRecords int
+	BatchBytes   int
+	// Workers is how many goroutines may decode one stream in parallel.
+	Workers int
+	// Stdin is what the stdin input reads.
+	Stdin io.Reader
+	Log   *slog.Logger
+}
+
+// Constructor builds an input. It validates its configuration and does no
+// I/O: listening happens in Run.
+type Constructor func(c Config) (Input, error)
+
+// Type describes a registered input type.
+type Type struct {
+	New Constructor
+	// Stream is true for byte-stream inputs, which take input.framing.
+	Stream bool
+}
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]Type{}
+	aliases  = map[string]string{}
+)
+
+// Register makes an input type available under name and each alias. It is
+// meant to be called from init and panics on empty or duplicate names.
+func Register(name string, t Type, alias ...string) {
+	mu.Lock()
+	defer mu.Unlock()
+	if name == "" || t.New == nil {
+		panic("input: Register with empty name or nil constructor")
+	}
+	for _, n := range append([]string{name}, alias...) {
+		_, dup1 := registry[n]
+		_, dup2 := aliases[n]
+		if dup1 || dup2 {
+			panic("input: Register called twice for " + n)
+		}
+	}
+	registry[name] = t
+	for _, a := range alias {
+		aliases[a] = name
+	}
+}
+
+// Lookup returns the type registered under name or an alias, and its
+// canonical name.
+func Lookup(name string) (Type, string, error) {
+	mu.RLock()
+	defer mu.RUnlock()
+	if canon, ok := aliases[name]; ok {
+		name = canon
+	}
+	t, ok := registry[name]
+	if !ok {
+		return Type{}, "", fmt.Errorf("input type %q unknown (known: %s)", name, strings.Join(namesLocked(), ", "))
+	}
+	return t, name, nil
+}
+
+// Names returns the registered type names and aliases, sorted.
+func Names() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	return namesLocked()
+}
+
+func namesLocked() []string {
+	out := make([]string, 0, len(registry)+len(aliases))
+	for n := range registry {
+		out = append(out, n)
+	}
+	for a := range aliases {
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,232 @@
+package input
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+
+	"github.com/flowgo/flowgo"
+)
+
+func init() {
+	Register("stdin", Type{New: newStdin, Stream: true})
+}
+
+// stdinInput reads one stream, typically a file piped in, as fast as the
+// machine allows: one goroutine frames the stream into chunks of raw frames,
+// a pool of workers decodes chunks in parallel, and a sequencer hands the
+// batches to the pipeline in stream order, so record order is kept.
+type stdinInput struct {
+	c Config
+}
+
+func newStdin(c Config) (Input, error) {
+	if c.Stdin == nil {
+		c.Stdin = os.Stdin
+	}
+	return &stdinInput{c: c}, nil
+}
+
+// rawChunk is a run of consecutive frames copied out of the stream.
+type rawChunk struct {
+	data  []byte
+	ends  []int
+	lines []int64 // line (line framing) or frame number of each frame
+	// lineNumbers says whether lines holds line numbers or frame numbers.
+	lineNumbers bool
+	errs  []error // framing error of each frame, nil for a good one
+	bytes int     // raw stream bytes the frames took
+
+	// Filled by the worker.
+	batch   *flowgo.Batch
+	rejects []chunkReject
+	done    chan struct{}
+}
+
+type chunkReject struct {
+	frame int
+	err   error
+}
+
+func (c *rawChunk) frame(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = c.ends[i-1]
+	}
+	return c.data[start:c.ends[i]]
+}
+
+func (c *rawChunk) reset() {
+	c.data = c.data[:0]
+	c.ends = c.ends[:0]
+	c.lines = c.lines[:0]
+	c.errs = c.errs[:0]
+	c.bytes = 0
+	c.batch = nil
+	c.rejects = c.rejects[:0]
+}
+
+var chunkPool = sync.Pool{New: func() any { return &rawChunk{done: make(chan struct{}, 1)} }}
+
+func (in *stdinInput) Run(ctx context.Context, sink Sink) error {
+	c := in.c
+	workers := max(c.Workers, 1)
+	work := make(chan *rawChunk, workers)
+	ordered := make(chan *rawChunk, 2*workers)
+
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for ch := range work {
+				in.decodeChunk(ch)
+				ch.done <- struct{}{}
+			}
+		})
+	}
+	seqDone := make(chan struct{})
+	go func() {
+		defer close(seqDone)
+		in.sequence(ordered, sink)
+	}()
+
+	// The reader may sit in a Read on a terminal or pipe that never ends;
+	// on shutdown we stop waiting for it. dispatch (under mu) is how it
+	// sends, so that closing the channels cannot race with a send.
+	var (
+		mu      sync.Mutex
+		stopped bool
+	)
+	dispatch := func(ch *rawChunk) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return false
+		}
+		ordered <- ch
+		work <- ch
+		return true
+	}
+	stop := func() {
+		mu.Lock()
+		if !stopped {
+			stopped = true
+			close(work)
+			close(ordered)
+		}
+		mu.Unlock()
+	}
+
+	readErr := make(chan error, 1)
+	go func() {
+		readErr <- in.read(ctx, dispatch)
+	}()
+	var err error
+	select {
+	case err = <-readErr:
+	case <-ctx.Done():
+		// Let the reader hand over what it holds if it is not blocked.
+		select {
+		case err = <-readErr:
+		default:
+		}
+	}
+	stop()
+	wg.Wait()
+	<-seqDone
+	return err
+}
+
+// read frames the stream into chunks and dispatches them.
+func (in *stdinInput) read(ctx context.Context, dispatch func(*rawChunk) bool) error {
+	c := in.c
+	sp := NewSplitter(c.Stdin, c.Framing, c.MaxMessageSize, c.Truncate)
+	ch := chunkPool.Get().(*rawChunk)
+	ch.reset()
+	var lastOffset int64
+	flush := func() bool {
+		if len(ch.ends) == 0 {
+			return true
+		}
+		full := ch
+		ch = chunkPool.Get().(*rawChunk)
+		ch.reset()
+		return dispatch(full)
+	}
+	ok := true
+	sp.BeforeRead = func() { ok = ok && flush() }
+	for ok {
+		frame, err := sp.Next()
+		if frame == nil && err != nil {
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			if n := sp.Buffered(); n > 0 {
+				c.Log.Warn("stdin: incomplete frame discarded", "bytes", n)
+			}
+			flush()
+			return err
+		}
+		if ctx.Err() != nil {
+			flush()
+			return nil
+		}
+		ch.data = append(ch.data, frame...)
+		ch.ends = append(ch.ends, len(ch.data))
+		if ch.lineNumbers = sp.Framing() == FramingLine; ch.lineNumbers {
+			ch.lines = append(ch.lines, sp.Line())
+		} else {
+			ch.lines = append(ch.lines, sp.Frames())
+		}
+		ch.errs = append(ch.errs, err)
+		off := sp.Offset()
+		ch.bytes += int(off - lastOffset)
+		lastOffset = off
+		if len(ch.ends) >= c.BatchRecords || len(ch.data) >= c.BatchBytes {
+			ok = flush()
+		}
+	}
+	return nil
+}
+
+// decodeChunk decodes every frame of ch into a new batch.
+func (in *stdinInput) decodeChunk(ch *rawChunk) {
+	b := flowgo.GetBatch()
+	b.Source = in.c.Name
+	b.BytesIn = ch.bytes
+	for i := range ch.ends {
+		if ch.errs[i] != nil {
+			ch.rejects = append(ch.rejects, chunkReject{frame: i, err: ch.errs[i]})
+			continue
+		}
+		r := b.Next()
+		if err := in.c.Decoder.Decode(ch.frame(i), r, &b.Arena); err != nil {
+			b.Drop()
+			ch.rejects = append(ch.rejects, chunkReject{frame: i, err: err})
+		}
+	}
+	ch.batch = b
+}
+
+// sequence hands batches and rejects over in stream order.
+func (in *stdinInput) sequence(ordered <-chan *rawChunk, sink Sink) {
+	for ch := range ordered {
+		<-ch.done
+		what := "frame "
+		if ch.lineNumbers {
+			what = "line "
+		}
+		for _, rj := range ch.rejects {
+			sink.Reject(what+strconv.FormatInt(ch.lines[rj.frame], 10), ch.frame(rj.frame), rj.err)
+		}
+		if ch.batch.Len() > 0 {
+			sink.Put(ch.batch) // on error the sink counted the records as lost
+		} else {
+			flowgo.PutBatch(ch.batch)
+		}
+		ch.reset()
+		chunkPool.Put(ch)
+	}
+}

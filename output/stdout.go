@@ -1,0 +1,45 @@
+package output
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/flowgo/flowgo"
+)
+
+func init() {
+	Register("stdout", Type{New: newStdout, DefaultFraming: func(string) string { return FramingLine }}, "debug")
+}
+
+// stdoutOutput writes each batch to standard output with one write call.
+// Only records go to stdout; flowgo's own messages go to stderr.
+type stdoutOutput struct {
+	w io.Writer
+}
+
+func newStdout(c Config) (Output, error) {
+	w := c.Stdout
+	if w == nil {
+		w = os.Stdout
+	}
+	return &stdoutOutput{w: w}, nil
+}
+
+func (o *stdoutOutput) Write(ctx context.Context, b *flowgo.Batch) error {
+	if len(b.Data) == 0 {
+		return nil
+	}
+	if _, err := o.w.Write(b.Data); err != nil {
+		return fmt.Errorf("stdout: %w", err)
+	}
+	return nil
+}
+
+func (o *stdoutOutput) Close(ctx context.Context) error {
+	if f, ok := o.w.(interface{ Sync() error }); ok && o.w != os.Stdout {
+		return f.Sync()
+	}
+	return nil
+}

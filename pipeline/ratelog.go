@@ -1,0 +1,67 @@
+package pipeline
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// rateLog logs a kind of per-record problem without flooding stderr: the
+// first burst events of each interval are logged one by one, the rest are
+// summarised once the interval is over ("1234 records rejected in the last
+// 10s, last reason: ..."). Safe for concurrent use.
+type rateLog struct {
+	log      *slog.Logger
+	what     string // "records rejected"
+	interval time.Duration
+	burst    int
+
+	mu         sync.Mutex
+	start      time.Time
+	inWindow   int
+	suppressed int
+	lastReason string
+	lastOrigin string
+	now        func() time.Time
+}
+
+func newRateLog(log *slog.Logger, what string, interval time.Duration, burst int) *rateLog {
+	return &rateLog{log: log, what: what, interval: interval, burst: burst, now: time.Now}
+}
+
+// Event logs or counts one event.
+func (r *rateLog) Event(msg, origin string, err error, attrs ...any) {
+	r.mu.Lock()
+	now := r.now()
+	if now.Sub(r.start) >= r.interval {
+		r.flushLocked(now)
+	}
+	r.inWindow++
+	if r.inWindow <= r.burst {
+		r.mu.Unlock()
+		args := append([]any{"origin", origin, "error", err}, attrs...)
+		r.log.Warn(msg, args...)
+		return
+	}
+	r.suppressed++
+	r.lastReason = err.Error()
+	r.lastOrigin = origin
+	r.mu.Unlock()
+}
+
+func (r *rateLog) flushLocked(now time.Time) {
+	if r.suppressed > 0 {
+		r.log.Warn("more "+r.what+" not logged one by one", "count", r.suppressed,
+			"interval", r.interval.String(), "last_origin", r.lastOrigin, "last_error", r.lastReason)
+	}
+	r.start = now
+	r.inWindow = 0
+	r.suppressed = 0
+}
+
+// Flush logs the summary of the current interval, if any.
+func (r *rateLog) Flush() {
+	r.mu.Lock()
+	r.flushLocked(r.now())
+	r.mu.Unlock()
+}
