@@ -37,8 +37,8 @@ type rawChunk struct {
 	lines []int64 // line (line framing) or frame number of each frame
 	// lineNumbers says whether lines holds line numbers or frame numbers.
 	lineNumbers bool
-	errs  []error // framing error of each frame, nil for a good one
-	bytes int     // raw stream bytes the frames took
+	errs        []error // framing error of each frame, nil for a good one
+	bytes       int     // raw stream bytes the frames took
 
 	// Filled by the worker.
 	batch   *flowgo.Batch
