@@ -17,6 +17,15 @@ type Batcher struct {
 	maxBytes   int
 	b          *flowgo.Batch
 	lost       bool
+	peerField  string
+	peer       string
+}
+
+// SetPeer makes every record decoded from now on carry the sender's address
+// addr as a parameter named field (input.peer_field), in a structured-data
+// element of its own with an empty ID. An empty field turns it off.
+func (bt *Batcher) SetPeer(field, addr string) {
+	bt.peerField, bt.peer = field, addr
 }
 
 // NewBatcher returns a batcher decoding with dec into batches of at most
@@ -38,6 +47,9 @@ func (bt *Batcher) Add(frame []byte, rawLen int) error {
 	if err := bt.dec.Decode(frame, r, &b.Arena); err != nil {
 		b.Drop()
 		return err
+	}
+	if bt.peerField != "" {
+		AddPeer(r, &b.Arena, bt.peerField, bt.peer)
 	}
 	if b.Len() >= bt.maxRecords || b.Arena.Size() >= bt.maxBytes {
 		bt.Flush()
@@ -65,4 +77,13 @@ func (bt *Batcher) Release() {
 		flowgo.PutBatch(bt.b)
 		bt.b = nil
 	}
+}
+
+// AddPeer appends a structured-data element holding the parameter
+// field=addr to r, in arena memory.
+func AddPeer(r *flowgo.Record, a *flowgo.Arena, field, addr string) {
+	var tmp [8]flowgo.SDElement
+	elems := append(tmp[:0], r.SD...)
+	elems = append(elems, flowgo.SDElement{Params: a.Params([]flowgo.Param{{Name: field, Value: flowgo.StringValue(addr)}})})
+	r.SD = a.Elems(elems)
 }

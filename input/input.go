@@ -30,6 +30,12 @@ type Input interface {
 	Run(ctx context.Context, sink Sink) error
 }
 
+// Reloader is an input that can re-read files it depends on (TLS
+// certificates) without a restart; the pipeline calls Reload on SIGHUP.
+type Reloader interface {
+	Reload() error
+}
+
 // Sink is the pipeline as an input sees it. Its methods are safe for
 // concurrent use.
 type Sink interface {

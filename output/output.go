@@ -42,6 +42,13 @@ type Flusher interface {
 	FlushInterval() time.Duration
 }
 
+// Reloader is an output that can reopen its files or re-read its
+// certificates without a restart (logrotate's postrotate, certificate
+// rotation); the pipeline calls Reload on SIGHUP, between writes.
+type Reloader interface {
+	Reload() error
+}
+
 // Config is what a constructor gets.
 type Config struct {
 	// Section is the [output] table; the constructor decodes its own keys

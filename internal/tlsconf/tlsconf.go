@@ -1,0 +1,242 @@
+// Package tlsconf builds the crypto/tls configurations of flowgo's TLS input
+// and output from Flowgger's keys (tls_cert, tls_key, tls_ca_file,
+// tls_verify_peer, tls_ciphers, tls_compatibility_level), and reloads
+// certificates, keys and CAs when their files change or on request (SIGHUP),
+// so that certificate rotation needs no restart.
+package tlsconf
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+)
+
+// Options are the TLS keys of a config section.
+type Options struct {
+	CertFile   string // PEM certificate chain; may also hold the key (Flowgger's flowgger.pem)
+	KeyFile    string // PEM private key; defaults to CertFile
+	CAFile     string // PEM CAs: client CAs on a server, root CAs on a client
+	VerifyPeer bool   // server: require and verify client certificates; client: verify the server
+	Ciphers    string // OpenSSL cipher list; empty = Go's defaults
+	Level      string // tls_compatibility_level
+	ServerName string // client: name to verify and send as SNI
+}
+
+// checkEvery bounds how often handshakes look at the files' modification times.
+const checkEvery = time.Second
+
+// Reloader holds the current certificate and CA pool and reloads them. It is
+// safe for concurrent use.
+type Reloader struct {
+	opts Options
+	base *tls.Config
+
+	mu        sync.Mutex
+	cert      *tls.Certificate
+	pool      *x509.CertPool
+	stamps    map[string]stamp
+	lastCheck time.Time
+	current   *tls.Config // server: the config handed to handshakes
+	onError   func(error)
+	now       func() time.Time
+}
+
+type stamp struct {
+	mod  time.Time
+	size int64
+}
+
+// ServerConfig returns a server tls.Config for o. Warnings report cipher
+// names that were ignored.
+func ServerConfig(o Options, onReloadError func(error)) (*tls.Config, *Reloader, []string, error) {
+	if o.CertFile == "" {
+		return nil, nil, nil, errors.New("tls_cert: a certificate is required")
+	}
+	r, warnings, err := newReloader(o, onReloadError)
+	if err != nil {
+		return nil, nil, warnings, err
+	}
+	if o.VerifyPeer {
+		if o.CAFile == "" {
+			return nil, nil, warnings, errors.New("tls_verify_peer needs tls_ca_file, the CAs that sign client certificates")
+		}
+		r.base.ClientAuth = tls.RequireAndVerifyClientCert
+	} else if o.CAFile != "" {
+		r.base.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	r.rebuildServer()
+	cfg := &tls.Config{
+		MinVersion: r.base.MinVersion,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return r.serverConfig(), nil
+		},
+	}
+	return cfg, r, warnings, nil
+}
+
+// ClientConfig returns a reloader whose Config method gives a client
+// tls.Config for o, reflecting the files as they are at that moment; call
+// it for every dial.
+func ClientConfig(o Options, onReloadError func(error)) (*Reloader, []string, error) {
+	if (o.CertFile == "") != (o.KeyFile == "") && o.KeyFile != "" {
+		return nil, nil, errors.New("tls_key is set without tls_cert")
+	}
+	r, warnings, err := newReloader(o, onReloadError)
+	if err != nil {
+		return nil, warnings, err
+	}
+	return r, warnings, nil
+}
+
+func newReloader(o Options, onErr func(error)) (*Reloader, []string, error) {
+	if o.KeyFile == "" {
+		o.KeyFile = o.CertFile
+	}
+	minV, err := MinVersion(o.Level)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tls_compatibility_level: %w", err)
+	}
+	base := &tls.Config{MinVersion: minV}
+	var warnings []string
+	if o.Ciphers != "" {
+		ids, w, err := ParseCiphers(o.Ciphers)
+		warnings = w
+		if err != nil {
+			return nil, warnings, fmt.Errorf("tls_ciphers: %w", err)
+		}
+		base.CipherSuites = ids
+	}
+	if onErr == nil {
+		onErr = func(error) {}
+	}
+	r := &Reloader{opts: o, base: base, stamps: map[string]stamp{}, onError: onErr, now: time.Now}
+	if err := r.load(); err != nil {
+		return nil, warnings, err
+	}
+	r.lastCheck = r.now()
+	return r, warnings, nil
+}
+
+// load reads the files; on error the previous certificate and pool stay.
+func (r *Reloader) load() error {
+	o := r.opts
+	stamps := map[string]stamp{}
+	for _, f := range []string{o.CertFile, o.KeyFile, o.CAFile} {
+		if f == "" {
+			continue
+		}
+		fi, err := os.Stat(f)
+		if err != nil {
+			return err
+		}
+		stamps[f] = stamp{fi.ModTime(), fi.Size()}
+	}
+	var cert *tls.Certificate
+	if o.CertFile != "" {
+		c, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		if err != nil {
+			return fmt.Errorf("tls_cert %s / tls_key %s: %w", o.CertFile, o.KeyFile, err)
+		}
+		cert = &c
+	}
+	var pool *x509.CertPool
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return fmt.Errorf("tls_ca_file: %w", err)
+		}
+		pool = x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("tls_ca_file %s: no PEM certificate found", o.CAFile)
+		}
+	}
+	r.cert, r.pool, r.stamps = cert, pool, stamps
+	return nil
+}
+
+// Reload re-reads the files now. On error the previous certificate stays in use.
+func (r *Reloader) Reload() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.load(); err != nil {
+		return err
+	}
+	r.rebuildServer()
+	return nil
+}
+
+// maybeReload reloads when a file changed since the last look, at most once
+// per checkEvery. Called with r.mu held.
+func (r *Reloader) maybeReload() {
+	now := r.now()
+	if now.Sub(r.lastCheck) < checkEvery {
+		return
+	}
+	r.lastCheck = now
+	for f, st := range r.stamps {
+		fi, err := os.Stat(f)
+		if err != nil || !fi.ModTime().Equal(st.mod) || fi.Size() != st.size {
+			if err := r.load(); err != nil {
+				r.onError(fmt.Errorf("reloading TLS files (keeping the previous ones): %w", err))
+				// Do not retry on every handshake: wait for the next change.
+				for f2 := range r.stamps {
+					if fi2, e := os.Stat(f2); e == nil {
+						r.stamps[f2] = stamp{fi2.ModTime(), fi2.Size()}
+					}
+				}
+				return
+			}
+			r.rebuildServer()
+			return
+		}
+	}
+}
+
+func (r *Reloader) rebuildServer() {
+	c := r.base.Clone()
+	if r.cert != nil {
+		c.Certificates = []tls.Certificate{*r.cert}
+	}
+	c.ClientCAs = r.pool
+	r.current = c
+}
+
+func (r *Reloader) serverConfig() *tls.Config {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.maybeReload()
+	return r.current
+}
+
+// Config returns a client tls.Config with the current files.
+func (r *Reloader) Config() *tls.Config {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.maybeReload()
+	c := r.base.Clone()
+	c.ServerName = r.opts.ServerName
+	c.RootCAs = r.pool // nil: the system roots
+	c.InsecureSkipVerify = !r.opts.VerifyPeer
+	if r.cert != nil {
+		c.Certificates = []tls.Certificate{*r.cert}
+	}
+	return c
+}
+
+// Leaf returns the current certificate's leaf, for tests and logs.
+func (r *Reloader) Leaf() *x509.Certificate {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cert == nil {
+		return nil
+	}
+	if r.cert.Leaf != nil {
+		return r.cert.Leaf
+	}
+	l, _ := x509.ParseCertificate(r.cert.Certificate[0])
+	return l
+}

@@ -1,0 +1,212 @@
+package tlsconf
+
+import (
+	"crypto/tls"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowgo/flowgo/internal/testcerts"
+)
+
+func TestParseCiphers(t *testing.T) {
+	tests := []struct {
+		name, list string
+		want       []uint16
+		warn       string
+	}{
+		{"single OpenSSL names in order, semicolon separator", "ECDHE-RSA-AES256-GCM-SHA384;ECDHE-RSA-AES128-GCM-SHA256",
+			[]uint16{tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}, ""},
+		{"flowgger's example expression with a trailing semicolon", "EECDH+AES128:RSA+AES128:EECDH+AES256:RSA+AES256:EECDH+3DES:RSA+3DES:!MD5;",
+			[]uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+				tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
+				tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+				tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA}, ""},
+		{"exclusion removes a suite", "HIGH:!ECDSA:!SHA1",
+			[]uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256}, ""},
+		{"unknown name warned about", "ECDHE-RSA-AES128-GCM-SHA256:BOGUS-CIPHER",
+			[]uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}, "BOGUS-CIPHER is unknown"},
+		{"insecure suite not enabled", "DES-CBC3-SHA:ECDHE-RSA-CHACHA20-POLY1305",
+			[]uint16{tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256}, "DES-CBC3-SHA is insecure"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, warns, err := ParseCiphers(tt.list)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("ParseCiphers(%q) = %v; want %v", tt.list, names(got), names(tt.want))
+			}
+			joined := strings.Join(warns, "; ")
+			if (tt.warn == "") != (joined == "") || !strings.Contains(joined, tt.warn) {
+				t.Errorf("warnings = %q; want %q", joined, tt.warn)
+			}
+		})
+	}
+	if _, _, err := ParseCiphers("RC4-SHA:!ALL"); err == nil {
+		t.Error("a list selecting nothing must be an error")
+	}
+}
+
+func names(ids []uint16) []string {
+	var out []string
+	for _, id := range ids {
+		out = append(out, tls.CipherSuiteName(id))
+	}
+	return out
+}
+
+func TestMinVersion(t *testing.T) {
+	for level, want := range map[string]uint16{"": tls.VersionTLS12, "intermediate": tls.VersionTLS12, "Default": tls.VersionTLS12, "modern": tls.VersionTLS13, "old": tls.VersionTLS10} {
+		if got, err := MinVersion(level); err != nil || got != want {
+			t.Errorf("MinVersion(%q) = %x, %v; want %x", level, got, err, want)
+		}
+	}
+	if _, err := MinVersion("paranoid"); err == nil {
+		t.Error("MinVersion(paranoid) = nil error")
+	}
+}
+
+// handshake runs a real handshake over a loopback TCP connection.
+func handshake(t *testing.T, server *tls.Config, client *tls.Config) (*tls.ConnectionState, error) {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	srvErr := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			srvErr <- err
+			return
+		}
+		defer c.Close()
+		err = c.(*tls.Conn).Handshake()
+		if err == nil {
+			_, err = c.Write([]byte("x"))
+		}
+		srvErr <- err
+	}()
+	conn, err := tls.Dial("tcp", ln.Addr().String(), client)
+	if err != nil {
+		<-srvErr
+		return nil, err
+	}
+	defer conn.Close()
+	buf := make([]byte, 1)
+	if _, err := conn.Read(buf); err != nil {
+		<-srvErr
+		return nil, err
+	}
+	st := conn.ConnectionState()
+	return &st, <-srvErr
+}
+
+func TestMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcerts.NewCA(t, "flowgo test CA")
+	srv := ca.Server(t)
+	cli := ca.Client(t, "client-1")
+	other := testcerts.NewCA(t, "someone else").Client(t, "intruder")
+	pemBoth := testcerts.WriteFile(t, dir, "flowgger.pem", srv.CertPEM, srv.KeyPEM)
+	caFile := testcerts.WriteFile(t, dir, "ca.pem", ca.CertPEM)
+
+	server, _, _, err := ServerConfig(Options{CertFile: pemBoth, CAFile: caFile, VerifyPeer: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := func(leaf *testcerts.Leaf) *tls.Config {
+		o := Options{CAFile: caFile, VerifyPeer: true, ServerName: "localhost"}
+		if leaf != nil {
+			o.CertFile = testcerts.WriteFile(t, t.TempDir(), "c.pem", leaf.CertPEM)
+			o.KeyFile = testcerts.WriteFile(t, t.TempDir(), "k.pem", leaf.KeyPEM)
+		}
+		r, _, err := ClientConfig(o, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Config()
+	}
+	if _, err := handshake(t, server, client(&cli)); err != nil {
+		t.Errorf("handshake with a valid client certificate failed: %v", err)
+	}
+	if _, err := handshake(t, server, client(nil)); err == nil {
+		t.Error("handshake without a client certificate succeeded; tls_verify_peer must refuse it")
+	}
+	if _, err := handshake(t, server, client(&other)); err == nil {
+		t.Error("handshake with a certificate from another CA succeeded")
+	}
+}
+
+func TestClientVerifiesServerByDefaultSettings(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcerts.NewCA(t, "right CA")
+	srv := ca.Server(t, "logs.example.com")
+	server, _, _, err := ServerConfig(Options{CertFile: testcerts.WriteFile(t, dir, "s.pem", srv.CertPEM, srv.KeyPEM)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongCA := testcerts.WriteFile(t, dir, "wrong.pem", testcerts.NewCA(t, "wrong CA").CertPEM)
+	rightCA := testcerts.WriteFile(t, dir, "right.pem", ca.CertPEM)
+	for _, tc := range []struct {
+		name, ca, host string
+		ok             bool
+	}{{"right CA and name", rightCA, "logs.example.com", true}, {"wrong CA", wrongCA, "logs.example.com", false}, {"wrong host name", rightCA, "other.example.com", false}} {
+		r, _, err := ClientConfig(Options{CAFile: tc.ca, VerifyPeer: true, ServerName: tc.host}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = handshake(t, server, r.Config())
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: handshake error = %v; want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}
+
+func TestCertificateReloadsWhenFilesChange(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcerts.NewCA(t, "CA")
+	first := ca.Server(t, "first.example")
+	certFile := testcerts.WriteFile(t, dir, "cert.pem", first.CertPEM)
+	keyFile := testcerts.WriteFile(t, dir, "key.pem", first.KeyPEM)
+	var reloadErrs []error
+	server, r, _, err := ServerConfig(Options{CertFile: certFile, KeyFile: keyFile}, func(err error) { reloadErrs = append(reloadErrs, err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	r.now = func() time.Time { return now }
+	serverName := func() string {
+		st, err := handshake(t, server, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.PeerCertificates[0].Subject.CommonName
+	}
+	if n := serverName(); n != "first.example" {
+		t.Fatalf("serving %q", n)
+	}
+	second := ca.Server(t, "second.example")
+	os.WriteFile(keyFile, second.KeyPEM, 0o600)
+	os.WriteFile(certFile, second.CertPEM, 0o600)
+	future := time.Now().Add(time.Hour)
+	os.Chtimes(certFile, future, future)
+	now = now.Add(2 * checkEvery)
+	if n := serverName(); n != "second.example" {
+		t.Errorf("after rotating the files the server still presents %q", n)
+	}
+	// A broken file keeps the previous certificate and reports the error.
+	os.WriteFile(certFile, []byte("garbage"), 0o600)
+	now = now.Add(2 * checkEvery)
+	if n := serverName(); n != "second.example" {
+		t.Errorf("after a broken rotation the server presents %q; want the previous certificate", n)
+	}
+	if len(reloadErrs) != 1 {
+		t.Errorf("reload errors = %v; want one", reloadErrs)
+	}
+}

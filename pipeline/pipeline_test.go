@@ -1,0 +1,368 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowgo/flowgo"
+	"github.com/flowgo/flowgo/config"
+	"github.com/flowgo/flowgo/decoder"
+	"github.com/flowgo/flowgo/encoder"
+	"github.com/flowgo/flowgo/output"
+)
+
+// The pipeline is tested with tiny codecs of its own, so that its tests do
+// not depend on the real formats: "testline" keeps the frame as Msg and
+// rejects frames starting with BAD; "testmsg" writes Msg back and refuses
+// records starting with NOENC.
+type testLine struct{}
+
+func (testLine) Decode(frame []byte, r *flowgo.Record, a *flowgo.Arena) error {
+	if bytes.HasPrefix(frame, []byte("BAD")) {
+		return decoder.Errorf("testline", 1, "bad frame")
+	}
+	r.Msg = a.String(frame)
+	r.FullMsg = r.Msg
+	return nil
+}
+
+type testMsg struct{}
+
+func (testMsg) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
+	if strings.HasPrefix(r.Msg, "NOENC") {
+		return dst, errors.New("cannot encode")
+	}
+	return append(dst, r.Msg...), nil
+}
+
+// memOutput collects frames; it can fail a number of writes first, or
+// block until released.
+type memOutput struct {
+	mu       sync.Mutex
+	frames   []string
+	failures int
+	block    chan struct{}
+	writes   int
+	closed   bool
+	permFail string // frames with this prefix fail for good
+}
+
+var (
+	outputsMu sync.Mutex
+	outputs   = map[string]*memOutput{}
+)
+
+func init() {
+	decoder.Register("testline", func(*config.Section) (decoder.Decoder, error) { return testLine{}, nil })
+	encoder.Register("testmsg", func(*config.Section) (encoder.Encoder, error) { return testMsg{}, nil })
+	output.Register("testmem", output.Type{
+		DefaultFraming: func(string) string { return output.FramingNoop },
+		New: func(c output.Config) (output.Output, error) {
+			var k struct {
+				ID string `toml:"id"`
+			}
+			if err := c.Section.Decode(&k); err != nil {
+				return nil, err
+			}
+			outputsMu.Lock()
+			defer outputsMu.Unlock()
+			return outputs[k.ID], nil
+		},
+	})
+}
+
+func newMem(t *testing.T) (*memOutput, string) {
+	m := &memOutput{}
+	outputsMu.Lock()
+	outputs[t.Name()] = m
+	outputsMu.Unlock()
+	return m, t.Name()
+}
+
+func (m *memOutput) Write(ctx context.Context, b *flowgo.Batch) error {
+	if m.block != nil {
+		select {
+		case <-m.block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.writes++
+	if m.failures > 0 {
+		m.failures--
+		return errors.New("transient failure")
+	}
+	var be flowgo.BatchError
+	for i := range b.Frames() {
+		f := string(b.Frame(i))
+		if m.permFail != "" && strings.HasPrefix(f, m.permFail) {
+			be.Failed = append(be.Failed, i)
+			be.Reasons = append(be.Reasons, errors.New("too large"))
+			continue
+		}
+		m.frames = append(m.frames, f)
+	}
+	if len(be.Failed) > 0 {
+		return &be
+	}
+	return nil
+}
+
+func (m *memOutput) Close(context.Context) error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *memOutput) got() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.frames...)
+}
+
+func build(t *testing.T, src string, opts Options) *Pipeline {
+	t.Helper()
+	f, err := config.Parse("test.toml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	}
+	p, err := Build(f, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func lines(n int, bad func(i int) bool) (string, []string) {
+	var in strings.Builder
+	var want []string
+	for i := range n {
+		if bad != nil && bad(i) {
+			fmt.Fprintf(&in, "BAD %d\n", i)
+			continue
+		}
+		s := fmt.Sprintf("record %d", i)
+		in.WriteString(s + "\n")
+		want = append(want, s+"\n")
+	}
+	return in.String(), want
+}
+
+func TestStdinToOutputKeepsOrderAndReportsRejects(t *testing.T) {
+	mem, id := newMem(t)
+	in, want := lines(50000, func(i int) bool { return i%1000 == 7 })
+	var rejects []string
+	p := build(t, fmt.Sprintf(`
+[input]
+type = "stdin"
+format = "testline"
+[output]
+type = "testmem"
+id = %q
+format = "testmsg"
+framing = "line"
+`, id), Options{Stdin: strings.NewReader(in), Workers: 4, OnReject: func(_, origin string, frame []byte, err error) {
+		rejects = append(rejects, fmt.Sprintf("%s: %v: %s", origin, err, frame))
+	}})
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := mem.got()
+	if len(got) != len(want) {
+		t.Fatalf("delivered %d records; want %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("record %d = %q; want %q (order lost)", i, got[i], want[i])
+		}
+	}
+	if len(rejects) != 50 || rejects[0] != "line 8: testline: bad frame [col 1]: BAD 7" || rejects[49] != "line 49008: testline: bad frame [col 1]: BAD 49007" {
+		t.Errorf("rejects: %d, first %q, last %q", len(rejects), rejects[0], rejects[len(rejects)-1])
+	}
+	st := p.Stats()
+	if st.Received.Load() != int64(len(want)) || st.Sent.Load() != int64(len(want)) || st.Rejected.Load() != 50 || st.Lost.Load() != 0 {
+		t.Errorf("stats received %d sent %d rejected %d lost %d", st.Received.Load(), st.Sent.Load(), st.Rejected.Load(), st.Lost.Load())
+	}
+	if !mem.closed {
+		t.Error("output not closed")
+	}
+}
+
+func TestDeadLetterFilesKeepRejectedFrames(t *testing.T) {
+	mem, id := newMem(t)
+	mem.permFail = "record 5"
+	dir := t.TempDir()
+	inDead := filepath.Join(dir, "in.dead")
+	outDead := filepath.Join(dir, "out.dead")
+	p := build(t, fmt.Sprintf(`
+[input]
+type = "stdin"
+format = "testline"
+dead_letter_file = %q
+[output]
+type = "testmem"
+id = %q
+format = "testmsg"
+dead_letter_file = %q
+`, inDead, id, outDead), Options{Stdin: strings.NewReader("record 1\nBAD one\nNOENC x\nrecord 5\nBAD two\nrecord 6\n")})
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(inDead); string(got) != "BAD one\nBAD two\n" {
+		t.Errorf("input dead letters = %q", got)
+	}
+	if got, _ := os.ReadFile(outDead); string(got) != "NOENC x\nrecord 5\n" {
+		t.Errorf("output dead letters = %q", got)
+	}
+	if got := mem.got(); strings.Join(got, "|") != "record 1|record 6" {
+		t.Errorf("delivered %q", got)
+	}
+	st := p.Stats()
+	if st.Rejected.Load() != 2 || st.EncodeFailed.Load() != 1 || st.Failed.Load() != 1 || st.Sent.Load() != 2 {
+		t.Errorf("stats rejected %d encode_failed %d failed %d sent %d", st.Rejected.Load(), st.EncodeFailed.Load(), st.Failed.Load(), st.Sent.Load())
+	}
+}
+
+func TestOutputFailuresAreRetriedUntilDelivered(t *testing.T) {
+	mem, id := newMem(t)
+	mem.failures = 3
+	in, want := lines(100, nil)
+	p := build(t, fmt.Sprintf("[input]\ntype=\"stdin\"\nformat=\"testline\"\n[output]\ntype=\"testmem\"\nid=%q\nformat=\"testmsg\"\nframing=\"line\"\n", id),
+		Options{Stdin: strings.NewReader(in)})
+	start := time.Now()
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := mem.got(); len(got) != len(want) {
+		t.Fatalf("delivered %d; want %d", len(got), len(want))
+	}
+	if r := p.Stats().Retries.Load(); r != 3 {
+		t.Errorf("retries = %d; want 3", r)
+	}
+	// Back-off: 3 retries wait at least 50+100+200 ms (half of each delay, jittered).
+	if d := time.Since(start); d < 350*time.Millisecond {
+		t.Errorf("3 retries took %v; the back-off is missing", d)
+	}
+}
+
+func TestShutdownTimeoutCountsUndeliveredRecordsAsLost(t *testing.T) {
+	mem, id := newMem(t)
+	mem.block = make(chan struct{}) // never released
+	in, _ := lines(5000, nil)
+	p := build(t, fmt.Sprintf(`
+[input]
+type = "stdin"
+format = "testline"
+[output]
+type = "testmem"
+id = %q
+format = "testmsg"
+shutdown_timeout = "200ms"
+`, id), Options{Stdin: strings.NewReader(in)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after the shutdown timeout")
+	}
+	st := p.Stats()
+	if st.Lost.Load() != st.Received.Load() || st.Received.Load() != 5000 || st.Sent.Load() != 0 {
+		t.Errorf("received %d lost %d sent %d; want every received record counted lost", st.Received.Load(), st.Lost.Load(), st.Sent.Load())
+	}
+}
+
+func TestBackpressureBoundsTheQueue(t *testing.T) {
+	mem, id := newMem(t)
+	mem.block = make(chan struct{})
+	in, want := lines(200000, nil)
+	p := build(t, fmt.Sprintf(`
+[input]
+type = "stdin"
+format = "testline"
+queuesize = 5000
+[output]
+type = "testmem"
+id = %q
+format = "testmsg"
+framing = "line"
+`, id), Options{Stdin: strings.NewReader(in)})
+	done := make(chan error)
+	go func() { done <- p.Run(context.Background()) }()
+	time.Sleep(300 * time.Millisecond)
+	recs, _, maxRecs, _ := p.Queue().Usage()
+	if recs > maxRecs || maxRecs != 5000 {
+		t.Errorf("queue holds %d records; limit %d", recs, maxRecs)
+	}
+	if got := p.Stats().Received.Load(); got > 5000+int64(DefaultBatchRecords) {
+		t.Errorf("%d records accepted while the output was blocked; the input did not wait", got)
+	}
+	close(mem.block)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := mem.got(); len(got) != len(want) {
+		t.Errorf("delivered %d; want %d", len(got), len(want))
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+	}{
+		{"unknown input type", "[input]\ntype = \"tpc\"\nformat=\"testline\"\n[output]\ntype=\"stdout\"\nformat=\"testmsg\"\n",
+			`test.toml:2: input.type: input type "tpc" unknown (known: `},
+		{"unknown format", "[input]\ntype = \"stdin\"\nformat=\"rfc9999\"\n[output]\ntype=\"stdout\"\nformat=\"testmsg\"\n",
+			`test.toml:3: input.format: input format "rfc9999" unknown`},
+		{"bad framing", "[input]\ntype = \"stdin\"\nformat=\"testline\"\nframing=\"lines\"\n[output]\ntype=\"stdout\"\nformat=\"testmsg\"\n",
+			`test.toml:4: input.framing: framing "lines" unknown (known: line, nul, syslen, auto)`},
+		{"typo in a key", "[input]\ntype = \"stdin\"\nformat=\"testline\"\nqueusize=5\n[output]\ntype=\"stdout\"\nformat=\"testmsg\"\n",
+			`test.toml:4: input.queusize: unknown key (did you mean "queuesize"?)`},
+		{"unknown output framing", "[input]\ntype = \"stdin\"\nformat=\"testline\"\n[output]\ntype=\"stdout\"\nformat=\"testmsg\"\nframing=\"crlf\"\n",
+			`test.toml:7: output.framing: framing "crlf" unknown`},
+		{"bad max message action", "[input]\ntype = \"stdin\"\nformat=\"testline\"\nmax_message_action=\"drop\"\n[output]\ntype=\"stdout\"\nformat=\"testmsg\"\n",
+			`test.toml:4: input.max_message_action: must be "reject" or "truncate", not "drop"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := config.Parse("test.toml", tt.src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Build(f, Options{})
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("Build error = %v;\nwant prefix %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestFramedKeySelectsSyslen(t *testing.T) {
+	mem, id := newMem(t)
+	p := build(t, fmt.Sprintf("[input]\ntype=\"stdin\"\nformat=\"testline\"\nframed=true\n[output]\ntype=\"testmem\"\nid=%q\nformat=\"testmsg\"\n", id),
+		Options{Stdin: strings.NewReader("3 abc5 hello")})
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := mem.got(); strings.Join(got, "|") != "abc|hello" {
+		t.Errorf("delivered %q; want abc and hello", got)
+	}
+}
