@@ -5,6 +5,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -179,8 +180,9 @@ type Section struct {
 	table string // "input"
 	index int    // position in [[input]], -1 for a plain table
 	prim  toml.Primitive
-	keys  map[string]bool // keys present in the table
-	known map[string]bool // keys some component decoded or accepts
+	keys    map[string]bool // keys present in the table
+	known   map[string]bool // keys some component decoded or accepts
+	targets []any           // what Decode filled, for Effective
 }
 
 func (f *File) newSection(table string, index int, prim toml.Primitive) *Section {
@@ -203,6 +205,9 @@ func (s *Section) Name() string {
 	}
 	return s.table
 }
+
+// InArray reports whether s is one table of an array of tables ([[input]]).
+func (s *Section) InArray() bool { return s.index >= 0 }
 
 // Key returns the full dotted name of key in s, for messages.
 func (s *Section) Key(key string) string {
@@ -233,6 +238,7 @@ func (s *Section) Keys() []string {
 // field's key counts as known to s.
 func (s *Section) Decode(v any) error {
 	s.learn(reflect.TypeOf(v))
+	s.targets = append(s.targets, v)
 	if len(s.keys) == 0 {
 		return nil
 	}
@@ -240,6 +246,34 @@ func (s *Section) Decode(v any) error {
 		return s.file.tomlError(err)
 	}
 	return nil
+}
+
+// Effective returns the section as the components see it: every key they
+// decoded, with its default when the file does not set it, as TOML. Values
+// of keys whose name contains "password" or "secret" are masked.
+func (s *Section) Effective() (string, error) {
+	merged := map[string]any{}
+	for _, t := range s.targets {
+		var buf bytes.Buffer
+		if err := toml.NewEncoder(&buf).Encode(t); err != nil {
+			return "", err
+		}
+		var m map[string]any
+		if _, err := toml.Decode(buf.String(), &m); err != nil {
+			return "", err
+		}
+		for k, v := range m {
+			if strings.Contains(k, "password") || strings.Contains(k, "secret") {
+				if v != "" {
+					v = "********"
+				}
+			}
+			merged[k] = v
+		}
+	}
+	var buf bytes.Buffer
+	err := toml.NewEncoder(&buf).Encode(map[string]any{s.table: merged})
+	return buf.String(), err
 }
 
 // Accept marks keys as known without decoding them.

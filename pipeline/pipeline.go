@@ -97,6 +97,8 @@ type Pipeline struct {
 	rejectLog  *rateLog
 	retryLog   *rateLog
 	describe   []string
+	sections   []*config.Section
+	reloads    chan chan error
 }
 
 type inputRun struct {
@@ -138,7 +140,7 @@ func Build(f *config.File, opts Options) (*Pipeline, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
-	p := &Pipeline{Name: opts.Name, log: log, onReject: opts.OnReject}
+	p := &Pipeline{Name: opts.Name, log: log, onReject: opts.OnReject, reloads: make(chan chan error)}
 	p.hardCtx, p.hardCancel = context.WithCancel(context.Background())
 	p.rejectLog = newRateLog(log, "frames rejected", 10*time.Second, 10)
 	p.retryLog = newRateLog(log, "output write failures", 10*time.Second, 1)
@@ -274,6 +276,7 @@ func Build(f *config.File, opts Options) (*Pipeline, error) {
 	if err := f.Check("metrics"); err != nil {
 		return nil, err
 	}
+	p.sections = append(append(p.sections, f.Inputs...), f.Output)
 	ok = true
 	return p, nil
 }
@@ -312,8 +315,22 @@ func (p *Pipeline) closeDeadLetters() {
 	p.deads = nil
 }
 
-// Describe returns the effective pipeline, one line per component.
-func (p *Pipeline) Describe() string { return strings.Join(p.describe, "\n") }
+// Describe returns the effective pipeline: a summary line per component,
+// then every section with all its keys, defaults included, as TOML.
+func (p *Pipeline) Describe() string {
+	out := strings.Join(p.describe, "\n") + "\n"
+	for _, s := range p.sections {
+		eff, err := s.Effective()
+		if err != nil {
+			eff = fmt.Sprintf("# %s: %v\n", s.Name(), err)
+		}
+		if s.InArray() {
+			eff = strings.Replace(eff, "[input]", "[[input]]", 1)
+		}
+		out += "\n" + eff
+	}
+	return out
+}
 
 // Stats returns the pipeline's counters.
 func (p *Pipeline) Stats() *Stats { return &p.stats }
@@ -324,6 +341,31 @@ func (p *Pipeline) Queue() *flowgo.Queue { return p.queue }
 // HardStop gives up delivering: pending writes are abandoned and what is
 // left is counted as lost. The CLI calls it on a second signal.
 func (p *Pipeline) HardStop() { p.hardCancel() }
+
+// Reload asks every input and the output that can to reopen their files
+// and re-read their certificates (SIGHUP). The output reloads between two
+// writes, from its own goroutine. Reload must be called while Run runs.
+func (p *Pipeline) Reload() error {
+	var errs []error
+	for _, in := range p.inputs {
+		if r, ok := in.input.(input.Reloader); ok {
+			if err := r.Reload(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", in.name, err))
+			}
+		}
+	}
+	reply := make(chan error, 1)
+	select {
+	case p.reloads <- reply:
+		if err := <-reply; err != nil {
+			errs = append(errs, fmt.Errorf("output %s: %w", p.outName, err))
+		}
+	case <-p.hardCtx.Done():
+	case <-time.After(10 * time.Second):
+		errs = append(errs, fmt.Errorf("output %s: busy for 10s, not reloaded", p.outName))
+	}
+	return errors.Join(errs...)
+}
 
 // Run runs the pipeline until ctx ends or every input has finished (stdin at
 // EOF), then drains as the package documentation says. It returns an error
@@ -430,6 +472,12 @@ func (p *Pipeline) runOutput() {
 			if err := flusher.Flush(p.hardCtx); err != nil {
 				p.retryLog.Event("output flush failed", p.outName, err)
 			}
+		case reply := <-p.reloads:
+			var err error
+			if r, ok := p.out.(output.Reloader); ok {
+				err = r.Reload()
+			}
+			reply <- err
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -364,5 +365,44 @@ func TestFramedKeySelectsSyslen(t *testing.T) {
 	}
 	if got := mem.got(); strings.Join(got, "|") != "abc|hello" {
 		t.Errorf("delivered %q; want abc and hello", got)
+	}
+}
+
+type reloadingOutput struct {
+	memOutput
+	reloads int
+}
+
+func (r *reloadingOutput) Reload() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reloads++
+	return nil
+}
+
+func TestReloadReachesTheOutputBetweenWrites(t *testing.T) {
+	ro := &reloadingOutput{}
+	output.Register("testreload", output.Type{
+		DefaultFraming: func(string) string { return output.FramingLine },
+		New:            func(output.Config) (output.Output, error) { return ro, nil },
+	})
+	pr, pw := io.Pipe()
+	p := build(t, "[input]\ntype=\"stdin\"\nformat=\"testline\"\n[output]\ntype=\"testreload\"\nformat=\"testmsg\"\n", Options{Stdin: pr})
+	done := make(chan error)
+	go func() { done <- p.Run(context.Background()) }()
+	fmt.Fprintln(pw, "before")
+	if err := p.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(pw, "after")
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if ro.reloads != 1 {
+		t.Errorf("output reloaded %d times; want 1", ro.reloads)
+	}
+	if got := ro.got(); strings.Join(got, "|") != "before\n|after\n" {
+		t.Errorf("delivered %q", got)
 	}
 }

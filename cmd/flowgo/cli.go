@@ -248,7 +248,24 @@ func (e *env) execute(ctx context.Context, p *pipeline.Pipeline) int {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
 	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hups:
+				if err := p.Reload(); err != nil {
+					e.log.Error("SIGHUP: reload failed; the previous files stay in use", "error", err)
+				} else {
+					e.log.Info("SIGHUP: files reopened and certificates reloaded")
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
 	go func() {
 		select {
 		case s := <-sigs:
