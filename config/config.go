@@ -176,10 +176,10 @@ func (f *File) sections() []*Section {
 
 // Section is one table of the file: [input], one [[input]], [output], ...
 type Section struct {
-	file  *File
-	table string // "input"
-	index int    // position in [[input]], -1 for a plain table
-	prim  toml.Primitive
+	file    *File
+	table   string // "input"
+	index   int    // position in [[input]], -1 for a plain table
+	prim    toml.Primitive
 	keys    map[string]bool // keys present in the table
 	known   map[string]bool // keys some component decoded or accepts
 	targets []any           // what Decode filled, for Effective
