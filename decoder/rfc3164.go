@@ -242,19 +242,15 @@ func (d *RFC3164) parse(b []byte, l *bsdLine) *Error {
 		l.tag(b, bsdSkipSpaces(b, j))
 	default:
 		i = bsdSkipSpaces(b, j)
-		k, host := i, true
+		k := i
 		for k < n && b[k] != ' ' {
-			c := b[k]
-			if c == '[' || c < 33 || c > 126 {
-				host = false
-			}
 			k++
 		}
-		if host && b[k-1] != ':' && k-i <= bsdMaxHost {
+		if bsdIsHostname(b[i:k]) {
 			l.host = bsdSpan{i, k}
 			i = bsdSkipSpaces(b, k)
-			if i+1 < n && b[i] == ':' && b[i+1] == ' ' {
-				i = bsdSkipSpaces(b, i+1) // Cisco ASA: "fw01 : %ASA-6-302013: ..."
+			if i+2 < n && b[i] == ':' && b[i+1] == ' ' && b[i+2] == '%' {
+				i += 2 // Cisco ASA and FTD: "fw01 : %ASA-6-302013: ..."
 			}
 		}
 		l.tag(b, i)
@@ -315,7 +311,9 @@ func (d *RFC3164) parseStamp(b []byte, i int, cisco bool, st *bsdStamp) (int, *E
 		case '-':
 			return d.parseISO(b, i, cisco, st)
 		case ' ':
-			st.year, st.hasYear = bsdAtoi(b[i:i+4]), true // "2024 Aug  6 11:15:24"
+			if err := st.setYear(b, i); err != nil { // "2024 Aug  6 11:15:24"
+				return i, err
+			}
 			i = bsdSkipSpaces(b, i+5)
 		}
 	}
@@ -347,7 +345,9 @@ func (d *RFC3164) parseStamp(b []byte, i int, cisco bool, st *bsdStamp) (int, *E
 	}
 	i = bsdSkipSpaces(b, j)
 	if !st.hasYear && bsdDigits(b, i, 4) && i+4 < n && b[i+4] == ' ' {
-		st.year, st.hasYear = bsdAtoi(b[i:i+4]), true // "Aug  6 2024 11:15:24", Cisco "datetime year"
+		if err := st.setYear(b, i); err != nil { // "Aug  6 2024 11:15:24", Cisco "datetime year"
+			return i, err
+		}
 		i = bsdSkipSpaces(b, i+5)
 	}
 	i, err := st.clock(b, i)
@@ -367,7 +367,9 @@ func (d *RFC3164) parseStamp(b []byte, i int, cisco bool, st *bsdStamp) (int, *E
 // may stand for the T.
 func (d *RFC3164) parseISO(b []byte, i int, cisco bool, st *bsdStamp) (int, *Error) {
 	n := len(b)
-	st.year, st.hasYear = bsdAtoi(b[i:i+4]), true
+	if err := st.setYear(b, i); err != nil {
+		return i, err
+	}
 	i += 5
 	if !bsdDigits(b, i, 2) || i+2 >= n || b[i+2] != '-' {
 		return i, bsdErrorf(i+1, "expected a 2-digit month and '-' in the RFC 3339 timestamp")
@@ -409,6 +411,17 @@ func (d *RFC3164) parseISO(b []byte, i int, cisco bool, st *bsdStamp) (int, *Err
 	}
 	st.time = time.Date(st.year, time.Month(st.month), st.day, st.hour, st.min, st.sec, st.nsec, st.loc)
 	return i, nil
+}
+
+// setYear takes the 4 digits at b[i:] as the year. Years before 1000 are
+// a broken clock, not history; rejecting them also keeps year 1, whose
+// first second is Go's zero Time, "unknown" in a Record.
+func (st *bsdStamp) setYear(b []byte, i int) *Error {
+	st.year, st.hasYear = bsdAtoi(b[i:i+4]), true
+	if st.year < 1000 {
+		return bsdErrorf(i+1, "year %d is out of range 1000-9999", st.year)
+	}
+	return nil
 }
 
 // clock reads "hh:mm:ss[.frac]" at b[i:].
@@ -530,12 +543,15 @@ func bsdOffset(b []byte, i int) (int, *time.Location) {
 	}
 	h, m, j := bsdAtoi(b[i+1:i+3]), 0, i+3
 	switch {
-	case j < n && b[j] == ':' && bsdDigits(b, j+1, 2):
+	case j < n && b[j] == ':':
+		if !bsdDigits(b, j+1, 2) {
+			return i, nil
+		}
 		m, j = bsdAtoi(b[j+1:j+3]), j+3
 	case bsdDigits(b, j, 2):
 		m, j = bsdAtoi(b[j:j+2]), j+2
 	}
-	if h > 23 || m > 59 {
+	if h > 23 || m > 59 || (j < n && bsdIsDigit(b[j])) {
 		return i, nil
 	}
 	off := h*3600 + m*60
@@ -727,9 +743,9 @@ func bsdSkipSpaces(b []byte, i int) int {
 }
 
 // bsdIsHostname reports whether b can be a HOSTNAME: printable ASCII
-// without '['.
+// without '[', not ending with ':' (that would be a TAG).
 func bsdIsHostname(b []byte) bool {
-	if len(b) == 0 || len(b) > bsdMaxHost {
+	if len(b) == 0 || len(b) > bsdMaxHost || b[len(b)-1] == ':' {
 		return false
 	}
 	for _, c := range b {
