@@ -14,30 +14,43 @@ import (
 // RFC3164 decodes BSD syslog lines: RFC 3164 and the variants found in the
 // wild. A line is
 //
-//	[<PRI>] [counter: ] [HOSTNAME: ] TIMESTAMP [ZONE] ( HOSTNAME TAG MSG | ": " TAG MSG )
+//	[<PRI>] [COUNTER: ] [HOSTNAME: ] TIMESTAMP [ZONE] ": " [TAG] MSG
+//	[<PRI>] [COUNTER: ] TIMESTAMP [ZONE] [HOSTNAME] [TAG] MSG
 //
-// where TIMESTAMP is "Mmm dd hh:mm:ss" (day space-padded or not, optional
-// fraction, an optional "*" or "." clock-state mark before it, an optional
-// year before the month, after the day or after the time) or an RFC 3339
-// timestamp, and ZONE is "UTC", a common unambiguous abbreviation, an IANA
-// name such as "Europe/Paris" or a numeric offset. The form with ": " after
-// the timestamp is the one of network devices (Cisco IOS) and of Flowgger's
-// "HOSTNAME: timestamp: msg" variant.
+// The first form is that of network devices (Cisco IOS, and Flowgger's
+// "HOSTNAME: timestamp: msg" variant), the second the classic one.
 //
-// The token after the timestamp is the HOSTNAME unless it ends with ":",
-// contains "[" or is not printable ASCII: then the line has no hostname and
-// that token starts the TAG or the message (local syslogd and OpenBSD lines
-// such as "Apr 27 23:06:01 syslogd[68529]: start").
+// PRI is optional; without it Facility and Severity stay flowgo.Unset.
+// COUNTER is the Cisco message counter (up to two, or a lone ':'); the
+// first one goes to the RFC 5424 "meta" SD element as sequenceId.
 //
-// The TAG "app[pid]: " or "app: " gives AppName and ProcID; Msg is the text
-// after the TAG and its one separating space, with its white space kept as
-// sent. Without a TAG, Msg is the rest of the line. FullMsg is the whole line
-// with trailing white space removed. A Cisco message counter goes to the
-// RFC 5424 "meta" SD element as sequenceId.
+// TIMESTAMP is "Mmm dd hh:mm:ss" with a space-padded, zero-padded or
+// one-digit day, an optional fraction, an optional "*" or "." clock mark
+// before it (Cisco), and an optional year before the month, after the day
+// or after the time; or an RFC 3339 timestamp (a space may stand for the
+// T). ZONE is "UTC", an abbreviation with a single meaning (CET, CEST, EST,
+// PDT, JST, ...), an IANA name with a slash ("Europe/Paris"), a numeric
+// offset, or an abbreviation that the default location uses at that date
+// ("CST" with America/Chicago). A timestamp without a zone or offset is
+// read in the default location; one without a year gets the year that
+// puts it at most 7 days in the future, so December lines read in January
+// stay in last year.
 //
-// A timestamp without a year gets the year that puts it at most 7 days in
-// the future, so December lines read in January keep last year. A timestamp
-// without a zone is read in the decoder's default location.
+// HOSTNAME is the token after the timestamp, unless that token ends with
+// ':', contains '[' or is not printable ASCII: then the line has no
+// hostname and the token starts the TAG or the message (local syslogd and
+// OpenBSD lines such as "Apr 27 23:06:01 syslogd[68529]: start"). Runs of
+// spaces between header fields are one separator.
+//
+// TAG is "app[pid]: " or "app: " ("app:" at the end of the line), app
+// being 1-48 printable ASCII characters other than ':' and '[', pid 1-128
+// other than ']'. It gives AppName and ProcID; "-" for the hostname, app
+// or pid means absent. Msg is the text after the TAG and the one space
+// that follows it, with white space kept as sent; without a TAG it is the
+// rest of the line. FullMsg is the whole line with trailing white space
+// removed.
+//
+// An RFC3164 is safe for concurrent use.
 type RFC3164 struct {
 	loc   *time.Location
 	now   func() time.Time
@@ -59,8 +72,9 @@ func init() {
 	Register("rfc3164", newRFC3164Config)
 }
 
-// newRFC3164Config builds the decoder from the input section: the key
-// rfc3164_timezone names the zone of timestamps that carry none.
+// newRFC3164Config builds the decoder from the input section. Its one key,
+// rfc3164_timezone, names the location of timestamps that carry no zone:
+// an IANA name, "UTC" (the default) or "Local".
 func newRFC3164Config(s *config.Section) (Decoder, error) {
 	c := struct {
 		Timezone string `toml:"rfc3164_timezone"`
@@ -93,16 +107,22 @@ func rfc3164Location(name string) (*time.Location, error) {
 	return loc, nil
 }
 
-// Limits of the TAG fields; longer tokens are not taken for a TAG. 48 is
-// the RFC 5424 APP-NAME limit, so any AppName found here can be written
-// as RFC 5424 unchanged.
+// Field limits: a longer token is not taken for that field. They are the
+// RFC 5424 limits of APP-NAME, PROCID and HOSTNAME, so that a record read
+// here can be written as RFC 5424 unchanged.
 const (
-	bsdMaxApp   = 48
-	bsdMaxPID   = 128
-	bsdMaxHost  = 255
-	bsdMaxFrac  = 9
-	bsdFutureOK = 7 * 24 * time.Hour
+	bsdMaxApp  = 48
+	bsdMaxPID  = 128
+	bsdMaxHost = 255
 )
+
+// bsdMaxFrac is the number of fraction digits kept (nanoseconds); more are
+// read and dropped.
+const bsdMaxFrac = 9
+
+// bsdFutureOK is how far ahead of the clock a timestamp without a year may
+// be (clock skew, time zones) before it is taken for last year's.
+const bsdFutureOK = 7 * 24 * time.Hour
 
 type bsdSpan struct{ lo, hi int }
 
@@ -197,7 +217,7 @@ func (d *RFC3164) parse(b []byte, l *bsdLine) *Error {
 		for j < n && bsdIsDigit(b[j]) && j-i < 10 {
 			j++
 		}
-		if j == n || b[j] != ':' || (j+1 < n && bsdIsDigit(b[j+1])) || (j == i && k > 0) {
+		if j == n || b[j] != ':' || (j > i && (j+1 == n || b[j+1] != ' ')) || (j == i && (k > 0 || (j+1 < n && bsdIsDigit(b[j+1])))) {
 			break
 		}
 		if l.seq.hi == l.seq.lo {
