@@ -426,8 +426,8 @@ func (d *RFC3164) parseISO(b []byte, i int, cisco bool, st *bsdStamp) (int, *Err
 	if st.loc == nil {
 		return d.zone(b, i, cisco, st)
 	}
-	if i < n && b[i] != ' ' && b[i] != ':' {
-		return i, bsdErrorf(i+1, "expected a space after the timestamp")
+	if !bsdStampEnd(b, i) {
+		return i, bsdErrorf(i+1, "unexpected %q after the timestamp", b[i])
 	}
 	st.time = time.Date(st.year, time.Month(st.month), st.day, st.hour, st.min, st.sec, st.nsec, st.loc)
 	return i, nil
@@ -477,7 +477,7 @@ func (st *bsdStamp) clock(b []byte, i int) (int, *Error) {
 // resolves the timestamp into st.time.
 func (d *RFC3164) zone(b []byte, i int, cisco bool, st *bsdStamp) (int, *Error) {
 	n := len(b)
-	if i < n && b[i] != ' ' && b[i] != ':' {
+	if !bsdStampEnd(b, i) {
 		return i, bsdErrorf(i+1, "unexpected %q after the timestamp", b[i])
 	}
 	k := bsdSkipSpaces(b, i)
@@ -490,10 +490,10 @@ func (d *RFC3164) zone(b []byte, i int, cisco bool, st *bsdStamp) (int, *Error) 
 		tok := b[k:e]
 		switch c := tok[0]; {
 		case c == '+' || c == '-':
-			if j, loc := bsdOffset(b, k); loc != nil && (j == n || b[j] == ' ' || b[j] == ':') {
+			if j, loc := bsdOffset(b, k); loc != nil && bsdStampEnd(b, j) {
 				st.loc, i = loc, j
 			}
-		case !bsdIsUpper(c):
+		case !bsdIsUpper(c) || !bsdStampEnd(b, e):
 		case bsdZones[string(tok)] != nil:
 			st.loc, i = bsdZones[string(tok)], e
 		case bsdIsAbbrev(tok):
@@ -524,10 +524,17 @@ func (d *RFC3164) zone(b []byte, i int, cisco bool, st *bsdStamp) (int, *Error) 
 		}
 	}
 	// On a Cisco line only a zone can stand between the time and the ':'.
-	if cisco && st.loc == nil && k > i && e > k && e < n && b[e] == ':' {
+	if cisco && st.loc == nil && k > i && e > k && e < n && b[e] == ':' && bsdStampEnd(b, e) {
 		return k, bsdErrorf(k+1, "unknown time zone %q", b[k:e])
 	}
 	return i, nil
+}
+
+// bsdStampEnd reports whether a timestamp (with its zone) may end at b[i]:
+// at the end of the line, before a space, or before the ": " of the device
+// form.
+func bsdStampEnd(b []byte, i int) bool {
+	return i == len(b) || b[i] == ' ' || (b[i] == ':' && (i+1 == len(b) || b[i+1] == ' '))
 }
 
 // inferYear gives st the latest year that puts it at most bsdFutureOK

@@ -413,6 +413,8 @@ func TestRFC3164NoAllocs(t *testing.T) {
 //   - that token is a time zone or a year, which flowgo reads as such;
 //   - more than one space follows the hostname: flowgo takes the run of
 //     spaces for the separator, go-syslog keeps all but one in the message;
+//   - the line ends with "app:": flowgo reads a TAG and an empty message,
+//     go-syslog (which wants a message) the message "app:";
 //   - " : %" follows the hostname, as Cisco ASA writes it: flowgo reads
 //     the "%ASA-6-302013:" after it as the TAG;
 //   - the TAG is 33 to 48 characters long (go-syslog stops at 32, flowgo
@@ -447,7 +449,8 @@ func rfc3164GoSyslogDiff(line string, r *flowgo.Record) (bool, string) {
 	if y, err := strconv.Atoi(host); err == nil && len(host) == 4 && y >= 1970 && y < 2100 {
 		return false, ""
 	}
-	if m.Appname == nil && (strings.HasPrefix(text, " ") || strings.HasPrefix(text, ": %")) {
+	if m.Appname == nil && (strings.HasPrefix(text, " ") || strings.HasPrefix(text, ": %") ||
+		(strings.HasSuffix(text, ":") && !strings.Contains(text, " "))) {
 		return false, ""
 	}
 	if len(r.AppName) > 32 || (m.ProcID != nil && strings.IndexFunc(*m.ProcID, func(c rune) bool { return c < 33 || c > 126 || c == ']' }) >= 0) {
