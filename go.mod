@@ -3,12 +3,8 @@ module github.com/flowgo/flowgo
 go 1.26.8
 
 require (
-	github.com/BurntSushi/toml v1.6.0 // indirect
-	github.com/influxdata/go-syslog/v3 v3.0.0 // indirect
-	github.com/klauspost/compress v1.20.4 // indirect
-	github.com/pierrec/lz4/v4 v4.1.33 // indirect
-	github.com/segmentio/kafka-go v0.4.51 // indirect
-	github.com/twmb/franz-go v1.22.3 // indirect
-	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c // indirect
-	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
+	github.com/BurntSushi/toml v1.6.0
+	github.com/influxdata/go-syslog/v3 v3.0.0
 )
+
+require github.com/stretchr/testify v1.8.0 // indirect
