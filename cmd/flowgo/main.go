@@ -5,6 +5,10 @@ package main
 import (
 	"context"
 	"os"
+
+	// IANA zone names (rfc3164_timezone) must work in a minimal container
+	// image without /usr/share/zoneinfo; this embeds the database (~450 KB).
+	_ "time/tzdata"
 )
 
 func main() {
