@@ -64,6 +64,14 @@ const (
 
 const rfc5424BOM = "\xef\xbb\xbf"
 
+// rfc5424Print marks PRINTUSASCII, the bytes of header fields.
+var rfc5424Print = func() (t [256]bool) {
+	for c := 33; c <= 126; c++ {
+		t[c] = true
+	}
+	return t
+}()
+
 // rfc5424SDName marks the bytes allowed in an SD-NAME (SD-ID or
 // PARAM-NAME): PRINTUSASCII except '=', ']' and '"'.
 var rfc5424SDName = func() (t [256]bool) {
@@ -95,6 +103,7 @@ func (d *RFC5424) Decode(frame []byte, r *flowgo.Record, a *flowgo.Arena) error 
 	// escaped SD value, of its own arena bytes). The copy is made before
 	// parsing so that positions found while parsing are valid in it.
 	b := a.Copy(frame[:n])
+	n = len(b) // the same, but now the compiler can drop bounds checks
 
 	// PRI = "<" PRIVAL ">", PRIVAL 0-191 without leading zeros.
 	if b[0] != '<' {
@@ -145,9 +154,13 @@ func (d *RFC5424) Decode(frame []byte, r *flowgo.Record, a *flowgo.Arena) error 
 		}
 		r.Time = r.Time.UTC()
 	} else {
-		sec, nsec, next, e := rfc5424Time(b, i)
-		if e != nil {
-			return e
+		sec, nsec, next := rfc5424FastTime(b, i)
+		if next == 0 {
+			// Not the common form: the full parser decides, and explains.
+			var e *Error
+			if sec, nsec, next, e = rfc5424Time(b, i); e != nil {
+				return e
+			}
 		}
 		r.Time = time.Unix(sec, nsec).UTC()
 		i = next
@@ -173,66 +186,12 @@ func (d *RFC5424) Decode(frame []byte, r *flowgo.Record, a *flowgo.Arena) error 
 	}
 
 	// STRUCTURED-DATA.
-	var (
-		pbuf [rfc5424StackParams]flowgo.Param
-		ebuf [rfc5424StackElems]flowgo.SDElement
-		fbuf [rfc5424StackElems]int32
-		ids  map[string]struct{}
-	)
-	params, elems, from := pbuf[:0], ebuf[:0], fbuf[:0]
 	switch b[i] {
 	case '-':
 		i++
 	case '[':
-		for i < n && b[i] == '[' {
-			i++
-			s := i
-			for i < n && rfc5424SDName[b[i]] {
-				i++
-			}
-			if e := rfc5424Name(b, s, i, "an SD-ID"); e != nil {
-				return e
-			}
-			id := flowgo.UnsafeString(b[s:i])
-			// RFC 5424 §6.3.2: an SD-ID must not occur twice in a message.
-			if len(elems) < rfc5424MapIDs {
-				for k := range elems {
-					if elems[k].ID == id {
-						return Errorf(rfc5424Format, s+1, "duplicate SD-ID %q", id)
-					}
-				}
-			} else {
-				if ids == nil {
-					ids = make(map[string]struct{}, 2*len(elems))
-					for k := range elems {
-						ids[elems[k].ID] = struct{}{}
-					}
-				}
-				if _, dup := ids[id]; dup {
-					return Errorf(rfc5424Format, s+1, "duplicate SD-ID %q", id)
-				}
-				ids[id] = struct{}{}
-			}
-			elems = append(elems, flowgo.SDElement{ID: id})
-			from = append(from, int32(len(params)))
-			for {
-				if i >= n {
-					return Errorf(rfc5424Format, n+1, "line ends inside an SD element")
-				}
-				if b[i] == ']' {
-					i++
-					break
-				}
-				if b[i] != ' ' {
-					return Errorf(rfc5424Format, i+1, "want ' ' or ']' after an SD name, not %s", rfc5424Quote(b[i]))
-				}
-				i++
-				var p flowgo.Param
-				if p, i, e = rfc5424Param(b, i, a); e != nil {
-					return e
-				}
-				params = append(params, p)
-			}
+		if r.SD, i, e = rfc5424SD(b, i, a); e != nil {
+			return e
 		}
 	default:
 		return Errorf(rfc5424Format, i+1, "want '-' or '[' to start the structured data")
@@ -241,7 +200,7 @@ func (d *RFC5424) Decode(frame []byte, r *flowgo.Record, a *flowgo.Arena) error 
 	// [SP MSG]. The frame's trailing white space is gone, so MSG has none.
 	if i < n {
 		if b[i] != ' ' {
-			if len(elems) > 0 {
+			if r.SD != nil {
 				return Errorf(rfc5424Format, i+1, "want '[' or ' ' after an SD element")
 			}
 			return Errorf(rfc5424Format, i+1, "want ' ' after the structured data")
@@ -257,44 +216,116 @@ func (d *RFC5424) Decode(frame []byte, r *flowgo.Record, a *flowgo.Arena) error 
 		}
 		r.Msg = flowgo.UnsafeString(m)
 	}
-	if len(elems) > 0 {
-		ps := a.Params(params)
-		es := a.Elems(elems)
-		for k := range es {
-			end := len(ps)
-			if k+1 < len(from) {
-				end = int(from[k+1])
-			}
-			if f := int(from[k]); f < end {
-				es[k].Params = ps[f:end:end]
-			}
-		}
-		r.SD = es
-	}
 	r.Facility = uint8(pri >> 3)
 	r.Severity = uint8(pri & 7)
 	r.FullMsg = flowgo.UnsafeString(b)
 	return nil
 }
 
+// rfc5424SD parses STRUCTURED-DATA = 1*SD-ELEMENT at b[i:], which starts
+// with '[', into arena memory, and returns the index after it. It is apart
+// from Decode so that lines without structured data do not pay for
+// clearing its stack buffers.
+func rfc5424SD(b []byte, i int, a *flowgo.Arena) ([]flowgo.SDElement, int, *Error) {
+	var (
+		pbuf [rfc5424StackParams]flowgo.Param
+		ebuf [rfc5424StackElems]flowgo.SDElement
+		fbuf [rfc5424StackElems]int32 // index in params of each element's first param
+		ids  map[string]struct{}
+		e    *Error
+	)
+	params, elems, from := pbuf[:0], ebuf[:0], fbuf[:0]
+	n := len(b)
+	for i < n && b[i] == '[' {
+		i++
+		s := i
+		for i < n && rfc5424SDName[b[i]] {
+			i++
+		}
+		if e := rfc5424Name(b, s, i, "an SD-ID"); e != nil {
+			return nil, 0, e
+		}
+		id := flowgo.UnsafeString(b[s:i])
+		// RFC 5424 §6.3.2: an SD-ID must not occur twice in a message.
+		if len(elems) < rfc5424MapIDs {
+			for k := range elems {
+				if elems[k].ID == id {
+					return nil, 0, Errorf(rfc5424Format, s+1, "duplicate SD-ID %q", id)
+				}
+			}
+		} else {
+			if ids == nil {
+				ids = make(map[string]struct{}, 2*len(elems))
+				for k := range elems {
+					ids[elems[k].ID] = struct{}{}
+				}
+			}
+			if _, dup := ids[id]; dup {
+				return nil, 0, Errorf(rfc5424Format, s+1, "duplicate SD-ID %q", id)
+			}
+			ids[id] = struct{}{}
+		}
+		// Appending a zero element and filling it in place is much faster
+		// than appending a literal: the compiler builds the literal in a
+		// temporary with 8-byte stores, then copies it with 16-byte loads,
+		// which stall on store forwarding.
+		elems = append(elems, flowgo.SDElement{})
+		elems[len(elems)-1].ID = id
+		from = append(from, int32(len(params)))
+		for {
+			if i >= n {
+				return nil, 0, Errorf(rfc5424Format, n+1, "line ends inside an SD element")
+			}
+			if b[i] == ']' {
+				i++
+				break
+			}
+			if b[i] != ' ' {
+				return nil, 0, Errorf(rfc5424Format, i+1, "want ' ' or ']' after an SD name, not %s", rfc5424Quote(b[i]))
+			}
+			i++
+			var name, value string
+			if name, value, i, e = rfc5424Param(b, i, a); e != nil {
+				return nil, 0, e
+			}
+			params = append(params, flowgo.Param{}) // a string Value; see elems
+			p := &params[len(params)-1]
+			p.Name, p.Value.Str = name, value
+		}
+	}
+	ps := a.Params(params)
+	es := a.Elems(elems)
+	for k := range es {
+		end := len(ps)
+		if k+1 < len(from) {
+			end = int(from[k+1])
+		}
+		if f := int(from[k]); f < end {
+			es[k].Params = ps[f:end:end]
+		}
+	}
+	return es, i, nil
+}
+
 // rfc5424Param parses SD-PARAM = PARAM-NAME "=" %d34 PARAM-VALUE %d34 at
-// b[i:], and returns the parameter and the index after the closing quote.
-func rfc5424Param(b []byte, i int, a *flowgo.Arena) (flowgo.Param, int, *Error) {
+// b[i:], and returns its name, its unescaped value and the index after the
+// closing quote.
+func rfc5424Param(b []byte, i int, a *flowgo.Arena) (name, value string, next int, err *Error) {
 	n := len(b)
 	s := i
 	for i < n && rfc5424SDName[b[i]] {
 		i++
 	}
 	if e := rfc5424Name(b, s, i, "a param name"); e != nil {
-		return flowgo.Param{}, 0, e
+		return "", "", 0, e
 	}
-	name := flowgo.UnsafeString(b[s:i])
+	name = flowgo.UnsafeString(b[s:i])
 	if i >= n || b[i] != '=' {
-		return flowgo.Param{}, 0, rfc5424Want(b, i, "'=' after the param name")
+		return "", "", 0, rfc5424Want(b, i, "'=' after the param name")
 	}
 	i++
 	if i >= n || b[i] != '"' {
-		return flowgo.Param{}, 0, rfc5424Want(b, i, `'"' to open the param value`)
+		return "", "", 0, rfc5424Want(b, i, `'"' to open the param value`)
 	}
 	i++
 	s = i
@@ -304,7 +335,7 @@ func rfc5424Param(b []byte, i int, a *flowgo.Arena) (flowgo.Param, int, *Error) 
 			i++
 		}
 		if i >= n {
-			return flowgo.Param{}, 0, Errorf(rfc5424Format, n+1, "line ends inside a param value")
+			return "", "", 0, Errorf(rfc5424Format, n+1, "line ends inside a param value")
 		}
 		switch c := b[i]; {
 		case c == '"':
@@ -312,7 +343,7 @@ func rfc5424Param(b []byte, i int, a *flowgo.Arena) (flowgo.Param, int, *Error) 
 			if escaped > 0 {
 				v = rfc5424Unescape(v, a.Bytes(len(v)-escaped))
 			}
-			return flowgo.Param{Name: name, Value: flowgo.StringValue(flowgo.UnsafeString(v))}, i + 1, nil
+			return name, flowgo.UnsafeString(v), i + 1, nil
 		case c == '\\':
 			// RFC 5424 §6.3.3: a backslash before anything but '"', '\' or
 			// ']' is an ordinary character, left as it is.
@@ -323,11 +354,11 @@ func rfc5424Param(b []byte, i int, a *flowgo.Arena) (flowgo.Param, int, *Error) 
 				i++
 			}
 		case c == ']':
-			return flowgo.Param{}, 0, Errorf(rfc5424Format, i+1, `unescaped ']' in a param value: want \]`)
+			return "", "", 0, Errorf(rfc5424Format, i+1, `unescaped ']' in a param value: want \]`)
 		default:
 			// PARAM-VALUE is UTF-8 (RFC 3629).
 			if r, size := utf8.DecodeRune(b[i:]); r == utf8.RuneError && size <= 1 {
-				return flowgo.Param{}, 0, Errorf(rfc5424Format, i+1, "invalid UTF-8 in a param value")
+				return "", "", 0, Errorf(rfc5424Format, i+1, "invalid UTF-8 in a param value")
 			} else {
 				i += size
 			}
@@ -402,11 +433,11 @@ func rfc5424Space(b []byte, i int, after string) *Error {
 // after the SP.
 func rfc5424Field(b []byte, i, max int, what string) (string, int, *Error) {
 	j := i
-	for j < len(b) && b[j] != ' ' {
-		if c := b[j]; c < 33 || c > 126 {
-			return "", 0, Errorf(rfc5424Format, j+1, "bad %s: want printable US-ASCII or '-', not %s", what, rfc5424Quote(c))
-		}
+	for j < len(b) && rfc5424Print[b[j]] {
 		j++
+	}
+	if j < len(b) && b[j] != ' ' {
+		return "", 0, Errorf(rfc5424Format, j+1, "bad %s: want printable US-ASCII or '-', not %s", what, rfc5424Quote(b[j]))
 	}
 	switch {
 	case j == i:
@@ -516,25 +547,98 @@ func rfc5424Time(b []byte, i int) (sec, nsec int64, next int, err *Error) {
 	return sec, nsec, j, nil
 }
 
+// rfc5424FastTime parses the common forms of TIMESTAMP at b[i:]
+// (YYYY-MM-DDThh:mm:ss, then .fff, .ffffff or no fraction, then Z or
+// ±hh:mm) with few branches. It returns next == 0 for anything else, valid
+// or not, and rfc5424Time, which is slower but complete and explains its
+// errors, takes over.
+func rfc5424FastTime(b []byte, i int) (sec, nsec int64, next int) {
+	if i+20 > len(b) {
+		return 0, 0, 0
+	}
+	t := b[i : i+20 : i+20]
+	if t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' || t[16] != ':' {
+		return 0, 0, 0
+	}
+	d0, d1, d2, d3 := t[0]-'0', t[1]-'0', t[2]-'0', t[3]-'0'
+	mo0, mo1, dd0, dd1 := t[5]-'0', t[6]-'0', t[8]-'0', t[9]-'0'
+	h0, h1, mi0, mi1, s0, s1 := t[11]-'0', t[12]-'0', t[14]-'0', t[15]-'0', t[17]-'0', t[18]-'0'
+	if d0 > 9 || d1 > 9 || d2 > 9 || d3 > 9 || mo0 > 9 || mo1 > 9 || dd0 > 9 || dd1 > 9 ||
+		h0 > 9 || h1 > 9 || mi0 > 9 || mi1 > 9 || s0 > 9 || s1 > 9 {
+		return 0, 0, 0
+	}
+	year := int(d0)*1000 + int(d1)*100 + int(d2)*10 + int(d3)
+	month, day := int(mo0)*10+int(mo1), int(dd0)*10+int(dd1)
+	hour, minute, second := int(h0)*10+int(h1), int(mi0)*10+int(mi1), int(s0)*10+int(s1)
+	if month < 1 || month > 12 || day < 1 || day > rfc5424DaysIn(year, month) || hour > 23 || minute > 59 || second > 59 {
+		return 0, 0, 0
+	}
+	j := i + 19
+	if b[j] == '.' {
+		switch {
+		case j+4 < len(b) && !isDigit5424(b[j+4]):
+			f := b[j+1 : j+4 : j+4]
+			f0, f1, f2 := f[0]-'0', f[1]-'0', f[2]-'0'
+			if f0 > 9 || f1 > 9 || f2 > 9 {
+				return 0, 0, 0
+			}
+			nsec = (int64(f0)*100 + int64(f1)*10 + int64(f2)) * 1e6
+			j += 4
+		case j+7 < len(b) && !isDigit5424(b[j+7]):
+			v, ok := rfc5424Digits(b, j+1, 6)
+			if !ok {
+				return 0, 0, 0
+			}
+			nsec = int64(v) * 1e3
+			j += 7
+		default:
+			return 0, 0, 0
+		}
+	}
+	if j >= len(b) {
+		return 0, 0, 0
+	}
+	offset := 0
+	switch b[j] {
+	case 'Z':
+		j++
+	case '+', '-':
+		if j+6 > len(b) || b[j+3] != ':' {
+			return 0, 0, 0
+		}
+		o := b[j+1 : j+6 : j+6]
+		oh0, oh1, om0, om1 := o[0]-'0', o[1]-'0', o[3]-'0', o[4]-'0'
+		if oh0 > 2 || oh1 > 9 || om0 > 5 || om1 > 9 || int(oh0)*10+int(oh1) > 23 {
+			return 0, 0, 0
+		}
+		offset = int(oh0)*36000 + int(oh1)*3600 + int(om0)*600 + int(om1)*60
+		if b[j] == '-' {
+			offset = -offset
+		}
+		j += 6
+	default:
+		return 0, 0, 0
+	}
+	sec = rfc5424DaysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+second-offset)
+	return sec, nsec, j
+}
+
 // rfc5424DaysFromCivil returns the number of days from 1970-01-01 to the
 // given proleptic Gregorian date (Howard Hinnant's days_from_civil).
-func rfc5424DaysFromCivil(y, m, d int) int64 {
+//
+// Years are 0-9999 here, so shifting them by one 400-year era keeps every
+// operand positive and the divisions unsigned, which compile to multiplies.
+func rfc5424DaysFromCivil(year, month, day int) int64 {
+	y, m, d := uint(year)+400, uint(month), uint(day)
 	if m <= 2 {
 		y--
+		m += 12
 	}
-	era := y
-	if era < 0 {
-		era -= 399
-	}
-	era /= 400
+	era := y / 400
 	yoe := y - era*400
-	mp := m - 3
-	if m <= 2 {
-		mp = m + 9
-	}
-	doy := (153*mp+2)/5 + d - 1
+	doy := (153*(m-3)+2)/5 + d - 1
 	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return int64(era)*146097 + int64(doe) - 719468
+	return int64(era*146097+doe) - 719468 - 146097
 }
 
 func rfc5424DaysIn(year, month int) int {
