@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -371,6 +372,61 @@ func TestRFC5424ReceiveTimeIsNow(t *testing.T) {
 	}
 }
 
+// TestRFC5424ManyElements goes past the stack buffers (16 params, 8
+// elements) and the linear duplicate check (32 elements).
+func TestRFC5424ManyElements(t *testing.T) {
+	var line strings.Builder
+	line.WriteString("<13>1 - h a p m ")
+	const elems = 5000
+	for k := range elems {
+		fmt.Fprintf(&line, `[e%d x="%d" y="%d"]`, k, k, -k)
+	}
+	r, err := decode5424([]byte(line.String() + " msg"))
+	if err != nil {
+		t.Fatalf("Decode(%d elements) = %v", elems, err)
+	}
+	if len(r.SD) != elems || r.Msg != "msg" {
+		t.Fatalf("Decode(%d elements) gave %d elements, Msg %q", elems, len(r.SD), r.Msg)
+	}
+	for k, e := range r.SD {
+		if want := fmt.Sprint("e", k); e.ID != want || len(e.Params) != 2 || e.Params[0].Value.Str != fmt.Sprint(k) || e.Params[1].Value.Str != fmt.Sprint(-k) {
+			t.Fatalf("element %d = %+v; want ID %s with x=%d y=%d", k, e, want, k, -k)
+		}
+	}
+	for _, dup := range []int{0, 7, 31, 32, 4999} {
+		in := line.String() + fmt.Sprintf("[e%d]", dup)
+		if _, err := decode5424([]byte(in)); err == nil || !strings.Contains(err.Error(), fmt.Sprintf(`duplicate SD-ID "e%d"`, dup)) {
+			t.Errorf("Decode(%d elements + a repeat of e%d) = %v; want a duplicate SD-ID error", elems, dup, err)
+		}
+	}
+}
+
+// TestRFC5424ConcurrentDecode runs one decoder from several goroutines,
+// each with its own arena, as the inputs do; -race checks it shares nothing.
+func TestRFC5424ConcurrentDecode(t *testing.T) {
+	dec := &decoder.RFC5424{}
+	in := rfc5424BenchCases[0].in
+	want, err := decode5424(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			var a flowgo.Arena
+			for range 200 {
+				var r flowgo.Record
+				r.Reset()
+				if err := dec.Decode(in, &r, &a); err != nil || !r.Equal(&want) {
+					t.Errorf("concurrent Decode(%q) = %v\n%s", in, err, decodertest.Dump(&r))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // TestRFC5424DecodeDoesNotAllocate holds the decoder to its speed budget:
 // with an arena that is reset as a batch would reset it, decoding costs no
 // heap allocation.
@@ -511,6 +567,9 @@ func checkRFC5424Accepted(t *testing.T, in []byte, r *flowgo.Record) {
 // survives a round trip.
 func FuzzDecodeRFC5424(f *testing.F) {
 	for _, c := range rfc5424Files(f) {
+		f.Add(c.in)
+	}
+	for _, c := range rfc5424BenchCases {
 		f.Add(c.in)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
