@@ -5,6 +5,10 @@ go 1.26.8
 require (
 	github.com/BurntSushi/toml v1.6.0
 	github.com/influxdata/go-syslog/v3 v3.0.0
+	golang.org/x/net v0.62.0
 )
 
-require github.com/stretchr/testify v1.8.0 // indirect
+require (
+	github.com/stretchr/testify v1.8.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)
