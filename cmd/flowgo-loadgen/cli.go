@@ -180,15 +180,15 @@ func (r result) seconds() float64 { return r.end.Sub(r.start).Seconds() }
 
 // summary prints the human line to stderr and, unless stdout carries data,
 // the key=value line to stdout.
-func (r result) summary(stdout, stderr io.Writer, what string) {
+func (r result) summary(stdout, stderr io.Writer, verb, over string) {
 	s := r.seconds()
 	var rps, mbps float64
 	if s > 0 {
 		rps = float64(r.records) / s
 		mbps = float64(r.bytes) / s / 1e6
 	}
-	fmt.Fprintf(stderr, "flowgo-loadgen: %s %d records (%.1f MB) in %.3f s: %.0f records/s, %.1f MB/s\n",
-		what, r.records, float64(r.bytes)/1e6, s, rps, mbps)
+	fmt.Fprintf(stderr, "flowgo-loadgen: %s %d records (%.1f MB)%s in %.3f s: %.0f records/s, %.1f MB/s\n",
+		verb, r.records, float64(r.bytes)/1e6, over, s, rps, mbps)
 	if stdout != nil {
 		fmt.Fprintf(stdout, "records=%d bytes=%d seconds=%.6f records_per_s=%.0f mb_per_s=%.2f start_unix=%s end_unix=%s\n",
 			r.records, r.bytes, s, rps, mbps, unixString(r.start), unixString(r.end))
@@ -220,7 +220,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if o.out == "-" {
 			stdout = nil
 		}
-		res.summary(stdout, stderr, "wrote")
+		res.summary(stdout, stderr, "wrote", "")
 		return exitOK
 	}
 	var res result
@@ -229,12 +229,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else {
 		res, err = sendStream(ctx, o)
 	}
-	what := fmt.Sprintf("sent over %d %s %s", o.conns, o.proto, plural(o.conns, "connection", "connections"))
+	over := fmt.Sprintf(" over %d %s %s", o.conns, o.proto, plural(o.conns, "connection", "connections"))
 	if o.proto == "udp" {
-		what = fmt.Sprintf("sent over %d udp %s", o.conns, plural(o.conns, "socket", "sockets"))
+		over = fmt.Sprintf(" over %d udp %s", o.conns, plural(o.conns, "socket", "sockets"))
 	}
 	if !res.start.IsZero() {
-		res.summary(stdout, stderr, what)
+		res.summary(stdout, stderr, "sent", over)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "flowgo-loadgen: %v\n", err)
