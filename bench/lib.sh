@@ -129,10 +129,10 @@ stop_receiver() {
 # kv KEY LINE: the value of KEY in a key=value line.
 kv() { tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1==k{print $2}'; }
 
-# stats NAME VALUES...: "median (min–max)" of the values.
+# stats VALUES...: "median (min–max)" of the values.
 stats() {
+	(($#)) || { echo -; return; }
 	printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{
-		if (NR == 0) { print "-"; exit }
 		m = (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2
 		printf "%s (%s–%s)", m, v[1], v[NR]}'
 }
