@@ -194,7 +194,8 @@ func NewFile(c Config) (*File, error) {
 		// Flowgger never pruned time-rotated files. Doing it by default
 		// would delete files an upgraded setup keeps, so only an explicit
 		// file_rotation_maxfiles turns it on.
-		o.cleanTime = s.Has("file_rotation_maxfiles")
+		// An explicit 0 keeps every file, as 0 turns the other limits off.
+		o.cleanTime = s.Has("file_rotation_maxfiles") && o.maxFiles > 0
 		if o.shape == nil && (o.compress != "" || o.cleanTime) {
 			what := "file_rotation_compress"
 			if o.compress == "" {
@@ -241,9 +242,15 @@ func (o *File) Write(ctx context.Context, b *flowgo.Batch) error {
 	if o.closed {
 		return errFileClosed
 	}
-	off := o.resumeAt(b)
 	n := b.Frames()
-	if n == 0 || off >= b.Ends[n-1] {
+	if n == 0 {
+		return nil
+	}
+	if err := checkFrames(b); err != nil {
+		return err
+	}
+	off := o.resumeAt(b)
+	if off >= b.Ends[n-1] {
 		return nil
 	}
 	if err := o.write(ctx, b, &off); err != nil {
@@ -251,6 +258,25 @@ func (o *File) Write(ctx context.Context, b *flowgo.Batch) error {
 			o.resume = progress{b: b, frames: n, end: b.Ends[n-1], off: off, sum: crc32.ChecksumIEEE(b.Data[:off])}
 		}
 		return err
+	}
+	return nil
+}
+
+// checkFrames rejects a batch whose frame ends do not fit its data, which
+// would otherwise panic when sliced. The pipeline never builds one.
+func checkFrames(b *flowgo.Batch) error {
+	prev := 0
+	for _, e := range b.Ends {
+		if e < prev || e > len(b.Data) {
+			failed := make([]int, len(b.Ends))
+			reasons := make([]error, len(b.Ends))
+			for i := range failed {
+				failed[i] = i
+				reasons[i] = errors.New("file output: malformed batch: frame ends out of order or past the data")
+			}
+			return &flowgo.BatchError{Failed: failed, Reasons: reasons}
+		}
+		prev = e
 	}
 	return nil
 }

@@ -86,30 +86,38 @@ func suffixOf(compress string) string {
 // proportional to the files present. The caller holds o.ns.
 func (o *File) shiftLocked() {
 	last := o.maxFiles - 1
-	free := 0
-	for free < last && o.slotTaken(free) {
-		free++
+	var taken [][len(archiveSuffixes)]bool // the variants present in each slot below the first free one
+	for len(taken) < last {
+		v, any := o.variants(len(taken))
+		if !any {
+			break
+		}
+		taken = append(taken, v)
 	}
-	if free == last {
+	if len(taken) == last {
 		for _, sfx := range archiveSuffixes {
 			o.fsOp("remove", os.Remove(o.numbered(last)+sfx))
 		}
 	}
-	for k := free - 1; k >= 0; k-- {
-		for _, sfx := range archiveSuffixes {
-			o.fsOp("rename", os.Rename(o.numbered(k)+sfx, o.numbered(k+1)+sfx))
+	for k := len(taken) - 1; k >= 0; k-- {
+		for i, sfx := range archiveSuffixes {
+			if taken[k][i] {
+				o.fsOp("rename", os.Rename(o.numbered(k)+sfx, o.numbered(k+1)+sfx))
+			}
 		}
 	}
 	o.fsOp("rename", os.Rename(o.path, o.numbered(0)))
 }
 
-func (o *File) slotTaken(k int) bool {
-	for _, sfx := range archiveSuffixes {
-		if _, err := os.Lstat(o.numbered(k) + sfx); err == nil {
-			return true
+// variants reports which variants of slot k exist, and whether any does.
+func (o *File) variants(k int) (v [len(archiveSuffixes)]bool, any bool) {
+	name := o.numbered(k)
+	for i, sfx := range archiveSuffixes {
+		if _, err := os.Lstat(name + sfx); err == nil {
+			v[i], any = true, true
 		}
 	}
-	return false
+	return v, any
 }
 
 // fsOp logs a failed rename or remove; a missing file is the usual case.
