@@ -350,6 +350,9 @@ func (o *File) due(cur, n int64, now time.Time) bool {
 // emit hands p to the buffer or the file and advances *off by the bytes
 // taken.
 func (o *File) emit(p []byte, off *int) error {
+	if len(p) == 0 {
+		return nil
+	}
 	var n int
 	var err error
 	if o.bufSize == 0 {

@@ -196,6 +196,10 @@ type archiver struct {
 	zs      *zstd.Encoder
 	buf     []byte
 	skipped map[string]bool // collisions already reported, by name+size+mtime
+
+	// cut is set by the goroutine when cancellation stopped it with work
+	// left; read after done is closed.
+	cut bool
 }
 
 // candidate is a rotated file found by a pass.
@@ -244,6 +248,7 @@ func (a *archiver) run() {
 			a.pass()
 			return
 		case <-a.ctx.Done():
+			a.cut = true // the final pass did not run
 			return
 		}
 	}
@@ -255,9 +260,17 @@ func (a *archiver) stop(ctx context.Context) error {
 	select {
 	case <-a.done:
 		return nil
+	default:
+	}
+	select {
+	case <-a.done:
+		return nil
 	case <-ctx.Done():
 		a.cancel()
 		<-a.done
+		if !a.cut {
+			return nil
+		}
 		return fmt.Errorf("file output: rotated files not all compressed: %w (the rest are compressed at the next start)", ctx.Err())
 	}
 }
@@ -286,10 +299,11 @@ func (a *archiver) pass() {
 		return
 	}
 	for _, c := range cands {
-		if a.ctx.Err() != nil {
-			return
-		}
-		if err := a.compress(c); err != nil && a.ctx.Err() == nil {
+		if err := a.compress(c); err != nil {
+			if a.ctx.Err() != nil {
+				a.cut = true
+				return
+			}
 			o.log.Warn("compressing a rotated file failed; it stays uncompressed", "err", err)
 		}
 	}

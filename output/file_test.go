@@ -555,6 +555,28 @@ func TestFileRetryDoesNotDuplicate(t *testing.T) {
 	}
 }
 
+func TestFileReportsARealFullDisk(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full on this system")
+	}
+	cf, err := config.Parse("t.toml", "[output]\nfile_path = \"/dev/full\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := NewFile(Config{Section: cf.Output})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = o.Write(context.Background(), batchOf("a\n"))
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("Write to /dev/full = %v; want ENOSPC", err)
+	}
+	if o.f == nil {
+		t.Error("a full disk closed the file; want it kept open for the retry")
+	}
+	o.Close(context.Background())
+}
+
 func TestFileRetryOfARecycledBatchWritesItWhole(t *testing.T) {
 	o, dir := newTestFile(t, `file_path = "DIR/out.log"`)
 	fs := withFaults(o, 8, syscall.ENOSPC)
@@ -877,7 +899,9 @@ func TestFileCloseIsBoundedByItsContext(t *testing.T) {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("Close = %v; want nil or context.Canceled", err)
 	}
-	// Whatever was cut short: each rotated file is there once, whole.
+	// Whatever was cut short: each rotated file is there once, whole, and
+	// an error means some file is still uncompressed.
+	plainLeft := 0
 	for k := range 2 {
 		plain := filepath.Join(dir, fmt.Sprintf("out.%d", k))
 		want := contents[1-k]
@@ -887,6 +911,7 @@ func TestFileCloseIsBoundedByItsContext(t *testing.T) {
 		case errPlain == nil && errGz == nil:
 			t.Errorf("out.%d exists both plain and compressed", k)
 		case errPlain == nil:
+			plainLeft++
 			if readFile(t, plain) != want {
 				t.Errorf("out.%d changed", k)
 			}
@@ -897,6 +922,9 @@ func TestFileCloseIsBoundedByItsContext(t *testing.T) {
 		default:
 			t.Errorf("out.%d is gone", k)
 		}
+	}
+	if (err == nil) != (plainLeft == 0) {
+		t.Errorf("Close = %v with %d rotated files left uncompressed", err, plainLeft)
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".out.log.compress.tmp")); err == nil {
 		t.Error("the temporary file was left behind")
