@@ -287,9 +287,9 @@ func (a *archiver) pass() {
 	var cands []candidate
 	var err error
 	if o.rotTime > 0 {
-		cands, err = a.stamped()
+		cands, err = a.listStamped()
 	} else {
-		cands, err = a.numbered()
+		cands, err = a.listNumbered()
 	}
 	if err != nil {
 		o.log.Warn("listing rotated files failed", "err", err)
@@ -309,10 +309,10 @@ func (a *archiver) pass() {
 	}
 }
 
-// numbered lists the size-rotated files below maxFiles that are not
+// listNumbered lists the size-rotated files below maxFiles that are not
 // compressed, newest first. The listing is retried when a rotation moved the
 // files meanwhile, then done under the lock.
-func (a *archiver) numbered() ([]candidate, error) {
+func (a *archiver) listNumbered() ([]candidate, error) {
 	o := a.o
 	shifts := func() uint64 {
 		o.ns.Lock()
@@ -382,10 +382,10 @@ func parseIndex(s string) (int, bool) {
 	return k, err == nil
 }
 
-// stamped lists the time-rotated files, prunes the oldest beyond maxFiles
+// listStamped lists the time-rotated files, prunes the oldest beyond maxFiles
 // when asked to, and returns those not compressed, newest first. A file is
 // recognised by its name: <stem>-<stamp of the configured shape>.<ext>.
-func (a *archiver) stamped() ([]candidate, error) {
+func (a *archiver) listStamped() ([]candidate, error) {
 	o := a.o
 	ents, err := os.ReadDir(o.dir)
 	if err != nil {

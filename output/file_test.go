@@ -1084,30 +1084,33 @@ func TestSplitNameFollowsRust(t *testing.T) {
 var benchSink int64
 
 // BenchmarkFileWrite writes batches of 1000 frames of about 300 bytes, a
-// realistic RFC 5424 line each. The file rotates at 256 MiB so the disk
-// holds at most two files.
+// realistic RFC 5424 line each, and batches of 10 such frames, as a quiet
+// input sends. The file rotates at 256 MiB so the disk holds at most two
+// files.
 func BenchmarkFileWrite(b *testing.B) {
 	line := `<165>1 2024-03-01T10:00:00.123456Z web-01.example.com nginx 4242 ACCESS [origin ip="192.0.2.17" software="nginx"][meta sequenceId="%08d"] 192.0.2.17 - - "GET /api/v1/items?page=3&sort=name HTTP/1.1" 200 5123 "https://example.com/catalog" "Mozilla/5.0 (X11; Linux x86_64; rv:124.0) Gecko/20100101 Firefox/124.0"` + "\n"
-	batch := batchOf(frames(1000, func(i int) string { return fmt.Sprintf(line, i) })...)
-	for _, bc := range []struct{ name, keys string }{
-		{"unbuffered", ""},
-		{"buffer=64KiB", "file_buffer_size = 65536"},
-		{"buffer=1MiB", "file_buffer_size = 1048576"},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			o, _ := newTestFile(b, "file_path = \"DIR/out.log\"\nfile_rotation_size = 268435456\nfile_rotation_maxfiles = 1\n"+bc.keys)
-			ctx := context.Background()
-			b.SetBytes(int64(len(batch.Data)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := o.Write(ctx, batch); err != nil {
+	for _, size := range []int{1000, 10} {
+		batch := batchOf(frames(size, func(i int) string { return fmt.Sprintf(line, i) })...)
+		for _, bc := range []struct{ name, keys string }{
+			{"unbuffered", ""},
+			{"buffer=64KiB", "file_buffer_size = 65536"},
+			{"buffer=1MiB", "file_buffer_size = 1048576"},
+		} {
+			b.Run(fmt.Sprintf("frames=%d/%s", size, bc.name), func(b *testing.B) {
+				o, _ := newTestFile(b, "file_path = \"DIR/out.log\"\nfile_rotation_size = 268435456\nfile_rotation_maxfiles = 1\n"+bc.keys)
+				ctx := context.Background()
+				b.SetBytes(int64(len(batch.Data)))
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := o.Write(ctx, batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := o.Close(ctx); err != nil {
 					b.Fatal(err)
 				}
-			}
-			if err := o.Close(ctx); err != nil {
-				b.Fatal(err)
-			}
-			benchSink += o.size
-		})
+				benchSink += o.size
+			})
+		}
 	}
 }
