@@ -196,13 +196,14 @@ func NewFile(c Config) (*File, error) {
 		// file_rotation_maxfiles turns it on.
 		// An explicit 0 keeps every file, as 0 turns the other limits off.
 		o.cleanTime = s.Has("file_rotation_maxfiles") && o.maxFiles > 0
-		if o.shape == nil && (o.compress != "" || o.cleanTime) {
-			what := "file_rotation_compress"
-			if o.compress == "" {
-				what = "file_rotation_maxfiles"
-			}
-			return nil, s.Errorf("file_rotation_timeformat",
-				"with %s, rotated files are found by their stamp, so it must have a fixed shape (numbers and fixed text; no month or day names, no unpadded numbers, no automatic fraction)", what)
+		const fixed = "rotated files are found by their stamp, so it must have a fixed shape (numbers and fixed text; no month or day names, no unpadded numbers, no automatic fraction)"
+		if o.shape == nil && o.compress != "" {
+			return nil, s.Errorf("file_rotation_timeformat", "with file_rotation_compress, %s", fixed)
+		}
+		if o.shape == nil && o.cleanTime {
+			// A Flowgger config must still load: keep every file.
+			o.cleanTime = false
+			s.Warn("file_rotation_maxfiles", "ignored, as in Flowgger: to prune time-rotated files, %s", fixed)
 		}
 	case o.rotSize > 0:
 		if isDigits(o.ext) {

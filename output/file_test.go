@@ -974,6 +974,7 @@ func TestFileConfigWarnings(t *testing.T) {
 	}{
 		{"maxfiles 0 with size rotation", "file_rotation_size = 9\nfile_rotation_maxfiles = 0", "t.toml:5: output.file_rotation_maxfiles: 0 keeps no rotated file"},
 		{"compression without rotation", "file_rotation_compress = \"zstd\"", "t.toml:4: output.file_rotation_compress: has no effect"},
+		{"pruning time-rotated files with a stamp of no fixed shape", "file_rotation_time = 1\nfile_rotation_timeformat = \"%b-%d\"\nfile_rotation_maxfiles = 3", "t.toml:6: output.file_rotation_maxfiles: ignored, as in Flowgger"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
