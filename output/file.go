@@ -542,6 +542,11 @@ func (o *File) Reopen() error {
 	return errors.Join(ferr, o.openName(o.name))
 }
 
+// Reload implements Reloader: on SIGHUP the file is reopened.
+func (o *File) Reload() error { return o.Reopen() }
+
+var _ Reloader = (*File)(nil)
+
 // Close writes the buffer out, syncs and closes the file, then waits, until
 // ctx ends, for the compression of rotated files. A compression cut short
 // leaves the uncompressed file, compressed at the next start.
