@@ -58,7 +58,7 @@ type GELF struct {
 // gelfStackParams is how many additional fields a record can have before
 // collecting them costs a heap allocation. Typical GELF messages have well
 // under a dozen.
-const gelfStackParams = 32
+const gelfStackParams = 64
 
 // Unix seconds range accepted for timestamps: 1970-01-01 up to the end of
 // year 9999, the largest a four-digit year in RFC 3339 output can show.
@@ -524,8 +524,9 @@ func (s *gelfScanner) number() (gelfValue, error) {
 			return gelfValue{}, s.errorf("invalid number: expected a digit after '.', found %s", s.what())
 		}
 	}
+	hasExp := false
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		kind = flowgo.KindF64
+		kind, hasExp = flowgo.KindF64, true
 		i++
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
@@ -540,9 +541,9 @@ func (s *gelfScanner) number() (gelfValue, error) {
 		}
 	}
 	v := gelfValue{str: flowgo.UnsafeString(b[start:i]), kind: kind}
-	if kind == flowgo.KindF64 || i-start > 19 {
-		// Long integers may not fit 64 bits and fall back to f64; either
-		// way the value must be a finite float64.
+	if hasExp || i-start > 300 {
+		// Only an exponent or hundreds of digits can take a number past
+		// float64's range (about 1.8e308), which encoding/json rejects too.
 		if _, err := strconv.ParseFloat(v.str, 64); err != nil {
 			s.i = start
 			return gelfValue{}, s.errorf("number %s out of range", gelfQuote(v.str))
@@ -636,42 +637,78 @@ func gelfUnixFloat(lit string) (time.Time, bool) {
 	return time.Unix(sec, nsec).UTC(), true
 }
 
-// gelfNames finds duplicate parameter names: by linear search while there
-// are few (no allocation), through a map once there are many, so that a
-// frame with thousands of fields cannot make decoding quadratic.
+// gelfNames finds duplicate parameter names without making decoding
+// quadratic in the number of fields: a linear search while there are few,
+// then a small open-addressing table on the stack, and a map (the only
+// allocation) past gelfStackParams.
 type gelfNames struct {
-	m map[string]struct{}
+	table [2 * gelfStackParams]uint8 // index+1 into params; 0 is empty
+	m     map[string]struct{}
 }
 
-const gelfNamesLinear = 16
+// gelfNamesLinear is how many names are searched linearly: most records
+// have fewer, and for them the table is never touched.
+const gelfNamesLinear = 8
 
 // has reports whether name is among params.
 func (n *gelfNames) has(params []flowgo.Param, name string) bool {
-	if n.m != nil {
-		_, ok := n.m[name]
-		return ok
-	}
-	for i := range params {
-		if params[i].Name == name {
-			return true
+	switch {
+	case len(params) <= gelfNamesLinear:
+		for i := range params {
+			if params[i].Name == name {
+				return true
+			}
 		}
+		return false
+	case len(params) <= gelfStackParams:
+		mask := uint32(len(n.table) - 1)
+		for h := gelfHash(name) & mask; n.table[h] != 0; h = (h + 1) & mask {
+			if params[n.table[h]-1].Name == name {
+				return true
+			}
+		}
+		return false
 	}
-	return false
+	_, ok := n.m[name]
+	return ok
 }
 
-// add records the last of params, switching to a map when they get many.
+// add records the last of params, moving to the next structure when the
+// current one is full.
 func (n *gelfNames) add(params []flowgo.Param) {
-	if n.m == nil {
-		if len(params) <= gelfNamesLinear {
-			return
+	switch l := len(params); {
+	case l <= gelfNamesLinear:
+	case l <= gelfStackParams:
+		from := l - 1
+		if l == gelfNamesLinear+1 {
+			from = 0
 		}
-		n.m = make(map[string]struct{}, 2*len(params))
+		mask := uint32(len(n.table) - 1)
+		for i := from; i < l; i++ {
+			h := gelfHash(params[i].Name) & mask
+			for n.table[h] != 0 {
+				h = (h + 1) & mask
+			}
+			n.table[h] = uint8(i + 1)
+		}
+	case l == gelfStackParams+1:
+		n.m = make(map[string]struct{}, 2*l)
 		for i := range params {
 			n.m[params[i].Name] = struct{}{}
 		}
-		return
+	default:
+		n.m[params[l-1].Name] = struct{}{}
 	}
-	n.m[params[len(params)-1].Name] = struct{}{}
+}
+
+// gelfHash is FNV-1a. Collisions cost only probes, bounded by the table's
+// size, so a weak hash is enough.
+func gelfHash(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return h
 }
 
 // gelfDupHint explains a duplicate field: "x" and "_x" count as the same.

@@ -1,6 +1,7 @@
 package decoder
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -61,24 +62,27 @@ func TestGELFUnixTime(t *testing.T) {
 	}
 }
 
-func TestGELFNamesSwitchesToAMap(t *testing.T) {
+func TestGELFNamesFindsEveryName(t *testing.T) {
 	t.Parallel()
 	var n gelfNames
 	var ps []flowgo.Param
-	for i := range 3 * gelfNamesLinear {
-		name := string(rune('A' + i))
+	for i := range 3 * gelfStackParams {
+		name := gelfTestName(i)
 		if n.has(ps, name) {
 			t.Fatalf("has(%q) before add = true; want false", name)
 		}
 		ps = append(ps, flowgo.Param{Name: name})
 		n.add(ps)
 		for j := 0; j <= i; j++ {
-			if !n.has(ps, string(rune('A'+j))) {
-				t.Fatalf("after %d adds, has(%q) = false; want true", i+1, string(rune('A'+j)))
+			if !n.has(ps, gelfTestName(j)) {
+				t.Fatalf("after %d adds, has(%q) = false; want true", i+1, gelfTestName(j))
 			}
 		}
 	}
 	if n.m == nil {
-		t.Errorf("after %d names the set still searches linearly; want a map", len(ps))
+		t.Errorf("after %d names the set has no map; want one past %d", len(ps), gelfStackParams)
 	}
 }
+
+// gelfTestName returns distinct names, some sharing a hash bucket.
+func gelfTestName(i int) string { return "f" + strconv.Itoa(i) }
