@@ -138,7 +138,9 @@ func TestLTSVDecode(t *testing.T) {
 		{
 			"UTF-8 passes through",
 			"time:0\thost:ホスト\tmessage:Grüße 😀",
-			gelfRec("ホスト", time.Unix(0, 0).UTC(), func(r *flowgo.Record) { r.Msg, r.FullMsg = "Grüße 😀", "time:0\thost:ホスト\tmessage:Grüße 😀" }),
+			gelfRec("ホスト", time.Unix(0, 0).UTC(), func(r *flowgo.Record) {
+				r.Msg, r.FullMsg = "Grüße 😀", "time:0\thost:ホスト\tmessage:Grüße 😀"
+			}),
 		},
 	}
 	dec, _ := ltsvNew(t, "")
