@@ -60,11 +60,9 @@ type GELF struct {
 // under a dozen.
 const gelfStackParams = 64
 
-// Unix seconds range accepted for timestamps: 1970-01-01 up to the end of
-// year 9999, the largest a four-digit year in RFC 3339 output can show.
-const (
-	gelfMaxUnix = 253402300799
-)
+// gelfMaxUnix is the last second of year 9999, the latest time a four-digit
+// year in RFC 3339 output can show. Timestamps run from 1970 up to it.
+const gelfMaxUnix = 253402300799
 
 // Bits of the keys with a meaning of their own, to catch duplicates.
 const (
