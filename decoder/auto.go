@@ -33,7 +33,8 @@ var _ Decoder = (*Auto)(nil)
 // text is JSON, which hides the sender's bug.
 //
 // The decoders come from the registry, built from the same input section,
-// so [input.ltsv_schema] and the RFC 3164 keys apply under auto too.
+// so [input.ltsv_schema] and the RFC 3164 keys apply under auto too. Build
+// it with New("auto", section); a zero Auto rejects every frame.
 type Auto struct {
 	gelf, rfc5424, rfc3164, ltsv Decoder
 }
