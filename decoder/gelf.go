@@ -641,6 +641,7 @@ func gelfUnixFloat(lit string) (time.Time, bool) {
 // allocation) past gelfStackParams.
 type gelfNames struct {
 	table [2 * gelfStackParams]uint8 // index+1 into params; 0 is empty
+	free  uint32                     // the empty slot where has stopped: add fills it
 	m     map[string]struct{}
 }
 
@@ -660,29 +661,29 @@ func (n *gelfNames) has(params []flowgo.Param, name string) bool {
 		return false
 	case len(params) <= gelfStackParams:
 		mask := uint32(len(n.table) - 1)
-		for h := gelfHash(name) & mask; n.table[h] != 0; h = (h + 1) & mask {
+		h := gelfHash(name) & mask
+		for ; n.table[h] != 0; h = (h + 1) & mask {
 			if params[n.table[h]-1].Name == name {
 				return true
 			}
 		}
+		n.free = h
 		return false
 	}
 	_, ok := n.m[name]
 	return ok
 }
 
-// add records the last of params, moving to the next structure when the
-// current one is full.
+// add records the last of params, which has just reported absent, moving
+// to the next structure when the current one is full.
 func (n *gelfNames) add(params []flowgo.Param) {
 	switch l := len(params); {
 	case l <= gelfNamesLinear:
+	case l <= gelfStackParams && l > gelfNamesLinear+1:
+		n.table[n.free] = uint8(l)
 	case l <= gelfStackParams:
-		from := l - 1
-		if l == gelfNamesLinear+1 {
-			from = 0
-		}
 		mask := uint32(len(n.table) - 1)
-		for i := from; i < l; i++ {
+		for i := range l {
 			h := gelfHash(params[i].Name) & mask
 			for n.table[h] != 0 {
 				h = (h + 1) & mask

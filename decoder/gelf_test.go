@@ -504,6 +504,10 @@ func FuzzDecodeGELF(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	// Enough fields to use the names table and the map, with a duplicate.
+	f.Add([]byte(gelfManyFields(12)[:len(gelfManyFields(12))-1] + `,"field3":1}`))
+	f.Add([]byte(gelfManyFields(70)[:len(gelfManyFields(70))-1] + `,"_field69":1}`))
+	f.Add([]byte(gelfManyFields(70)))
 	dec := decoder.GELFWithNow(gelfNow)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var r flowgo.Record
@@ -582,4 +586,27 @@ func gelfManyFields(n int) string {
 	}
 	sb.WriteString("}")
 	return sb.String()
+}
+
+func TestGELFManyFieldsDuplicates(t *testing.T) {
+	t.Parallel()
+	dec := decoder.GELFWithNow(gelfNow)
+	for _, n := range []int{1, 8, 9, 10, 63, 64, 65, 66, 200} {
+		in := gelfManyFields(n)
+		r, err := gelfDecode(dec, in)
+		if err != nil {
+			t.Fatalf("Decode(%d fields) = %v", n, err)
+		}
+		if got := len(r.SD[0].Params); got != n {
+			t.Errorf("Decode(%d fields) kept %d parameters", n, got)
+		}
+		for _, dup := range []int{0, n / 2, n - 1} {
+			in := in[:len(in)-1] + `,"field` + strconv.Itoa(dup) + `":true}`
+			_, err := gelfDecode(dec, in)
+			want := `duplicate field "field` + strconv.Itoa(dup) + `"`
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("Decode(%d fields, then field%d again) = %v; want %s", n, dup, err, want)
+			}
+		}
+	}
 }
