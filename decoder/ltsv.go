@@ -154,8 +154,8 @@ func (d *LTSV) Decode(frame []byte, r *flowgo.Record, a *flowgo.Arena) error {
 	if len(bytes.TrimSpace(line)) == 0 {
 		return Errorf("ltsv", 0, "empty frame")
 	}
-	if i := ltsvInvalidUTF8(line); i >= 0 {
-		return Errorf("ltsv", i+1, "invalid UTF-8")
+	if !utf8.Valid(line) { // fast; the loop below only finds the column
+		return Errorf("ltsv", ltsvInvalidUTF8(line)+1, "invalid UTF-8")
 	}
 	raw := a.Copy(line)
 	r.FullMsg = flowgo.UnsafeString(bytes.TrimRight(raw, " \t\r\n\v\f"))
