@@ -271,32 +271,32 @@ func TestLTSVConfig(t *testing.T) {
 		{
 			"an unknown schema type names the key and the known types",
 			"[input]\n[input.ltsv_schema]\ncounter = \"u32\"\n",
-			`t.toml:1: input.ltsv_schema.counter: unsupported type "u32" (known: bool, f64, i64, string, u64)`, "",
+			`t.toml:3: input.ltsv_schema.counter: unsupported type "u32" (known: bool, f64, i64, string, u64)`, "",
 		},
 		{
 			"a string suffix is rejected",
 			"[input]\n[input.ltsv_suffixes]\nstring = \"_s\"\n",
-			`t.toml:1: input.ltsv_suffixes.string: strings cannot be suffixed (suffixes apply to bool, f64, i64 and u64)`, "",
+			`t.toml:3: input.ltsv_suffixes.string: strings cannot be suffixed (suffixes apply to bool, f64, i64 and u64)`, "",
 		},
 		{
 			"a suffix for an unknown type is rejected",
 			"[input]\n[input.ltsv_suffixes]\nint = \"_i\"\n",
-			`t.toml:1: input.ltsv_suffixes.int: unsupported type "int" (known: bool, f64, i64, u64)`, "",
+			`t.toml:3: input.ltsv_suffixes.int: unsupported type "int" (known: bool, f64, i64, u64)`, "",
 		},
 		{
 			"the same type twice in different case is rejected",
 			"[input]\n[input.ltsv_suffixes]\nu64 = \"_a\"\nU64 = \"_b\"\n",
-			`t.toml:1: input.ltsv_suffixes.u64: suffix for u64 given twice`, "",
+			`t.toml:3: input.ltsv_suffixes.u64: suffix for u64 given twice`, "",
 		},
 		{
 			"a schema that is not a table is a type error",
 			"[input]\nltsv_schema = \"u64\"\n",
-			`t.toml:2: input.ltsv_schema: must be a table of label = "type" ([input.ltsv_schema])`, "",
+			`t.toml:2: input.ltsv_schema: wrong type: expected a table, got a string`, "",
 		},
 		{
 			"suffixes that are not a table are rejected",
 			"[input]\nltsv_suffixes = 1\n",
-			`t.toml:2: input.ltsv_suffixes: must be a table of type = "suffix" ([input.ltsv_suffixes])`, "",
+			`t.toml:2: input.ltsv_suffixes: wrong type: expected a table, got an integer`, "",
 		},
 		{
 			"a schema type that is not a string is a type error",
