@@ -51,28 +51,65 @@ const (
 // as added partitions.
 const kafkaMetadataTTL = 5 * time.Second
 
-// kafkaConfig holds the [output] keys of the kafka type.
+// kafkaConfig holds the [output] keys of the kafka type. Flowgger's keys
+// keep their meaning, except that kafka_acks defaults to -1 (Flowgger: 0).
 type kafkaConfig struct {
-	Brokers         []string      `toml:"kafka_brokers"`
-	Topic           string        `toml:"kafka_topic"`
-	Acks            int           `toml:"kafka_acks"`
-	Timeout         int           `toml:"kafka_timeout"` // milliseconds
-	Threads         int           `toml:"kafka_threads"`
-	Coalesce        int           `toml:"kafka_coalesce"`
-	Compression     string        `toml:"kafka_compression"`
-	FlushInterval   time.Duration `toml:"kafka_flush_interval"`
-	Key             string        `toml:"kafka_key"`
-	ClientID        string        `toml:"kafka_client_id"`
-	MaxMessageBytes int           `toml:"kafka_max_message_bytes"`
-	TLS             bool          `toml:"kafka_tls"`
-	TLSCAFile       string        `toml:"kafka_tls_ca_file"`
-	TLSCert         string        `toml:"kafka_tls_cert"`
-	TLSKey          string        `toml:"kafka_tls_key"`
-	TLSVerify       bool          `toml:"kafka_tls_verify"`
-	TLSServerName   string        `toml:"kafka_tls_server_name"`
-	SASLMechanism   string        `toml:"kafka_sasl_mechanism"`
-	SASLUsername    string        `toml:"kafka_sasl_username"`
-	SASLPassword    string        `toml:"kafka_sasl_password"`
+	// Brokers are the bootstrap brokers, "host:port" (required).
+	Brokers []string `toml:"kafka_brokers"`
+	// Topic is the one topic written to (required). Brokers that allow it
+	// create it on first use.
+	Topic string `toml:"kafka_topic"`
+	// Acks is what a broker waits for before acknowledging: -1 every
+	// in-sync replica, 1 the leader, 0 nothing (best effort: losses and
+	// refusals go unnoticed, order is not kept; a startup warning says so).
+	Acks int `toml:"kafka_acks"`
+	// Timeout (milliseconds) is the longest one produce request may take,
+	// from sending to acknowledgement; the brokers are given half of it to
+	// gather replica acknowledgements, kafka-go's rule, leaving the rest for
+	// the network. A request that times out is retried.
+	Timeout int `toml:"kafka_timeout"`
+	// Threads is the most produce requests in flight at once for a batch.
+	// A partition never has more than one, so order per partition (and
+	// per key) holds for any value.
+	Threads int `toml:"kafka_threads"`
+	// Coalesce is the most records in one Kafka record batch (one produce
+	// request per partition). flowgo never waits to fill one: each batch
+	// the pipeline hands over is sent at once.
+	Coalesce int `toml:"kafka_coalesce"`
+	// Compression is none, gzip, snappy, lz4 or zstd (any case).
+	Compression string `toml:"kafka_compression"`
+	// FlushInterval is the longest a record may wait in the output before
+	// it is sent. The output holds no records (a batch is sent as soon as
+	// the pipeline hands it over), so the bound is always met; the key is
+	// kept for configs written for the time-based flush Flowgger lacked.
+	FlushInterval time.Duration `toml:"kafka_flush_interval"`
+	// Key names the record field used as message key: none, hostname,
+	// appname, procid or msgid. Records with the same key go to the same
+	// partition and stay in order; a record without that field has no key
+	// and goes where an empty key goes.
+	Key string `toml:"kafka_key"`
+	// ClientID is the client.id brokers see in their logs and quotas.
+	ClientID string `toml:"kafka_client_id"`
+	// MaxMessageBytes bounds a record batch before compression, and so
+	// the largest record sent; larger records fail at once and go to the
+	// dead-letter file. Keep it at or under the topic's max.message.bytes.
+	MaxMessageBytes int `toml:"kafka_max_message_bytes"`
+	// TLS connects to the brokers over TLS, verifying their certificates
+	// against TLSCAFile (system roots when empty) unless TLSVerify is
+	// false; TLSCert and TLSKey are the client certificate, if the brokers
+	// ask for one; TLSServerName overrides the name checked (and sent as
+	// SNI), by default each broker's host.
+	TLS           bool   `toml:"kafka_tls"`
+	TLSCAFile     string `toml:"kafka_tls_ca_file"`
+	TLSCert       string `toml:"kafka_tls_cert"`
+	TLSKey        string `toml:"kafka_tls_key"`
+	TLSVerify     bool   `toml:"kafka_tls_verify"`
+	TLSServerName string `toml:"kafka_tls_server_name"`
+	// SASLMechanism is plain, scram-sha-256 or scram-sha-512, with
+	// SASLUsername and SASLPassword.
+	SASLMechanism string `toml:"kafka_sasl_mechanism"`
+	SASLUsername  string `toml:"kafka_sasl_username"`
+	SASLPassword  string `toml:"kafka_sasl_password"`
 }
 
 // kafkaCodecs maps kafka_compression to kafka-go's codecs; none is 0.

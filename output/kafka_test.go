@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -809,4 +810,57 @@ func kfakeSASL(mechanism, user, pass string) sasl.Mechanism {
 		return scram.Auth{User: user, Pass: pass}.AsSha256Mechanism()
 	}
 	return scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()
+}
+
+func TestKafkaReloadRereadsTheCAFile(t *testing.T) {
+	files := makeTLSFiles(t)
+	c := startCluster(t, kfake.TLS(files.server))
+	addrs := c.ListenAddrs()
+	caFile := testcerts.WriteFile(t, t.TempDir(), "ca.pem", mustRead(t, files.otherCA))
+	o := newKafka(t, fmt.Sprintf("kafka_brokers = %s\nkafka_topic = \"rotated\"\nkafka_tls = true\nkafka_tls_ca_file = %q\n", brokersTOML(addrs), caFile))
+	b := batchOf([][]byte{[]byte("after rotation")}, nil)
+	if err := o.Write(context.Background(), b); err == nil || !strings.Contains(err.Error(), "unknown authority") {
+		t.Fatalf("Write with the wrong CA = %v; want a certificate error", err)
+	}
+	// The operator installs the right CA and sends SIGHUP.
+	if err := os.WriteFile(caFile, mustRead(t, files.ca), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.(output.Reloader).Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	write(t, o, b)
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestKafkaLongOutageLeaksNoGoroutines(t *testing.T) {
+	base := runtime.NumGoroutine()
+	port := freePort(t)
+	o := newKafka(t, fmt.Sprintf("kafka_brokers = [\"127.0.0.1:%d\"]\nkafka_topic = \"t\"\n", port))
+	b := batchOf([][]byte{[]byte("x")}, nil)
+	o.Write(context.Background(), b) // the first failure starts the transport
+	time.Sleep(50 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	for range 50 {
+		if err := o.Write(context.Background(), b); err == nil {
+			t.Fatal("Write with no broker succeeded")
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if after := runtime.NumGoroutine(); after > before+5 {
+		t.Errorf("%d goroutines after 50 failed writes; %d before", after, before)
+	}
+	o.Close(context.Background())
+	time.Sleep(200 * time.Millisecond)
+	if after := runtime.NumGoroutine(); after > base {
+		t.Errorf("%d goroutines after Close; %d before the output existed", after, base)
+	}
 }
