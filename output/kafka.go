@@ -158,6 +158,8 @@ type Kafka struct {
 	pend     *kafkaBatch // the unacknowledged rest of a batch whose Write failed
 	spare    *kafkaBatch // a finished batch whose buffers can be reused
 	next     int         // partition rotation for keyless messages
+	byPart   map[int][]int
+	pending  []int
 	seed     maphash.Seed
 	closed   bool
 	failures int // consecutive failed writes

@@ -450,3 +450,33 @@ func TestKafkaReadBackWithKcat(t *testing.T) {
 		})
 	}
 }
+
+func TestKafkaEffectiveConfigShowsDefaultsAndMasksThePassword(t *testing.T) {
+	p := buildPipeline(t, `
+[input]
+type = "stdin"
+format = "kafkatestline"
+[output]
+type = "kafka"
+format = "kafkatestmsg"
+kafka_brokers = ["kafka1:9092"]
+kafka_topic = "logs"
+kafka_sasl_mechanism = "scram-sha-512"
+kafka_sasl_username = "flowgo"
+kafka_sasl_password = "s3cret"
+`, strings.NewReader(""))
+	d := p.Describe()
+	for _, want := range []string{
+		"kafka_acks = -1", "kafka_timeout = 60000", "kafka_threads = 4", "kafka_coalesce = 1000",
+		`kafka_compression = "none"`, `kafka_key = "none"`, `kafka_client_id = "flowgo"`,
+		"kafka_max_message_bytes = 1000000", "kafka_tls = false", "kafka_tls_verify = true",
+		`kafka_sasl_password = "********"`, "framing noop",
+	} {
+		if !strings.Contains(d, want) {
+			t.Errorf("Describe() lacks %s:\n%s", want, d)
+		}
+	}
+	if strings.Contains(d, "s3cret") {
+		t.Error("Describe() shows the SASL password")
+	}
+}

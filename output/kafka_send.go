@@ -156,7 +156,14 @@ func (kb *kafkaBatch) finish(i int, err error) {
 // one record batch per run, several runs in parallel, and over time an
 // even spread.
 func (k *Kafka) assign(kb *kafkaBatch, parts kafkaPartitions) map[int][]int {
-	byPart := make(map[int][]int, min(len(parts.live), k.cfg.Threads)+1)
+	// The partition lists are reused from one batch to the next.
+	if k.byPart == nil {
+		k.byPart = map[int][]int{}
+	}
+	byPart := k.byPart
+	for p, frames := range byPart {
+		byPart[p] = frames[:0]
+	}
 	if k.key != nil {
 		balancer := kafka.Murmur2Balancer{Consistent: true}
 		var msg kafka.Message
@@ -170,12 +177,13 @@ func (k *Kafka) assign(kb *kafkaBatch, parts kafkaPartitions) map[int][]int {
 		}
 		return byPart
 	}
-	pending := make([]int, 0, kb.todo)
+	pending := k.pending[:0]
 	for i, done := range kb.done {
 		if !done {
 			pending = append(pending, i)
 		}
 	}
+	k.pending = pending
 	n := len(pending)
 	runs := (n + k.cfg.Coalesce - 1) / k.cfg.Coalesce
 	if parallel := min(k.cfg.Threads, len(parts.live), n/keylessRun); parallel > runs {
