@@ -11,6 +11,7 @@ import (
 	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/output"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // benchSink keeps results alive so that the compiler cannot drop the work.
@@ -118,4 +119,45 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkKgoBaseline sends the same batches with franz-go's kgo (acks 1,
+// lz4, synchronous 1024-record calls) to the same kind of broker: a
+// yardstick for what the kafka output and kafka-go cost.
+func BenchmarkKgoBaseline(b *testing.B) {
+	batches, avg := gelfLikeBatches(16, 1024)
+	c := startCluster(b, kfake.BlackholeProduce(), kfake.SeedTopics(3, "bench"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("bench"),
+		kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(),
+		kgo.ProducerBatchCompression(kgo.Lz4Compression()), kgo.ProducerLinger(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	recs := make([][]*kgo.Record, len(batches))
+	for i, batch := range batches {
+		for f := range batch.Frames() {
+			recs[i] = append(recs[i], &kgo.Record{Value: batch.Frame(f)})
+		}
+	}
+	ctx := context.Background()
+	if err := cl.ProduceSync(ctx, recs[0]...).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(avg))
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	start := time.Now()
+	n := 0
+	for i := 0; n < b.N; i++ {
+		rs := recs[i%len(recs)]
+		benchSink = cl.ProduceSync(ctx, rs...).FirstErr()
+		if benchSink != nil {
+			b.Fatal(benchSink)
+		}
+		n += len(rs)
+	}
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "records/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(n), "cpu-ns/record")
 }
