@@ -95,16 +95,21 @@ func (k *Kafka) send(ctx context.Context, kb *kafkaBatch, retry bool) error {
 
 	var first mutexErr
 	sem := make(chan struct{}, k.cfg.Threads)
+	busy := 0
+	for _, frames := range byPart {
+		if len(frames) > 0 {
+			busy++
+		}
+	}
 	var wg sync.WaitGroup
 	for p, frames := range byPart {
-		if len(frames) == 0 {
-			continue
-		}
-		if len(byPart) == 1 {
+		switch {
+		case len(frames) == 0:
+		case busy == 1: // one partition: no goroutine needed
 			first.set(k.sendPartition(ctx, kb, p, frames, sem))
-			break
+		default:
+			wg.Go(func() { first.set(k.sendPartition(ctx, kb, p, frames, sem)) })
 		}
-		wg.Go(func() { first.set(k.sendPartition(ctx, kb, p, frames, sem)) })
 	}
 	wg.Wait()
 	if first.err != nil || kb.todo > 0 {
