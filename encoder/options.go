@@ -35,7 +35,7 @@ func section(s *config.Section) *config.Section {
 func ignoreOthers(s *config.Section, format string, own ...string) {
 	for _, k := range formatKeys {
 		if !slices.Contains(own, k.key) {
-			s.Legacy("only output.format "+k.users+" uses it, not "+format, k.key)
+			s.Legacy("used only by output.format "+k.users+", not "+format, k.key)
 		}
 	}
 }
