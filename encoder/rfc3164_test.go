@@ -115,4 +115,6 @@ func TestPrependTimestampErrors(t *testing.T) {
 	}
 }
 
-func TestRFC3164Allocs(t *testing.T) { testAllocs(t, newTestEncoder(t, "rfc3164", goldenVariants[2].toml)) }
+func TestRFC3164Allocs(t *testing.T) {
+	testAllocs(t, newTestEncoder(t, "rfc3164", goldenVariants[2].toml))
+}
