@@ -1,6 +1,7 @@
 package encoder
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -47,4 +48,33 @@ func BenchmarkEncodeRFC3164(b *testing.B) { benchmarkEncode(b, "rfc3164", "") }
 func BenchmarkEncodeLTSV(b *testing.B)    { benchmarkEncode(b, "ltsv", "") }
 func BenchmarkEncodePassthrough(b *testing.B) {
 	benchmarkEncode(b, "passthrough", "")
+}
+
+func BenchmarkAppendJSONString(b *testing.B) {
+	dst := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchLine)))
+	for b.Loop() {
+		dst = appendJSONString(dst[:0], benchLine)
+	}
+	sink = dst
+}
+
+// BenchmarkEncodeJSONMap is the yardstick: encoding/json marshalling the
+// same GELF fields from a map, as a naive encoder would.
+func BenchmarkEncodeJSONMap(b *testing.B) {
+	r := benchRecord()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchLine)))
+	for b.Loop() {
+		m := map[string]any{
+			"version": "1.1", "host": r.Hostname, "short_message": r.Msg, "full_message": r.FullMsg,
+			"timestamp": float64(r.Time.UnixMicro()) / 1e6, "level": r.Severity, "_facility_num": r.Facility,
+			"application_name": r.AppName, "process_id": r.ProcID, "_msgid": r.MsgID, "sd_id": r.SD[0].ID,
+		}
+		for _, p := range r.SD[0].Params {
+			m["_"+p.Name] = p.Value.Str
+		}
+		sink, _ = json.Marshal(m)
+	}
 }

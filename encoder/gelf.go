@@ -43,6 +43,7 @@ func newGELF(s *config.Section) (Encoder, error) { return NewGELF(s) }
 type GELF struct {
 	extra    []byte   // the gelf_extra pairs as `,"key":"value"`...
 	extraPar []string // gelf_extra keys that start with "_", without it
+	extraHsh []uint64 // gelfNameHash of each extraPar
 	over     fixedSet // fixed keys that gelf_extra replaces
 	now      clock
 }
@@ -139,6 +140,7 @@ func NewGELF(s *config.Section) (*GELF, error) {
 		g.over |= gelfFixed[fk]
 		if name, ok := strings.CutPrefix(fk, "_"); ok {
 			g.extraPar = append(g.extraPar, name)
+			g.extraHsh = append(g.extraHsh, gelfNameHash(name))
 		}
 	}
 	return g, nil
@@ -157,11 +159,8 @@ func gelfFieldName(key string) string {
 
 // Encode appends the GELF object for r to dst. It never fails.
 func (g *GELF) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
-	nparams := paramCount(r.SD)
-	var seen map[string]int // param index by field name, for large records only
-	if nparams > smallParams {
-		seen = lastParamIndex(r.SD, nparams)
-	}
+	var x gelfIndex
+	x.init(r.SD)
 
 	sep := byte('{')
 	field := func(key string) {
@@ -206,7 +205,7 @@ func (g *GELF) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 		field("level")
 		dst = strconv.AppendUint(dst, uint64(r.Severity), 10)
 	}
-	if validFacility(r.Facility) && g.over&gelfFacility == 0 && !hasParam(r.SD, seen, facilityParam) {
+	if validFacility(r.Facility) && g.over&gelfFacility == 0 && !x.has(facilityParam, facilityHash) {
 		field("_facility_num")
 		dst = strconv.AppendUint(dst, uint64(r.Facility), 10)
 	}
@@ -218,7 +217,7 @@ func (g *GELF) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 		field("process_id")
 		dst = appendJSONString(dst, r.ProcID)
 	}
-	if r.MsgID != "" && g.over&gelfMsgID == 0 && !hasParam(r.SD, seen, msgIDParam) {
+	if r.MsgID != "" && g.over&gelfMsgID == 0 && !x.has(msgIDParam, msgIDHash) {
 		field("_msgid")
 		dst = appendJSONString(dst, r.MsgID)
 	}
@@ -240,7 +239,7 @@ func (g *GELF) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 		}
 		for j := range e.Params {
 			p := &e.Params[j]
-			if !g.replaced(r.SD, seen, i, j, k, p.Name) {
+			if !g.replaced(&x, k, p.Name) {
 				dst = append(dst, sep, '"', '_')
 				dst = appendGELFName(dst, p.Name)
 				dst = append(dst, '"', ':')
@@ -263,58 +262,131 @@ func (g *GELF) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 	return append(dst, '}'), nil
 }
 
-// replaced reports whether the param at SD[i].Params[j], the k-th of the
-// record, is overridden by a later param or by gelf_extra.
-func (g *GELF) replaced(sd []flowgo.SDElement, seen map[string]int, i, j, k int, name string) bool {
-	for _, x := range g.extraPar {
-		if sameGELFName(x, name) {
-			return true
-		}
-	}
-	if seen != nil {
-		return seen[string(appendGELFName(nil, name))] != k
-	}
-	for ; i < len(sd); i, j = i+1, -1 {
-		ps := sd[i].Params
-		for j++; j < len(ps); j++ {
-			if sameGELFName(ps[j].Name, name) {
+// replaced reports whether the k-th param of the record, named name, is
+// overridden by gelf_extra or by a later param.
+func (g *GELF) replaced(x *gelfIndex, k int, name string) bool {
+	if len(g.extraPar) > 0 {
+		h := x.hashOf(k, name)
+		for i, e := range g.extraPar {
+			if g.extraHsh[i] == h && sameGELFName(e, name) {
 				return true
 			}
 		}
 	}
-	return false
+	return x.later(k, name)
 }
 
-// hasParam reports whether some param's GELF field is "_" + name.
-func hasParam(sd []flowgo.SDElement, seen map[string]int, name string) bool {
-	if seen != nil {
-		_, ok := seen[name]
-		return ok
-	}
-	for i := range sd {
-		for j := range sd[i].Params {
-			if sameGELFName(sd[i].Params[j].Name, name) {
-				return true
+// hashCap is the most params for which gelfIndex keeps hashes, the highest
+// value smallParams may take.
+const hashCap = 64
+
+// gelfIndex finds params with the same GELF field name. For small records
+// it keeps a hash of each param's field name, so that most comparisons are
+// of two integers; above smallParams it maps each field name to its last
+// param.
+type gelfIndex struct {
+	sd   []flowgo.SDElement
+	n    int
+	hash [hashCap]uint64
+	seen map[string]int
+}
+
+func (x *gelfIndex) init(sd []flowgo.SDElement) {
+	x.sd, x.n = sd, paramCount(sd)
+	if x.n > min(smallParams, hashCap) {
+		x.seen = make(map[string]int, x.n)
+		var buf []byte
+		k := 0
+		for i := range sd {
+			for j := range sd[i].Params {
+				buf = appendGELFName(buf[:0], sd[i].Params[j].Name)
+				x.seen[string(buf)] = k
+				k++
 			}
 		}
+		return
 	}
-	return false
-}
-
-// lastParamIndex maps each param field name (without its "_") to the index
-// of the last param that has it.
-func lastParamIndex(sd []flowgo.SDElement, n int) map[string]int {
-	seen := make(map[string]int, n)
-	var buf []byte
 	k := 0
 	for i := range sd {
 		for j := range sd[i].Params {
-			buf = appendGELFName(buf[:0], sd[i].Params[j].Name)
-			seen[string(buf)] = k
+			x.hash[k] = gelfNameHash(sd[i].Params[j].Name)
 			k++
 		}
 	}
-	return seen
+}
+
+// hashOf returns gelfNameHash(name) for the k-th param, named name.
+func (x *gelfIndex) hashOf(k int, name string) uint64 {
+	if x.seen != nil {
+		return gelfNameHash(name)
+	}
+	return x.hash[k]
+}
+
+// name returns the name of the k-th param.
+func (x *gelfIndex) name(k int) string {
+	for i := range x.sd {
+		if ps := x.sd[i].Params; k < len(ps) {
+			return ps[k].Name
+		} else {
+			k -= len(ps)
+		}
+	}
+	return ""
+}
+
+// has reports whether a param's field is "_" + name; h is gelfNameHash(name).
+func (x *gelfIndex) has(name string, h uint64) bool {
+	if x.seen != nil {
+		_, ok := x.seen[name]
+		return ok
+	}
+	for k := range x.n {
+		if x.hash[k] == h && sameGELFName(x.name(k), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// later reports whether a param after the k-th, named name, has its field.
+func (x *gelfIndex) later(k int, name string) bool {
+	if x.seen != nil {
+		var buf [64]byte
+		return x.seen[string(appendGELFName(buf[:0], name))] != k
+	}
+	for m := k + 1; m < x.n; m++ {
+		if x.hash[m] == x.hash[k] && sameGELFName(x.name(m), name) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	facilityHash = gelfNameHash(facilityParam)
+	msgIDHash    = gelfNameHash(msgIDParam)
+)
+
+// gelfNameHash is FNV-1a of the GELF field name of a param (without its
+// "_"): equal names have equal hashes.
+func gelfNameHash(name string) uint64 {
+	if name == "id" {
+		name = "id_"
+	}
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(name); {
+		c := name[i]
+		if gelfNames[c] {
+			i++
+		} else {
+			var w int
+			c, w = gelfNames.next(name, i)
+			i += w
+		}
+		h = (h ^ uint64(c)) * 1099511628211
+	}
+	return h
 }
 
 // appendGELFName appends the GELF field name of a param, without the "_"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"math/bits"
 	"regexp"
 	"strings"
 	"testing"
@@ -136,17 +137,33 @@ func TestGELFStrings(t *testing.T) {
 	}
 }
 
-func TestPlainWord(t *testing.T) {
-	plain := func(c byte) bool { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' }
+func TestSpecialBytes(t *testing.T) {
+	special := func(c byte) bool { return c < 0x20 || c >= 0x80 || c == '"' || c == '\\' }
 	for c := range 256 {
 		for pos := range 8 {
-			var b [8]byte
-			for i := range b {
-				b[i] = 'a'
-			}
-			b[pos] = byte(c)
-			if got := plainWord(load64(string(b[:]), 0)); got != plain(byte(c)) {
-				t.Errorf("plainWord with %#x at byte %d = %v; want %v", c, pos, got, !got)
+			for _, fill := range []byte{'a', '"', 0xc3} {
+				var b [8]byte
+				for i := range b {
+					b[i] = 'a'
+				}
+				b[pos] = byte(c)
+				for i := pos + 1; i < 8; i++ {
+					b[i] = fill // what follows the first special byte does not matter
+				}
+				m := specialBytes(load64(string(b[:])))
+				want := 8 // no special byte
+				if special(byte(c)) {
+					want = pos
+				} else if special(fill) && pos < 7 {
+					want = pos + 1
+				}
+				got := 8
+				if m != 0 {
+					got = bits.TrailingZeros64(m) >> 3
+				}
+				if got != want {
+					t.Errorf("%q: first special byte at %d; want %d", b, got, want)
+				}
 			}
 		}
 	}
@@ -201,7 +218,7 @@ func TestManyParamsPathsAgree(t *testing.T) {
 		e := newTestEncoder(t, format, "")
 		for _, name := range []string{"many_params", "many_elements", "duplicate_names", "multi_sd", "long_fields"} {
 			r := caseRecord(t, name)
-			smallParams = 1000
+			smallParams = hashCap
 			pairwise, _ := e.Encode(nil, &r)
 			smallParams = 0
 			mapped, _ := e.Encode(nil, &r)

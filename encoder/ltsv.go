@@ -135,17 +135,34 @@ func trimUnderscore(s string) string {
 }
 
 // appendMapped appends s with each byte mapped by m. Runs of bytes that map
-// to themselves are copied at once.
+// to themselves are copied at once; eight bytes at a time are skipped when
+// none of them is below 0x0e (tab, LF, CR) or a ':', the only bytes the
+// LTSV maps change.
 func appendMapped(dst []byte, s string, m *[256]byte) []byte {
 	start := 0
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
+		if i+8 <= len(s) && ltsvCleanWord(load64(s[i:])) {
+			i += 8
+			continue
+		}
 		if c := s[i]; m[c] != c {
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, m[c])
 			start = i + 1
 		}
+		i++
 	}
 	return append(dst, s[start:]...)
+}
+
+// ltsvCleanWord reports whether no byte of x is below 0x0e or ':'. It may
+// say false for a clean word (after a byte of 0x80 or more), never true for
+// a word that is not.
+func ltsvCleanWord(x uint64) bool {
+	low := (x - lsb*0x0e) & ^x
+	c := x ^ (lsb * ':')
+	colon := (c - lsb) & ^c
+	return (low|colon)&msb == 0
 }
 
 // sameLabel reports whether raw label a is written as the escaped label b.

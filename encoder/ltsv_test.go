@@ -142,3 +142,24 @@ func FuzzEncodeLTSV(f *testing.F) {
 		}
 	})
 }
+
+func TestLTSVCleanWord(t *testing.T) {
+	dirty := func(c byte) bool { return c < 0x0e || c == ':' }
+	for c := range 256 {
+		for pos := range 8 {
+			for _, fill := range []byte{'a', 0xc3} {
+				var b [8]byte
+				for i := range b {
+					b[i] = fill
+				}
+				b[pos] = byte(c)
+				if ltsvCleanWord(load64(string(b[:]))) && dirty(byte(c)) {
+					t.Errorf("ltsvCleanWord with %#x at byte %d among %#x = true; want false", c, pos, fill)
+				}
+				if fill == 'a' && !dirty(byte(c)) && c < 0x80 && !ltsvCleanWord(load64(string(b[:]))) {
+					t.Errorf("ltsvCleanWord with %#x at byte %d among 'a' = false; want true", c, pos)
+				}
+			}
+		}
+	}
+}

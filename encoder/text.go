@@ -2,6 +2,7 @@ package encoder
 
 import (
 	"math"
+	"math/bits"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -185,8 +186,8 @@ func appendJSONFloat(dst []byte, f float64) []byte {
 	return append(dst, '.', '0')
 }
 
-// jsonPlain marks the bytes below 0x80 that a JSON string holds as they are.
-var jsonPlain = func() (t [utf8.RuneSelf]bool) {
+// jsonPlain marks the ASCII bytes that a JSON string holds as they are.
+var jsonPlain = func() (t [256]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
 		t[c] = c != '"' && c != '\\'
 	}
@@ -198,24 +199,26 @@ const (
 	msb = 0x8080808080808080
 )
 
-// plainWord reports whether none of the 8 bytes of x needs a look in a JSON
-// string: no control character, quote, backslash or non-ASCII byte. These
+// specialBytes returns a mask with the top bit set in the lowest byte of x
+// that needs a look in a JSON string (a control character, '"', '\\' or a
+// byte from 0x80 up), and maybe in higher ones; 0 when there is none. These
 // are the classic word tricks "has a byte less than n" and "has a zero
-// byte"; they are exact when no byte has its top bit set, and a set top bit
-// already means "look".
-func plainWord(x uint64) bool {
+// byte": a borrow can flag a byte above a flagged one, never the first.
+func specialBytes(x uint64) uint64 {
 	ctl := (x - lsb*0x20) & ^x
 	q := x ^ (lsb * '"')
 	quo := (q - lsb) & ^q
 	b := x ^ (lsb * '\\')
 	bsl := (b - lsb) & ^b
-	return (ctl|quo|bsl|x)&msb == 0
+	return (ctl | quo | bsl | x) & msb
 }
 
-func load64(s string, i int) uint64 {
-	_ = s[i+7]
-	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+// load64 returns the first 8 bytes of s as a word (little-endian; the word
+// tricks do not care about byte order).
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 const hexDigits = "0123456789abcdef"
@@ -229,12 +232,15 @@ func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start, i := 0, 0
 	for i < len(s) {
-		// Skip runs of plain ASCII eight bytes at a time: most text is.
-		for i+8 <= len(s) && plainWord(load64(s, i)) {
-			i += 8
-		}
-		if i >= len(s) {
-			break
+		// Most text is plain ASCII: skip it eight bytes at a time, straight
+		// to the first byte that needs a look.
+		if i+8 <= len(s) {
+			m := specialBytes(load64(s[i:]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
 		}
 		c := s[i]
 		if c < utf8.RuneSelf {
@@ -306,17 +312,18 @@ func appendUTF8(dst []byte, s string, escape *[utf8.RuneSelf]bool) []byte {
 
 // A nameSet is the set of ASCII bytes a format allows in a field name; a
 // name is sanitised by writing every other character (each non-ASCII rune,
-// each byte of invalid UTF-8) as one '_'.
-type nameSet [utf8.RuneSelf]bool
+// each byte of invalid UTF-8) as one '_'. Bytes from 0x80 up are never in
+// the set, which spares a range check.
+type nameSet [256]bool
 
 // next returns the sanitised byte for the character at s[i] and the
 // width of that character.
 func (set *nameSet) next(s string, i int) (byte, int) {
 	c := s[i]
+	if set[c] {
+		return c, 1
+	}
 	if c < utf8.RuneSelf {
-		if set[c] {
-			return c, 1
-		}
 		return '_', 1
 	}
 	_, n := utf8.DecodeRuneInString(s[i:])
@@ -325,8 +332,17 @@ func (set *nameSet) next(s string, i int) (byte, int) {
 
 // append appends s sanitised, at most max bytes of it (max < 0: no limit).
 func (set *nameSet) append(dst []byte, s string, max int) []byte {
-	n := 0
-	for i := 0; i < len(s) && n != max; n++ {
+	// Names are nearly always valid already: copy the valid prefix at once.
+	end := len(s)
+	if max >= 0 && end > max {
+		end = max
+	}
+	i := 0
+	for i < end && set[s[i]] {
+		i++
+	}
+	dst = append(dst, s[:i]...)
+	for n := i; i < len(s) && n != max; n++ {
 		c, w := set.next(s, i)
 		dst = append(dst, c)
 		i += w
@@ -337,7 +353,7 @@ func (set *nameSet) append(dst []byte, s string, max int) []byte {
 // valid reports whether s is already sanitised.
 func (set *nameSet) valid(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf || !set[s[i]] {
+		if !set[s[i]] {
 			return false
 		}
 	}
