@@ -20,29 +20,36 @@ func newGELF(s *config.Section) (Encoder, error) { return NewGELF(s) }
 // GELF writes a record as one GELF 1.1 JSON object, with the keys Flowgger
 // writes, in this order:
 //
-//	version        "1.1"
-//	host           Hostname; "unknown" when empty or blank (Graylog rejects a blank host)
-//	short_message  Msg; "-" when empty (Graylog drops a message without one)
-//	full_message   FullMsg, when set
-//	timestamp      Time as Unix seconds, up to 6 exact decimals; the encoding time when Time is zero
-//	level          Severity, when 0-7
-//	_facility_num  Facility, when 0-23 (Flowgger drops it)
+//	version           "1.1"
+//	host              Hostname; "unknown" when empty or blank (Graylog rejects a blank host)
+//	short_message     Msg; "-" when empty (Graylog drops a message without one)
+//	full_message      FullMsg, when set
+//	timestamp         Time as Unix seconds, up to 6 exact decimals (see below)
+//	level             Severity, when 0-7
+//	_facility_num     Facility, when 0-23 (Flowgger drops it)
 //	application_name  AppName, when set
-//	process_id     ProcID, when set
-//	_msgid         MsgID, when set (Flowgger drops it)
-//	sd_id          the ID of the last SD element that has one
-//	_<name>        each SD param, in order, with its JSON type
-//	...            the gelf_extra entries, sorted by key
+//	process_id        ProcID, when set
+//	_msgid            MsgID, when set (Flowgger drops it)
+//	sd_id             the ID of the last SD element that has one
+//	_<name>           each SD param, in order, with its JSON type
+//	...               the gelf_extra entries, sorted by key
 //
-// A key appears once: when two sources give the same key, the later one in
-// this list wins (a param named msgid replaces _msgid; gelf_extra replaces
-// anything). Param names are made valid GELF field names (letters, digits,
-// '_', '-', '.'; any other character becomes '_'), and _id, which Graylog
-// reserves, is written _id_. NaN and ±Inf values are written null, which
-// Graylog drops.
+// The timestamp is the encoding time when the record has none, or one that
+// GELF readers refuse (before 1970, after 9999).
+//
+// A field appears once. Keys that differ only by one leading '_'
+// (application_name, _application_name) name the same field for Graylog,
+// which strips the '_', and for flowgo's GELF decoder, so they count as the
+// same; the six standard keys above are apart. When two sources give the
+// same field, the later one in the list wins: a param named msgid replaces
+// _msgid, and gelf_extra replaces anything. Param names are made valid GELF
+// field names (letters, digits, '_', '-', '.'; any other character becomes
+// '_'), the empty name is written "_" (key "__"), and id, whose key _id
+// Graylog reserves, is written _id_. NaN and ±Inf values are written null,
+// which Graylog drops.
 type GELF struct {
 	extra    []byte   // the gelf_extra pairs as `,"key":"value"`...
-	extraPar []string // gelf_extra keys that start with "_", without it
+	extraPar []string // the fields of gelf_extra's non-standard keys
 	extraHsh []uint64 // gelfNameHash of each extraPar
 	over     fixedSet // fixed keys that gelf_extra replaces
 	now      clock
@@ -65,20 +72,40 @@ const (
 	gelfSDID
 )
 
-var gelfFixed = map[string]fixedSet{
+// gelfStandard are the keys of the GELF specification.
+var gelfStandard = map[string]fixedSet{
 	"version": gelfVersion, "host": gelfHost, "short_message": gelfShort, "full_message": gelfFull,
-	"timestamp": gelfTimestamp, "level": gelfLevel, "_facility_num": gelfFacility,
-	"application_name": gelfApp, "process_id": gelfProc, "_msgid": gelfMsgID, "sd_id": gelfSDID,
+	"timestamp": gelfTimestamp, "level": gelfLevel,
 }
 
-// Param names whose GELF field would collide with _facility_num and _msgid.
+// The fields (keys without a leading '_') of the other fixed keys; a param
+// of that name replaces the key.
 const (
-	facilityParam = "facility_num"
-	msgIDParam    = "msgid"
+	facilityField = "facility_num"
+	appField      = "application_name"
+	procField     = "process_id"
+	msgIDField    = "msgid"
+	sdIDField     = "sd_id"
+)
+
+var gelfFixedFields = map[string]fixedSet{
+	facilityField: gelfFacility, appField: gelfApp, procField: gelfProc, msgIDField: gelfMsgID, sdIDField: gelfSDID,
+}
+
+var (
+	facilityHash = gelfNameHash(facilityField)
+	appHash      = gelfNameHash(appField)
+	procHash     = gelfNameHash(procField)
+	msgIDHash    = gelfNameHash(msgIDField)
+	sdIDHash     = gelfNameHash(sdIDField)
 )
 
 // gelfNames is what a GELF field name may hold: ^[\w\.\-]*$.
 var gelfNames = newNameSet("_.-", [2]byte{'a', 'z'}, [2]byte{'A', 'Z'}, [2]byte{'0', '9'})
+
+// gelfMaxUnix is the last second of year 9999; GELF readers (flowgo's
+// decoder, Graylog's Elasticsearch dates) take times from 1970 up to it.
+const gelfMaxUnix = 253402300799
 
 // NewGELF builds a GELF encoder from the [output] keys gelf_extra (a table
 // of strings added to every record).
@@ -102,8 +129,9 @@ func NewGELF(s *config.Section) (*GELF, error) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys) // a stable order, Flowgger's (it sorts every key)
-	final := map[string]string{}
-	var order []string
+	type entry struct{ key, written, field string }
+	byField := map[string]int{} // index in entries of each field
+	var entries []entry
 	for _, k := range keys {
 		v := c.Extra[k]
 		if k == "" {
@@ -113,35 +141,48 @@ func NewGELF(s *config.Section) (*GELF, error) {
 		if fk != k {
 			s.Warn("gelf_extra", "key %q is written %q: a GELF field name holds only letters, digits, '_', '-' and '.', and _id is reserved", k, fk)
 		}
-		switch fk {
-		case "version":
+		// The field a key names: standard keys apart (a NUL marks them),
+		// other keys without one leading '_'.
+		field := "\x00" + fk
+		if gelfStandard[fk] == 0 {
+			field = strings.TrimPrefix(fk, "_")
+		}
+		switch field {
+		case "\x00version":
 			if v != "1.1" {
 				return nil, s.Errorf("gelf_extra", "version = %q: GELF 1.1 requires \"1.1\"", v)
 			}
-		case "timestamp", "level", "_facility_num":
+		case "\x00timestamp", "\x00level", facilityField:
 			return nil, s.Errorf("gelf_extra", "%s must be a number in GELF, and gelf_extra values are strings", k)
-		case "host", "short_message":
+		case "\x00host", "\x00short_message":
 			if strings.TrimSpace(v) == "" {
 				return nil, s.Errorf("gelf_extra", "%s = %q: Graylog rejects a message whose %s is blank", k, v, k)
 			}
+		case "":
+			return nil, s.Errorf("gelf_extra", "key %q names no field: GELF readers drop one leading '_'", k)
 		}
-		if prev, dup := final[fk]; dup {
-			s.Warn("gelf_extra", "keys %q and %q are both written %q; the value %q wins", prev, k, fk, v)
-			order = slices.DeleteFunc(order, func(o string) bool { return o == fk })
+		if i, dup := byField[field]; dup {
+			s.Warn("gelf_extra", "keys %q and %q name the same GELF field; the value of %q wins", entries[i].key, k, k)
+			entries[i].key = "" // dropped
 		}
-		final[fk] = k
-		order = append(order, fk)
+		byField[field] = len(entries)
+		entries = append(entries, entry{k, fk, field})
 	}
-	for _, fk := range order {
-		g.extra = append(g.extra, ',')
-		g.extra = appendJSONString(g.extra, fk)
-		g.extra = append(g.extra, ':')
-		g.extra = appendJSONString(g.extra, c.Extra[final[fk]])
-		g.over |= gelfFixed[fk]
-		if name, ok := strings.CutPrefix(fk, "_"); ok {
-			g.extraPar = append(g.extraPar, name)
-			g.extraHsh = append(g.extraHsh, gelfNameHash(name))
+	for _, e := range entries {
+		if e.key == "" {
+			continue
 		}
+		g.extra = append(g.extra, ',')
+		g.extra = appendJSONString(g.extra, e.written)
+		g.extra = append(g.extra, ':')
+		g.extra = appendJSONString(g.extra, c.Extra[e.key])
+		if bit := gelfStandard[e.written]; bit != 0 {
+			g.over |= bit
+			continue
+		}
+		g.over |= gelfFixedFields[e.field]
+		g.extraPar = append(g.extraPar, e.field)
+		g.extraHsh = append(g.extraHsh, gelfNameHash(e.field))
 	}
 	return g, nil
 }
@@ -196,7 +237,7 @@ func (g *GELF) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 	if g.over&gelfTimestamp == 0 {
 		field("timestamp")
 		t := r.Time
-		if t.IsZero() {
+		if sec := t.Unix(); t.IsZero() || sec < 0 || sec > gelfMaxUnix {
 			t = g.now()
 		}
 		dst = appendUnixMicro(dst, t)
@@ -205,25 +246,25 @@ func (g *GELF) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 		field("level")
 		dst = strconv.AppendUint(dst, uint64(r.Severity), 10)
 	}
-	if validFacility(r.Facility) && g.over&gelfFacility == 0 && !x.has(facilityParam, facilityHash) {
+	if validFacility(r.Facility) && g.over&gelfFacility == 0 && !x.has(facilityField, facilityHash) {
 		field("_facility_num")
 		dst = strconv.AppendUint(dst, uint64(r.Facility), 10)
 	}
-	if r.AppName != "" && g.over&gelfApp == 0 {
+	if r.AppName != "" && g.over&gelfApp == 0 && !x.has(appField, appHash) {
 		field("application_name")
 		dst = appendJSONString(dst, r.AppName)
 	}
-	if r.ProcID != "" && g.over&gelfProc == 0 {
+	if r.ProcID != "" && g.over&gelfProc == 0 && !x.has(procField, procHash) {
 		field("process_id")
 		dst = appendJSONString(dst, r.ProcID)
 	}
-	if r.MsgID != "" && g.over&gelfMsgID == 0 && !x.has(msgIDParam, msgIDHash) {
+	if r.MsgID != "" && g.over&gelfMsgID == 0 && !x.has(msgIDField, msgIDHash) {
 		field("_msgid")
 		dst = appendJSONString(dst, r.MsgID)
 	}
 
 	lastID := -1
-	if g.over&gelfSDID == 0 {
+	if g.over&gelfSDID == 0 && !x.has(sdIDField, sdIDHash) {
 		for i := range r.SD {
 			if r.SD[i].ID != "" {
 				lastID = i
@@ -363,17 +404,10 @@ func (x *gelfIndex) later(k int, name string) bool {
 	return false
 }
 
-var (
-	facilityHash = gelfNameHash(facilityParam)
-	msgIDHash    = gelfNameHash(msgIDParam)
-)
-
 // gelfNameHash is FNV-1a of the GELF field name of a param (without its
 // "_"): equal names have equal hashes.
 func gelfNameHash(name string) uint64 {
-	if name == "id" {
-		name = "id_"
-	}
+	name = gelfRename(name)
 	h := uint64(14695981039346656037)
 	for i := 0; i < len(name); {
 		c := name[i]
@@ -390,9 +424,13 @@ func gelfNameHash(name string) uint64 {
 }
 
 // appendGELFName appends the GELF field name of a param, without the "_"
-// in front: name sanitised, and "id" (the reserved _id) written "id_".
+// in front: name sanitised, "" written "_" (GELF readers take the key "_"
+// for an empty name), and "id" (the reserved _id) written "id_".
 func appendGELFName(dst []byte, name string) []byte {
-	if name == "id" {
+	switch name {
+	case "":
+		return append(dst, '_')
+	case "id":
 		return append(dst, "id_"...)
 	}
 	if gelfNames.valid(name) {
@@ -403,13 +441,19 @@ func appendGELFName(dst []byte, name string) []byte {
 
 // sameGELFName reports whether params a and b get the same GELF field.
 func sameGELFName(a, b string) bool {
-	if a == "id" {
-		a = "id_"
+	return gelfNames.same(gelfRename(a), gelfRename(b))
+}
+
+// gelfRename gives the two names that are not written sanitised their
+// written form.
+func gelfRename(name string) string {
+	switch name {
+	case "":
+		return "_"
+	case "id":
+		return "id_"
 	}
-	if b == "id" {
-		b = "id_"
-	}
-	return gelfNames.same(a, b)
+	return name
 }
 
 // appendGELFValue appends v with its JSON type.

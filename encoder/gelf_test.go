@@ -61,9 +61,9 @@ func TestGELFTimestamp(t *testing.T) {
 		{"below a microsecond is truncated", time.Unix(1438790025, 999999999), "1438790025.999999"},
 		{"a leading zero in the fraction stays", time.Unix(1, 5000), "1.000005"},
 		{"the epoch is 0", time.Unix(0, 0), "0"},
-		{"half a second before the epoch", time.Unix(-1, 500000000), "-0.5"},
-		{"one and a half seconds before the epoch", time.Unix(-2, 500000000), "-1.5"},
-		{"a whole negative second", time.Unix(-7, 0), "-7"},
+		{"the last second of 9999 is kept", time.Unix(253402300799, 999999000), "253402300799.999999"},
+		{"before 1970, which GELF readers refuse, takes the clock", time.Unix(-1, 500000000), "1709251198.987654"},
+		{"after 9999, which GELF readers refuse, takes the clock", time.Unix(253402300800, 0), "1709251198.987654"},
 		{"the zone does not matter", time.Unix(1438790025, 0).In(time.FixedZone("X", -5*3600)), "1438790025"},
 		{"the zero time takes the clock", time.Time{}, "1709251198.987654"},
 	}
@@ -180,7 +180,7 @@ func TestGELFFieldNames(t *testing.T) {
 		{"each non-ASCII character becomes one _", "naïve€", "_na_ve_"},
 		{"each invalid byte becomes one _", "a\xff\xfeb", "_a__b"},
 		{"id, reserved by Graylog, is written _id_", "id", "_id_"},
-		{"an empty name is _", "", "_"},
+		{"an empty name is _, so the key is __", "", "__"},
 		{"a name with its own underscore gets a second one", "_x", "__x"},
 	}
 	for _, tt := range tests {
@@ -207,6 +207,43 @@ func TestGELFKeyOrderAndOverrides(t *testing.T) {
 	want := `{"version":"1.1","host":"h","short_message":"m","timestamp":1438790025.637824,"_c":"3","sd_id":"two@1","_a":"4","_msgid":"5","_b":"extra"}`
 	if string(out) != want {
 		t.Errorf("Encode =\n%s\nwant\n%s", out, want)
+	}
+}
+
+func TestGELFUnderscoreVariantsAreOneField(t *testing.T) {
+	r := record(func(r *flowgo.Record) {
+		r.Time, r.Hostname, r.AppName, r.ProcID = ts, "h", "app", "1"
+		r.SD = []flowgo.SDElement{{ID: "x@1", Params: []flowgo.Param{
+			str("application_name", "param app"), str("sd_id", "param sd"), str("env", "param env"), str("host", "kept: host is standard"),
+		}}}
+	})
+	tests := []struct{ name, toml, want string }{
+		{"a param replaces a plain key of its name", "",
+			`{"version":"1.1","host":"h","short_message":"-","timestamp":1438790025.637824,"process_id":"1","_application_name":"param app","_sd_id":"param sd","_env":"param env","_host":"kept: host is standard"}`},
+		{"a plain gelf_extra key replaces the param", `gelf_extra = { env = "extra env", _process_id = "extra proc" }`,
+			`{"version":"1.1","host":"h","short_message":"-","timestamp":1438790025.637824,"_application_name":"param app","_sd_id":"param sd","_host":"kept: host is standard","_process_id":"extra proc","env":"extra env"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, _ := newTestEncoder(t, "gelf", tt.toml).Encode(nil, &r)
+			if string(out) != tt.want {
+				t.Errorf("Encode =\n%s\nwant\n%s", out, tt.want)
+			}
+		})
+	}
+	f, err := config.Parse("t.toml", "[output]\ngelf_extra = { env = \"1\", _env = \"2\" }\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := NewGELF(f.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(f.Warnings(), "\n"); !strings.Contains(w, `keys "_env" and "env" name the same GELF field; the value of "env" wins`) {
+		t.Errorf("warnings %q; want one about _env and env", w)
+	}
+	if out, _ := g.Encode(nil, &r); !strings.HasSuffix(string(out), `,"env":"1"}`) || strings.Contains(string(out), `"_env"`) {
+		t.Errorf("Encode = %s; want env = 1 only", out)
 	}
 }
 
@@ -282,7 +319,7 @@ func TestGELFExtraWarnings(t *testing.T) {
 		t.Errorf("Check = %v; the other formats' keys are accepted with a warning", err)
 	}
 	w := strings.Join(f.Warnings(), "\n")
-	for _, want := range []string{`key "a b" is written "a_b"`, `"a b" and "a_b" are both written "a_b"`, `key "_id" is written "_id_"`,
+	for _, want := range []string{`key "a b" is written "a_b"`, `keys "a b" and "a_b" name the same GELF field; the value of "a_b" wins`, `key "_id" is written "_id_"`,
 		"output.ltsv_extra: ignored: used only by output.format ltsv, not gelf", "output.syslog_prepend_timestamp: ignored"} {
 		if !strings.Contains(w, want) {
 			t.Errorf("warnings lack %q:\n%s", want, w)
@@ -326,65 +363,95 @@ func testAllocs(t *testing.T, e Encoder) {
 // regexp and []rune conversions instead of the encoder's own code.
 func gelfModel(r *flowgo.Record, now time.Time) map[string]any {
 	valid := func(s string) string { return string([]rune(s)) } // invalid bytes -> U+FFFD each
-	m := map[string]any{"version": "1.1", "host": "unknown", "short_message": "-"}
+	// Keys that differ by one leading '_' are one field, except the
+	// standard ones; a later key replaces an earlier one.
+	type kv struct {
+		key string
+		val any
+	}
+	fields := map[string]kv{}
+	set := func(key string, v any) {
+		id := strings.TrimPrefix(key, "_")
+		switch key {
+		case "version", "host", "short_message", "full_message", "timestamp", "level":
+			id = "\x00" + key
+		}
+		fields[id] = kv{key, v}
+	}
+	set("version", "1.1")
+	set("host", "unknown")
+	set("short_message", "-")
 	if strings.TrimSpace(r.Hostname) != "" {
-		m["host"] = valid(r.Hostname)
+		set("host", valid(r.Hostname))
 	}
 	if r.Msg != "" {
-		m["short_message"] = valid(r.Msg)
+		set("short_message", valid(r.Msg))
 	}
 	if r.FullMsg != "" {
-		m["full_message"] = valid(r.FullMsg)
+		set("full_message", valid(r.FullMsg))
 	}
 	t := r.Time
-	if t.IsZero() {
+	if t.IsZero() || t.Before(time.Unix(0, 0)) || !t.Before(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)) {
 		t = now
 	}
-	m["timestamp"] = new(big.Rat).Add(new(big.Rat).SetInt64(t.Unix()), big.NewRat(int64(t.Nanosecond()/1000), 1e6))
+	set("timestamp", new(big.Rat).Add(new(big.Rat).SetInt64(t.Unix()), big.NewRat(int64(t.Nanosecond()/1000), 1e6)))
 	if r.Severity <= 7 {
-		m["level"] = int64(r.Severity)
+		set("level", int64(r.Severity))
 	}
 	if r.Facility <= 23 {
-		m["_facility_num"] = int64(r.Facility)
+		set("_facility_num", int64(r.Facility))
 	}
 	if r.AppName != "" {
-		m["application_name"] = valid(r.AppName)
+		set("application_name", valid(r.AppName))
 	}
 	if r.ProcID != "" {
-		m["process_id"] = valid(r.ProcID)
+		set("process_id", valid(r.ProcID))
 	}
 	if r.MsgID != "" {
-		m["_msgid"] = valid(r.MsgID)
+		set("_msgid", valid(r.MsgID))
+	}
+	lastID := ""
+	for _, e := range r.SD {
+		if e.ID != "" {
+			lastID = e.ID
+		}
 	}
 	bad := regexp.MustCompile(`[^a-zA-Z0-9_.\-]`)
 	for _, e := range r.SD {
-		if e.ID != "" {
-			m["sd_id"] = valid(e.ID)
+		if e.ID != "" && e.ID == lastID {
+			set("sd_id", valid(e.ID))
 		}
 		for _, p := range e.Params {
 			key := "_" + bad.ReplaceAllString(valid(p.Name), "_")
-			if key == "_id" {
+			switch key {
+			case "_":
+				key = "__"
+			case "_id":
 				key = "_id_"
 			}
 			switch v := p.Value; v.Kind {
 			case flowgo.KindString:
-				m[key] = valid(v.Str)
+				set(key, valid(v.Str))
 			case flowgo.KindBool:
-				m[key] = v.Bool()
+				set(key, v.Bool())
 			case flowgo.KindF64:
 				if math.IsNaN(v.F64()) || math.IsInf(v.F64(), 0) {
-					m[key] = nil
+					set(key, nil)
 				} else {
-					m[key] = v.F64()
+					set(key, v.F64())
 				}
 			case flowgo.KindI64:
-				m[key] = v.I64()
+				set(key, v.I64())
 			case flowgo.KindU64:
-				m[key] = v.U64()
+				set(key, v.U64())
 			default:
-				m[key] = nil
+				set(key, nil)
 			}
 		}
+	}
+	m := map[string]any{}
+	for _, f := range fields {
+		m[f.key] = f.val
 	}
 	return m
 }

@@ -1,9 +1,12 @@
 package encoder
 
 import (
+	"math/bits"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
@@ -15,10 +18,12 @@ func init() {
 
 // LTSV writes a record as tab-separated label:value fields, in Flowgger's
 // order: the SD params (names as stored, "_" for an empty one; typed values
-// as text, null empty), the ltsv_extra entries sorted by label, then host (always), time
-// (always: Unix seconds with up to 6 decimals, the encoding time when the
-// record has none), message, full_message, level, facility, appname,
-// procid and msgid, each when set.
+// as text, null empty), the ltsv_extra entries sorted by label, then host
+// (always; "-" when empty or blank, which LTSV readers refuse), time
+// (always: Unix seconds with up to 6 exact decimals; the encoding time when
+// the record has none, or one before 1970 or after 9999 that LTSV readers
+// refuse), message, full_message, level, facility, appname, procid and
+// msgid, each when set.
 //
 // A label appears once. Unlike Flowgger, which writes duplicates (its issue
 // #39), an ltsv_extra entry replaces the field of the same label, record
@@ -28,6 +33,7 @@ func init() {
 // Escaping is Flowgger's, plus CR: in labels, TAB, LF and CR become a space
 // and ':' becomes '_'; in values, TAB, LF and CR become a space. (A CR left
 // in a value would be cut off by line framing, which drops a trailing CR.)
+// Bytes of invalid UTF-8 become U+FFFD, as LTSV readers take UTF-8 only.
 type LTSV struct {
 	extra      []byte   // "\tlabel:value"... for the ltsv_extra entries
 	extraKeys  []string // their labels, escaped
@@ -91,7 +97,7 @@ func NewLTSV(s *config.Section) (*LTSV, error) {
 	var order []string
 	for _, k := range keys {
 		// Flowgger strips one leading '_' from ltsv_extra labels.
-		label := string(appendMapped(nil, trimUnderscore(k), &ltsvLabelMap))
+		label := string(appendLTSV(nil, trimUnderscore(k), &ltsvLabelMap))
 		if label == "" {
 			return nil, s.Errorf("ltsv_extra", "key %q gives an empty label", k)
 		}
@@ -109,7 +115,7 @@ func NewLTSV(s *config.Section) (*LTSV, error) {
 		l.extra = append(l.extra, '\t')
 		l.extra = append(l.extra, label...)
 		l.extra = append(l.extra, ':')
-		l.extra = appendMapped(l.extra, c.Extra[final[label]], &ltsvValueMap)
+		l.extra = appendLTSV(l.extra, c.Extra[final[label]], &ltsvValueMap)
 		l.extraKeys = append(l.extraKeys, label)
 		if i := slices.Index(ltsvFields[:], label); i >= 0 {
 			l.overFields |= 1 << i
@@ -134,62 +140,78 @@ func trimUnderscore(s string) string {
 	return s
 }
 
-// appendMapped appends s with each byte mapped by m. Runs of bytes that map
-// to themselves are copied at once; eight bytes at a time are skipped when
-// none of them is below 0x0e (tab, LF, CR) or a ':', the only bytes the
-// LTSV maps change.
-func appendMapped(dst []byte, s string, m *[256]byte) []byte {
+// appendLTSV appends s as an LTSV label (m is ltsvLabelMap) or value
+// (ltsvValueMap): each ASCII byte mapped by m, each byte of invalid UTF-8
+// written U+FFFD, since LTSV readers (Flowgger's, flowgo's) take UTF-8
+// only. Eight bytes at a time are skipped when none needs a look.
+func appendLTSV(dst []byte, s string, m *[256]byte) []byte {
 	start := 0
 	for i := 0; i < len(s); {
-		if i+8 <= len(s) && ltsvCleanWord(load64(s[i:])) {
-			i += 8
+		if i+8 <= len(s) {
+			w := ltsvSpecial(load64(s[i:]))
+			if w == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(w) >> 3
+		}
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if m[c] != c {
+				dst = append(dst, s[start:i]...)
+				dst = append(dst, m[c])
+				start = i + 1
+			}
+			i++
 			continue
 		}
-		if c := s[i]; m[c] != c {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
 			dst = append(dst, s[start:i]...)
-			dst = append(dst, m[c])
+			dst = append(dst, "\ufffd"...)
 			start = i + 1
 		}
-		i++
+		i += size
 	}
 	return append(dst, s[start:]...)
 }
 
-// ltsvCleanWord reports whether no byte of x is below 0x0e or ':'. It may
-// say false for a clean word (after a byte of 0x80 or more), never true for
-// a word that is not.
-func ltsvCleanWord(x uint64) bool {
+// ltsvSpecial returns a mask with the top bit set in the lowest byte of x
+// that may need a look (below 0x0e, ':', or from 0x80 up), and maybe in
+// higher ones; 0 when there is none.
+func ltsvSpecial(x uint64) uint64 {
 	low := (x - lsb*0x0e) & ^x
 	c := x ^ (lsb * ':')
 	colon := (c - lsb) & ^c
-	return (low|colon)&msb == 0
+	return (low | colon | x) & msb
 }
 
-// sameLabel reports whether raw label a is written as the escaped label b.
-// The mapping is byte for byte, so lengths must match.
+// ltsvNext returns the character written for the label character at s[i],
+// and its width in s.
+func ltsvNext(s string, i int) (rune, int) {
+	if c := s[i]; c < utf8.RuneSelf {
+		return rune(ltsvLabelMap[c]), 1
+	}
+	return utf8.DecodeRuneInString(s[i:]) // RuneError for invalid bytes, written U+FFFD
+}
+
+// sameLabel reports whether labels a and b are written the same. Escaping
+// leaves an escaped label as it is, so either may be escaped already.
 func sameLabel(a, b string) bool {
-	if len(a) != len(b) {
-		return false
+	if a == b {
+		return true
 	}
-	for i := 0; i < len(a); i++ {
-		if ltsvLabelMap[a[i]] != b[i] {
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		ra, wa := ltsvNext(a, i)
+		rb, wb := ltsvNext(b, j)
+		if ra != rb {
 			return false
 		}
+		i += wa
+		j += wb
 	}
-	return true
-}
-
-// sameRawLabels reports whether raw labels a and b are written the same.
-func sameRawLabels(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if ltsvLabelMap[a[i]] != ltsvLabelMap[b[i]] {
-			return false
-		}
-	}
-	return true
+	return i == len(a) && j == len(b)
 }
 
 // fields returns the record fields r has, less those ltsv_extra replaces.
@@ -229,7 +251,7 @@ func (l *LTSV) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 		k := 0
 		for i := range r.SD {
 			for j := range r.SD[i].Params {
-				buf = appendMapped(buf[:0], ltsvLabel(r.SD[i].Params[j].Name), &ltsvLabelMap)
+				buf = appendLTSV(buf[:0], ltsvLabel(r.SD[i].Params[j].Name), &ltsvLabelMap)
 				seen[string(buf)] = k
 				k++
 			}
@@ -246,10 +268,10 @@ func (l *LTSV) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 					dst = append(dst, '\t')
 				}
 				tab = true
-				dst = appendMapped(dst, ltsvLabel(ps[j].Name), &ltsvLabelMap)
+				dst = appendLTSV(dst, ltsvLabel(ps[j].Name), &ltsvLabelMap)
 				dst = append(dst, ':')
 				if ps[j].Value.Kind == flowgo.KindString {
-					dst = appendMapped(dst, ps[j].Value.Str, &ltsvValueMap)
+					dst = appendLTSV(dst, ps[j].Value.Str, &ltsvValueMap)
 				} else {
 					dst = appendTextValue(dst, ps[j].Value)
 				}
@@ -278,20 +300,24 @@ func (l *LTSV) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 		return true
 	}
 	if field(ltsvHost, "host") {
-		dst = appendMapped(dst, r.Hostname, &ltsvValueMap)
+		if strings.TrimSpace(r.Hostname) == "" {
+			dst = append(dst, '-') // LTSV readers refuse an empty host
+		} else {
+			dst = appendLTSV(dst, r.Hostname, &ltsvValueMap)
+		}
 	}
 	if field(ltsvTime, "time") {
 		t := r.Time
-		if t.IsZero() {
+		if sec := t.Unix(); t.IsZero() || sec < 0 || sec > gelfMaxUnix {
 			t = l.now()
 		}
 		dst = appendUnixMicro(dst, t)
 	}
 	if field(ltsvMessage, "message") {
-		dst = appendMapped(dst, r.Msg, &ltsvValueMap)
+		dst = appendLTSV(dst, r.Msg, &ltsvValueMap)
 	}
 	if field(ltsvFull, "full_message") {
-		dst = appendMapped(dst, r.FullMsg, &ltsvValueMap)
+		dst = appendLTSV(dst, r.FullMsg, &ltsvValueMap)
 	}
 	if field(ltsvLevel, "level") {
 		dst = strconv.AppendUint(dst, uint64(r.Severity), 10)
@@ -300,13 +326,13 @@ func (l *LTSV) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 		dst = strconv.AppendUint(dst, uint64(r.Facility), 10)
 	}
 	if field(ltsvApp, "appname") {
-		dst = appendMapped(dst, r.AppName, &ltsvValueMap)
+		dst = appendLTSV(dst, r.AppName, &ltsvValueMap)
 	}
 	if field(ltsvProc, "procid") {
-		dst = appendMapped(dst, r.ProcID, &ltsvValueMap)
+		dst = appendLTSV(dst, r.ProcID, &ltsvValueMap)
 	}
 	if field(ltsvMsgID, "msgid") {
-		dst = appendMapped(dst, r.MsgID, &ltsvValueMap)
+		dst = appendLTSV(dst, r.MsgID, &ltsvValueMap)
 	}
 	return dst, nil
 }
@@ -326,12 +352,12 @@ func (l *LTSV) replaced(sd []flowgo.SDElement, seen map[string]int, fields field
 		}
 	}
 	if seen != nil {
-		return seen[string(appendMapped(nil, name, &ltsvLabelMap))] != k
+		return seen[string(appendLTSV(nil, name, &ltsvLabelMap))] != k
 	}
 	for ; i < len(sd); i, j = i+1, -1 {
 		ps := sd[i].Params
 		for j++; j < len(ps); j++ {
-			if sameRawLabels(ltsvLabel(ps[j].Name), name) {
+			if sameLabel(ltsvLabel(ps[j].Name), name) {
 				return true
 			}
 		}

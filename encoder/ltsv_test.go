@@ -1,6 +1,7 @@
 package encoder
 
 import (
+	"math/bits"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -29,32 +30,40 @@ func TestLTSV(t *testing.T) {
 				"full_message:" + line5424 + "\tlevel:7\tfacility:2\tappname:appname\tprocid:69\tmsgid:42"},
 		{"an extra replaces a param of its label", `ltsv_extra = { a = "extra" }`, record(func(r *flowgo.Record) {
 			r.Time, r.SD = ts, []flowgo.SDElement{{Params: []flowgo.Param{str("a", "param"), str("b", "kept")}}}
-		}), "b:kept\ta:extra\thost:\ttime:1438790025.637824"},
+		}), "b:kept\ta:extra\thost:-\ttime:1438790025.637824"},
 		{"an extra replaces a record field", `ltsv_extra = { host = "fixed" }`, record(func(r *flowgo.Record) { r.Time, r.Hostname = ts, "h" }),
 			"host:fixed\ttime:1438790025.637824"},
 		{"Flowgger strips one _ from extra labels", `ltsv_extra = { _a = "1", __b = "2" }`, record(func(r *flowgo.Record) { r.Time = ts }),
-			"_b:2\ta:1\thost:\ttime:1438790025.637824"},
+			"_b:2\ta:1\thost:-\ttime:1438790025.637824"},
 		{"a record field replaces a param of its label", "", record(func(r *flowgo.Record) {
 			r.Time, r.Msg, r.SD = ts, "m", []flowgo.SDElement{{Params: []flowgo.Param{str("message", "param"), str("level", "kept: no level")}}}
-		}), "level:kept: no level\thost:\ttime:1438790025.637824\tmessage:m"},
+		}), "level:kept: no level\thost:-\ttime:1438790025.637824\tmessage:m"},
 		{"the later of two params wins", "", record(func(r *flowgo.Record) {
 			r.Time, r.SD = ts, []flowgo.SDElement{{Params: []flowgo.Param{str("a", "1"), str("b", "2")}}, {Params: []flowgo.Param{str("a", "3")}}}
-		}), "b:2\ta:3\thost:\ttime:1438790025.637824"},
+		}), "b:2\ta:3\thost:-\ttime:1438790025.637824"},
 		{"labels: tab, LF and CR become spaces, ':' becomes '_'", "", record(func(r *flowgo.Record) {
 			r.Time, r.SD = ts, []flowgo.SDElement{{Params: []flowgo.Param{str("a\tb\nc\rd:e", "v")}}}
-		}), "a b c d_e:v\thost:\ttime:1438790025.637824"},
+		}), "a b c d_e:v\thost:-\ttime:1438790025.637824"},
 		{"values: tab, LF and CR become spaces", "", record(func(r *flowgo.Record) {
 			r.Time, r.Hostname, r.Msg = ts, "h\t", "a\tb\nc\r\nd:e"
 		}), "host:h \ttime:1438790025.637824\tmessage:a b c  d:e"},
 		{"labels that differ before escaping can collide after it", "", record(func(r *flowgo.Record) {
 			r.Time, r.SD = ts, []flowgo.SDElement{{Params: []flowgo.Param{str("a:b", "1"), str("a_b", "2")}}}
-		}), "a_b:2\thost:\ttime:1438790025.637824"},
+		}), "a_b:2\thost:-\ttime:1438790025.637824"},
 		{"typed values as text, null empty", "", caseRecord(t, "ltsv_like"),
 			"ua:curl/8.5.0\tstatus:200\thost:192.0.2.1\ttime:1438790025\tmessage:GET /"},
 		{"an empty param name is _", "", record(func(r *flowgo.Record) {
 			r.Time, r.SD = ts, []flowgo.SDElement{{Params: []flowgo.Param{typed("", flowgo.NullValue())}}}
-		}), "_:\thost:\ttime:1438790025.637824"},
-		{"the zero time takes the clock", "", record(func(r *flowgo.Record) {}), "host:\ttime:1709251198.987654"},
+		}), "_:\thost:-\ttime:1438790025.637824"},
+		{"the zero time takes the clock, an empty host is -", "", record(func(r *flowgo.Record) {}), "host:-\ttime:1709251198.987654"},
+		{"a time before 1970 takes the clock", "", record(func(r *flowgo.Record) { r.Time, r.Hostname = time.Unix(-1, 0), "h" }),
+			"host:h\ttime:1709251198.987654"},
+		{"invalid UTF-8 becomes U+FFFD in labels and values", "", record(func(r *flowgo.Record) {
+			r.Time, r.Hostname, r.SD = ts, "h\xff", []flowgo.SDElement{{Params: []flowgo.Param{str("k\xc3", "v\xed\xa0\x80 é")}}}
+		}), "k\ufffd:v\ufffd\ufffd\ufffd é\thost:h\ufffd\ttime:1438790025.637824"},
+		{"labels that differ in invalid bytes can collide", "", record(func(r *flowgo.Record) {
+			r.Time, r.Hostname, r.SD = ts, "h", []flowgo.SDElement{{Params: []flowgo.Param{str("k\xff", "1"), str("k\xfe", "2")}}}
+		}), "k\ufffd:2\thost:h\ttime:1438790025.637824"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,21 +152,32 @@ func FuzzEncodeLTSV(f *testing.F) {
 	})
 }
 
-func TestLTSVCleanWord(t *testing.T) {
-	dirty := func(c byte) bool { return c < 0x0e || c == ':' }
+func TestLTSVSpecial(t *testing.T) {
+	special := func(c byte) bool { return c < 0x0e || c == ':' || c >= 0x80 }
 	for c := range 256 {
 		for pos := range 8 {
-			for _, fill := range []byte{'a', 0xc3} {
+			for _, fill := range []byte{'a', ':', 0xc3} {
 				var b [8]byte
 				for i := range b {
-					b[i] = fill
+					b[i] = 'a'
 				}
 				b[pos] = byte(c)
-				if ltsvCleanWord(load64(string(b[:]))) && dirty(byte(c)) {
-					t.Errorf("ltsvCleanWord with %#x at byte %d among %#x = true; want false", c, pos, fill)
+				for i := pos + 1; i < 8; i++ {
+					b[i] = fill
 				}
-				if fill == 'a' && !dirty(byte(c)) && c < 0x80 && !ltsvCleanWord(load64(string(b[:]))) {
-					t.Errorf("ltsvCleanWord with %#x at byte %d among 'a' = false; want true", c, pos)
+				m := ltsvSpecial(load64(string(b[:])))
+				want := 8
+				if special(byte(c)) {
+					want = pos
+				} else if special(fill) && pos < 7 {
+					want = pos + 1
+				}
+				got := 8
+				if m != 0 {
+					got = bits.TrailingZeros64(m) >> 3
+				}
+				if got != want {
+					t.Errorf("%q: first byte to look at %d; want %d", b, got, want)
 				}
 			}
 		}
