@@ -559,3 +559,22 @@ func FuzzEncodeGELF(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendUnixMicro(t *testing.T) {
+	tests := []struct {
+		t    time.Time
+		want string
+	}{
+		{time.Unix(0, 0), "0"},
+		{time.Unix(1, 1000), "1.000001"},
+		{time.Unix(-1, 500000000), "-0.5"},
+		{time.Unix(-2, 500000000), "-1.5"},
+		{time.Unix(-7, 0), "-7"},
+		{time.Unix(-1, 999999999), "-0.000001"},
+	}
+	for _, tt := range tests {
+		if got := string(appendUnixMicro(nil, tt.t)); got != tt.want {
+			t.Errorf("appendUnixMicro(%v) = %s; want %s", tt.t.UTC(), got, tt.want)
+		}
+	}
+}

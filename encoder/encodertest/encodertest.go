@@ -22,21 +22,31 @@ type Encoder interface {
 }
 
 // Run checks enc against the rules with each of records, and each output
-// against every validator in valid. enc's output must depend on the record
-// only, so give it a fixed clock if it reads one (prepend timestamps,
-// records without a time).
+// against every validator in valid, reporting each broken rule as a test
+// error. enc's output must depend on the record only, so give it a fixed
+// clock if it reads one (prepend timestamps, records without a time).
 func Run(t *testing.T, enc Encoder, records []flowgo.Record, valid ...func([]byte) error) {
 	t.Helper()
+	for _, err := range Check(enc, records, valid...) {
+		t.Error(err)
+	}
+}
+
+// Check does the checks of Run and returns the rules broken.
+func Check(enc Encoder, records []flowgo.Record, valid ...func([]byte) error) []error {
+	var errs []error
 	outs := make([][]byte, len(records))
 	for i := range records {
-		t.Run(fmt.Sprintf("record %d", i), func(t *testing.T) {
-			outs[i] = check(t, enc, &records[i], valid)
-		})
+		var recErrs []error
+		outs[i], recErrs = check(enc, &records[i], valid)
+		for _, err := range recErrs {
+			errs = append(errs, fmt.Errorf("record %d: %w", i, err))
+		}
 	}
 	// Encode is safe for concurrent use: run the records from several
 	// goroutines (go test -race sees shared state) and compare.
 	var wg sync.WaitGroup
-	errs := make(chan string, 4*len(records))
+	var mu sync.Mutex
 	for range 4 {
 		wg.Go(func() {
 			var dst []byte
@@ -44,21 +54,22 @@ func Run(t *testing.T, enc Encoder, records []flowgo.Record, valid ...func([]byt
 				var err error
 				dst, err = enc.Encode(dst[:0], &records[i])
 				if err == nil && outs[i] != nil && !bytes.Equal(dst, outs[i]) {
-					errs <- fmt.Sprintf("record %d encoded concurrently = %q; want %q", i, dst, outs[i])
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("record %d encoded concurrently = %q; want %q", i, dst, outs[i]))
+					mu.Unlock()
 				}
 			}
 		})
 	}
 	wg.Wait()
-	close(errs)
-	for e := range errs {
-		t.Error(e)
-	}
+	return errs
 }
 
 // check runs the rules for one record and returns its encoding (nil when
-// Encode fails).
-func check(t *testing.T, enc Encoder, orig *flowgo.Record, valid []func([]byte) error) []byte {
+// Encode fails) and the rules broken.
+func check(enc Encoder, orig *flowgo.Record, valid []func([]byte) error) ([]byte, []error) {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	mem, r := Copy(orig)
 	snapshot := r.Clone()
 	prefix := []byte("prefix:")
@@ -67,20 +78,20 @@ func check(t *testing.T, enc Encoder, orig *flowgo.Record, valid []func([]byte) 
 	if err != nil {
 		got, err2 := enc.Encode(bytes.Clone(prefix), &r)
 		if err2 == nil {
-			t.Errorf("Encode failed with %v, then succeeded with %q: not deterministic", err, got)
+			fail("Encode failed with %v, then succeeded with %q: not deterministic", err, got)
 		} else if !bytes.Equal(got, prefix) {
-			t.Errorf("failed Encode(%q) returned dst %q; want it unchanged", prefix, got)
+			fail("failed Encode(%q) returned dst %q; want it unchanged", prefix, got)
 		}
 		if !r.Equal(&snapshot) {
-			t.Errorf("failed Encode changed the record")
+			fail("failed Encode changed the record")
 		}
-		return nil
+		return nil, errs
 	}
 	if !r.Equal(&snapshot) {
-		t.Errorf("Encode changed the record")
+		fail("Encode changed the record")
 	}
 	if again, _ := enc.Encode(nil, &r); !bytes.Equal(again, out) {
-		t.Errorf("Encode is not deterministic:\n%q\n%q", out, again)
+		fail("Encode is not deterministic:\n%q\n%q", out, again)
 	}
 
 	// Appending: to a dst with spare capacity full of junk, and to a full
@@ -94,9 +105,9 @@ func check(t *testing.T, enc Encoder, orig *flowgo.Record, valid []func([]byte) 
 	for _, dst := range [][]byte{roomy, full} {
 		got, err := enc.Encode(dst, &r)
 		if err != nil {
-			t.Errorf("Encode(%q) = %v; it succeeded with an empty dst", prefix, err)
+			fail("Encode(%q) = %v; it succeeded with an empty dst", prefix, err)
 		} else if !bytes.HasPrefix(got, prefix) || !bytes.Equal(got[len(prefix):], out) {
-			t.Errorf("Encode(%q, cap %d) = %q; want the prefix then %q", prefix, cap(dst), got, out)
+			fail("Encode(%q, cap %d) = %q; want the prefix then %q", prefix, cap(dst), got, out)
 		}
 	}
 
@@ -108,19 +119,19 @@ func check(t *testing.T, enc Encoder, orig *flowgo.Record, valid []func([]byte) 
 		mem[i] = 'X'
 	}
 	if !bytes.Equal(out, kept) {
-		t.Errorf("the output changed when the record's memory was overwritten: it points into the record\n got %q\nwant %q", out, kept)
+		fail("the output changed when the record's memory was overwritten: it points into the record\n got %q\nwant %q", out, kept)
 	}
 	_, fresh := Copy(orig)
 	if again, err := enc.Encode(nil, &fresh); err != nil || !bytes.Equal(again, kept) {
-		t.Errorf("after the first record's memory was overwritten, Encode(same record) = %q, %v; want %q: the encoder keeps the record", again, err, kept)
+		fail("after the first record's memory was overwritten, Encode(same record) = %q, %v; want %q: the encoder keeps the record", again, err, kept)
 	}
 
 	for _, v := range valid {
 		if err := v(kept); err != nil {
-			t.Errorf("invalid output %q: %v", kept, err)
+			fail("invalid output %q: %v", kept, err)
 		}
 	}
-	return kept
+	return kept, errs
 }
 
 // Copy returns a deep copy of r whose strings all point into the returned
