@@ -358,6 +358,9 @@ func testAllocs(t *testing.T, e Encoder) {
 	}
 }
 
+// notGELFName matches a character GELF field names may not hold.
+var notGELFName = regexp.MustCompile(`[^a-zA-Z0-9_.\-]`)
+
 // gelfModel is an independent model of what the GELF encoder must write
 // for a fuzzed record: the keys and their values, built with a map, a
 // regexp and []rune conversions instead of the encoder's own code.
@@ -416,13 +419,12 @@ func gelfModel(r *flowgo.Record, now time.Time) map[string]any {
 			lastID = e.ID
 		}
 	}
-	bad := regexp.MustCompile(`[^a-zA-Z0-9_.\-]`)
 	for _, e := range r.SD {
 		if e.ID != "" && e.ID == lastID {
 			set("sd_id", valid(e.ID))
 		}
 		for _, p := range e.Params {
-			key := "_" + bad.ReplaceAllString(valid(p.Name), "_")
+			key := "_" + notGELFName.ReplaceAllString(valid(p.Name), "_")
 			switch key {
 			case "_":
 				key = "__"
