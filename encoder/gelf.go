@@ -200,8 +200,8 @@ func gelfFieldName(key string) string {
 
 // Encode appends the GELF object for r to dst. It never fails.
 func (g *GELF) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
-	var x gelfIndex
-	x.init(r.SD)
+	var x nameIndex
+	x.init(r.SD, &gelfRules)
 
 	sep := byte('{')
 	field := func(key string) {
@@ -305,7 +305,7 @@ func (g *GELF) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 
 // replaced reports whether the k-th param of the record, named name, is
 // overridden by gelf_extra or by a later param.
-func (g *GELF) replaced(x *gelfIndex, k int, name string) bool {
+func (g *GELF) replaced(x *nameIndex, k int, name string) bool {
 	if len(g.extraPar) > 0 {
 		h := x.hashOf(k, name)
 		for i, e := range g.extraPar {
@@ -317,98 +317,14 @@ func (g *GELF) replaced(x *gelfIndex, k int, name string) bool {
 	return x.later(k, name)
 }
 
-// hashCap is the most params for which gelfIndex keeps hashes, the highest
-// value smallParams may take.
-const hashCap = 64
-
-// gelfIndex finds params with the same GELF field name. For small records
-// it keeps a hash of each param's field name, so that most comparisons are
-// of two integers; above smallParams it maps each field name to its last
-// param.
-type gelfIndex struct {
-	sd   []flowgo.SDElement
-	n    int
-	hash [hashCap]uint64
-	seen map[string]int
-}
-
-func (x *gelfIndex) init(sd []flowgo.SDElement) {
-	x.sd, x.n = sd, paramCount(sd)
-	if x.n > min(smallParams, hashCap) {
-		x.seen = make(map[string]int, x.n)
-		var buf []byte
-		k := 0
-		for i := range sd {
-			for j := range sd[i].Params {
-				buf = appendGELFName(buf[:0], sd[i].Params[j].Name)
-				x.seen[string(buf)] = k
-				k++
-			}
-		}
-		return
-	}
-	k := 0
-	for i := range sd {
-		for j := range sd[i].Params {
-			x.hash[k] = gelfNameHash(sd[i].Params[j].Name)
-			k++
-		}
-	}
-}
-
-// hashOf returns gelfNameHash(name) for the k-th param, named name.
-func (x *gelfIndex) hashOf(k int, name string) uint64 {
-	if x.seen != nil {
-		return gelfNameHash(name)
-	}
-	return x.hash[k]
-}
-
-// name returns the name of the k-th param.
-func (x *gelfIndex) name(k int) string {
-	for i := range x.sd {
-		if ps := x.sd[i].Params; k < len(ps) {
-			return ps[k].Name
-		} else {
-			k -= len(ps)
-		}
-	}
-	return ""
-}
-
-// has reports whether a param's field is "_" + name; h is gelfNameHash(name).
-func (x *gelfIndex) has(name string, h uint64) bool {
-	if x.seen != nil {
-		_, ok := x.seen[name]
-		return ok
-	}
-	for k := range x.n {
-		if x.hash[k] == h && sameGELFName(x.name(k), name) {
-			return true
-		}
-	}
-	return false
-}
-
-// later reports whether a param after the k-th, named name, has its field.
-func (x *gelfIndex) later(k int, name string) bool {
-	if x.seen != nil {
-		var buf [64]byte
-		return x.seen[string(appendGELFName(buf[:0], name))] != k
-	}
-	for m := k + 1; m < x.n; m++ {
-		if x.hash[m] == x.hash[k] && sameGELFName(x.name(m), name) {
-			return true
-		}
-	}
-	return false
-}
+// gelfRules are the GELF field names of params for nameIndex.
+var gelfRules = nameRules{hash: gelfNameHash, same: sameGELFName, write: appendGELFName}
 
 // gelfNameHash is FNV-1a of the GELF field name of a param (without its
 // "_"): equal names have equal hashes.
 func gelfNameHash(name string) uint64 {
 	name = gelfRename(name)
-	h := uint64(14695981039346656037)
+	h := uint64(fnvOffset)
 	for i := 0; i < len(name); {
 		c := name[i]
 		if gelfNames[c] {
@@ -418,7 +334,7 @@ func gelfNameHash(name string) uint64 {
 			c, w = gelfNames.next(name, i)
 			i += w
 		}
-		h = (h ^ uint64(c)) * 1099511628211
+		h = (h ^ uint64(c)) * fnvPrime
 	}
 	return h
 }

@@ -37,6 +37,7 @@ func init() {
 type LTSV struct {
 	extra      []byte   // "\tlabel:value"... for the ltsv_extra entries
 	extraKeys  []string // their labels, escaped
+	extraHash  []uint64 // ltsvLabelHash of each
 	overFields fieldSet // record fields that ltsv_extra replaces
 	now        clock
 }
@@ -58,18 +59,32 @@ const (
 	ltsvMsgID
 )
 
-// ltsvLabelMap and ltsvValueMap give the byte written for each byte of a
-// label and of a value.
-var ltsvLabelMap, ltsvValueMap = func() (l, v [256]byte) {
-	for c := range l {
-		l[c], v[c] = byte(c), byte(c)
+// An ltsvMap gives the byte written for each ASCII byte of a label or a
+// value, and marks the bytes written as they are.
+type ltsvMap struct {
+	to    [256]byte
+	plain [256]bool // ASCII and written as is
+}
+
+// ltsvLabelMap and ltsvValueMap are the maps of labels and values.
+var ltsvLabelMap, ltsvValueMap = newLTSVMap(true), newLTSVMap(false)
+
+func newLTSVMap(label bool) *ltsvMap {
+	var m ltsvMap
+	for c := range m.to {
+		m.to[c] = byte(c)
 	}
 	for _, c := range []byte{'\t', '\n', '\r'} {
-		l[c], v[c] = ' ', ' '
+		m.to[c] = ' '
 	}
-	l[':'] = '_'
-	return l, v
-}()
+	if label {
+		m.to[':'] = '_'
+	}
+	for c := range utf8.RuneSelf {
+		m.plain[c] = m.to[c] == byte(c)
+	}
+	return &m
+}
 
 // NewLTSV builds an LTSV encoder from the [output] key ltsv_extra (a table
 // of strings added to every record).
@@ -97,7 +112,7 @@ func NewLTSV(s *config.Section) (*LTSV, error) {
 	var order []string
 	for _, k := range keys {
 		// Flowgger strips one leading '_' from ltsv_extra labels.
-		label := string(appendLTSV(nil, trimUnderscore(k), &ltsvLabelMap))
+		label := string(appendLTSV(nil, trimUnderscore(k), ltsvLabelMap))
 		if label == "" {
 			return nil, s.Errorf("ltsv_extra", "key %q gives an empty label", k)
 		}
@@ -115,8 +130,9 @@ func NewLTSV(s *config.Section) (*LTSV, error) {
 		l.extra = append(l.extra, '\t')
 		l.extra = append(l.extra, label...)
 		l.extra = append(l.extra, ':')
-		l.extra = appendLTSV(l.extra, c.Extra[final[label]], &ltsvValueMap)
+		l.extra = appendLTSV(l.extra, c.Extra[final[label]], ltsvValueMap)
 		l.extraKeys = append(l.extraKeys, label)
+		l.extraHash = append(l.extraHash, ltsvLabelHash(label))
 		if i := slices.Index(ltsvFields[:], label); i >= 0 {
 			l.overFields |= 1 << i
 		}
@@ -144,25 +160,29 @@ func trimUnderscore(s string) string {
 // (ltsvValueMap): each ASCII byte mapped by m, each byte of invalid UTF-8
 // written U+FFFD, since LTSV readers (Flowgger's, flowgo's) take UTF-8
 // only. Eight bytes at a time are skipped when none needs a look.
-func appendLTSV(dst []byte, s string, m *[256]byte) []byte {
+func appendLTSV(dst []byte, s string, m *ltsvMap) []byte {
 	start := 0
 	for i := 0; i < len(s); {
-		if i+8 <= len(s) {
+		for i+8 <= len(s) {
 			w := ltsvSpecial(load64(s[i:]))
-			if w == 0 {
-				i += 8
-				continue
+			if w != 0 {
+				i += bits.TrailingZeros64(w) >> 3
+				break
 			}
-			i += bits.TrailingZeros64(w) >> 3
+			i += 8
+		}
+		for i < len(s) && m.plain[s[i]] {
+			i++
+		}
+		if i >= len(s) {
+			break
 		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if m[c] != c {
-				dst = append(dst, s[start:i]...)
-				dst = append(dst, m[c])
-				start = i + 1
-			}
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, m.to[c])
 			i++
+			start = i
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
@@ -190,7 +210,7 @@ func ltsvSpecial(x uint64) uint64 {
 // and its width in s.
 func ltsvNext(s string, i int) (rune, int) {
 	if c := s[i]; c < utf8.RuneSelf {
-		return rune(ltsvLabelMap[c]), 1
+		return rune(ltsvLabelMap.to[c]), 1
 	}
 	return utf8.DecodeRuneInString(s[i:]) // RuneError for invalid bytes, written U+FFFD
 }
@@ -244,34 +264,23 @@ func (l *LTSV) fields(r *flowgo.Record) fieldSet {
 // Encode appends the LTSV line for r to dst. It never fails.
 func (l *LTSV) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 	fields := l.fields(r)
-	var seen map[string]int
-	if n := paramCount(r.SD); n > smallParams {
-		seen = make(map[string]int, n)
-		var buf []byte
-		k := 0
-		for i := range r.SD {
-			for j := range r.SD[i].Params {
-				buf = appendLTSV(buf[:0], ltsvLabel(r.SD[i].Params[j].Name), &ltsvLabelMap)
-				seen[string(buf)] = k
-				k++
-			}
-		}
-	}
+	var x nameIndex
+	x.init(r.SD, &ltsvRules)
 
 	tab := false
 	k := 0
 	for i := range r.SD {
 		ps := r.SD[i].Params
 		for j := range ps {
-			if !l.replaced(r.SD, seen, fields, i, j, k) {
+			if !l.replaced(&x, fields, k, ps[j].Name) {
 				if tab {
 					dst = append(dst, '\t')
 				}
 				tab = true
-				dst = appendLTSV(dst, ltsvLabel(ps[j].Name), &ltsvLabelMap)
+				dst = appendLTSV(dst, ltsvLabel(ps[j].Name), ltsvLabelMap)
 				dst = append(dst, ':')
 				if ps[j].Value.Kind == flowgo.KindString {
-					dst = appendLTSV(dst, ps[j].Value.Str, &ltsvValueMap)
+					dst = appendLTSV(dst, ps[j].Value.Str, ltsvValueMap)
 				} else {
 					dst = appendTextValue(dst, ps[j].Value)
 				}
@@ -303,7 +312,7 @@ func (l *LTSV) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 		if strings.TrimSpace(r.Hostname) == "" {
 			dst = append(dst, '-') // LTSV readers refuse an empty host
 		} else {
-			dst = appendLTSV(dst, r.Hostname, &ltsvValueMap)
+			dst = appendLTSV(dst, r.Hostname, ltsvValueMap)
 		}
 	}
 	if field(ltsvTime, "time") {
@@ -314,10 +323,10 @@ func (l *LTSV) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 		dst = appendUnixMicro(dst, t)
 	}
 	if field(ltsvMessage, "message") {
-		dst = appendLTSV(dst, r.Msg, &ltsvValueMap)
+		dst = appendLTSV(dst, r.Msg, ltsvValueMap)
 	}
 	if field(ltsvFull, "full_message") {
-		dst = appendLTSV(dst, r.FullMsg, &ltsvValueMap)
+		dst = appendLTSV(dst, r.FullMsg, ltsvValueMap)
 	}
 	if field(ltsvLevel, "level") {
 		dst = strconv.AppendUint(dst, uint64(r.Severity), 10)
@@ -326,41 +335,65 @@ func (l *LTSV) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 		dst = strconv.AppendUint(dst, uint64(r.Facility), 10)
 	}
 	if field(ltsvApp, "appname") {
-		dst = appendLTSV(dst, r.AppName, &ltsvValueMap)
+		dst = appendLTSV(dst, r.AppName, ltsvValueMap)
 	}
 	if field(ltsvProc, "procid") {
-		dst = appendLTSV(dst, r.ProcID, &ltsvValueMap)
+		dst = appendLTSV(dst, r.ProcID, ltsvValueMap)
 	}
 	if field(ltsvMsgID, "msgid") {
-		dst = appendLTSV(dst, r.MsgID, &ltsvValueMap)
+		dst = appendLTSV(dst, r.MsgID, ltsvValueMap)
 	}
 	return dst, nil
 }
 
-// replaced reports whether the param at SD[i].Params[j], the k-th of the
-// record, gives way to ltsv_extra, to a record field or to a later param.
-func (l *LTSV) replaced(sd []flowgo.SDElement, seen map[string]int, fields fieldSet, i, j, k int) bool {
-	name := ltsvLabel(sd[i].Params[j].Name)
-	for _, x := range l.extraKeys {
-		if sameLabel(name, x) {
+// replaced reports whether the k-th param of the record, named name,
+// gives way to ltsv_extra, to a record field or to a later param.
+func (l *LTSV) replaced(x *nameIndex, fields fieldSet, k int, name string) bool {
+	h := x.hashOf(k, name)
+	for i, e := range l.extraKeys {
+		if l.extraHash[i] == h && sameLabel(ltsvLabel(name), e) {
 			return true
 		}
 	}
 	for f, label := range ltsvFields {
-		if fields&(1<<f) != 0 && sameLabel(name, label) {
+		if fields&(1<<f) != 0 && ltsvFieldHash[f] == h && sameLabel(ltsvLabel(name), label) {
 			return true
 		}
 	}
-	if seen != nil {
-		return seen[string(appendLTSV(nil, name, &ltsvLabelMap))] != k
+	return x.later(k, name)
+}
+
+// ltsvRules are the labels of params for nameIndex.
+var ltsvRules = nameRules{
+	hash:  ltsvLabelHash,
+	same:  func(a, b string) bool { return sameLabel(ltsvLabel(a), ltsvLabel(b)) },
+	write: func(dst []byte, name string) []byte { return appendLTSV(dst, ltsvLabel(name), ltsvLabelMap) },
+}
+
+// ltsvFieldHash holds ltsvLabelHash of each of ltsvFields.
+var ltsvFieldHash = func() (h [len(ltsvFields)]uint64) {
+	for i, f := range ltsvFields {
+		h[i] = ltsvLabelHash(f)
 	}
-	for ; i < len(sd); i, j = i+1, -1 {
-		ps := sd[i].Params
-		for j++; j < len(ps); j++ {
-			if sameLabel(ltsvLabel(ps[j].Name), name) {
-				return true
-			}
+	return h
+}()
+
+// ltsvLabelHash is FNV-1a of the characters of the label a param name is
+// written as: labels written the same have equal hashes.
+func ltsvLabelHash(name string) uint64 {
+	name = ltsvLabel(name)
+	h := uint64(fnvOffset)
+	for i := 0; i < len(name); {
+		var r rune
+		if c := name[i]; c < utf8.RuneSelf {
+			r = rune(ltsvLabelMap.to[c])
+			i++
+		} else {
+			var w int
+			r, w = utf8.DecodeRuneInString(name[i:])
+			i += w
 		}
+		h = (h ^ uint64(r)) * fnvPrime
 	}
-	return false
+	return h
 }

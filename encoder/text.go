@@ -233,21 +233,23 @@ func appendJSONString(dst []byte, s string) []byte {
 	start, i := 0, 0
 	for i < len(s) {
 		// Most text is plain ASCII: skip it eight bytes at a time, straight
-		// to the first byte that needs a look.
-		if i+8 <= len(s) {
+		// to the first byte that needs a look, then byte by byte.
+		for i+8 <= len(s) {
 			m := specialBytes(load64(s[i:]))
-			if m == 0 {
-				i += 8
-				continue
+			if m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
 			}
-			i += bits.TrailingZeros64(m) >> 3
+			i += 8
+		}
+		for i < len(s) && jsonPlain[s[i]] {
+			i++
+		}
+		if i >= len(s) {
+			break
 		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if jsonPlain[c] {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch c {
 			case '"', '\\':
