@@ -445,6 +445,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 // runOutput is the output stage: it encodes each batch, writes it until it
 // is delivered, and flushes buffering outputs when idle.
+//
+// Batches already waiting in the queue are written together: while one
+// write is in flight (a Kafka round trip, a slow disk), the batches that
+// arrive meanwhile become the next single write. Many small batches from
+// quiet connections thus cost one round trip per write, not one each.
 func (p *Pipeline) runOutput() {
 	var tick <-chan time.Time
 	flusher, _ := p.out.(output.Flusher)
@@ -454,20 +459,55 @@ func (p *Pipeline) runOutput() {
 		tick = t.C
 	}
 	batches := p.queue.Batches()
+	group := make([]*flowgo.Batch, 0, 1024)
+	combined := new(flowgo.Batch)
 	for {
 		select {
 		case b, ok := <-batches:
 			if !ok {
-				if flusher != nil && p.hardCtx.Err() == nil {
-					if err := flusher.Flush(p.hardCtx); err != nil {
-						p.log.Error("flushing the output", "output", p.outName, "error", err)
-					}
-				}
+				p.finishOutput(flusher)
 				return
 			}
-			p.deliver(b)
-			p.queue.Done(b)
-			flowgo.PutBatch(b)
+			group = append(group[:0], b)
+			n, closed := b.Len(), false
+		gather:
+			for n < maxGroupRecords && len(group) < cap(group) {
+				select {
+				case nb, ok := <-batches:
+					if !ok {
+						closed = true
+						break gather
+					}
+					group = append(group, nb)
+					n += nb.Len()
+				default:
+					break gather
+				}
+			}
+			if len(group) == 1 {
+				p.deliver(b)
+			} else {
+				// One write for the whole group: the combined batch holds
+				// copies of the records, whose memory stays in the group's
+				// arenas until the write is done.
+				combined.Records = combined.Records[:0]
+				combined.Source = b.Source
+				for _, g := range group {
+					combined.Records = append(combined.Records, g.Records...)
+				}
+				p.deliver(combined)
+				clear(combined.Records)
+				combined.Records = combined.Records[:0]
+			}
+			for i, g := range group {
+				p.queue.Done(g)
+				flowgo.PutBatch(g)
+				group[i] = nil
+			}
+			if closed {
+				p.finishOutput(flusher)
+				return
+			}
 		case <-tick:
 			if err := flusher.Flush(p.hardCtx); err != nil {
 				p.retryLog.Event("output flush failed", p.outName, err)
@@ -478,6 +518,17 @@ func (p *Pipeline) runOutput() {
 				err = r.Reload()
 			}
 			reply <- err
+		}
+	}
+}
+
+// maxGroupRecords bounds how many queued records one write takes.
+const maxGroupRecords = 16384
+
+func (p *Pipeline) finishOutput(flusher output.Flusher) {
+	if flusher != nil && p.hardCtx.Err() == nil {
+		if err := flusher.Flush(p.hardCtx); err != nil {
+			p.log.Error("flushing the output", "output", p.outName, "error", err)
 		}
 	}
 }
