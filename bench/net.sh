@@ -74,7 +74,9 @@ config_rsyslog() {
 			echo "  defaultNetstreamDriverCAFile=\"$CERTS/ca.pem\""
 			echo "  defaultNetstreamDriverCertFile=\"$CERTS/server.pem\""
 			echo "  defaultNetstreamDriverKeyFile=\"$CERTS/server.key\")"
-			echo 'module(load="imtcp" maxSessions="1000" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")'
+			# rsyslog's own GnuTLS priority string offers no TLS 1.3 suite
+			# ("No supported cipher suites"); GnuTLS's NORMAL does.
+			echo 'module(load="imtcp" maxSessions="1000" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon" gnutlsPriorityString="NORMAL")'
 			echo "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"$PORT\" ruleset=\"bench\")"
 		elif [[ $proto == tcp ]]; then
 			echo "global(workDirectory=\"$d\" maxMessageSize=\"64k\")"
@@ -165,12 +167,20 @@ measure() {
 		wait_port_free "$PORT"
 		"${RECEIVER[@]}" >"$d/receiver.log" 2>&1 &
 		local pid=$!
-		wait_listen "$([[ $proto == udp ]] && echo udp || echo tcp)" "$PORT" "$pid" || { cat "$d/receiver.log" >&2; exit 1; }
+		if ! wait_listen "$([[ $proto == udp ]] && echo udp || echo tcp)" "$PORT" "$pid"; then
+			say "run=$rep failed: the receiver did not listen: $(head -c 300 "$d/receiver.log")"
+			stop_receiver "$pid"
+			continue
+		fi
 		sleep 0.5 # let the receiver finish starting (threads, output file)
 		local load t0 lgout
 		load=$(cut -d' ' -f1 /proc/loadavg)
 		t0=$(cpu_ticks "$pid")
-		lgout=$("${lg[@]}" 2>>"$d/loadgen.log") || { cat "$d/loadgen.log" >&2; stop_receiver "$pid"; exit 1; }
+		if ! lgout=$("${lg[@]}" 2>>"$d/loadgen.log"); then
+			say "run=$rep failed: $(tail -1 "$d/loadgen.log"); receiver: $(head -c 300 "$d/receiver.log")"
+			stop_receiver "$pid"
+			continue
+		fi
 		local sent start offered
 		sent=$(kv records "$lgout")
 		start=$(kv start_unix "$lgout")
