@@ -8,7 +8,9 @@
 # Environment (defaults in brackets):
 #   SUITES   which runs: tcp, tls, udp [tcp tls udp]
 #   N        records per TCP or TLS run [5000000]; N_UDP per UDP run [2000000]
-#   CONNS    TCP/TLS connection counts [1 4]; SOCKETS: UDP sender sockets [1 4]
+#   CONNS    TCP/TLS connection counts [1 4]
+#   UDP_RUNS UDP senders as SOCKETS:BATCH, BATCH datagrams per sendmmsg (1: a
+#            plain write each) [1:1 1:64 4:64]
 #   FRAMINGS TCP framings: line, syslen (RFC 6587 octet counting) [line syslen]
 #   TLS_VERSIONS [1.2 1.3]
 #   OUTPUTS  baselines' output formats: file (the daemon's default file
@@ -26,7 +28,7 @@ SUITES=${SUITES:-tcp tls udp}
 N=${N:-5000000}
 N_UDP=${N_UDP:-2000000}
 CONNS=${CONNS:-1 4}
-SOCKETS=${SOCKETS:-1 4}
+UDP_RUNS=${UDP_RUNS:-1:1 1:64 4:64}
 FRAMINGS=${FRAMINGS:-line syslen}
 TLS_VERSIONS=${TLS_VERSIONS:-1.2 1.3}
 STALL=2      # seconds without growth before the output is counted
@@ -146,7 +148,9 @@ measure() {
 	local name="$proto"
 	[[ $proto == tcp ]] && name+="-$framing"
 	[[ $proto == tls ]] && name+="-$TLS_VERSION"
-	name+="-c$conns-$output"
+	name+="-c$conns"
+	[[ $proto == udp ]] && name+="-b$UDP_BATCH"
+	name+="-$output"
 	local rps=() cpu=() rss=() lost_total=0 rep
 	for rep in $(seq "$REPS"); do
 		local d=$WORK/run/$server-$name-$rep
@@ -231,8 +235,9 @@ for server in "${SERVERS[@]}"; do
 			tls) for TLS_VERSION in $TLS_VERSIONS; do for c in $CONNS; do
 					measure "$server" tls line "$output" "$c" -tls-version "$TLS_VERSION" -ca "$CERTS/ca.pem" -n "$N"
 				done; done ;;
-			udp) for c in $SOCKETS; do
-					measure "$server" udp none "$output" "$c" -batch 64 -n "$N_UDP"
+			udp) for run in $UDP_RUNS; do
+					UDP_BATCH=${run#*:}
+					measure "$server" udp none "$output" "${run%%:*}" -batch "$UDP_BATCH" -n "$N_UDP"
 				done ;;
 			esac
 		done
