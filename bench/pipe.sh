@@ -4,7 +4,7 @@
 # file, for a small and a large input, to show the rate and that memory does
 # not grow with the input. Usage:
 #
-#   bench/pipe.sh [SIZE...]      SIZE in MB or GB (default: 5MB 5GB)
+#   bench/pipe.sh [SIZE...]      SIZE in MB or GB (default: 5MB 500MB 5GB)
 #
 # Each run is timed by /usr/bin/time -v: wall clock, user+sys CPU and the
 # maximum resident set. The input is read once before the runs so that it
@@ -17,7 +17,7 @@ source "$(dirname "$0")/lib.sh"
 self_check
 
 SIZES=("$@")
-((${#SIZES[@]})) || SIZES=(5MB 5GB)
+((${#SIZES[@]})) || SIZES=(5MB 500MB 5GB)
 OUT=$RESULTS/pipe.txt
 : >"$OUT"
 [[ -x $BIN/flowgo ]] || { echo "run bench/setup.sh first" >&2; exit 2; }
