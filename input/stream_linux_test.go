@@ -1,6 +1,7 @@
 package input
 
 import (
+	"crypto/tls"
 	"net"
 	"syscall"
 	"unsafe"
@@ -9,6 +10,9 @@ import (
 // unsent returns the bytes c's socket has not had acknowledged yet
 // (TIOCOUTQ); on loopback, 0 means the peer's socket holds them all.
 func unsent(c net.Conn) int {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
 	raw, err := c.(syscall.Conn).SyscallConn()
 	if err != nil {
 		return -1

@@ -289,6 +289,7 @@ type certs struct {
 	serverPEM  string // chain and key in one file, as flowgger.pem
 	caFile     string
 	clientCert tls.Certificate
+	clientPEM  string // the client's certificate and key in one file
 }
 
 func newCerts(t testing.TB) *certs {
@@ -305,12 +306,13 @@ func newCerts(t testing.TB) *certs {
 		serverPEM:  testcerts.WriteFile(t, dir, "server.pem", srv.CertPEM, srv.KeyPEM),
 		caFile:     testcerts.WriteFile(t, dir, "ca.pem", ca.CertPEM),
 		clientCert: cc,
+		clientPEM:  testcerts.WriteFile(t, dir, "client.pem", cl.CertPEM, cl.KeyPEM),
 	}
 }
 
 // keys returns the TOML keys of a tls input using c.
 func (c *certs) keys(verifyPeer bool) string {
-	return fmt.Sprintf("tls_cert = %q\ntls_ca_file = %q\ntls_verify_peer = %v\n", c.serverPEM, c.caFile, verifyPeer)
+	return fmt.Sprintf("listen = \"127.0.0.1:0\"\ntls_cert = %q\ntls_ca_file = %q\ntls_verify_peer = %v\n", c.serverPEM, c.caFile, verifyPeer)
 }
 
 // clientConfig trusts c's CA and, when withCert, presents its client certificate.

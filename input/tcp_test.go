@@ -296,6 +296,15 @@ func TestTCPMaxConnectionsRefusesTheNextOne(t *testing.T) {
 }
 
 func TestTCPBackpressureStopsReadingAndKeepsMemoryBounded(t *testing.T) {
+	testBackpressure(t, func(sink *testSink) *server {
+		return start(t, "tcp", `listen = "127.0.0.1:0"`, options{sink: sink})
+	})
+}
+
+// testBackpressure blocks the sink while a client writes as fast as it
+// can: the client must stall, the heap must not grow with what it offers,
+// and every line written must arrive, in order, once the sink unblocks.
+func testBackpressure(t *testing.T, startWith func(*testSink) *server) {
 	const line = 200
 	var (
 		nextSeq atomic.Int64
@@ -307,7 +316,7 @@ func TestTCPBackpressureStopsReadingAndKeepsMemoryBounded(t *testing.T) {
 			bad.CompareAndSwap(nil, fmt.Sprintf("record %q arrived when %d was due", r.Msg[:20], want))
 		}
 	}}
-	s := start(t, "tcp", `listen = "127.0.0.1:0"`, options{sink: sink})
+	s := startWith(sink)
 
 	runtime.GC()
 	runtime.GC() // the second one empties the batch pools of earlier tests
@@ -386,13 +395,19 @@ func TestTCPBackpressureStopsReadingAndKeepsMemoryBounded(t *testing.T) {
 }
 
 func TestTCPShutdownDeliversBytesAlreadyReceived(t *testing.T) {
-	// The connection's goroutine is stuck handing a batch to a full queue
-	// when the input stops; the rest of what the client sent sits in the
-	// socket buffer. It must all be delivered once the queue has room, even
-	// long after the stop.
+	testShutdownDelivers(t, func(sink *testSink) *server {
+		return start(t, "tcp", `listen = "127.0.0.1:0"`, options{sink: sink, batchRecords: 100})
+	})
+}
+
+// testShutdownDelivers stops the input while a connection's goroutine is
+// stuck handing a batch to a full queue and the rest of what the client
+// sent sits in the socket buffer. It must all be delivered once the queue
+// has room, even long after the stop.
+func testShutdownDelivers(t *testing.T, startWith func(*testSink) *server) {
 	const lines = 500
 	sink := &testSink{block: make(chan struct{})}
-	s := start(t, "tcp", `listen = "127.0.0.1:0"`, options{sink: sink, batchRecords: 100})
+	s := startWith(sink)
 	c := s.dial(t)
 	var want []string
 	var b strings.Builder
@@ -523,7 +538,7 @@ func TestStreamDefaults(t *testing.T) {
 	for _, tc := range []struct{ typ, listen string }{{"tcp", "0.0.0.0:514"}, {"tls", "0.0.0.0:6514"}} {
 		keys := ""
 		if tc.typ == "tls" {
-			keys = newCerts(t).keys(false)
+			keys = fmt.Sprintf("tls_cert = %q", newCerts(t).serverPEM)
 		}
 		in, _, err := build(tc.typ, keys, options{})
 		if err != nil {
