@@ -9,23 +9,44 @@ import (
 // inQueue returns how many bytes wait in c's socket receive buffer, or -1
 // when that cannot be known. Linux's TIOCINQ (SIOCINQ) gives it for TCP.
 func inQueue(c net.Conn) int {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return -1
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return -1
-	}
-	n := -1
-	cerr := raw.Control(func(fd uintptr) {
-		var v int32
-		if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&v))); errno == 0 {
-			n = int(v)
+	p := newPendingProbe(c)
+	return p.bytes()
+}
+
+// pendingProbe asks one connection's socket, repeatedly and without
+// allocating, how many received bytes wait to be read. Not safe for
+// concurrent use.
+type pendingProbe struct {
+	raw  syscall.RawConn
+	n    int32
+	ok   bool
+	ctrl func(fd uintptr)
+}
+
+func newPendingProbe(c net.Conn) *pendingProbe {
+	p := &pendingProbe{}
+	if sc, ok := c.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			p.raw = raw
 		}
-	})
-	if cerr != nil {
+	}
+	p.ctrl = p.control
+	return p
+}
+
+func (p *pendingProbe) control(fd uintptr) {
+	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&p.n)))
+	p.ok = errno == 0
+}
+
+// bytes returns the bytes waiting, or -1 when unknown.
+func (p *pendingProbe) bytes() int {
+	if p.raw == nil {
 		return -1
 	}
-	return n
+	p.ok = false
+	if p.raw.Control(p.ctrl) != nil || !p.ok {
+		return -1
+	}
+	return int(p.n)
 }

@@ -297,7 +297,17 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 	bt.SetPeer(s.k.PeerField, peer)
 	defer bt.Release()
 	open := true
-	sp.BeforeRead = func() { open = open && bt.Flush() }
+	// Hand the batch over before a read that may wait. When the socket
+	// already holds bytes the read will not wait, and the batch grows
+	// instead: a TLS read returns one 16 KiB record at most, so this is what
+	// lets TLS batches grow under load. One ioctl per read, not per record.
+	pending := newPendingProbe(sc.Conn)
+	sp.BeforeRead = func() {
+		if pending.bytes() > 0 {
+			return
+		}
+		open = open && bt.Flush()
+	}
 
 	var last int64
 	var end error

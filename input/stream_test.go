@@ -185,6 +185,7 @@ type options struct {
 	truncate     bool
 	batchRecords int
 	sink         *testSink
+	otherSink    Sink // used instead of a testSink when set (benchmarks)
 }
 
 // start builds the input typ with the TOML keys given and runs it until
@@ -239,7 +240,11 @@ func run(t testing.TB, in Input, logs *syncBuffer, o options) *server {
 	case *TLS:
 		s.st = v.streamServer
 	}
-	go func() { s.done <- in.Run(ctx, sink) }()
+	var runSink Sink = sink
+	if o.otherSink != nil {
+		runSink = o.otherSink
+	}
+	go func() { s.done <- in.Run(ctx, runSink) }()
 	a := s.st.Addr()
 	if a == nil {
 		t.Fatalf("input did not listen: %v", <-s.done)

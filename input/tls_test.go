@@ -21,12 +21,6 @@ func TestTLSBackpressureStopsReadingAndKeepsMemoryBounded(t *testing.T) {
 	testBackpressure(t, func(sink *testSink) *server { return startTLS(t, false, "", options{sink: sink}) })
 }
 
-func TestTLSShutdownDeliversBytesAlreadyReceived(t *testing.T) {
-	testShutdownDelivers(t, func(sink *testSink) *server {
-		return startTLS(t, false, "", options{sink: sink, batchRecords: 100})
-	})
-}
-
 func TestTLSMutualTLS(t *testing.T) {
 	other := testcerts.NewCA(t, "some other CA").Client(t, "intruder")
 	otherCert, err := tls.X509KeyPair(other.CertPEM, other.KeyPEM)
