@@ -75,3 +75,50 @@ func TestTLSShutdownDeliversBytesAlreadyReceived(t *testing.T) {
 		return startTLS(t, false, "", options{sink: sink, batchRecords: 100})
 	})
 }
+
+func TestTCPKeepaliveIsSetOnAcceptedConnections(t *testing.T) {
+	for _, tc := range []struct {
+		keys      string
+		wantOn    int
+		wantIdle  int
+		wantIntvl int
+	}{
+		{"", 1, 60, 15},
+		{`tcp_keepalive = "42s"`, 1, 42, 15},
+		{`tcp_keepalive = "0s"`, 0, 0, 0},
+	} {
+		t.Run(fmt.Sprintf("keys %q", tc.keys), func(t *testing.T) {
+			s := start(t, "tcp", "listen = \"127.0.0.1:0\"\n"+tc.keys, options{})
+			s.dial(t)
+			if !waitFor(5*time.Second, func() bool { return s.openConns() == 1 }) {
+				t.Fatal("no connection")
+			}
+			s.st.mu.Lock()
+			var conn net.Conn
+			for sc := range s.st.conns {
+				conn = sc.Conn
+			}
+			s.st.mu.Unlock()
+			on, idle, intvl := sockopt(t, conn, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE),
+				sockopt(t, conn, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE),
+				sockopt(t, conn, syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL)
+			if on != tc.wantOn || (tc.wantOn == 1 && (idle != tc.wantIdle || intvl != tc.wantIntvl)) {
+				t.Errorf("SO_KEEPALIVE %d, TCP_KEEPIDLE %d, TCP_KEEPINTVL %d; want %d, %d, %d", on, idle, intvl, tc.wantOn, tc.wantIdle, tc.wantIntvl)
+			}
+		})
+	}
+}
+
+func sockopt(t *testing.T, c net.Conn, level, opt int) int {
+	raw, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var serr error
+	raw.Control(func(fd uintptr) { v, serr = syscall.GetsockoptInt(int(fd), level, opt) })
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	return v
+}

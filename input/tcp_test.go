@@ -234,7 +234,10 @@ func TestTCPThousandConcurrentConnectionsAreAllDelivered(t *testing.T) {
 }
 
 func TestTCPIdleConnectionIsClosedAfterTimeout(t *testing.T) {
-	s := start(t, "tcp", "listen = \"127.0.0.1:0\"\ntimeout = 1", options{})
+	testIdleTimeout(t, start(t, "tcp", "listen = \"127.0.0.1:0\"\ntimeout = 1", options{}))
+}
+
+func testIdleTimeout(t *testing.T, s *server) {
 	c := s.dial(t)
 	send(t, c, "before idling\n", 0)
 	began := time.Now()

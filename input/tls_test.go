@@ -21,6 +21,10 @@ func TestTLSBackpressureStopsReadingAndKeepsMemoryBounded(t *testing.T) {
 	testBackpressure(t, func(sink *testSink) *server { return startTLS(t, false, "", options{sink: sink}) })
 }
 
+func TestTLSIdleConnectionIsClosedAfterTimeout(t *testing.T) {
+	testIdleTimeout(t, startTLS(t, false, "timeout = 1", options{}))
+}
+
 func TestTLSMutualTLS(t *testing.T) {
 	other := testcerts.NewCA(t, "some other CA").Client(t, "intruder")
 	otherCert, err := tls.X509KeyPair(other.CertPEM, other.KeyPEM)
