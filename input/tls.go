@@ -1,7 +1,6 @@
 package input
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -58,7 +57,7 @@ func newTLS(c Config) (Input, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := tlsKeys{Cert: DefaultTLSCert, HandshakeTimeout: DefaultTLSHandshakeTimeout}
+	t := tlsKeys{Cert: DefaultTLSCert, Level: "intermediate", HandshakeTimeout: DefaultTLSHandshakeTimeout}
 	s := c.Section
 	errorf := func(key, format string, args ...any) error {
 		if s == nil {
@@ -136,7 +135,7 @@ func trimKeyPrefix(err error) string {
 // them. On error the previous ones stay in use.
 func (t *TLS) Reload() error {
 	if err := t.certs.Reload(); err != nil {
-		return errors.New("tls input: reloading certificates: " + err.Error())
+		return fmt.Errorf("tls input: reloading certificates: %w", err)
 	}
 	t.c.Log.Info("TLS certificates reloaded", "subject", t.certs.Leaf().Subject.String())
 	return nil
