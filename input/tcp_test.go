@@ -282,7 +282,7 @@ func TestTCPMaxConnectionsRefusesTheNextOne(t *testing.T) {
 	if got := s.st.Refused(); got != 1 {
 		t.Errorf("Refused() = %d; want 1", got)
 	}
-	if !strings.Contains(s.logs.String(), "max_connections") {
+	if !waitFor(time.Second, func() bool { return strings.Contains(s.logs.String(), "max_connections") }) {
 		t.Errorf("no log line about the refused connection:\n%s", s.logs)
 	}
 	// A slot freed is a slot usable again.
