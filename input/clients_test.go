@@ -17,7 +17,7 @@ import (
 // fails these tests with the package to install, it does not skip them.
 
 // tool returns the path of name, failing the test when it is missing.
-func tool(t *testing.T, name, debianPackage string) string {
+func needTool(t *testing.T, name, debianPackage string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
@@ -40,7 +40,7 @@ func runTool(t *testing.T, stdin string, name string, args ...string) (string, e
 }
 
 func TestLoggerOverTCP(t *testing.T) {
-	logger := tool(t, "logger", "bsdutils")
+	logger := needTool(t, "logger", "bsdutils")
 	rfc5424 := `^<13>1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d \S+ flowgotest - - \[timeQuality tzKnown="1" isSynced="[01]"( syncAccuracy="\d+")?\] `
 	rfc3164 := `^<13>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ flowgotest: `
 	for _, tc := range []struct {
@@ -56,7 +56,7 @@ func TestLoggerOverTCP(t *testing.T) {
 		{"RFC 3164, one per line", FramingLine, []string{"--rfc3164"}, rfc3164},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := start(t, "tcp", `listen = "127.0.0.1:0"`, options{framing: tc.framing})
+			s := startStream(t, "tcp", `listen = "127.0.0.1:0"`, streamOptions{framing: tc.framing})
 			_, port, _ := strings.Cut(s.addr, ":")
 			msgs := filepath.Join(t.TempDir(), "msgs")
 			os.WriteFile(msgs, []byte("first message\nsecond message with [brackets] and = signs\nthird\n"), 0o600)
@@ -79,7 +79,7 @@ func TestLoggerOverTCP(t *testing.T) {
 }
 
 func TestOpenSSLClientOverTLS(t *testing.T) {
-	openssl := tool(t, "openssl", "openssl")
+	openssl := needTool(t, "openssl", "openssl")
 	for _, tc := range []struct {
 		name       string
 		verifyPeer bool
@@ -91,7 +91,7 @@ func TestOpenSSLClientOverTLS(t *testing.T) {
 		{"without a client certificate, tls_verify_peer on: refused", true, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := startTLS(t, tc.verifyPeer, "", options{})
+			s := startTLS(t, tc.verifyPeer, "", streamOptions{})
 			args := []string{"s_client", "-connect", s.addr, "-CAfile", s.certs.caFile, "-verify_return_error", "-quiet", "-no_ign_eof"}
 			if tc.clientCert {
 				args = append(args, "-cert", s.certs.clientPEM)

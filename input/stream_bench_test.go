@@ -14,9 +14,9 @@ import (
 	"github.com/flowgo/flowgo"
 )
 
-// countSink counts records and recycles batches; done is closed when want
+// streamCountSink counts records and recycles batches; done is closed when want
 // records have arrived.
-type countSink struct {
+type streamCountSink struct {
 	n       atomic.Int64
 	batches atomic.Int64
 	want    int64
@@ -24,7 +24,7 @@ type countSink struct {
 	once    sync.Once
 }
 
-func (s *countSink) Put(b *flowgo.Batch) error {
+func (s *streamCountSink) Put(b *flowgo.Batch) error {
 	s.batches.Add(1)
 	if s.n.Add(int64(b.Len())) >= s.want {
 		s.once.Do(func() { close(s.done) })
@@ -32,9 +32,9 @@ func (s *countSink) Put(b *flowgo.Batch) error {
 	flowgo.PutBatch(b)
 	return nil
 }
-func (s *countSink) TryPut(b *flowgo.Batch) bool                   { return s.Put(b) == nil }
-func (s *countSink) Reject(origin string, frame []byte, err error) {}
-func (s *countSink) Dropped(n int, reason string)                  {}
+func (s *streamCountSink) TryPut(b *flowgo.Batch) bool                   { return s.Put(b) == nil }
+func (s *streamCountSink) Reject(origin string, frame []byte, err error) {}
+func (s *streamCountSink) Dropped(n int, reason string)                  {}
 
 // benchLine is a typical ~250-byte RFC 5424 message.
 const benchLine = `<165>1 2025-03-14T15:09:26.535897+01:00 web-frontend-07.example.net nginx 21984 ACCESS [meta@32473 client="192.0.2.17" method="GET" status="200"] GET /api/v1/orders/88412?expand=items HTTP/1.1 bytes=5123 rt=0.004 ua="curl/8.5.0"`
@@ -63,12 +63,12 @@ func benchStream(b *testing.B, typ, framing string, conns int) {
 	for range 256 {
 		chunk = append(chunk, frame...)
 	}
-	sink := &countSink{want: int64(b.N), done: make(chan struct{})}
-	var s *server
+	sink := &streamCountSink{want: int64(b.N), done: make(chan struct{})}
+	var s *testServer
 	if typ == "tls" {
-		s = startTLS(b, false, "", options{framing: framing, otherSink: sink})
+		s = startTLS(b, false, "", streamOptions{framing: framing, otherSink: sink})
 	} else {
-		s = start(b, "tcp", `listen = "127.0.0.1:0"`, options{framing: framing, otherSink: sink})
+		s = startStream(b, "tcp", `listen = "127.0.0.1:0"`, streamOptions{framing: framing, otherSink: sink})
 	}
 	var err error
 	clients := make([]net.Conn, conns)

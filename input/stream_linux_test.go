@@ -36,8 +36,8 @@ func unsent(c net.Conn) int {
 // needs Linux's TIOCOUTQ; on Linux the input reads exactly what arrived.
 
 func TestTCPShutdownDeliversBytesAlreadyReceived(t *testing.T) {
-	testShutdownDelivers(t, func(sink *testSink) *server {
-		return start(t, "tcp", `listen = "127.0.0.1:0"`, options{sink: sink, batchRecords: 100})
+	testShutdownDelivers(t, func(sink *streamSink) *testServer {
+		return startStream(t, "tcp", `listen = "127.0.0.1:0"`, streamOptions{sink: sink, batchRecords: 100})
 	})
 }
 
@@ -45,9 +45,9 @@ func TestTCPShutdownDeliversBytesAlreadyReceived(t *testing.T) {
 // stuck handing a batch to a full queue and the rest of what the client
 // sent sits in the socket buffer. It must all be delivered once the queue
 // has room, even long after the stop.
-func testShutdownDelivers(t *testing.T, startWith func(*testSink) *server) {
+func testShutdownDelivers(t *testing.T, startWith func(*streamSink) *testServer) {
 	const lines = 500
-	sink := &testSink{block: make(chan struct{})}
+	sink := &streamSink{block: make(chan struct{})}
 	s := startWith(sink)
 	c := s.dial(t)
 	var want []string
@@ -57,7 +57,7 @@ func testShutdownDelivers(t *testing.T, startWith func(*testSink) *server) {
 		want = append(want, m)
 		b.WriteString(m + "\n")
 	}
-	send(t, c, b.String(), 0)
+	sendPieces(t, c, b.String(), 0)
 	if !waitFor(5*time.Second, func() bool { return sink.waiting.Load() == 1 && unsent(c) == 0 }) {
 		t.Fatalf("setup: %d Puts waiting, %d bytes unsent", sink.waiting.Load(), unsent(c))
 	}
@@ -71,8 +71,8 @@ func testShutdownDelivers(t *testing.T, startWith func(*testSink) *server) {
 }
 
 func TestTLSShutdownDeliversBytesAlreadyReceived(t *testing.T) {
-	testShutdownDelivers(t, func(sink *testSink) *server {
-		return startTLS(t, false, "", options{sink: sink, batchRecords: 100})
+	testShutdownDelivers(t, func(sink *streamSink) *testServer {
+		return startTLS(t, false, "", streamOptions{sink: sink, batchRecords: 100})
 	})
 }
 
@@ -88,7 +88,7 @@ func TestTCPKeepaliveIsSetOnAcceptedConnections(t *testing.T) {
 		{`tcp_keepalive = "0s"`, 0, 0, 0},
 	} {
 		t.Run(fmt.Sprintf("keys %q", tc.keys), func(t *testing.T) {
-			s := start(t, "tcp", "listen = \"127.0.0.1:0\"\n"+tc.keys, options{})
+			s := startStream(t, "tcp", "listen = \"127.0.0.1:0\"\n"+tc.keys, streamOptions{})
 			s.dial(t)
 			if !waitFor(5*time.Second, func() bool { return s.openConns() == 1 }) {
 				t.Fatal("no connection")

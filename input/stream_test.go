@@ -37,29 +37,29 @@ func (verbatim) Decode(frame []byte, r *flowgo.Record, a *flowgo.Arena) error {
 	return nil
 }
 
-type rejected struct {
+type streamReject struct {
 	origin, frame string
 	err           error
 }
 
-// testSink collects what an input hands over. When block is set, Put waits
+// streamSink collects what an input hands over. When block is set, Put waits
 // until it is closed; check, when set, sees every record instead of the
 // slices below (for tests that send too much to keep).
-type testSink struct {
+type streamSink struct {
 	block chan struct{}
 	check func(r *flowgo.Record)
 
 	mu       sync.Mutex
 	msgs     []string
 	peers    []string
-	rejects  []rejected
+	rejects  []streamReject
 	records  atomic.Int64
 	batches  atomic.Int64
 	waiting  atomic.Int32
 	maxBatch atomic.Int64
 }
 
-func (s *testSink) Put(b *flowgo.Batch) error {
+func (s *streamSink) Put(b *flowgo.Batch) error {
 	if s.block != nil {
 		s.waiting.Add(1)
 		<-s.block
@@ -85,30 +85,30 @@ func (s *testSink) Put(b *flowgo.Batch) error {
 	return nil
 }
 
-func (s *testSink) TryPut(b *flowgo.Batch) bool { return s.Put(b) == nil }
+func (s *streamSink) TryPut(b *flowgo.Batch) bool { return s.Put(b) == nil }
 
-func (s *testSink) Reject(origin string, frame []byte, err error) {
+func (s *streamSink) Reject(origin string, frame []byte, err error) {
 	s.mu.Lock()
-	s.rejects = append(s.rejects, rejected{origin, string(frame), err})
+	s.rejects = append(s.rejects, streamReject{origin, string(frame), err})
 	s.mu.Unlock()
 }
 
-func (s *testSink) Dropped(n int, reason string) {}
+func (s *streamSink) Dropped(n int, reason string) {}
 
-func (s *testSink) got() []string {
+func (s *streamSink) got() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.msgs...)
 }
 
-func (s *testSink) gotRejects() []rejected {
+func (s *streamSink) gotRejects() []streamReject {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]rejected(nil), s.rejects...)
+	return append([]streamReject(nil), s.rejects...)
 }
 
 // waitRecords waits until n records arrived; it fails the test after d.
-func (s *testSink) waitRecords(t *testing.T, n int, d time.Duration) {
+func (s *streamSink) waitRecords(t *testing.T, n int, d time.Duration) {
 	t.Helper()
 	if !waitFor(d, func() bool { return s.records.Load() >= int64(n) }) {
 		t.Fatalf("%d records arrived within %v; want %d", s.records.Load(), d, n)
@@ -116,7 +116,7 @@ func (s *testSink) waitRecords(t *testing.T, n int, d time.Duration) {
 }
 
 // waitRejects waits until n frames were rejected.
-func (s *testSink) waitRejects(t *testing.T, n int, d time.Duration) {
+func (s *streamSink) waitRejects(t *testing.T, n int, d time.Duration) {
 	t.Helper()
 	if !waitFor(d, func() bool { return len(s.gotRejects()) >= n }) {
 		t.Fatalf("%d rejects within %v; want %d", len(s.gotRejects()), d, n)
@@ -166,40 +166,40 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-// server is a running tcp or tls input.
-type server struct {
+// testServer is a running tcp or tls input.
+type testServer struct {
 	in     Input
 	st     *streamServer
 	addr   string
-	sink   *testSink
+	sink   *streamSink
 	logs   *syncBuffer
 	cancel context.CancelFunc
 	done   chan error
 	certs  *certs // tls only
 }
 
-// options of a test server beyond its TOML keys.
-type options struct {
+// streamOptions are what a test server takes beyond its TOML keys.
+type streamOptions struct {
 	framing      string
 	maxSize      int
 	truncate     bool
 	batchRecords int
-	sink         *testSink
-	otherSink    Sink // used instead of a testSink when set (benchmarks)
+	sink         *streamSink
+	otherSink    Sink // used instead of a streamSink when set (benchmarks)
 }
 
-// start builds the input typ with the TOML keys given and runs it until
+// startStream builds the input typ with the TOML keys given and runs it until
 // the test ends.
-func start(t testing.TB, typ, keys string, o options) *server {
+func startStream(t testing.TB, typ, keys string, o streamOptions) *testServer {
 	t.Helper()
-	in, logs, err := build(typ, keys, o)
+	in, logs, err := buildStream(typ, keys, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return run(t, in, logs, o)
+	return runStream(t, in, logs, o)
 }
 
-func build(typ, keys string, o options) (Input, *syncBuffer, error) {
+func buildStream(typ, keys string, o streamOptions) (Input, *syncBuffer, error) {
 	if o.framing == "" {
 		o.framing = FramingLine
 	}
@@ -226,14 +226,14 @@ func build(typ, keys string, o options) (Input, *syncBuffer, error) {
 	return in, logs, err
 }
 
-func run(t testing.TB, in Input, logs *syncBuffer, o options) *server {
+func runStream(t testing.TB, in Input, logs *syncBuffer, o streamOptions) *testServer {
 	t.Helper()
 	sink := o.sink
 	if sink == nil {
-		sink = &testSink{}
+		sink = &streamSink{}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{in: in, sink: sink, logs: logs, cancel: cancel, done: make(chan error, 1)}
+	s := &testServer{in: in, sink: sink, logs: logs, cancel: cancel, done: make(chan error, 1)}
 	switch v := in.(type) {
 	case *TCP:
 		s.st = v.streamServer
@@ -264,7 +264,7 @@ func run(t testing.TB, in Input, logs *syncBuffer, o options) *server {
 }
 
 // stop ends Run and waits for it.
-func (s *server) stop(t testing.TB) {
+func (s *testServer) stop(t testing.TB) {
 	t.Helper()
 	s.cancel()
 	select {
@@ -281,7 +281,7 @@ func (s *server) stop(t testing.TB) {
 }
 
 // openConns returns how many connections the input has open.
-func (s *server) openConns() int {
+func (s *testServer) openConns() int {
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
 	return len(s.st.conns)
@@ -332,16 +332,16 @@ func (c *certs) clientConfig(withCert bool) *tls.Config {
 }
 
 // startTLS starts a tls input with fresh certificates and extra keys.
-func startTLS(t testing.TB, verifyPeer bool, extra string, o options) *server {
+func startTLS(t testing.TB, verifyPeer bool, extra string, o streamOptions) *testServer {
 	t.Helper()
 	c := newCerts(t)
-	s := start(t, "tls", c.keys(verifyPeer)+extra, o)
+	s := startStream(t, "tls", c.keys(verifyPeer)+extra, o)
 	s.certs = c
 	return s
 }
 
 // dial connects to s, with TLS and the client certificate for a tls input.
-func (s *server) dial(t testing.TB) net.Conn {
+func (s *testServer) dial(t testing.TB) net.Conn {
 	t.Helper()
 	var (
 		c   net.Conn
@@ -359,9 +359,9 @@ func (s *server) dial(t testing.TB) net.Conn {
 	return c
 }
 
-// send writes data to c in pieces of at most piece bytes (all at once when
+// sendPieces writes data to c in pieces of at most piece bytes (all at once when
 // piece is 0), pausing between pieces so that they arrive as separate reads.
-func send(t testing.TB, c net.Conn, data string, piece int) {
+func sendPieces(t testing.TB, c net.Conn, data string, piece int) {
 	t.Helper()
 	if piece <= 0 {
 		piece = len(data)

@@ -41,17 +41,17 @@ func testFramings(t *testing.T, typ string) {
 	for _, tc := range framingCases {
 		for _, piece := range []int{0, 1, 3} {
 			t.Run(fmt.Sprintf("%s, written in pieces of %d bytes", tc.name, piece), func(t *testing.T) {
-				var s *server
+				var s *testServer
 				if typ == "tls" {
-					s = startTLS(t, false, "", options{framing: tc.framing})
+					s = startTLS(t, false, "", streamOptions{framing: tc.framing})
 				} else {
-					s = start(t, typ, "listen = \"127.0.0.1:0\"", options{framing: tc.framing})
+					s = startStream(t, typ, "listen = \"127.0.0.1:0\"", streamOptions{framing: tc.framing})
 				}
 				c := s.dial(t)
 				if tc, ok := c.(*net.TCPConn); ok {
 					tc.SetNoDelay(true)
 				}
-				send(t, c, tc.stream, piece)
+				sendPieces(t, c, tc.stream, piece)
 				closeWrite(t, c)
 				s.sink.waitRecords(t, len(tc.want), 5*time.Second)
 				if !waitFor(5*time.Second, func() bool { return s.openConns() == 0 }) {
@@ -86,9 +86,9 @@ func TestTCPFrameLongerThanMaxMessageSize(t *testing.T) {
 			"5 short40 " + long + "5 after", false, []string{"short", "after"}, long[:16]},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := start(t, "tcp", `listen = "127.0.0.1:0"`, options{framing: tc.framing, maxSize: 16, truncate: tc.truncate})
+			s := startStream(t, "tcp", `listen = "127.0.0.1:0"`, streamOptions{framing: tc.framing, maxSize: 16, truncate: tc.truncate})
 			c := s.dial(t)
-			send(t, c, tc.stream, 0)
+			sendPieces(t, c, tc.stream, 0)
 			closeWrite(t, c)
 			s.sink.waitRecords(t, len(tc.want), 5*time.Second)
 			if tc.wantReject != "" {
@@ -115,9 +115,9 @@ func TestTCPFrameLongerThanMaxMessageSize(t *testing.T) {
 }
 
 func TestTCPBadOctetCountIsRejectedAndTheStreamGoesOn(t *testing.T) {
-	s := start(t, "tcp", `listen = "127.0.0.1:0"`, options{framing: FramingSyslen})
+	s := startStream(t, "tcp", `listen = "127.0.0.1:0"`, streamOptions{framing: FramingSyslen})
 	c := s.dial(t)
-	send(t, c, "5 hellox3 abc\n3 def", 0)
+	sendPieces(t, c, "5 hellox3 abc\n3 def", 0)
 	closeWrite(t, c)
 	s.sink.waitRecords(t, 2, 5*time.Second)
 	s.sink.waitRejects(t, 1, 5*time.Second)
@@ -135,9 +135,9 @@ func TestTCPBadOctetCountIsRejectedAndTheStreamGoesOn(t *testing.T) {
 }
 
 func TestTCPDecodeErrorsAreRejectedWithPeerAndLine(t *testing.T) {
-	s := start(t, "tcp", `listen = "127.0.0.1:0"`, options{})
+	s := startStream(t, "tcp", `listen = "127.0.0.1:0"`, streamOptions{})
 	c := s.dial(t)
-	send(t, c, "good 1\nBAD 2\ngood 3\n", 0)
+	sendPieces(t, c, "good 1\nBAD 2\ngood 3\n", 0)
 	closeWrite(t, c)
 	s.sink.waitRecords(t, 2, 5*time.Second)
 	s.sink.waitRejects(t, 1, 5*time.Second)
@@ -157,9 +157,9 @@ func TestTCPClientDisconnectingMidFrame(t *testing.T) {
 		{"an incomplete counted frame is rejected", FramingSyslen, "1 a1 b10 par", []string{"a", "b"}, "10 par"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := start(t, "tcp", `listen = "127.0.0.1:0"`, options{framing: tc.framing})
+			s := startStream(t, "tcp", `listen = "127.0.0.1:0"`, streamOptions{framing: tc.framing})
 			c := s.dial(t)
-			send(t, c, tc.stream, 0)
+			sendPieces(t, c, tc.stream, 0)
 			c.Close()
 			s.sink.waitRecords(t, len(tc.want), 5*time.Second)
 			if !waitFor(5*time.Second, func() bool { return s.openConns() == 0 }) {
@@ -178,7 +178,7 @@ func TestTCPClientDisconnectingMidFrame(t *testing.T) {
 
 func TestTCPThousandConcurrentConnectionsAreAllDelivered(t *testing.T) {
 	const conns, lines = 1000, 10
-	s := start(t, "tcp", "listen = \"127.0.0.1:0\"\npeer_field = \"peer\"", options{})
+	s := startStream(t, "tcp", "listen = \"127.0.0.1:0\"\npeer_field = \"peer\"", streamOptions{})
 	peers := make([]string, conns)
 	var wg sync.WaitGroup
 	errs := make(chan error, conns)
@@ -234,12 +234,12 @@ func TestTCPThousandConcurrentConnectionsAreAllDelivered(t *testing.T) {
 }
 
 func TestTCPIdleConnectionIsClosedAfterTimeout(t *testing.T) {
-	testIdleTimeout(t, start(t, "tcp", "listen = \"127.0.0.1:0\"\ntimeout = 1", options{}))
+	testIdleTimeout(t, startStream(t, "tcp", "listen = \"127.0.0.1:0\"\ntimeout = 1", streamOptions{}))
 }
 
-func testIdleTimeout(t *testing.T, s *server) {
+func testIdleTimeout(t *testing.T, s *testServer) {
 	c := s.dial(t)
-	send(t, c, "before idling\n", 0)
+	sendPieces(t, c, "before idling\n", 0)
 	began := time.Now()
 	if err := readsEOF(c, 5*time.Second); err != nil {
 		t.Fatal(err)
@@ -260,10 +260,10 @@ func testIdleTimeout(t *testing.T, s *server) {
 }
 
 func TestTCPMaxConnectionsRefusesTheNextOne(t *testing.T) {
-	s := start(t, "tcp", "listen = \"127.0.0.1:0\"\nmax_connections = 2", options{})
+	s := startStream(t, "tcp", "listen = \"127.0.0.1:0\"\nmax_connections = 2", streamOptions{})
 	a, b := s.dial(t), s.dial(t)
-	send(t, a, "from a\n", 0)
-	send(t, b, "from b\n", 0)
+	sendPieces(t, a, "from a\n", 0)
+	sendPieces(t, b, "from b\n", 0)
 	s.sink.waitRecords(t, 2, 5*time.Second)
 
 	// The third is accepted and reset at once: the dial itself may
@@ -291,7 +291,7 @@ func TestTCPMaxConnectionsRefusesTheNextOne(t *testing.T) {
 		t.Fatal("the closed connection was not released")
 	}
 	again := s.dial(t)
-	send(t, again, "from again\n", 0)
+	sendPieces(t, again, "from again\n", 0)
 	s.sink.waitRecords(t, 3, 5*time.Second)
 	if got := s.sink.got(); got[2] != "from again" {
 		t.Errorf("records = %q", got)
@@ -299,21 +299,21 @@ func TestTCPMaxConnectionsRefusesTheNextOne(t *testing.T) {
 }
 
 func TestTCPBackpressureStopsReadingAndKeepsMemoryBounded(t *testing.T) {
-	testBackpressure(t, func(sink *testSink) *server {
-		return start(t, "tcp", `listen = "127.0.0.1:0"`, options{sink: sink})
+	testBackpressure(t, func(sink *streamSink) *testServer {
+		return startStream(t, "tcp", `listen = "127.0.0.1:0"`, streamOptions{sink: sink})
 	})
 }
 
 // testBackpressure blocks the sink while a client writes as fast as it
 // can: the client must stall, the heap must not grow with what it offers,
 // and every line written must arrive, in order, once the sink unblocks.
-func testBackpressure(t *testing.T, startWith func(*testSink) *server) {
+func testBackpressure(t *testing.T, startWith func(*streamSink) *testServer) {
 	const line = 200
 	var (
 		nextSeq atomic.Int64
 		bad     atomic.Value
 	)
-	sink := &testSink{block: make(chan struct{}), check: func(r *flowgo.Record) {
+	sink := &streamSink{block: make(chan struct{}), check: func(r *flowgo.Record) {
 		seq, err := strconv.ParseInt(r.Msg[:10], 10, 64)
 		if want := nextSeq.Add(1) - 1; err != nil || seq != want || len(r.Msg) != line-1 {
 			bad.CompareAndSwap(nil, fmt.Sprintf("record %q arrived when %d was due", r.Msg[:20], want))
@@ -398,9 +398,9 @@ func testBackpressure(t *testing.T, startWith func(*testSink) *server) {
 }
 
 func TestTCPShutdownRejectsTheFrameItCuts(t *testing.T) {
-	s := start(t, "tcp", `listen = "127.0.0.1:0"`, options{})
+	s := startStream(t, "tcp", `listen = "127.0.0.1:0"`, streamOptions{})
 	c := s.dial(t)
-	send(t, c, "a\nb\npar", 0)
+	sendPieces(t, c, "a\nb\npar", 0)
 	s.sink.waitRecords(t, 2, 5*time.Second)
 	s.stop(t)
 	if got := s.sink.got(); !slices.Equal(got, []string{"a", "b"}) {
@@ -413,7 +413,7 @@ func TestTCPShutdownRejectsTheFrameItCuts(t *testing.T) {
 }
 
 func TestTCPShutdownEndsIdleConnectionsAndRefusesNewOnes(t *testing.T) {
-	s := start(t, "tcp", `listen = "127.0.0.1:0"`, options{})
+	s := startStream(t, "tcp", `listen = "127.0.0.1:0"`, streamOptions{})
 	for range 20 {
 		s.dial(t)
 	}
@@ -431,12 +431,12 @@ func TestTCPShutdownEndsIdleConnectionsAndRefusesNewOnes(t *testing.T) {
 }
 
 func TestTCPListensOnIPv6(t *testing.T) {
-	s := start(t, "tcp", "listen = \"[::1]:0\"\npeer_field = \"peer\"", options{})
+	s := startStream(t, "tcp", "listen = \"[::1]:0\"\npeer_field = \"peer\"", streamOptions{})
 	if !strings.HasPrefix(s.addr, "[::1]:") {
 		t.Fatalf("listening on %s; want [::1]", s.addr)
 	}
 	c := s.dial(t)
-	send(t, c, "over ipv6\n", 0)
+	sendPieces(t, c, "over ipv6\n", 0)
 	s.sink.waitRecords(t, 1, 5*time.Second)
 	if got := s.sink.peers[0]; got != c.LocalAddr().String() || !strings.HasPrefix(got, "[::1]:") {
 		t.Errorf("peer = %q; want %q", got, c.LocalAddr())
@@ -449,11 +449,11 @@ func TestTCPRunFailsWhenThePortIsTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	in, _, err := build("tcp", fmt.Sprintf("listen = %q", ln.Addr()), options{})
+	in, _, err := buildStream("tcp", fmt.Sprintf("listen = %q", ln.Addr()), streamOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = in.Run(context.Background(), &testSink{})
+	err = in.Run(context.Background(), &streamSink{})
 	if err == nil || !strings.Contains(err.Error(), "address already in use") {
 		t.Errorf("Run = %v; want address already in use", err)
 	}
@@ -463,17 +463,17 @@ func TestTCPRunFailsWhenThePortIsTaken(t *testing.T) {
 }
 
 func TestTCPBatchesGrowUnderLoadAndFlushWhenQuiet(t *testing.T) {
-	s := start(t, "tcp", `listen = "127.0.0.1:0"`, options{})
+	s := startStream(t, "tcp", `listen = "127.0.0.1:0"`, streamOptions{})
 	c := s.dial(t)
 	// Quiet: one line, then nothing; it must arrive without more traffic.
-	send(t, c, "alone\n", 0)
+	sendPieces(t, c, "alone\n", 0)
 	s.sink.waitRecords(t, 1, 2*time.Second)
 	// Load: 20,000 lines at once arrive in far fewer batches.
 	var b strings.Builder
 	for i := range 20000 {
 		fmt.Fprintf(&b, "line %d\n", i)
 	}
-	send(t, c, b.String(), 0)
+	sendPieces(t, c, b.String(), 0)
 	s.sink.waitRecords(t, 20001, 5*time.Second)
 	if n := s.sink.batches.Load(); n > 1000 {
 		t.Errorf("%d batches for 20,001 records; want batches to grow under load", n)
@@ -494,7 +494,7 @@ func TestStreamKeyErrorsNameTheKey(t *testing.T) {
 		{"a peer_field too long", `peer_field = "` + strings.Repeat("a", 33) + `"`, "input.peer_field"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := build("tcp", tc.keys, options{})
+			_, _, err := buildStream("tcp", tc.keys, streamOptions{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error = %v; want it to contain %q", err, tc.want)
 			}
@@ -508,7 +508,7 @@ func TestStreamDefaults(t *testing.T) {
 		if tc.typ == "tls" {
 			keys = fmt.Sprintf("tls_cert = %q", newCerts(t).serverPEM)
 		}
-		in, _, err := build(tc.typ, keys, options{})
+		in, _, err := buildStream(tc.typ, keys, streamOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

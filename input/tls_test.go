@@ -18,11 +18,11 @@ import (
 func TestTLSDeliversEveryFraming(t *testing.T) { testFramings(t, "tls") }
 
 func TestTLSBackpressureStopsReadingAndKeepsMemoryBounded(t *testing.T) {
-	testBackpressure(t, func(sink *testSink) *server { return startTLS(t, false, "", options{sink: sink}) })
+	testBackpressure(t, func(sink *streamSink) *testServer { return startTLS(t, false, "", streamOptions{sink: sink}) })
 }
 
 func TestTLSIdleConnectionIsClosedAfterTimeout(t *testing.T) {
-	testIdleTimeout(t, startTLS(t, false, "timeout = 1", options{}))
+	testIdleTimeout(t, startTLS(t, false, "timeout = 1", streamOptions{}))
 }
 
 func TestTLSMutualTLS(t *testing.T) {
@@ -45,7 +45,7 @@ func TestTLSMutualTLS(t *testing.T) {
 			func(*certs) []tls.Certificate { return []tls.Certificate{otherCert} }, false, "certificate signed by unknown authority"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := startTLS(t, true, "peer_field = \"peer\"", options{})
+			s := startTLS(t, true, "peer_field = \"peer\"", streamOptions{})
 			cfg := s.certs.clientConfig(false)
 			// Go's client leaves out a certificate whose issuer the server
 			// did not name; send it anyway, as a misconfigured client would.
@@ -92,7 +92,7 @@ func TestTLSMutualTLS(t *testing.T) {
 }
 
 func TestTLSFailedHandshakeCostsNothingElse(t *testing.T) {
-	s := startTLS(t, false, `tls_handshake_timeout = "300ms"`, options{})
+	s := startTLS(t, false, `tls_handshake_timeout = "300ms"`, streamOptions{})
 
 	// Plain syslog sent to the TLS port.
 	plain, err := net.Dial("tcp", s.addr)
@@ -140,7 +140,7 @@ func TestTLSFailedHandshakeCostsNothingElse(t *testing.T) {
 }
 
 // serverCN connects and returns the common name of the server's certificate.
-func serverCN(t *testing.T, s *server, ca *testcerts.CA) string {
+func serverCN(t *testing.T, s *testServer, ca *testcerts.CA) string {
 	t.Helper()
 	cfg := s.certs.clientConfig(true)
 	cfg.RootCAs.AddCert(ca.Cert)
@@ -153,7 +153,7 @@ func serverCN(t *testing.T, s *server, ca *testcerts.CA) string {
 }
 
 func TestTLSCertificateReload(t *testing.T) {
-	s := startTLS(t, false, "", options{})
+	s := startTLS(t, false, "", streamOptions{})
 	if cn := serverCN(t, s, s.certs.ca); cn != "localhost" {
 		t.Fatalf("server certificate CN = %q; want localhost", cn)
 	}
@@ -206,7 +206,7 @@ func TestTLSKeyErrorsNameTheKey(t *testing.T) {
 		{"a zero handshake timeout", fmt.Sprintf("tls_cert = %q\ntls_handshake_timeout = \"0s\"", c.serverPEM), "input.tls_handshake_timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := build("tls", tc.keys, options{})
+			_, _, err := buildStream("tls", tc.keys, streamOptions{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error = %v; want it to contain %q", err, tc.want)
 			}
@@ -241,7 +241,7 @@ func TestTLSKeyDefaultsToTheCertificateFile(t *testing.T) {
 	if err := os.WriteFile("flowgger.pem", pem, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := start(t, "tls", `listen = "127.0.0.1:0"`, options{})
+	s := startStream(t, "tls", `listen = "127.0.0.1:0"`, streamOptions{})
 	s.certs = c
 	if cn := serverCN(t, s, c.ca); cn != "localhost" {
 		t.Errorf("CN = %q; want localhost", cn)
