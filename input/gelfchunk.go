@@ -49,8 +49,9 @@ const (
 var errChunkHeader = errors.New("chunked GELF: datagram shorter than the 12-byte chunk header")
 
 // gelfChunks reassembles chunked GELF messages. Chunks are matched by
-// message id and sender IP address, so two senders that happen to pick the
-// same id do not mix their messages. Memory is bounded: a message may hold
+// message id and sender address (IP and port: clients send a message's
+// chunks from one socket), so two senders that happen to pick the same id
+// do not mix their messages. Memory is bounded: a message may hold
 // at most maxSize payload bytes; at most maxPending messages and maxBytes
 // bytes (with overhead) are held at once, the oldest incomplete message
 // being evicted to make room; a message that is not complete timeout after
@@ -73,7 +74,7 @@ type gelfChunks struct {
 }
 
 type chunkKey struct {
-	from netip.Addr
+	from netip.AddrPort
 	id   uint64
 }
 
@@ -111,7 +112,7 @@ func minPendingBytes(maxSize, maxChunks int) int {
 // and returns it with done set, and raw, the bytes of all its datagrams. A
 // malformed chunk, or one that makes its message too large, gives an error;
 // the caller rejects the datagram.
-func (g *gelfChunks) add(dg []byte, from netip.Addr, now time.Time, dst []byte) (msg []byte, raw int, done bool, err error) {
+func (g *gelfChunks) add(dg []byte, from netip.AddrPort, now time.Time, dst []byte) (msg []byte, raw int, done bool, err error) {
 	if len(dg) < gelfChunkHeader {
 		return dst, 0, false, errChunkHeader
 	}
@@ -138,30 +139,31 @@ func (g *gelfChunks) add(dg []byte, from netip.Addr, now time.Time, dst []byte) 
 		}
 		return append(dst, data...), len(dg), true, nil
 	}
-	if p == nil {
-		if len(g.pending) >= g.maxPending {
-			g.evictLocked(g.oldest, dropChunkPending)
+	if p != nil {
+		switch {
+		case p.dead:
+			return dst, 0, false, nil
+		case count != p.count:
+			return dst, 0, false, fmt.Errorf("chunked GELF: sequence count %d differs from the %d of earlier chunks", count, p.count)
+		case p.parts[seq] != nil:
+			return dst, 0, false, nil // a duplicate: the first copy is kept
+		case p.size+len(data) > g.maxSize:
+			g.killLocked(p)
+			return dst, 0, false, g.tooLarge(p.size + len(data))
 		}
-		p = &partialMsg{key: key, deadline: now.Add(g.timeout), count: count, parts: make([][]byte, count)}
-		p.cost = messageOverhead + count*24
-		g.bytes += p.cost
-		g.pending[key] = p
-		g.pushLocked(p)
 	}
-	if p.dead {
-		return dst, 0, false, nil
-	}
-	if count != p.count {
-		return dst, 0, false, fmt.Errorf("chunked GELF: sequence count %d differs from the %d of earlier chunks", count, p.count)
-	}
-	if p.parts[seq] != nil {
-		return dst, 0, false, nil // a duplicate: the first copy is kept
-	}
-	if p.size+len(data) > g.maxSize {
-		g.killLocked(p)
-		return dst, 0, false, g.tooLarge(p.size + len(data))
-	}
+	// Make room first, so that the bounds hold at every moment.
+	tooLarge := p == nil && len(data) > g.maxSize
 	need := len(data) + chunkOverhead
+	switch {
+	case tooLarge:
+		need = messageOverhead // a dead message holds no chunks
+	case p == nil:
+		need += messageOverhead + count*24
+	}
+	if p == nil && len(g.pending) >= g.maxPending {
+		g.evictLocked(g.oldest, dropChunkPending)
+	}
 	for g.bytes+need > g.maxBytes {
 		victim := g.oldest
 		if victim == p {
@@ -173,10 +175,27 @@ func (g *gelfChunks) add(dg []byte, from netip.Addr, now time.Time, dst []byte) 
 		g.evictLocked(victim, dropChunkBytes)
 	}
 	if g.bytes+need > g.maxBytes {
-		// Only this message is left and it still does not fit; cannot
-		// happen when maxBytes >= minPendingBytes, but stay bounded anyway.
-		g.killLocked(p)
-		return dst, 0, false, g.tooLarge(p.size + len(data))
+		// Nothing else is left and it still does not fit: cannot happen
+		// when maxBytes >= minPendingBytes, but stay bounded anyway.
+		if p != nil {
+			g.killLocked(p)
+		}
+		return dst, 0, false, g.tooLarge(len(data))
+	}
+	if p == nil {
+		p = &partialMsg{key: key, deadline: now.Add(g.timeout), count: count}
+		g.pending[key] = p
+		g.pushLocked(p)
+		if tooLarge {
+			// Kept dead, so that the message's other chunks are absorbed.
+			p.dead, p.cost = true, need
+			g.bytes += need
+			return dst, 0, false, g.tooLarge(len(data))
+		}
+		p.parts = make([][]byte, count)
+		p.cost = messageOverhead + count*24
+		g.bytes += p.cost
+		need -= p.cost
 	}
 	part := make([]byte, len(data), max(len(data), 1))
 	copy(part, data)

@@ -29,6 +29,10 @@ func init() {
 const (
 	DefaultUDPListen     = "0.0.0.0:514"
 	DefaultUDPRecvBuffer = 8 << 20
+	// DefaultUDPMaxInflatedSize caps what a compressed datagram may inflate
+	// to (max_message_size when that is larger); max_message_size applies
+	// to the result, so it matters with max_message_action = "truncate".
+	DefaultUDPMaxInflatedSize = 1 << 20
 	// DefaultGELFChunkTimeout is Graylog's: a chunked message must be
 	// complete within 5 seconds of its first chunk.
 	DefaultGELFChunkTimeout = 5 * time.Second
@@ -48,6 +52,9 @@ const (
 	// housekeeping is how often the kernel's drop counter is read and
 	// incomplete chunked messages are expired (at most).
 	housekeeping = time.Second
+	// inflateSlack is how far past max_message_size inflating goes, for
+	// the trailing line ends and NULs that are trimmed afterwards.
+	inflateSlack = 16
 	// maxUDPSetting bounds the byte-size keys, to catch typos.
 	maxUDPSetting = 1 << 30
 )
@@ -124,7 +131,7 @@ func newUDP(c Config) (Input, error) {
 	if k.RecvBuffer < 0 || k.RecvBuffer > maxUDPSetting {
 		return nil, s.Errorf("udp_recv_buffer", "must be between 0 (the system default) and %d bytes, not %d", maxUDPSetting, k.RecvBuffer)
 	}
-	maxInflate := c.MaxMessageSize
+	maxInflate := max(c.MaxMessageSize, DefaultUDPMaxInflatedSize)
 	if s.Has("udp_max_inflated_size") {
 		if k.MaxInflatedSize <= 0 || k.MaxInflatedSize > 64<<20 {
 			return nil, s.Errorf("udp_max_inflated_size", "must be between 1 and %d bytes, not %d", 64<<20, k.MaxInflatedSize)
@@ -382,7 +389,7 @@ func (r *udpReader) handle(dg []byte, from netip.AddrPort) {
 	c := &r.u.c
 	payload, raw := dg, len(dg)
 	if r.chunks != nil && isGELFChunk(dg) {
-		msg, n, done, err := r.chunks.add(dg, from.Addr(), time.Now(), r.msg[:0])
+		msg, n, done, err := r.chunks.add(dg, from, time.Now(), r.msg[:0])
 		r.msg = msg[:0]
 		if err != nil {
 			r.reject(from, dg, err)
@@ -394,7 +401,14 @@ func (r *udpReader) handle(dg []byte, from netip.AddrPort) {
 		payload, raw = msg, n
 	}
 	if kind := compression(payload); kind != "" {
-		out, err := r.infl.inflate(kind, payload, r.u.maxInflate)
+		// When a frame too long is rejected anyway, inflating stops
+		// soon after max_message_size (leaving room for trailing line
+		// ends): a compression bomb costs little.
+		limit, key := r.u.maxInflate, "udp_max_inflated_size"
+		if !c.Truncate && c.MaxMessageSize+inflateSlack < limit {
+			limit, key = c.MaxMessageSize+inflateSlack, "max_message_size"
+		}
+		out, err := r.infl.inflate(kind, payload, limit, key)
 		if err != nil {
 			r.reject(from, payload, err)
 			return
@@ -500,9 +514,10 @@ type inflater struct {
 }
 
 // inflate returns the decompressed payload, or an error if it is corrupt
-// or would inflate to more than limit bytes (a compression bomb is cut off
-// after limit+1 bytes). The result is valid until the next call.
-func (f *inflater) inflate(kind string, p []byte, limit int) ([]byte, error) {
+// or would inflate to more than limit bytes, the limit set by key (a
+// compression bomb is cut off after limit+1 bytes). The result is valid
+// until the next call.
+func (f *inflater) inflate(kind string, p []byte, limit int, key string) ([]byte, error) {
 	f.src.Reset(p)
 	var rd io.Reader
 	var err error
@@ -532,7 +547,7 @@ func (f *inflater) inflate(kind string, p []byte, limit int) ([]byte, error) {
 		if len(buf) == cap(buf) {
 			if len(buf) > limit {
 				f.buf = buf[:0]
-				return nil, fmt.Errorf("compressed (%s) payload inflates to more than %d bytes (udp_max_inflated_size)", kind, limit)
+				return nil, fmt.Errorf("compressed (%s) payload inflates to more than %d bytes (%s)", kind, limit, key)
 			}
 			grow := min(max(2*cap(buf), 4<<10), limit+1) - len(buf)
 			buf = append(buf[:cap(buf)], make([]byte, grow)...)[:len(buf)]
@@ -541,7 +556,7 @@ func (f *inflater) inflate(kind string, p []byte, limit int) ([]byte, error) {
 		buf = buf[:len(buf)+n]
 		if len(buf) > limit {
 			f.buf = buf[:0]
-			return nil, fmt.Errorf("compressed (%s) payload inflates to more than %d bytes (udp_max_inflated_size)", kind, limit)
+			return nil, fmt.Errorf("compressed (%s) payload inflates to more than %d bytes (%s)", kind, limit, key)
 		}
 		if err == io.EOF {
 			break

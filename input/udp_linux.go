@@ -99,16 +99,24 @@ func (r *mmsgReader) recv(fd uintptr) bool {
 	}
 }
 
+// read waits with RawConn.Read, which holds the socket's read lock while
+// it waits. A reader with a batch to hand over must not queue behind that
+// lock (it would hand its batch over only when the next datagram wakes the
+// waiting reader), so reading without waiting goes through RawConn.Control,
+// which takes no lock; the kernel serializes concurrent recvmmsg calls.
 func (r *mmsgReader) read(wait bool) (int, error) {
-	r.wait = wait
+	if !wait {
+		return r.drain()
+	}
+	r.wait = true
 	if err := r.rc.Read(r.readFn); err != nil {
 		return 0, err
 	}
 	return r.n, r.err
 }
 
-// drain uses RawConn.Control, which, unlike Read, ignores the deadline
-// that stopped the reader.
+// drain reads without waiting. It uses RawConn.Control, which, unlike
+// Read, ignores the deadline that stopped the reader.
 func (r *mmsgReader) drain() (int, error) {
 	r.wait = false
 	if err := r.rc.Control(r.ctlFn); err != nil {
