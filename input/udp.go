@@ -96,9 +96,11 @@ type udpInput struct {
 	maxInflate int
 	maxChunked int // bytes of one reassembled chunked message
 
-	// bound is closed once the socket is bound; addr is its address.
-	bound chan struct{}
-	addr  atomic.Pointer[net.UDPAddr]
+	// bound is closed once Run has tried to bind the socket; addr is its
+	// address.
+	bound     chan struct{}
+	boundOnce sync.Once
+	addr      atomic.Pointer[net.UDPAddr]
 }
 
 func newUDP(c Config) (Input, error) {
@@ -203,13 +205,14 @@ func (u *udpInput) listen(ctx context.Context) (*net.UDPConn, error) {
 // Run implements Input.
 func (u *udpInput) Run(ctx context.Context, sink Sink) error {
 	conn, err := u.listen(ctx)
+	if err == nil {
+		u.addr.Store(conn.LocalAddr().(*net.UDPAddr))
+	}
+	u.boundOnce.Do(func() { close(u.bound) })
 	if err != nil {
-		close(u.bound)
 		return err
 	}
 	defer conn.Close()
-	u.addr.Store(conn.LocalAddr().(*net.UDPAddr))
-	close(u.bound)
 
 	log := u.c.Log
 	got, err := setRecvBuffer(conn, u.k.RecvBuffer)
@@ -391,6 +394,9 @@ func (r *udpReader) handle(dg []byte, from netip.AddrPort) {
 	if r.chunks != nil && isGELFChunk(dg) {
 		msg, n, done, err := r.chunks.add(dg, from, time.Now(), r.msg[:0])
 		r.msg = msg[:0]
+		if cap(msg) > 1<<20 {
+			r.msg = nil // a rare large message does not stay pinned
+		}
 		if err != nil {
 			r.reject(from, dg, err)
 			return

@@ -122,7 +122,7 @@ func (s *testSink) events() int {
 // udpRun is an input running in a test.
 type udpRun struct {
 	in     *udpInput
-	sink   *testSink
+	sink   Sink
 	addr   *net.UDPAddr
 	cancel context.CancelFunc
 	done   chan error
@@ -146,7 +146,7 @@ func testConfig(t testing.TB, keys string) Config {
 }
 
 // startUDP starts a udp input built from c, handing records to sink.
-func startUDP(t testing.TB, c Config, sink *testSink) *udpRun {
+func startUDP(t testing.TB, c Config, sink Sink) *udpRun {
 	t.Helper()
 	typ, _, err := Lookup("udp")
 	if err != nil {
