@@ -534,7 +534,7 @@ func (g *gate) tryPut() bool {
 	return true
 }
 
-func (g *gate) waitBlocked(t *testing.T, n int, poke func()) {
+func (g *gate) waitBlocked(t testing.TB, n int, poke func()) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
