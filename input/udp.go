@@ -27,8 +27,13 @@ func init() {
 
 // Defaults of the udp input's keys.
 const (
-	DefaultUDPListen     = "0.0.0.0:514"
-	DefaultUDPRecvBuffer = 8 << 20
+	DefaultUDPListen = "0.0.0.0:514"
+	// DefaultUDPRecvBuffer holds about 50,000 small datagrams (Linux
+	// doubles the size asked for and charges 1,280 bytes for a 250-byte
+	// datagram on loopback): 200 ms of 250,000 a second, for the moments
+	// the readers are not scheduled on a machine busy with other work. It
+	// is kernel memory, used only while datagrams wait.
+	DefaultUDPRecvBuffer = 32 << 20
 	// DefaultUDPMaxInflatedSize caps what a compressed datagram may inflate
 	// to (max_message_size when that is larger); max_message_size applies
 	// to the result, so it matters with max_message_action = "truncate".
@@ -220,7 +225,13 @@ func (u *udpInput) Run(ctx context.Context, sink Sink) error {
 	case err != nil:
 		log.Warn("udp: cannot set the receive buffer", "udp_recv_buffer", u.k.RecvBuffer, "error", err)
 	case got > 0 && got < u.k.RecvBuffer:
-		log.Warn("udp: receive buffer smaller than udp_recv_buffer: the kernel caps it at net.core.rmem_max unless flowgo runs as root (CAP_NET_ADMIN); raise it with sysctl -w net.core.rmem_max=N",
+		// Stock kernels cap unprivileged buffers at about 200 KiB: say
+		// so loudly only to whoever asked for a size.
+		level := slog.LevelInfo
+		if u.c.Section.Has("udp_recv_buffer") {
+			level = slog.LevelWarn
+		}
+		log.Log(context.Background(), level, "udp: receive buffer smaller than udp_recv_buffer: the kernel caps it at net.core.rmem_max unless flowgo runs as root (CAP_NET_ADMIN); raise it with sysctl -w net.core.rmem_max=N",
 			"udp_recv_buffer", u.k.RecvBuffer, "obtained", got)
 	}
 	log.Info("udp: listening", "address", conn.LocalAddr().String(), "receive_buffer", got)
