@@ -85,6 +85,8 @@ func (s *streamSink) Put(b *flowgo.Batch) error {
 	return nil
 }
 
+func (s *streamSink) Prepare(*flowgo.Batch) {}
+
 func (s *streamSink) TryPut(b *flowgo.Batch) bool { return s.Put(b) == nil }
 
 func (s *streamSink) Reject(origin string, frame []byte, err error) {

@@ -28,6 +28,8 @@ type countSink struct {
 
 func (s *countSink) Put(b *flowgo.Batch) error { s.TryPut(b); return nil }
 
+func (s *countSink) Prepare(*flowgo.Batch) {}
+
 func (s *countSink) TryPut(b *flowgo.Batch) bool {
 	s.records.Add(int64(b.Len()))
 	flowgo.PutBatch(b)
@@ -130,6 +132,8 @@ type gateCountSink struct {
 	countSink
 	g *gate
 }
+
+func (s *gateCountSink) Prepare(*flowgo.Batch) {}
 
 func (s *gateCountSink) TryPut(b *flowgo.Batch) bool {
 	s.g.tryPut()

@@ -60,6 +60,8 @@ func (s *testSink) Put(b *flowgo.Batch) error {
 	return nil
 }
 
+func (s *testSink) Prepare(*flowgo.Batch) {}
+
 func (s *testSink) TryPut(b *flowgo.Batch) bool {
 	if s.tryPut != nil && !s.tryPut() {
 		return false
