@@ -346,7 +346,7 @@ func (g *Group) Reload() error {
 			removed = append(removed, m)
 			delete(g.members, name)
 			g.log.Info("pipeline removed: draining", "pipeline", name)
-			m.p.stopInputs(nil)
+			m.p.stopAllInputs()
 			m.cancel()
 		}
 	}

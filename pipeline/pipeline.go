@@ -289,7 +289,7 @@ wait:
 		}
 	}
 	cancelInputs()
-	p.stopInputs(nil)
+	p.stopAllInputs()
 	p.queue.Close()
 	<-outDone
 
@@ -369,13 +369,20 @@ func (p *Pipeline) inputEnded(r *inputRun, err error) {
 	}
 }
 
-// stopInputs stops the named inputs (all when names is nil) and waits until
-// they have handed over what they received.
+// stopInputs stops the named inputs and waits until they have handed over
+// what they received.
 func (p *Pipeline) stopInputs(names []string) {
+	p.stopInputsWhere(func(name string) bool { return contains(names, name) })
+}
+
+// stopAllInputs stops every input, as stopInputs does.
+func (p *Pipeline) stopAllInputs() { p.stopInputsWhere(func(string) bool { return true }) }
+
+func (p *Pipeline) stopInputsWhere(match func(name string) bool) {
 	p.mu.Lock()
 	var runs []*inputRun
 	for name, r := range p.inputs {
-		if names == nil || contains(names, name) {
+		if match(name) {
 			r.stopped = true
 			r.cancel()
 			runs = append(runs, r)
