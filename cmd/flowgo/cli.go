@@ -31,8 +31,10 @@ const (
 	defaultConfig = "flowgo.toml"
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3".
-var version = ""
+// version and commit are set at build time:
+// -ldflags "-X main.version=v1.2.3 -X main.commit=$(git rev-parse HEAD)".
+// Without them, the module version and VCS stamp in the build info are used.
+var version, commit = "", ""
 
 // env carries the process's streams so that tests can run commands in-process.
 type env struct {
@@ -147,7 +149,7 @@ Exit status: 0 success; 1 records rejected (pipe), lost, or an input failed; 2 u
 }
 
 func versionString() string {
-	v, rev, goV := version, "", "unknown"
+	v, rev, goV := version, commit, "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		goV = bi.GoVersion
 		if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
@@ -156,7 +158,9 @@ func versionString() string {
 		for _, s := range bi.Settings {
 			switch s.Key {
 			case "vcs.revision":
-				rev = s.Value
+				if rev == "" {
+					rev = s.Value
+				}
 			case "vcs.modified":
 				if s.Value == "true" && rev != "" {
 					rev += "+dirty"
