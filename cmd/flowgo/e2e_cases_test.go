@@ -106,6 +106,9 @@ type e2eStep struct {
 	Background bool `toml:"background"`
 	// Records waits until the output holds this many records in total.
 	Records int `toml:"records"`
+	// RecordsIn makes Records count the records of this file of the temp
+	// dir instead of the output (a file renamed away, say).
+	RecordsIn string `toml:"records_in"`
 	// Stderr waits until flowgo's stderr matches this regexp.
 	Stderr string `toml:"stderr"`
 	// Rename renames a file of the temp dir: [from, to].
@@ -391,9 +394,17 @@ func (r *e2eRun) step(n int, s e2eStep) {
 		r.poll(n, func() bool { return re.MatchString(r.stderr.String()) }, "stderr to match "+s.Stderr)
 	}
 	if s.Records > 0 {
-		r.poll(n, func() bool { return r.records() >= s.Records }, fmt.Sprintf("%d records in the output", s.Records))
-		if got := r.records(); got != s.Records {
-			t.Fatalf("step %d: the output holds %d records; want %d\n%s", n, got, s.Records, r.output())
+		count, what := r.records, "the output"
+		if s.RecordsIn != "" {
+			what = s.RecordsIn
+			count = func() int {
+				b, _ := os.ReadFile(filepath.Join(r.tmp, s.RecordsIn))
+				return bytes.Count(b, []byte("\n"))
+			}
+		}
+		r.poll(n, func() bool { return count() >= s.Records }, fmt.Sprintf("%d records in %s", s.Records, what))
+		if got := count(); got != s.Records {
+			t.Fatalf("step %d: %s holds %d records; want %d\n%s", n, what, got, s.Records, r.output())
 		}
 	}
 }
