@@ -217,6 +217,9 @@ func runE2ECase(t *testing.T, dir string) {
 			<-r.exited
 		}
 	})
+	// A step that fails must not leave a background client reporting
+	// after the test has ended.
+	t.Cleanup(r.background.Wait)
 
 	usesStdin := false
 	for i, s := range c.Steps {
@@ -444,7 +447,7 @@ func (r *e2eRun) send(n int, s e2eStep) func() error {
 			return r.stdin.Close()
 		}
 	case "tcp":
-		addr := r.listener(cmp(s.To, "tcp"))
+		addr := r.listener(orDefault(s.To, "tcp"))
 		return func() error {
 			conn, err := net.Dial("tcp", addr)
 			if err != nil {
@@ -456,7 +459,7 @@ func (r *e2eRun) send(n int, s e2eStep) func() error {
 			return conn.Close()
 		}
 	case "udp":
-		addr := r.listener(cmp(s.To, "udp"))
+		addr := r.listener(orDefault(s.To, "udp"))
 		return func() error {
 			conn, err := net.Dial("udp", addr)
 			if err != nil {
@@ -481,14 +484,14 @@ func (r *e2eRun) send(n int, s e2eStep) func() error {
 		host, port, _ := net.SplitHostPort(r.listener(to))
 		return r.client(s, data, "logger", append([]string{"-n", host, "-P", port}, args...)...)
 	case "openssl":
-		addr := r.listener(cmp(s.To, "tls"))
+		addr := r.listener(orDefault(s.To, "tls"))
 		return r.client(s, data, "openssl", append([]string{"s_client", "-connect", addr, "-quiet", "-no_ign_eof"}, args...)...)
 	}
 	r.t.Fatalf("step %d: unknown client %q", n, s.Client)
 	return nil
 }
 
-func cmp(v, def string) string {
+func orDefault(v, def string) string {
 	if v == "" {
 		return def
 	}
