@@ -172,8 +172,13 @@ type e2eRun struct {
 
 func runE2ECase(t *testing.T, dir string) {
 	var c e2eCase
-	if _, err := toml.DecodeFile(filepath.Join(dir, "case.toml"), &c); err != nil {
+	md, err := toml.DecodeFile(filepath.Join(dir, "case.toml"), &c)
+	if err != nil {
 		t.Fatalf("case.toml: %v", err)
+	}
+	// A misspelt key would silently skip a check.
+	if u := md.Undecoded(); len(u) > 0 {
+		t.Fatalf("case.toml: unknown keys %v", u)
 	}
 	if c.Description == "" {
 		t.Fatal("case.toml: description is missing")
@@ -198,7 +203,6 @@ func runE2ECase(t *testing.T, dir string) {
 	r.cmd.Dir = r.tmp
 	r.cmd.Env = append(os.Environ(), "TZ=UTC")
 	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
-	var err error
 	if r.stdin, err = r.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
