@@ -66,6 +66,8 @@ type Stats struct {
 type Options struct {
 	// Name names the pipeline in logs and metrics (the config file's name).
 	Name string
+	// Path is the config file, for messages.
+	Path string
 	// Stdin and Stdout are what the stdin input reads and the stdout output
 	// writes; os.Stdin and os.Stdout when nil.
 	Stdin  io.Reader
@@ -223,6 +225,16 @@ func (p *Pipeline) Reload() error {
 				errs = append(errs, fmt.Errorf("%s: %w", r.plan.name, err))
 			}
 		}
+		if r.plan.dead != nil {
+			if err := r.plan.dead.Reopen(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if d := p.codec.Load().dead; d != nil {
+		if err := d.Reopen(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	reply := make(chan error, 1)
 	select {
@@ -347,7 +359,15 @@ func (p *Pipeline) inputEnded(r *inputRun, err error) {
 	close(r.done)
 	p.running--
 	if err != nil {
-		err = fmt.Errorf("%s: %w", r.plan.name, err)
+		if r.plan.network != "" {
+			where := r.plan.name + ".listen " + r.plan.address
+			if p.opts.Path != "" {
+				where += " in " + p.opts.Path
+			}
+			err = fmt.Errorf("%s: %w", where, err)
+		} else {
+			err = fmt.Errorf("%s: %w", r.plan.name, err)
+		}
 		p.inputErrs = append(p.inputErrs, err)
 		if !r.stopped {
 			p.failed[r.plan.name] = err.Error()

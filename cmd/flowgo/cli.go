@@ -289,7 +289,7 @@ func (e *env) execute(ctx context.Context, r runner, reload func() error) int {
 				if err := reload(); err != nil {
 					e.log.Error("SIGHUP: reload failed; the running configuration stays", "error", err)
 				} else {
-					e.log.Info("SIGHUP: configuration reloaded, files reopened, certificates reloaded")
+					e.log.Info("SIGHUP: reloaded")
 				}
 			case <-done:
 				return
