@@ -270,7 +270,7 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 // flowgo does anyway; true cannot be honoured and is warned about.
 func legacyCompression(s *config.Section) error {
 	var k struct {
-		TLSCompression bool `toml:"tls_compression"`
+		TLSCompression bool `toml:"tls_compression,omitempty"`
 	}
 	if err := s.Decode(&k); err != nil {
 		return err

@@ -191,6 +191,9 @@ func (p *Pipeline) Describe() string {
 	return out
 }
 
+// Path returns the config file the pipeline was built from.
+func (p *Pipeline) Path() string { return p.opts.Path }
+
 // Warnings returns the configuration warnings of the running plan.
 func (p *Pipeline) Warnings() []string {
 	p.mu.Lock()

@@ -231,7 +231,7 @@ func (e *env) checkCmd(args []string) int {
 		return exitUsage
 	}
 	for _, p := range g.Pipelines() {
-		fmt.Fprintf(e.stdout, "pipeline %s: OK\n%s\n", p.Name, p.Describe())
+		fmt.Fprintf(e.stdout, "pipeline %s (%s): OK\n%s\n", p.Name, p.Path(), p.Describe())
 	}
 	return exitOK
 }
