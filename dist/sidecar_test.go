@@ -167,23 +167,40 @@ type sidecarConfig struct {
 	} `toml:"metrics"`
 }
 
+// yamlToJSON converts the YAML documents in path to a JSON array with
+// PyYAML. Debian's python3 comes first: that is where apt-get install
+// python3-yaml puts the module, whatever python3 is first on PATH.
+func yamlToJSON(t *testing.T, path string) []byte {
+	t.Helper()
+	const script = `
+import json, sys, yaml
+json.dump(list(yaml.safe_load_all(open(sys.argv[1]))), sys.stdout)
+`
+	var tried []string
+	for _, py := range []string{"/usr/bin/python3", "python3"} {
+		if _, err := exec.LookPath(py); err != nil {
+			continue
+		}
+		if exec.Command(py, "-c", "import yaml").Run() != nil {
+			tried = append(tried, py)
+			continue
+		}
+		cmd := exec.Command(py, "-c", script, path)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("reading %s as YAML: %v\n%s", path, err, stderr.String())
+		}
+		return out
+	}
+	t.Fatalf("no python3 with PyYAML (tried %v) to read %s: apt-get install python3-yaml", tried, path)
+	return nil
+}
+
 func loadSidecar(t *testing.T) *sidecar {
 	t.Helper()
-	py := need(t, "python3", "python3")
-	cmd := exec.Command(py, "-c", `
-import json, sys
-try:
-    import yaml
-except ImportError:
-    sys.exit("PyYAML is missing: apt-get install python3-yaml")
-json.dump(list(yaml.safe_load_all(open(sys.argv[1]))), sys.stdout)
-`, filepath.Join("kubernetes", "sidecar.yaml"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("reading kubernetes/sidecar.yaml as YAML: %v\n%s", err, stderr.String())
-	}
+	out := yamlToJSON(t, filepath.Join("kubernetes", "sidecar.yaml"))
 	var docs []json.RawMessage
 	if err := json.Unmarshal(out, &docs); err != nil {
 		t.Fatal(err)

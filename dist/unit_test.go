@@ -2,6 +2,9 @@ package dist
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -15,7 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/flowgo/flowgo/input"
+	"github.com/flowgo/flowgo/internal/testcerts"
 	"github.com/flowgo/flowgo/pipeline"
 )
 
@@ -264,31 +271,98 @@ func allowedSyscalls(t *testing.T, sa string, filters []string) map[string]bool 
 	return allowed
 }
 
+// sandbox holds what the unit allows, to check an strace log against.
+type sandbox struct {
+	strace, bin string
+	allowed     map[string]bool
+	families    []string
+}
+
+func newSandbox(t *testing.T) *sandbox {
+	t.Helper()
+	sa := need(t, "systemd-analyze", "systemd")
+	sb := &sandbox{strace: need(t, "strace", "strace"), bin: binary(t)}
+	u := parseUnit(t, "flowgo.service")
+	sb.allowed = allowedSyscalls(t, sa, u["Service"]["SystemCallFilter"])
+	sb.families = strings.Fields(u.one(t, "Service", "RestrictAddressFamilies"))
+	return sb
+}
+
+// run runs flowgo with cfg under strace, lets drive send traffic and wait
+// for its delivery, reloads (SIGHUP) and stops (SIGTERM) flowgo, then
+// checks the trace; dataDir stands for the unit's writable directories.
+// It returns the counters flowgo logged when it stopped.
+func (sb *sandbox) run(t *testing.T, dataDir, cfg string, drive func(p *process)) map[string]string {
+	t.Helper()
+	trace := filepath.Join(t.TempDir(), "trace")
+	p := start(t, sb.strace, "-f", "-qq", "-o", trace, sb.bin, "run", "-c", cfg)
+	drive(p)
+
+	// Signal flowgo, not strace: flowgo's pid is on the trace's first line.
+	pid := tracedPid(t, trace)
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the SIGHUP reload to be logged", func() bool {
+		return strings.Contains(p.stderr.String(), "SIGHUP: files reopened")
+	})
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("flowgo exited with %d; want 0:\n%s", code, p.stderr)
+	}
+
+	calls, sockets, writes, violations := readTrace(t, trace, dataDir)
+	var denied []string
+	for c := range calls {
+		if !sb.allowed[c] {
+			denied = append(denied, c)
+		}
+	}
+	slices.Sort(denied)
+	if len(denied) > 0 {
+		t.Errorf("flowgo made system calls the unit's SystemCallFilter denies: %v", denied)
+	}
+	if len(calls) < 20 {
+		t.Errorf("only %d distinct system calls traced: the trace was not read", len(calls))
+	}
+	for f := range sockets {
+		if !slices.Contains(sb.families, f) {
+			t.Errorf("flowgo opened an %s socket; RestrictAddressFamilies allows %v", f, sb.families)
+		}
+	}
+	for _, v := range violations {
+		t.Error(v)
+	}
+	// At least the two dead-letter files every config here has.
+	if writes < 2 {
+		t.Errorf("only %d file writes traced: the trace was not read", writes)
+	}
+	t.Logf("traced %d distinct system calls, %d file writes, socket families %v", len(calls), writes, keys(sockets))
+	return stats(t, p.stderr.String())
+}
+
 // TestUnitSandboxAllowsFlowgo runs flowgo under strace doing what a service
-// does (tcp and udp inputs, a file output with rotation, a dead-letter file,
-// SIGHUP, SIGTERM) and checks every system call against the unit's filter,
-// every socket against RestrictAddressFamilies, that no memory is mapped
+// does, and checks every system call against the unit's filter, every
+// socket against RestrictAddressFamilies, that no memory is mapped
 // executable (MemoryDenyWriteExecute), and that it writes only in its data
 // directories (ProtectSystem=strict). systemd itself cannot run here, so
 // this is how the unit's sandbox is shown not to break flowgo.
 func TestUnitSandboxAllowsFlowgo(t *testing.T) {
-	sa := need(t, "systemd-analyze", "systemd")
-	st := need(t, "strace", "strace")
-	bin := binary(t)
-	u := parseUnit(t, "flowgo.service")
-	allowed := allowedSyscalls(t, sa, u["Service"]["SystemCallFilter"])
-	families := strings.Fields(u.one(t, "Service", "RestrictAddressFamilies"))
+	sb := newSandbox(t)
 
-	dir := t.TempDir()
-	state, logs := filepath.Join(dir, "lib"), filepath.Join(dir, "log") // StateDirectory, LogsDirectory
-	for _, d := range []string{state, logs} {
-		if err := os.Mkdir(d, 0o750); err != nil {
-			t.Fatal(err)
+	t.Run("tcp and udp inputs, a rotated file output, dead-letter files", func(t *testing.T) {
+		dir := t.TempDir()
+		state, logs := filepath.Join(dir, "lib"), filepath.Join(dir, "log") // StateDirectory, LogsDirectory
+		for _, d := range []string{state, logs} {
+			if err := os.Mkdir(d, 0o750); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	tcpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
-	udpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp"))
-	cfg := writeFile(t, dir, "flowgo.toml", fmt.Sprintf(`
+		tcpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+		udpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp"))
+		cfg := writeFile(t, dir, "flowgo.toml", fmt.Sprintf(`
 [[input]]
 type = "tcp"
 listen = %q
@@ -308,70 +382,107 @@ file_rotation_maxfiles = 50
 dead_letter_file = %q
 `, tcpAddr, filepath.Join(state, "rejected.log"), udpAddr, filepath.Join(logs, "out.log"), filepath.Join(state, "undeliverable.log")))
 
-	trace := filepath.Join(dir, "trace")
-	p := start(t, st, "-f", "-qq", "-o", trace, bin, "run", "-c", cfg)
-	waitListening(t, p, tcpAddr)
-	const n = 100
-	var frames []string
-	for i := range n {
-		m := fmt.Sprintf("<14>1 2026-01-02T03:04:05.000006Z host app 42 ID7 - tcp record %d", i)
-		frames = append(frames, fmt.Sprintf("%d %s", len(m), m))
-	}
-	sendTCP(t, tcpAddr, append(frames, "9 not-5424\n"))
-	uc, err := net.Dial("udp", udpAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		fmt.Fprintf(uc, "<14>1 2026-01-02T03:04:05.000006Z host app 42 ID7 - udp record %d", i)
-	}
-	uc.Close()
-	waitFor(t, 10*time.Second, "every record in the output files", func() bool {
-		return countLines(t, logs) == 2*n
+		const n = 100
+		s := sb.run(t, dir, cfg, func(p *process) {
+			waitListening(t, p, tcpAddr)
+			var frames []string
+			for i := range n {
+				m := fmt.Sprintf("<14>1 2026-01-02T03:04:05.000006Z host app 42 ID7 - tcp record %d", i)
+				frames = append(frames, fmt.Sprintf("%d %s", len(m), m))
+			}
+			sendTCP(t, tcpAddr, append(frames, "9 not-5424\n"))
+			uc, err := net.Dial("udp", udpAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				fmt.Fprintf(uc, "<14>1 2026-01-02T03:04:05.000006Z host app 42 ID7 - udp record %d", i)
+			}
+			uc.Close()
+			waitFor(t, 10*time.Second, "every record in the output files", func() bool {
+				return countLines(t, logs) == 2*n
+			})
+		})
+		if s["received"] != strconv.Itoa(2*n) || s["sent"] != strconv.Itoa(2*n) || s["rejected"] != "1" {
+			t.Errorf("flowgo stopped with received=%s sent=%s rejected=%s; want %d, %d, 1", s["received"], s["sent"], s["rejected"], 2*n, 2*n)
+		}
+		if ents, _ := os.ReadDir(logs); len(ents) < 3 {
+			t.Errorf("%d files in the logs directory; want out.log and rotated files (file_rotation_size)", len(ents))
+		}
 	})
 
-	// Signal flowgo, not strace: flowgo's pid is on the trace's first line.
-	pid := tracedPid(t, trace)
-	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 5*time.Second, "the SIGHUP reload to be logged", func() bool {
-		return strings.Contains(p.stderr.String(), "SIGHUP: files reopened")
-	})
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if code := p.wait(t, 15*time.Second); code != 0 {
-		t.Fatalf("flowgo exited with %d; want 0:\n%s", code, p.stderr)
-	}
-	s := stats(t, p.stderr.String())
-	if s["received"] != strconv.Itoa(2*n) || s["sent"] != strconv.Itoa(2*n) || s["rejected"] != "1" {
-		t.Errorf("flowgo stopped with received=%s sent=%s rejected=%s; want %d, %d, 1", s["received"], s["sent"], s["rejected"], 2*n, 2*n)
-	}
+	t.Run("a tls input and a kafka output over TLS to a broker named localhost", func(t *testing.T) {
+		dir := t.TempDir()
+		ca := testcerts.NewCA(t, "dist test CA")
+		leaf := ca.Server(t)
+		certs := t.TempDir() // stands for /etc/flowgo: read only
+		caFile := testcerts.WriteFile(t, certs, "ca.pem", ca.CertPEM)
+		certFile := testcerts.WriteFile(t, certs, "server.pem", leaf.CertPEM)
+		keyFile := testcerts.WriteFile(t, certs, "server.key", leaf.KeyPEM)
+		pair, err := tls.X509KeyPair(leaf.CertPEM, leaf.KeyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "logs"),
+			kfake.TLS(&tls.Config{Certificates: []tls.Certificate{pair}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cluster.Close()
+		_, brokerPort, _ := net.SplitHostPort(cluster.ListenAddrs()[0])
+		tlsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+		cfg := writeFile(t, dir, "flowgo.toml", fmt.Sprintf(`
+[input]
+type = "tls"
+listen = %q
+tls_cert = %q
+tls_key = %q
+format = "rfc5424"
+dead_letter_file = %q
+[output]
+type = "kafka"
+format = "gelf"
+kafka_brokers = ["localhost:%s"]
+kafka_topic = "logs"
+kafka_tls = true
+kafka_tls_ca_file = %q
+dead_letter_file = %q
+`, tlsAddr, certFile, keyFile, filepath.Join(dir, "rejected.log"), brokerPort, caFile, filepath.Join(dir, "undeliverable.log")))
 
-	calls, sockets, violations := readTrace(t, trace, dir)
-	var denied []string
-	for c := range calls {
-		if !allowed[c] {
-			denied = append(denied, c)
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(ca.CertPEM)
+		const n = 50
+		s := sb.run(t, dir, cfg, func(p *process) {
+			waitListening(t, p, tlsAddr)
+			c, err := tls.Dial("tcp", tlsAddr, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				fmt.Fprintf(c, "<14>1 2026-01-02T03:04:05.000006Z host app 42 ID7 - tls record %d\n", i)
+			}
+			c.Close()
+			cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("logs"),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond),
+				kgo.DialTLSConfig(&tls.Config{RootCAs: pool}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			got := 0
+			for got < n && ctx.Err() == nil {
+				got += cl.PollFetches(ctx).NumRecords()
+			}
+			if got != n {
+				t.Fatalf("%d records in Kafka; want %d:\n%s", got, n, p.stderr)
+			}
+		})
+		if s["received"] != strconv.Itoa(n) || s["sent"] != strconv.Itoa(n) {
+			t.Errorf("flowgo stopped with received=%s sent=%s; want %d, %d", s["received"], s["sent"], n, n)
 		}
-	}
-	slices.Sort(denied)
-	if len(denied) > 0 {
-		t.Errorf("flowgo made system calls the unit's SystemCallFilter denies: %v", denied)
-	}
-	if len(calls) < 20 {
-		t.Errorf("only %d distinct system calls traced: the trace was not read", len(calls))
-	}
-	for f := range sockets {
-		if !slices.Contains(families, f) {
-			t.Errorf("flowgo opened an %s socket; RestrictAddressFamilies allows %v", f, families)
-		}
-	}
-	for _, v := range violations {
-		t.Error(v)
-	}
-	t.Logf("%d distinct system calls, all allowed; socket families %v", len(calls), keys(sockets))
+	})
 }
 
 func keys(m map[string]bool) []string {
@@ -428,9 +539,10 @@ var (
 	traceWrite = regexp.MustCompile(`^\d+\s+(?:openat\([^,]+, "(/[^"]*)", [^)]*(?:O_WRONLY|O_RDWR|O_CREAT)|(?:renameat2?|unlinkat|mkdirat|linkat|symlinkat|fchmodat|fchownat|utimensat)\([^,]+, "(/[^"]*)")`)
 )
 
-// readTrace returns the system calls, socket families and rule violations
-// (executable mappings, writes outside dataDir) in an strace -f log.
-func readTrace(t *testing.T, path, dataDir string) (calls, sockets map[string]bool, violations []string) {
+// readTrace returns the system calls, socket families, number of calls that
+// write files, and rule violations (executable mappings, writes outside
+// dataDir) in an strace -f log.
+func readTrace(t *testing.T, path, dataDir string) (calls, sockets map[string]bool, writes int, violations []string) {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -448,13 +560,14 @@ func readTrace(t *testing.T, path, dataDir string) (calls, sockets map[string]bo
 			violations = append(violations, "MemoryDenyWriteExecute would refuse: "+line)
 		}
 		if m := traceWrite.FindStringSubmatch(line); m != nil {
+			writes++
 			p := m[1] + m[2]
 			if !strings.HasPrefix(p, dataDir+"/") {
 				violations = append(violations, "ProtectSystem=strict would refuse a write outside the data directories: "+line)
 			}
 		}
 	}
-	return calls, sockets, violations
+	return calls, sockets, writes, violations
 }
 
 func TestLogrotateSnippetMakesFlowgoReopen(t *testing.T) {
