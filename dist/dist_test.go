@@ -533,14 +533,19 @@ func sendTCP(t *testing.T, addr string, frames []string) {
 	}
 }
 
-// stats reads the counters of flowgo's final "flowgo stopped" log line.
+// stats reads the counters flowgo logs when a pipeline stops (the last
+// line with received= and sent=).
 func stats(t *testing.T, log string) map[string]string {
 	t.Helper()
-	i := strings.LastIndex(log, `msg="flowgo stopped"`)
-	if i < 0 {
-		t.Fatalf("no \"flowgo stopped\" line in flowgo's log:\n%s", log)
+	var line string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, " received=") && strings.Contains(l, " sent=") {
+			line = l
+		}
 	}
-	line, _, _ := strings.Cut(log[i:], "\n")
+	if line == "" {
+		t.Fatalf("no line with the counters (received=, sent=) in flowgo's log:\n%s", log)
+	}
 	out := map[string]string{}
 	for _, f := range strings.Fields(line) {
 		if k, v, ok := strings.Cut(f, "="); ok {
@@ -548,6 +553,25 @@ func stats(t *testing.T, log string) map[string]string {
 		}
 	}
 	return out
+}
+
+// waitReloaded waits for flowgo to log the outcome of a SIGHUP, and fails
+// if the reload failed.
+func waitReloaded(t *testing.T, p *process) {
+	t.Helper()
+	var line string
+	waitFor(t, 5*time.Second, "flowgo to log its SIGHUP reload", func() bool {
+		log := p.stderr.String()
+		i := strings.Index(log, `msg="SIGHUP:`)
+		if i < 0 {
+			return false
+		}
+		line, _, _ = strings.Cut(log[i:], "\n")
+		return true
+	})
+	if strings.Contains(line, "failed") {
+		t.Fatalf("SIGHUP: %s", line)
+	}
 }
 
 // writeFile writes data to name in dir and returns its path.

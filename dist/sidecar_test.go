@@ -389,22 +389,13 @@ func sidecarTOML(t *testing.T, s *sidecar, dataDir string, repl ...string) strin
 	return out
 }
 
-// metricsHint explains a failure caused by a flowgo that does not know the
-// [metrics] table yet.
-func metricsHint(out string) string {
-	if strings.Contains(out, "metrics.listen: unknown key") {
-		return "\n(this flowgo has no [metrics] listener yet, issue 5 items 1-2; the manifest's probes need it)"
-	}
-	return ""
-}
-
 func TestSidecarConfigPassesCheck(t *testing.T) {
 	s := loadSidecar(t)
 	dir := t.TempDir()
 	cfg := writeFile(t, dir, "flowgo.toml", sidecarTOML(t, s, dir))
 	out, err := exec.Command(binary(t), "check", "-c", cfg).CombinedOutput()
 	if err != nil {
-		t.Errorf("flowgo check on the ConfigMap's flowgo.toml: %v\n%s%s", err, out, metricsHint(string(out)))
+		t.Errorf("flowgo check on the ConfigMap's flowgo.toml: %v\n%s", err, out)
 	}
 }
 
@@ -452,7 +443,7 @@ func TestSidecarEndToEnd(t *testing.T) {
 	// The startup probe: the application starts once it passes.
 	waitFor(t, 10*time.Second, "the startup probe (/healthz) to pass", func() bool {
 		if p.exited() {
-			t.Fatalf("flowgo exited:\n%s%s", p.stderr, metricsHint(p.stderr.String()))
+			t.Fatalf("flowgo exited:\n%s", p.stderr)
 		}
 		code, _ := get("/healthz")
 		return code == http.StatusOK

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -303,9 +304,7 @@ func (sb *sandbox) run(t *testing.T, dataDir, cfg string, drive func(p *process)
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the SIGHUP reload to be logged", func() bool {
-		return strings.Contains(p.stderr.String(), "SIGHUP: files reopened")
-	})
+	waitReloaded(t, p)
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +351,7 @@ func (sb *sandbox) run(t *testing.T, dataDir, cfg string, drive func(p *process)
 func TestUnitSandboxAllowsFlowgo(t *testing.T) {
 	sb := newSandbox(t)
 
-	t.Run("tcp and udp inputs, a rotated file output, dead-letter files", func(t *testing.T) {
+	t.Run("tcp and udp inputs, a rotated file output, dead-letter files, metrics scraped", func(t *testing.T) {
 		dir := t.TempDir()
 		state, logs := filepath.Join(dir, "lib"), filepath.Join(dir, "log") // StateDirectory, LogsDirectory
 		for _, d := range []string{state, logs} {
@@ -362,7 +361,10 @@ func TestUnitSandboxAllowsFlowgo(t *testing.T) {
 		}
 		tcpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
 		udpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp"))
+		metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
 		cfg := writeFile(t, dir, "flowgo.toml", fmt.Sprintf(`
+[metrics]
+listen = %q
 [[input]]
 type = "tcp"
 listen = %q
@@ -380,7 +382,7 @@ file_path = %q
 file_rotation_size = 8192
 file_rotation_maxfiles = 50
 dead_letter_file = %q
-`, tcpAddr, filepath.Join(state, "rejected.log"), udpAddr, filepath.Join(logs, "out.log"), filepath.Join(state, "undeliverable.log")))
+`, metricsAddr, tcpAddr, filepath.Join(state, "rejected.log"), udpAddr, filepath.Join(logs, "out.log"), filepath.Join(state, "undeliverable.log")))
 
 		const n = 100
 		s := sb.run(t, dir, cfg, func(p *process) {
@@ -402,6 +404,16 @@ dead_letter_file = %q
 			waitFor(t, 10*time.Second, "every record in the output files", func() bool {
 				return countLines(t, logs) == 2*n
 			})
+			for _, path := range []string{"/metrics", "/healthz", "/readyz"} {
+				resp, err := http.Get("http://" + metricsAddr + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("GET %s: %s; want 200", path, resp.Status)
+				}
+			}
 		})
 		if s["received"] != strconv.Itoa(2*n) || s["sent"] != strconv.Itoa(2*n) || s["rejected"] != "1" {
 			t.Errorf("flowgo stopped with received=%s sent=%s rejected=%s; want %d, %d, 1", s["received"], s["sent"], s["rejected"], 2*n, 2*n)
@@ -621,9 +633,10 @@ file_path = %q
 	if err != nil {
 		t.Fatalf("logrotate: %v\n%s", err, out)
 	}
-	waitFor(t, 5*time.Second, "flowgo to reopen out.log", func() bool {
-		return strings.Contains(p.stderr.String(), "SIGHUP: files reopened")
-	})
+	waitReloaded(t, p)
+	if _, err := os.Stat(filepath.Join(logs, "out.log")); err != nil {
+		t.Fatalf("flowgo did not reopen out.log after the rotation: %v", err)
+	}
 	sendTCP(t, addr, batch("after"))
 	waitFor(t, 5*time.Second, "20 lines in the log directory", func() bool { return countLines(t, logs) == 20 })
 	syscall.Kill(p.cmd.Process.Pid, syscall.SIGTERM)
