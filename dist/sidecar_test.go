@@ -353,8 +353,11 @@ func TestSidecarManifest(t *testing.T) {
 			timeout = d
 		}
 		g := pod.TerminationGracePeriodSeconds
-		if g == nil || time.Duration(*g)*time.Second < timeout+10*time.Second {
-			t.Errorf("terminationGracePeriodSeconds %v; want at least shutdown_timeout %v + 10s", g, timeout)
+		if g == nil {
+			t.Fatalf("no terminationGracePeriodSeconds; want at least shutdown_timeout %v + 10s", timeout)
+		}
+		if time.Duration(*g)*time.Second < timeout+10*time.Second {
+			t.Errorf("terminationGracePeriodSeconds %d; want at least shutdown_timeout %v + 10s", *g, timeout)
 		}
 	})
 	t.Run("the application sends what flowgo's input expects, where it listens", func(t *testing.T) {
