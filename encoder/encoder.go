@@ -8,7 +8,6 @@
 package encoder
 
 import (
-
 	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
 	internalregistry "github.com/flowgo/flowgo/internal/registry"

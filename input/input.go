@@ -12,8 +12,8 @@ import (
 
 	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
-	internalregistry "github.com/flowgo/flowgo/internal/registry"
 	"github.com/flowgo/flowgo/decoder"
+	internalregistry "github.com/flowgo/flowgo/internal/registry"
 )
 
 // Input is a source of records.
