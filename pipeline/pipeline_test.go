@@ -83,11 +83,15 @@ func init() {
 }
 
 func newMem(t *testing.T) (*memOutput, string) {
+	return newMemNamed(t.Name())
+}
+
+func newMemNamed(id string) (*memOutput, string) {
 	m := &memOutput{}
 	outputsMu.Lock()
-	outputs[t.Name()] = m
+	outputs[id] = m
 	outputsMu.Unlock()
-	return m, t.Name()
+	return m, id
 }
 
 func (m *memOutput) Write(ctx context.Context, b *flowgo.Batch) error {
@@ -424,8 +428,16 @@ func (o oneByOne) Run(ctx context.Context, sink input.Sink) error {
 	return nil
 }
 
+var registerOneByOneOnce sync.Once
+
+func registerOneByOne() {
+	registerOneByOneOnce.Do(func() {
+		input.Register("testonebyone", input.Type{New: func(c input.Config) (input.Input, error) { return oneByOne{n: 20000}, nil }})
+	})
+}
+
 func TestQueuedBatchesAreWrittenTogether(t *testing.T) {
-	input.Register("testonebyone", input.Type{New: func(c input.Config) (input.Input, error) { return oneByOne{n: 20000}, nil }})
+	registerOneByOne()
 	mem, id := newMem(t)
 	mem.block = make(chan struct{})
 	p := build(t, fmt.Sprintf("[input]\ntype=\"testonebyone\"\nformat=\"testline\"\n[output]\ntype=\"testmem\"\nid=%q\nformat=\"testmsg\"\nframing=\"line\"\n", id), Options{})
@@ -449,4 +461,33 @@ func TestQueuedBatchesAreWrittenTogether(t *testing.T) {
 		t.Errorf("%d writes for 20000 one-record batches; queued batches were not written together", mem.writes)
 	}
 	t.Logf("%d writes", mem.writes)
+}
+
+func TestReloadReopensDeadLetterFiles(t *testing.T) {
+	_, id := newMem(t)
+	dir := t.TempDir()
+	dead := filepath.Join(dir, "rejected.log")
+	pr, pw := io.Pipe()
+	p := build(t, fmt.Sprintf("[input]\ntype=\"stdin\"\nformat=\"testline\"\ndead_letter_file=%q\n[output]\ntype=\"testmem\"\nid=%q\nformat=\"testmsg\"\n", dead, id), Options{Stdin: pr})
+	done := make(chan error)
+	go func() { done <- p.Run(context.Background()) }()
+	fmt.Fprintln(pw, "BAD before")
+	waitFor(t, "the first rejection", func() bool { return p.Stats().Rejected.Load() == 1 })
+	if err := os.Rename(dead, dead+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(pw, "BAD after")
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(dead + ".1"); string(got) != "BAD before\n" {
+		t.Errorf("rotated dead-letter file = %q", got)
+	}
+	if got, _ := os.ReadFile(dead); string(got) != "BAD after\n" {
+		t.Errorf("new dead-letter file = %q", got)
+	}
 }
