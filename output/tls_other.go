@@ -1,0 +1,20 @@
+//go:build !linux
+
+package output
+
+import "net"
+
+// fallbackWindow bounds what a socket may hold unacknowledged where the
+// kernel cannot be asked: larger than the send buffers that macOS, the BSDs
+// and Windows grow to by default.
+const fallbackWindow = 8 << 20
+
+// unackedBytes assumes, where the kernel cannot be asked, that the last
+// fallbackWindow bytes written may not have reached the peer.
+func unackedBytes(c *net.TCPConn, written int64) (n int64, ok bool) {
+	return min(written, fallbackWindow), true
+}
+
+// exactAcks is false: Close cannot know when the peer acknowledged
+// everything, so it flushes and closes without waiting.
+const exactAcks = false
