@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync/atomic"
 	"time"
@@ -96,6 +97,7 @@ func (l *lane) run() {
 			if err := l.writeOut(); err != nil {
 				l.fail(err)
 			}
+			l.release()
 		case err := <-l.readErr:
 			l.fail(err)
 		case <-closingCh:
@@ -263,7 +265,7 @@ func (l *lane) dial() error {
 	l.conn, l.raw, l.cc, l.acked = tc, raw, cc, 0
 	l.unwatch = context.AfterFunc(l.o.stop, func() { raw.Close() })
 	l.readErr = make(chan error, 1)
-	go read(tc, l.readErr)
+	go read(tc, l.addr, l.readErr)
 
 	// With TLS 1.3 the client finishes its handshake before the server has
 	// checked the client's certificate: a server that refuses it says so
@@ -279,7 +281,7 @@ func (l *lane) dial() error {
 		return nil
 	case err := <-l.readErr:
 		l.dropConn()
-		return explain(fmt.Errorf("%s closed the connection after the handshake: %w", l.addr, err))
+		return explain(fmt.Errorf("right after the handshake: %w", err))
 	case <-l.o.stop.Done():
 		l.dropConn()
 		return l.o.stop.Err()
@@ -289,12 +291,17 @@ func (l *lane) dial() error {
 // read consumes what the server sends (syslog and GELF servers send
 // nothing), so that a connection the server closed or reset is noticed at
 // once rather than at the next write.
-func read(c *tls.Conn, errc chan<- error) {
+func read(c *tls.Conn, addr string, errc chan<- error) {
 	var buf [512]byte
 	for {
 		if _, err := c.Read(buf[:]); err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			switch {
+			case errors.Is(err, io.EOF):
+				err = fmt.Errorf("%s closed the connection", addr)
+			case errors.Is(err, net.ErrClosed):
 				err = errors.New("connection closed")
+			default:
+				err = fmt.Errorf("reading from %s: %w", addr, err)
 			}
 			errc <- err
 			return
