@@ -59,6 +59,9 @@ const (
 	// tlsCloseWait is how often Close asks the kernel whether the peer
 	// acknowledged everything.
 	tlsCloseWait = 2 * time.Millisecond
+	// tlsIdleAck is how often a lane asks the kernel what the peer
+	// acknowledged while it writes nothing.
+	tlsIdleAck = 100 * time.Millisecond
 )
 
 // tlsKeys are the [output] keys of the tls output.
@@ -186,26 +189,17 @@ func newTLS(c Config) (Output, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	r, warnings, err := tlsconf.ClientConfig(tlsconf.Options{
-		CertFile: k.Cert, KeyFile: k.Key, CAFile: k.CAFile, VerifyPeer: k.VerifyPeer,
-		Ciphers: k.Ciphers, Level: k.Level,
-	}, func(err error) { log.Warn("tls output", "error", err) })
+	opts := tlsconf.Options{CertFile: k.Cert, KeyFile: k.Key, CAFile: k.CAFile, VerifyPeer: k.VerifyPeer, Ciphers: k.Ciphers, Level: k.Level}
+	if !k.VerifyPeer {
+		opts.CAFile = ""
+	}
+	r, warnings, err := tlsconf.ClientConfig(opts, func(err error) { log.Warn("reloading the TLS files", "error", err) })
 	for _, w := range warnings {
 		s.Warn("tls_ciphers", "%s", w)
 	}
 	if err != nil {
-		key := "tls_cert"
-		switch {
-		case strings.HasPrefix(err.Error(), "tls_ciphers"):
-			key = "tls_ciphers"
-		case strings.HasPrefix(err.Error(), "tls_compatibility_level"):
-			key = "tls_compatibility_level"
-		case strings.HasPrefix(err.Error(), "tls_ca_file"):
-			key = "tls_ca_file"
-		case strings.HasPrefix(err.Error(), "tls_key"):
-			key = "tls_key"
-		}
-		return nil, s.Errorf(key, "%v", err)
+		key := tlsErrorKey(err, opts)
+		return nil, s.Errorf(key, "%s", strings.TrimPrefix(err.Error(), key+": "))
 	}
 	o := &tlsOutput{
 		keys:    k,
@@ -222,6 +216,23 @@ func newTLS(c Config) (Output, error) {
 	o.stop, o.abort = context.WithCancel(context.Background())
 	rand.Shuffle(len(o.addrs), func(i, j int) { o.addrs[i], o.addrs[j] = o.addrs[j], o.addrs[i] })
 	return o, nil
+}
+
+// tlsErrorKey finds the key an error of tlsconf is about: the one it
+// starts with, or the one whose file it names.
+func tlsErrorKey(err error, o tlsconf.Options) string {
+	msg := err.Error()
+	for _, k := range []string{"tls_ciphers", "tls_compatibility_level", "tls_ca_file", "tls_cert", "tls_key"} {
+		if strings.HasPrefix(msg, k) {
+			return k
+		}
+	}
+	for _, kf := range [][2]string{{"tls_ca_file", o.CAFile}, {"tls_cert", o.CertFile}, {"tls_key", o.KeyFile}} {
+		if kf[1] != "" && strings.Contains(msg, kf[1]) {
+			return kf[0]
+		}
+	}
+	return "tls_cert"
 }
 
 // splitAddr splits "host:port" or "[v6]:port" and checks both parts.

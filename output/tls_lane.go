@@ -56,6 +56,11 @@ func (l *lane) run() {
 	defer l.exit()
 	closingCh := l.o.closing
 	var poll <-chan time.Time
+	// While frames are held, the kernel is asked now and then what the
+	// peer acknowledged: after a quiet spell, a new connection then has
+	// nothing to resend, and the memory goes back.
+	idle := time.NewTicker(tlsIdleAck)
+	defer idle.Stop()
 	for {
 		if l.o.stop.Err() != nil {
 			return
@@ -89,6 +94,10 @@ func (l *lane) run() {
 				poll = t.C
 			}
 		}
+		var idleC <-chan time.Time
+		if l.s.size() > 0 {
+			idleC = idle.C
+		}
 		select {
 		case c := <-work:
 			l.take(c)
@@ -103,6 +112,8 @@ func (l *lane) run() {
 		case <-closingCh:
 			closingCh, l.closing = nil, true
 		case <-poll:
+		case <-idleC:
+			l.sample()
 		case <-l.o.stop.Done():
 			return
 		}

@@ -525,3 +525,182 @@ func serverCert(t testing.TB, l testcerts.Leaf) tls.Certificate {
 func tlsServer(c net.Conn, cert tls.Certificate) *tls.Conn {
 	return tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
 }
+
+func TestTLSConnectsOverIPv6(t *testing.T) {
+	p := newPKI(t)
+	s := newSink(t, sinkOptions{cert: p.server, network: "tcp6"})
+	if !strings.HasPrefix(s.Addr, "[::1]:") {
+		t.Fatalf("sink address %s; want [::1]:port", s.Addr)
+	}
+	// The certificate is verified against the address ::1, without brackets.
+	o := newTLS(t, fmt.Sprintf("connect = [%q]\ntls_ca_file = %q\n", s.Addr, p.caFile))
+	feed(t, o, 0, 100, 10)
+	closeOutput(t, o)
+	s.Wait(5 * time.Second)
+	checkDelivery(t, s.Conns(), 100, true)
+}
+
+func TestTLSAsyncBuffersUntilFlush(t *testing.T) {
+	p := newPKI(t)
+	s := newSink(t, sinkOptions{cert: p.server})
+	o := newTLS(t, fmt.Sprintf("connect = [%q]\ntls_ca_file = %q\ntls_async = true\n", s.Addr, p.caFile))
+	feed(t, o, 0, 10, 10)
+	time.Sleep(100 * time.Millisecond)
+	if got := len(s.Received()); got != 0 {
+		t.Fatalf("%d records arrived before a flush; tls_async should buffer them", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := o.(output.Flusher).Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(s.Received()) == 10 }, "the 10 records after Flush")
+	feed(t, o, 10, 20, 10)
+	closeOutput(t, o)
+	s.Wait(5 * time.Second)
+	checkDelivery(t, s.Conns(), 20, true)
+}
+
+// Through the pipeline, tls_async records go out on the flush timer while
+// the input is still open, and the rest when the pipeline stops.
+func TestTLSAsyncFlushesOnTheTimerAndAtExit(t *testing.T) {
+	p := newPKI(t)
+	s := newSink(t, sinkOptions{cert: p.server})
+	f, err := config.Parse("test.toml", fmt.Sprintf(`
+[input]
+type = "stdin"
+format = "tlstestline"
+[output]
+type = "tls"
+format = "tlstestmsg"
+framing = "nul"
+connect = [%q]
+tls_ca_file = %q
+tls_async = true
+tls_flush_interval = "50ms"
+`, s.Addr, p.caFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	pl, err := pipeline.Build(f, pipeline.Options{Stdin: pr, Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- pl.Run(context.Background()) }()
+	for i := range 5 {
+		fmt.Fprintln(pw, record(i))
+	}
+	waitFor(t, func() bool { return len(s.Received()) == 5 }, "the first 5 records, flushed by the timer")
+	for i := 5; i < 1000; i++ {
+		fmt.Fprintln(pw, record(i))
+	}
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	s.Wait(5 * time.Second)
+	checkDelivery(t, s.Conns(), 1000, true)
+}
+
+func TestTLSCloseWaitsUntilTheServerAcknowledgedEverything(t *testing.T) {
+	p := newPKI(t)
+	hold := make(chan struct{})
+	s := newSink(t, sinkOptions{cert: p.server, rcvBuf: 64 << 10, hold: hold})
+	o := newTLS(t, fmt.Sprintf("connect = [%q]\ntls_ca_file = %q\n", s.Addr, p.caFile))
+	// About 1 MB: more than the server's receive buffer, less than what the
+	// sending socket buffers, so Write returns before the server read it.
+	feed(t, o, 0, 7000, 1000)
+	const stall = 300 * time.Millisecond
+	released := time.Now().Add(stall)
+	time.AfterFunc(stall, func() { close(hold) })
+	closeOutput(t, o)
+	if early := time.Until(released); early > 0 {
+		t.Errorf("Close returned %v before the server read anything", early.Round(time.Millisecond))
+	}
+	s.Wait(5 * time.Second)
+	checkDelivery(t, s.Conns(), 7000, true)
+}
+
+func TestTLSCloseReportsWhatWasNotAcknowledged(t *testing.T) {
+	p := newPKI(t)
+	hold := make(chan struct{})
+	defer close(hold)
+	s := newSink(t, sinkOptions{cert: p.server, rcvBuf: 64 << 10, hold: hold})
+	o := newTLS(t, fmt.Sprintf("connect = [%q]\ntls_ca_file = %q\n", s.Addr, p.caFile))
+	feed(t, o, 0, 3000, 1000)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := o.Close(ctx)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close took %v with a 200ms context", d)
+	}
+	if err == nil || !strings.Contains(err.Error(), "not acknowledged by the server at close: context deadline exceeded") {
+		t.Fatalf("Close error = %v; want the records not acknowledged", err)
+	}
+	var n int
+	if _, e := fmt.Sscanf(err.Error(), "tls: %d records", &n); e != nil || n <= 0 || n > 3000 {
+		t.Errorf("Close error %q: want 1 to 3000 records counted", err)
+	}
+}
+
+func TestTLSHealthFollowsTheConnection(t *testing.T) {
+	p := newPKI(t)
+	s := newSink(t, sinkOptions{cert: p.server})
+	o := newTLS(t, fmt.Sprintf("connect = [%q]\ntls_ca_file = %q\ntls_recovery_delay_max = 50\n", s.Addr, p.caFile))
+	if ok, _ := healthy(o); ok {
+		t.Error("healthy before anything was sent")
+	}
+	feed(t, o, 0, 10, 10)
+	if ok, msg := healthy(o); !ok || msg != "1 of 1 connections up ("+s.Addr+")" {
+		t.Errorf("Healthy = %v, %q; want true, 1 of 1 connections up", ok, msg)
+	}
+	s.Kill()
+	waitFor(t, func() bool { ok, _ := healthy(o); return !ok }, "the output to notice the server is gone")
+	if _, msg := healthy(o); !strings.HasPrefix(msg, "not connected; last error") {
+		t.Errorf("Healthy message %q; want not connected and the last error", msg)
+	}
+	if st := stats(o); st.Connects != 1 || st.Failures < 1 {
+		t.Errorf("stats %+v; want 1 connect and failures", st)
+	}
+}
+
+func TestTLSReloadPresentsTheNewClientCertificate(t *testing.T) {
+	p := newPKI(t)
+	s := newSink(t, sinkOptions{cert: p.server, clientCA: p.pool()})
+	one := p.ca.Client(t, "client-one")
+	certFile := writeFile(t, p.dir, "client.pem", one.CertPEM)
+	keyFile := writeFile(t, p.dir, "client.key", one.KeyPEM)
+	o := newTLS(t, fmt.Sprintf("connect = [%q]\ntls_ca_file = %q\ntls_cert = %q\ntls_key = %q\ntls_recovery_delay_max = 20\n", s.Addr, p.caFile, certFile, keyFile))
+	feed(t, o, 0, 10, 10)
+	two := p.ca.Client(t, "client-two")
+	writeFile(t, p.dir, "client.pem", two.CertPEM)
+	writeFile(t, p.dir, "client.key", two.KeyPEM)
+	if err := o.(output.Reloader).Reload(); err != nil {
+		t.Fatal(err)
+	}
+	s.DropConns()
+	waitFor(t, func() bool { ok, _ := healthy(o); return !ok }, "the dropped connection to be noticed")
+	feed(t, o, 10, 20, 10)
+	closeOutput(t, o)
+	s.Wait(5 * time.Second)
+	var cns []string
+	for _, c := range s.Conns() {
+		cns = append(cns, c.clientCN)
+	}
+	if len(cns) != 2 || cns[0] != "client-one" || cns[1] != "client-two" {
+		t.Errorf("client certificates presented: %q; want client-one, then client-two", cns)
+	}
+	checkDelivery(t, s.Conns(), 20, true)
+}
+
+func waitFor(t testing.TB, cond func() bool, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
