@@ -284,6 +284,8 @@ func (o *tlsOutput) start() {
 	if o.started {
 		return
 	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	o.started = true
 	for i := range o.keys.Threads {
 		l := &lane{o: o, id: i, flushes: make(chan chan struct{}), bo: backoff{

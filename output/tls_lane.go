@@ -263,6 +263,9 @@ func (l *lane) dial() error {
 		return fmt.Errorf("connecting to %s: %w", l.addr, err)
 	}
 	raw := c.(*net.TCPConn)
+	if l.o.timeout > 0 {
+		setUserTimeout(raw, l.o.timeout)
+	}
 	cc := &countConn{Conn: raw}
 	cfg := l.o.tls.Config()
 	cfg.ServerName = serverName(l.addr)
@@ -354,11 +357,12 @@ func (l *lane) fail(err error) {
 	}
 }
 
-// dropConn closes the connection at once, with a reset: what the socket
-// still holds is of no use, it will be sent again.
+// dropConn gives the connection up. It closes the socket without a
+// reset: the kernel may still deliver what it holds (duplicates of what the
+// next connection resends), and a server that is alive but slow is not made
+// to discard what it received and has not read yet.
 func (l *lane) dropConn() {
 	l.unwatch()
-	l.raw.SetLinger(0)
 	l.raw.Close()
 	l.conn, l.raw, l.cc, l.readErr = nil, nil, nil, nil
 	l.o.mu.Lock()

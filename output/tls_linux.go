@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"net"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -48,6 +49,25 @@ func unackedBytes(c *net.TCPConn, written int64) (n int64, ok bool) {
 		return 0, false
 	}
 	return int64(q), true
+}
+
+// tcpUserTimeout is TCP_USER_TIMEOUT (linux/tcp.h), the same on every
+// architecture; package syscall lacks it on some.
+const tcpUserTimeout = 18
+
+// setUserTimeout makes the kernel give the connection up when data it sent
+// stays unacknowledged for d: a server that vanished is noticed even while
+// flowgo writes nothing, rather than after the retransmissions run out
+// (about 15 minutes). A server that is alive but slow keeps acknowledging
+// window probes and is not affected.
+func setUserTimeout(c *net.TCPConn, d time.Duration) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Control(func(fd uintptr) {
+		syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpUserTimeout, int(d.Milliseconds()))
+	})
 }
 
 // exactAcks is true where unackedBytes asks the kernel: Close can then wait

@@ -2,7 +2,10 @@
 
 package output
 
-import "net"
+import (
+	"net"
+	"time"
+)
 
 // fallbackWindow bounds what a socket may hold unacknowledged where the
 // kernel cannot be asked: larger than the send buffers that macOS, the BSDs
@@ -18,3 +21,7 @@ func unackedBytes(c *net.TCPConn, written int64) (n int64, ok bool) {
 // exactAcks is false: Close cannot know when the peer acknowledged
 // everything, so it flushes and closes without waiting.
 const exactAcks = false
+
+// setUserTimeout does nothing where TCP_USER_TIMEOUT is not known: the
+// write deadline still bounds each write.
+func setUserTimeout(c *net.TCPConn, d time.Duration) {}
