@@ -19,6 +19,8 @@ type Batch struct {
 	Data  []byte
 	Ends  []int
 	Index []int
+	// Encoded is set once Data holds the records' frames.
+	Encoded bool
 
 	// BytesIn counts the raw bytes the input read for these records.
 	BytesIn int
@@ -72,6 +74,7 @@ func (b *Batch) ResetEncoded() {
 	b.Data = b.Data[:0]
 	b.Ends = b.Ends[:0]
 	b.Index = b.Index[:0]
+	b.Encoded = false
 }
 
 // Reset empties b for reuse. Everything its records pointed to becomes invalid.

@@ -183,16 +183,18 @@ type Section struct {
 	keys    map[string]bool // keys present in the table
 	known   map[string]bool // keys some component decoded or accepts
 	targets []any           // what Decode filled, for Effective
+	raw     map[string]any  // the table's values, to check kinds toml lets through
 }
 
 func (f *File) newSection(table string, index int, prim toml.Primitive) *Section {
 	s := &Section{file: f, table: table, index: index, prim: prim, keys: map[string]bool{}, known: map[string]bool{}}
 	if f.md.IsDefined(table) {
-		var m map[string]toml.Primitive
+		var m map[string]any
 		if err := f.md.PrimitiveDecode(prim, &m); err == nil {
 			for k := range m {
 				s.keys[k] = true
 			}
+			s.raw = m
 		}
 	}
 	return s
@@ -244,6 +246,35 @@ func (s *Section) Decode(v any) error {
 	}
 	if err := s.file.md.PrimitiveDecode(s.prim, v); err != nil {
 		return s.file.tomlError(err)
+	}
+	return s.checkTables(reflect.TypeOf(v))
+}
+
+// checkTables reports map-typed fields set to something other than a
+// table: BurntSushi/toml leaves the map nil without an error for
+// `gelf_extra = "x"`.
+func (s *Section) checkTables(t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	for i := 0; i < t.NumField(); i++ {
+		fld := t.Field(i)
+		name, _, _ := strings.Cut(fld.Tag.Get("toml"), ",")
+		if fld.Anonymous && name == "" {
+			if err := s.checkTables(fld.Type); err != nil {
+				return err
+			}
+			continue
+		}
+		if name == "" || name == "-" || fld.Type.Kind() != reflect.Map || !s.keys[name] {
+			continue
+		}
+		if _, ok := s.raw[name].(map[string]any); !ok {
+			return s.Errorf(name, "wrong type: expected a table, got %s", tomlTypeName(fmt.Sprintf("%T", s.raw[name])))
+		}
 	}
 	return nil
 }
@@ -303,6 +334,13 @@ func (s *Section) Errorf(key, format string, args ...any) error {
 // Line returns the line where key is set in s, or where s begins when key
 // is "" or not found; 0 when unknown.
 func (s *Section) Line(key string) int {
+	if sub, k, ok := strings.Cut(key, "."); ok {
+		// A key of a sub-table: [input.ltsv_schema] counter = ...
+		if l := s.file.subKeyLine(s.file.tableLine(s.table, max(s.index, 0)), s.table+"."+sub, k); l > 0 {
+			return l
+		}
+		key = sub
+	}
 	if key != "" {
 		if l := s.file.keyLine(s.table, s.index, key); l > 0 {
 			return l
@@ -468,6 +506,25 @@ func (f *File) keyLine(table string, index int, key string) int {
 			continue
 		}
 		if k, ok := assignedKey(l); ok && k == key {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// subKeyLine returns the line where key is set under the first [table]
+// header after line from (1-based), 0 if not found.
+func (f *File) subKeyLine(from int, table, key string) int {
+	in := false
+	for i := max(from, 1) - 1; i < len(f.lines); i++ {
+		if h, _, ok := header(f.lines[i]); ok {
+			if in {
+				return 0
+			}
+			in = h == table
+			continue
+		}
+		if k, ok := assignedKey(f.lines[i]); in && ok && k == key {
 			return i + 1
 		}
 	}

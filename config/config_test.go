@@ -173,3 +173,24 @@ func TestDistance(t *testing.T) {
 		}
 	}
 }
+
+func TestScalarWhereATableBelongsIsAnError(t *testing.T) {
+	f, _ := Parse("c.toml", "[output]\ntype = \"stdout\"\ngelf_extra = \"x\"\n")
+	var k struct {
+		Extra map[string]string `toml:"gelf_extra"`
+	}
+	err := f.Output.Decode(&k)
+	if err == nil || err.Error() != "c.toml:3: output.gelf_extra: wrong type: expected a table, got a string" {
+		t.Errorf("Decode = %v", err)
+	}
+}
+
+func TestSubTableKeyLines(t *testing.T) {
+	f, _ := Parse("c.toml", "[input]\ntype = \"stdin\"\n\n[input.ltsv_schema]\nsize = \"u64\"\ncounter = \"u32\"\n[output]\n")
+	if got := f.Inputs[0].Line("ltsv_schema.counter"); got != 6 {
+		t.Errorf("Line(ltsv_schema.counter) = %d; want 6", got)
+	}
+	if got := f.Inputs[0].Line("ltsv_schema.nothere"); got != 1 {
+		t.Errorf("Line of a missing sub-key = %d; want the table's line 1", got)
+	}
+}

@@ -47,6 +47,12 @@ type Sink interface {
 	// TryPut hands b over only if the queue has room now, for inputs that
 	// cannot wait (UDP). On false, b still belongs to the caller.
 	TryPut(b *flowgo.Batch) bool
+	// Prepare does the pipeline's own work on b (encoding it for the
+	// output) on the calling goroutine. Put and TryPut do it when it was
+	// not done; an input that decodes on several goroutines and hands over
+	// from one (stdin) calls Prepare from its workers so that encoding runs
+	// in parallel too. Records the encoder refuses are reported there.
+	Prepare(b *flowgo.Batch)
 	// Reject reports a frame that could not be decoded or framed: it is
 	// counted, logged (rate-limited) and kept in the dead-letter file if one
 	// is configured. origin says where it came from ("line 17",

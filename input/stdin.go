@@ -81,7 +81,7 @@ func (in *stdinInput) Run(ctx context.Context, sink Sink) error {
 	for range workers {
 		wg.Go(func() {
 			for ch := range work {
-				in.decodeChunk(ch)
+				in.decodeChunk(ch, sink)
 				ch.done <- struct{}{}
 			}
 		})
@@ -191,8 +191,9 @@ func (in *stdinInput) read(ctx context.Context, dispatch func(*rawChunk) bool) e
 	return nil
 }
 
-// decodeChunk decodes every frame of ch into a new batch.
-func (in *stdinInput) decodeChunk(ch *rawChunk) {
+// decodeChunk decodes every frame of ch into a new batch, and has the
+// pipeline encode it, here on the worker.
+func (in *stdinInput) decodeChunk(ch *rawChunk, sink Sink) {
 	b := flowgo.GetBatch()
 	b.Source = in.c.Name
 	b.BytesIn = ch.bytes
@@ -206,6 +207,9 @@ func (in *stdinInput) decodeChunk(ch *rawChunk) {
 			b.Drop()
 			ch.rejects = append(ch.rejects, chunkReject{frame: i, err: err})
 		}
+	}
+	if b.Len() > 0 {
+		sink.Prepare(b)
 	}
 	ch.batch = b
 }

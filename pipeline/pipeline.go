@@ -1,6 +1,7 @@
 // Package pipeline builds a flowgo pipeline from a config file and runs it:
-// inputs decode into batches, a bounded queue carries them, and one output
-// stage encodes, frames and writes them, retrying until delivered.
+// inputs decode batches of records and encode and frame them for the output
+// on their own goroutines, a bounded queue carries them, and one output stage
+// writes them, retrying until delivered.
 //
 // Shutdown drains: when the run context ends, inputs stop reading, hand
 // over what they already received, and return; the queue is closed; the
@@ -443,8 +444,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return errors.Join(inErrs...)
 }
 
-// runOutput is the output stage: it encodes each batch, writes it until it
-// is delivered, and flushes buffering outputs when idle.
+// runOutput is the output stage: it writes each batch until it is
+// delivered, and flushes buffering outputs when idle. Batches arrive encoded:
+// inputs encode on their own goroutines (inputSink.Prepare), so that
+// encoding, the costliest step, runs in parallel.
+//
+// Batches already waiting in the queue are written together: while one
+// write is in flight (a Kafka round trip, a slow disk), the batches that
+// arrive meanwhile become the next single write. Many small batches from
+// quiet connections thus cost one round trip per write, not one each.
 func (p *Pipeline) runOutput() {
 	var tick <-chan time.Time
 	flusher, _ := p.out.(output.Flusher)
@@ -454,20 +462,48 @@ func (p *Pipeline) runOutput() {
 		tick = t.C
 	}
 	batches := p.queue.Batches()
+	group := make([]*flowgo.Batch, 0, 1024)
+	combined := new(flowgo.Batch)
 	for {
 		select {
 		case b, ok := <-batches:
 			if !ok {
-				if flusher != nil && p.hardCtx.Err() == nil {
-					if err := flusher.Flush(p.hardCtx); err != nil {
-						p.log.Error("flushing the output", "output", p.outName, "error", err)
-					}
-				}
+				p.finishOutput(flusher)
 				return
 			}
-			p.deliver(b)
-			p.queue.Done(b)
-			flowgo.PutBatch(b)
+			group = append(group[:0], b)
+			n, closed := b.Len(), false
+		gather:
+			for n < maxGroupRecords && len(group) < cap(group) {
+				select {
+				case nb, ok := <-batches:
+					if !ok {
+						closed = true
+						break gather
+					}
+					group = append(group, nb)
+					n += nb.Len()
+				default:
+					break gather
+				}
+			}
+			if len(group) == 1 {
+				p.deliver(b)
+			} else {
+				p.combine(combined, group)
+				p.deliver(combined)
+				clear(combined.Records)
+				combined.Records = combined.Records[:0]
+			}
+			for i, g := range group {
+				p.queue.Done(g)
+				flowgo.PutBatch(g)
+				group[i] = nil
+			}
+			if closed {
+				p.finishOutput(flusher)
+				return
+			}
 		case <-tick:
 			if err := flusher.Flush(p.hardCtx); err != nil {
 				p.retryLog.Event("output flush failed", p.outName, err)
@@ -478,6 +514,41 @@ func (p *Pipeline) runOutput() {
 				err = r.Reload()
 			}
 			reply <- err
+		}
+	}
+}
+
+// combine makes dst one batch of the group's frames and records, for one
+// write. The records are copies whose memory stays in the group's arenas
+// until the write is done.
+func (p *Pipeline) combine(dst *flowgo.Batch, group []*flowgo.Batch) {
+	dst.Records = dst.Records[:0]
+	dst.ResetEncoded()
+	dst.Source = group[0].Source
+	for _, g := range group {
+		if !g.Encoded {
+			p.encode(g)
+		}
+		base, recs := len(dst.Data), len(dst.Records)
+		dst.Data = append(dst.Data, g.Data...)
+		for _, e := range g.Ends {
+			dst.Ends = append(dst.Ends, base+e)
+		}
+		for _, i := range g.Index {
+			dst.Index = append(dst.Index, recs+i)
+		}
+		dst.Records = append(dst.Records, g.Records...)
+	}
+	dst.Encoded = true
+}
+
+// maxGroupRecords bounds how many queued records one write takes.
+const maxGroupRecords = 16384
+
+func (p *Pipeline) finishOutput(flusher output.Flusher) {
+	if flusher != nil && p.hardCtx.Err() == nil {
+		if err := flusher.Flush(p.hardCtx); err != nil {
+			p.log.Error("flushing the output", "output", p.outName, "error", err)
 		}
 	}
 }
@@ -501,6 +572,7 @@ func (p *Pipeline) encode(b *flowgo.Batch) {
 		b.Ends = append(b.Ends, len(b.Data))
 		b.Index = append(b.Index, i)
 	}
+	b.Encoded = true
 }
 
 // deliver writes b until the output takes it, backing off between tries.
@@ -510,7 +582,9 @@ func (p *Pipeline) deliver(b *flowgo.Batch) {
 		p.stats.Lost.Add(int64(b.Len()))
 		return
 	}
-	p.encode(b)
+	if !b.Encoded {
+		p.encode(b)
+	}
 	frames := b.Frames()
 	if frames == 0 {
 		return
@@ -572,7 +646,14 @@ type inputSink struct {
 	dead *deadLetter
 }
 
+func (s *inputSink) Prepare(b *flowgo.Batch) {
+	if !b.Encoded {
+		s.p.encode(b)
+	}
+}
+
 func (s *inputSink) Put(b *flowgo.Batch) error {
+	s.Prepare(b)
 	n, bytesIn := b.Len(), b.BytesIn
 	if err := s.p.queue.Put(s.p.hardCtx, b); err != nil {
 		s.p.stats.Lost.Add(int64(n))
@@ -585,6 +666,7 @@ func (s *inputSink) Put(b *flowgo.Batch) error {
 }
 
 func (s *inputSink) TryPut(b *flowgo.Batch) bool {
+	s.Prepare(b)
 	n, bytesIn := b.Len(), b.BytesIn
 	if !s.p.queue.TryPut(b) {
 		return false

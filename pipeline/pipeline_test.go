@@ -18,6 +18,7 @@ import (
 	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/decoder"
 	"github.com/flowgo/flowgo/encoder"
+	"github.com/flowgo/flowgo/input"
 	"github.com/flowgo/flowgo/output"
 )
 
@@ -405,4 +406,47 @@ func TestReloadReachesTheOutputBetweenWrites(t *testing.T) {
 	if got := ro.got(); strings.Join(got, "|") != "before\n|after\n" {
 		t.Errorf("delivered %q", got)
 	}
+}
+
+// oneByOne is an input that hands over every record in a batch of its own,
+// as quiet connections do.
+type oneByOne struct{ n int }
+
+func (o oneByOne) Run(ctx context.Context, sink input.Sink) error {
+	for i := range o.n {
+		b := flowgo.GetBatch()
+		r := b.Next()
+		r.Msg = b.Arena.String([]byte(fmt.Sprintf("r%d", i)))
+		if err := sink.Put(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func TestQueuedBatchesAreWrittenTogether(t *testing.T) {
+	input.Register("testonebyone", input.Type{New: func(c input.Config) (input.Input, error) { return oneByOne{n: 20000}, nil }})
+	mem, id := newMem(t)
+	mem.block = make(chan struct{})
+	p := build(t, fmt.Sprintf("[input]\ntype=\"testonebyone\"\nformat=\"testline\"\n[output]\ntype=\"testmem\"\nid=%q\nformat=\"testmsg\"\nframing=\"line\"\n", id), Options{})
+	done := make(chan error)
+	go func() { done <- p.Run(context.Background()) }()
+	time.Sleep(200 * time.Millisecond) // the queue fills while the output is blocked
+	close(mem.block)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := mem.got()
+	if len(got) != 20000 {
+		t.Fatalf("delivered %d; want 20000", len(got))
+	}
+	for i, g := range got {
+		if g != fmt.Sprintf("r%d\n", i) {
+			t.Fatalf("record %d = %q: order lost", i, g)
+		}
+	}
+	if mem.writes > 2000 {
+		t.Errorf("%d writes for 20000 one-record batches; queued batches were not written together", mem.writes)
+	}
+	t.Logf("%d writes", mem.writes)
 }

@@ -48,6 +48,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	global.SetOutput(io.Discard)
 	logFormat := global.String("log-format", "text", "")
 	logLevel := global.String("log-level", "info", "")
+	cpuProfile := global.String("cpuprofile", "", "")
+	memProfile := global.String("memprofile", "", "")
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage())
@@ -62,6 +64,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	e.log = log
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "flowgo: --cpuprofile: %v\n", err)
+			return exitUsage
+		}
+		defer stop()
+	}
+	if *memProfile != "" {
+		defer writeHeapProfile(*memProfile, log)
+	}
 	args = global.Args()
 	if len(args) == 0 {
 		return e.runCmd(ctx, nil)
@@ -116,6 +129,7 @@ Usage:
 Global flags (before the command):
   --log-format text|json        diagnostics format on stderr (default text)
   --log-level debug|info|warn|error
+  --cpuprofile FILE, --memprofile FILE   write Go profiles (for benchmarks)
 
 Input types:     %[2]s
 Input formats:   %[3]s

@@ -1,0 +1,547 @@
+package input
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of the keys the tcp and tls inputs share.
+const (
+	DefaultTCPListen      = "0.0.0.0:514"
+	DefaultTLSListen      = "0.0.0.0:6514"
+	DefaultIdleTimeout    = 3600 // seconds, Flowgger's
+	DefaultMaxConnections = 10000
+	DefaultTCPKeepalive   = 60 * time.Second
+)
+
+// shutdownGrace bounds how long a connection still waits for bytes when the
+// input stops. On Linux the bytes that had arrived are counted first and
+// are already in the socket buffer, so reading them does not wait at all;
+// elsewhere this is how long the connection keeps reading.
+const shutdownGrace = 250 * time.Millisecond
+
+// Keepalive probes after the idle time: every 15 s, 9 of them (Linux's
+// count), so a vanished peer frees its connection slot after idle + 135 s.
+const (
+	keepaliveInterval = 15 * time.Second
+	keepaliveCount    = 9
+)
+
+// streamKeys are the keys of input.type tcp and tls.
+type streamKeys struct {
+	Listen string `toml:"listen"`
+	// Timeout is the idle time, in seconds, after which a connection that
+	// sent nothing is closed; 0 means never.
+	Timeout int `toml:"timeout"`
+	// MaxConnections bounds the open connections; 0 means no limit.
+	MaxConnections int `toml:"max_connections"`
+	// TCPKeepalive is the idle time before keepalive probes; 0 turns them off.
+	TCPKeepalive time.Duration `toml:"tcp_keepalive"`
+	// PeerField, when set, names the parameter that carries the sender's
+	// address in every record.
+	PeerField string `toml:"peer_field"`
+}
+
+// decodeStreamKeys reads and checks the shared keys of c's section.
+func decodeStreamKeys(c Config, defaultListen string) (streamKeys, error) {
+	k := streamKeys{
+		Listen:         defaultListen,
+		Timeout:        DefaultIdleTimeout,
+		MaxConnections: DefaultMaxConnections,
+		TCPKeepalive:   DefaultTCPKeepalive,
+	}
+	s := c.Section
+	if s == nil {
+		return k, nil
+	}
+	if err := s.Decode(&k); err != nil {
+		return k, err
+	}
+	if err := streamCheckListen(k.Listen); err != nil {
+		return k, s.Errorf("listen", "%v", err)
+	}
+	if k.Timeout < 0 {
+		return k, s.Errorf("timeout", "must be 0 (no idle timeout) or a number of seconds, not %d", k.Timeout)
+	}
+	if k.MaxConnections < 0 {
+		return k, s.Errorf("max_connections", "must be 0 (no limit) or positive, not %d", k.MaxConnections)
+	}
+	if k.TCPKeepalive < 0 || (k.TCPKeepalive > 0 && k.TCPKeepalive < time.Second) {
+		return k, s.Errorf("tcp_keepalive", "must be \"0s\" (off) or at least \"1s\" (a duration such as \"60s\"), not %v", k.TCPKeepalive)
+	}
+	if err := streamCheckParamName(k.PeerField); err != nil {
+		return k, s.Errorf("peer_field", "%v", err)
+	}
+	return k, nil
+}
+
+// streamCheckListen checks a host:port without resolving the host, which Listen
+// does (Flowgger accepts host names too).
+func streamCheckListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port (\"0.0.0.0:514\", \"[::]:6514\"), got %q", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
+}
+
+// streamCheckParamName accepts names that are valid as an RFC 5424 PARAM-NAME and
+// as a GELF field name alike.
+func streamCheckParamName(name string) error {
+	if len(name) > 32 {
+		return fmt.Errorf("%q is longer than 32 characters", name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return fmt.Errorf("%q: only letters, digits, '_', '-' and '.' are allowed", name)
+		}
+	}
+	return nil
+}
+
+// streamServer is what the tcp and tls inputs share: a listener, one
+// goroutine per connection that frames, decodes and batches, limits, and a
+// shutdown that delivers what had arrived.
+type streamServer struct {
+	c         Config
+	k         streamKeys
+	kind      string      // "tcp" or "tls", for logs
+	tls       *tls.Config // nil for tcp
+	handshake time.Duration
+
+	bound chan struct{} // closed when Run has bound its listener, or failed to
+	addr  net.Addr
+
+	mu       sync.Mutex
+	conns    map[*streamConn]struct{}
+	stopping bool
+
+	refused atomic.Int64
+
+	logRefused, logHandshake, logIdle, logEnded, logAccept *connLog
+}
+
+func newStreamServer(c Config, k streamKeys, kind string) *streamServer {
+	log := c.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+		c.Log = log
+	}
+	return &streamServer{
+		c: c, k: k, kind: kind,
+		bound:        make(chan struct{}),
+		conns:        map[*streamConn]struct{}{},
+		logRefused:   newConnLog(log, "connections refused", 10*time.Second, 5),
+		logHandshake: newConnLog(log, "TLS handshakes failed", 10*time.Second, 5),
+		logIdle:      newConnLog(log, "idle connections closed", 10*time.Second, 5),
+		logEnded:     newConnLog(log, "connections ended by read errors", 10*time.Second, 5),
+		logAccept:    newConnLog(log, "accept errors", 10*time.Second, 5),
+	}
+}
+
+// Addr waits until Run has bound its listener and returns its address
+// (with the port chosen when listen ends in ":0"), or nil if Run failed.
+func (s *streamServer) Addr() net.Addr {
+	<-s.bound
+	return s.addr
+}
+
+// Refused returns how many connections were refused because
+// max_connections were open.
+func (s *streamServer) Refused() int64 { return s.refused.Load() }
+
+// Run listens and serves connections until ctx ends; see Input.
+func (s *streamServer) Run(ctx context.Context, sink Sink) error {
+	var boundOnce sync.Once
+	markBound := func() { boundOnce.Do(func() { close(s.bound) }) }
+	defer markBound()
+
+	lc := net.ListenConfig{KeepAlive: -1}
+	if s.k.TCPKeepalive > 0 {
+		lc.KeepAliveConfig = net.KeepAliveConfig{
+			Enable: true, Idle: s.k.TCPKeepalive, Interval: keepaliveInterval, Count: keepaliveCount,
+		}
+	}
+	ln, err := lc.Listen(ctx, "tcp", s.k.Listen)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.kind, err)
+	}
+	s.addr = ln.Addr()
+	markBound()
+	s.c.Log.Info("listening", "type", s.kind, "address", s.addr.String(), "framing", s.c.Framing)
+
+	var wg sync.WaitGroup
+	acceptDone := make(chan struct{})
+	go func() {
+		defer close(acceptDone)
+		s.accept(ctx, ln, sink, &wg)
+	}()
+	select {
+	case <-ctx.Done():
+	case <-acceptDone:
+	}
+	ln.Close()
+	<-acceptDone
+
+	// Make every connection read what has arrived and stop there.
+	s.mu.Lock()
+	s.stopping = true
+	for sc := range s.conns {
+		sc.stop()
+	}
+	s.mu.Unlock()
+	wg.Wait()
+	for _, l := range []*connLog{s.logRefused, s.logHandshake, s.logIdle, s.logEnded, s.logAccept} {
+		l.Flush()
+	}
+	return nil
+}
+
+// accept runs the accept loop until the listener is closed.
+func (s *streamServer) accept(ctx context.Context, ln net.Listener, sink Sink, wg *sync.WaitGroup) {
+	var delay time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait a little, as
+			// net/http does, rather than spin.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.logAccept.Event(slog.LevelError, "accepting a connection failed, retrying", "", err, "retry_in", delay.String())
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		delay = 0
+		sc := &streamConn{Conn: conn, timeout: time.Duration(s.k.Timeout) * time.Second}
+		if !s.track(sc) {
+			s.refused.Add(1)
+			if tc, ok := conn.(*net.TCPConn); ok {
+				tc.SetLinger(0) // reset: the sender learns at once that nothing was read
+			}
+			conn.Close()
+			s.logRefused.Event(slog.LevelWarn, "connection refused: max_connections open", conn.RemoteAddr().String(),
+				nil, "max_connections", s.k.MaxConnections, "refused_total", s.refused.Load())
+			continue
+		}
+		wg.Go(func() {
+			defer s.untrack(sc)
+			s.serve(ctx, sc, sink)
+		})
+	}
+}
+
+// track registers sc, unless max_connections are open.
+func (s *streamServer) track(sc *streamConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.k.MaxConnections > 0 && len(s.conns) >= s.k.MaxConnections {
+		return false
+	}
+	s.conns[sc] = struct{}{}
+	if s.stopping {
+		sc.stop()
+	}
+	return true
+}
+
+func (s *streamServer) untrack(sc *streamConn) {
+	s.mu.Lock()
+	delete(s.conns, sc)
+	s.mu.Unlock()
+}
+
+// serve reads one connection until it ends, handing over every record.
+func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
+	defer sc.Close()
+	peer := sc.RemoteAddr().String()
+	log := s.c.Log
+	log.Debug("connection opened", "type", s.kind, "peer", peer)
+
+	var r io.Reader = sc
+	if s.tls != nil {
+		tc := tls.Server(sc, s.tls)
+		sc.SetDeadline(time.Now().Add(s.handshake))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			if ctx.Err() == nil {
+				s.logHandshake.Event(slog.LevelWarn, "TLS handshake failed", peer, err)
+			}
+			return
+		}
+		sc.SetDeadline(time.Time{})
+		r = tc
+	}
+	sc.manage()
+	tail := &tailReader{r: r, last: -1}
+
+	sp := NewSplitter(tail, s.c.Framing, s.c.MaxMessageSize, s.c.Truncate)
+	bt := NewBatcher(s.c.Decoder, sink, s.c.Name, s.c.BatchRecords, s.c.BatchBytes)
+	bt.SetPeer(s.k.PeerField, peer)
+	defer bt.Release()
+	open := true
+	// Hand the batch over before a read that may wait. When the socket
+	// already holds bytes the read will not wait, and the batch grows
+	// instead: a TLS read returns one 16 KiB record at most, so this is what
+	// lets TLS batches grow under load. One ioctl per read, not per record.
+	pending := newPendingProbe(sc.Conn)
+	sp.BeforeRead = func() {
+		if pending.bytes() > 0 {
+			return
+		}
+		open = open && bt.Flush()
+	}
+
+	var last int64
+	var end error
+	for open {
+		frame, err := sp.Next()
+		if frame == nil && err != nil {
+			end = err
+			break
+		}
+		off := sp.Offset()
+		raw := int(off - last)
+		last = off
+		if err == nil && sp.Buffered() == 0 && sc.wasStopped() && tail.partial(sp.Framing()) {
+			err = errCutAtShutdown
+		}
+		if err != nil {
+			sink.Reject(s.origin(peer, sp), frame, err)
+			continue
+		}
+		if err := bt.Add(frame, raw); err != nil {
+			sink.Reject(s.origin(peer, sp), frame, err)
+		}
+	}
+	open = open && bt.Flush()
+
+	switch {
+	case !open:
+		log.Debug("connection closed: the pipeline is stopping", "type", s.kind, "peer", peer)
+	case errors.Is(end, errIdle):
+		s.logIdle.Event(slog.LevelInfo, "closing idle connection", peer, end, "timeout", sc.timeout.String())
+	case errors.Is(end, io.EOF), errors.Is(end, errStopped):
+		log.Debug("connection closed", "type", s.kind, "peer", peer, "frames", sp.Frames())
+	default:
+		s.logEnded.Event(slog.LevelInfo, "connection ended by a read error", peer, end, "frames", sp.Frames())
+	}
+}
+
+// origin names where a rejected frame came from.
+func (s *streamServer) origin(peer string, sp *Splitter) string {
+	if sp.Framing() == FramingLine {
+		return "peer " + peer + " line " + strconv.FormatInt(sp.Line(), 10)
+	}
+	return "peer " + peer + " frame " + strconv.FormatInt(sp.Frames(), 10)
+}
+
+var (
+	errIdle          = errors.New("no data for the idle timeout")
+	errStopped       = errors.New("input stopping")
+	errCutAtShutdown = errors.New("the input stopped inside this frame: the rest of it had not arrived")
+)
+
+// streamConn is an accepted connection. Its Read applies the idle timeout
+// and, once the input stops, reads only the bytes that had arrived by then.
+type streamConn struct {
+	net.Conn
+	timeout time.Duration
+
+	mu        sync.Mutex
+	managed   bool // past the TLS handshake: Read manages the deadlines
+	stopping  bool
+	budget    int // bytes still to read after stop; -1 unknown
+	stopUntil time.Time
+	stopped   bool // Read has returned errStopped
+}
+
+// manage hands the read deadlines to Read.
+func (c *streamConn) manage() {
+	c.mu.Lock()
+	c.managed = true
+	c.mu.Unlock()
+}
+
+// stop makes the connection read the bytes that have arrived, then end.
+// Called with the server's lock held, at most once.
+func (c *streamConn) stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopping {
+		return
+	}
+	c.stopping = true
+	c.budget = inQueue(c.Conn)
+	c.stopUntil = time.Now().Add(shutdownGrace)
+	// Wake a Read blocked on an empty socket (or a handshake); Read sees
+	// stopping and goes on with the budget.
+	c.Conn.SetReadDeadline(time.Now())
+}
+
+func (c *streamConn) wasStopped() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stopped
+}
+
+func (c *streamConn) Read(p []byte) (int, error) {
+	for {
+		c.mu.Lock()
+		if !c.managed {
+			c.mu.Unlock()
+			return c.Conn.Read(p)
+		}
+		stopping := c.stopping
+		if stopping {
+			if c.budget == 0 {
+				c.stopped = true
+				c.mu.Unlock()
+				return 0, errStopped
+			}
+			until := c.stopUntil
+			if c.budget > 0 {
+				// These bytes are in the socket buffer: the read does
+				// not wait, however long after the stop it comes.
+				p = p[:min(len(p), c.budget)]
+				until = time.Now().Add(shutdownGrace)
+			}
+			c.Conn.SetReadDeadline(until)
+		} else if c.timeout > 0 {
+			c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+		}
+		c.mu.Unlock()
+
+		n, err := c.Conn.Read(p)
+		if stopping {
+			c.mu.Lock()
+			if c.budget > 0 {
+				c.budget -= min(n, c.budget)
+			}
+			c.mu.Unlock()
+		}
+		var ne net.Error
+		if n > 0 || err == nil || !errors.As(err, &ne) || !ne.Timeout() {
+			return n, err
+		}
+		if stopping {
+			c.mu.Lock()
+			c.stopped = true
+			c.mu.Unlock()
+			return 0, errStopped
+		}
+		c.mu.Lock()
+		nowStopping := c.stopping
+		c.mu.Unlock()
+		if nowStopping {
+			continue // woken by stop: read what had arrived
+		}
+		return 0, errIdle
+	}
+}
+
+// tailReader remembers the last byte read, to tell whether a stream cut at
+// shutdown ended inside a delimited frame.
+type tailReader struct {
+	r    io.Reader
+	last int // last byte read, -1 before any
+}
+
+func (t *tailReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n > 0 {
+		t.last = int(p[n-1])
+	}
+	return n, err
+}
+
+// partial reports whether the stream ended inside a line or nul frame.
+func (t *tailReader) partial(framing string) bool {
+	switch framing {
+	case FramingLine:
+		return t.last != '\n'
+	case FramingNUL:
+		return t.last != 0
+	}
+	return false
+}
+
+// connLog logs one kind of per-connection event without flooding the log:
+// the first burst events of each interval one by one, then a count.
+type connLog struct {
+	log      *slog.Logger
+	what     string
+	interval time.Duration
+	burst    int
+
+	mu         sync.Mutex
+	start      time.Time
+	inWindow   int
+	suppressed int
+	lastPeer   string
+	lastErr    string
+}
+
+func newConnLog(log *slog.Logger, what string, interval time.Duration, burst int) *connLog {
+	return &connLog{log: log, what: what, interval: interval, burst: burst}
+}
+
+// Event logs msg about peer (and err, when not nil), or counts it.
+func (r *connLog) Event(level slog.Level, msg, peer string, err error, attrs ...any) {
+	r.mu.Lock()
+	now := time.Now()
+	if now.Sub(r.start) >= r.interval {
+		r.flushLocked(now)
+	}
+	r.inWindow++
+	if r.inWindow > r.burst {
+		r.suppressed++
+		r.lastPeer = peer
+		if err != nil {
+			r.lastErr = err.Error()
+		}
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Unlock()
+	args := make([]any, 0, 4+len(attrs))
+	if peer != "" {
+		args = append(args, "peer", peer)
+	}
+	if err != nil {
+		args = append(args, "error", err)
+	}
+	r.log.Log(context.Background(), level, msg, append(args, attrs...)...)
+}
+
+func (r *connLog) flushLocked(now time.Time) {
+	if r.suppressed > 0 {
+		r.log.Warn("more "+r.what+" not logged one by one", "count", r.suppressed,
+			"interval", r.interval.String(), "last_peer", r.lastPeer, "last_error", r.lastErr)
+	}
+	r.start, r.inWindow, r.suppressed = now, 0, 0
+}
+
+// Flush logs the count of the current interval, if any.
+func (r *connLog) Flush() {
+	r.mu.Lock()
+	r.flushLocked(time.Now())
+	r.mu.Unlock()
+}

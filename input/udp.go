@@ -1,0 +1,595 @@
+package input
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zlib"
+
+	"github.com/flowgo/flowgo"
+)
+
+func init() {
+	Register("udp", Type{New: newUDP})
+}
+
+// Defaults of the udp input's keys.
+const (
+	DefaultUDPListen = "0.0.0.0:514"
+	// DefaultUDPRecvBuffer holds about 50,000 small datagrams (Linux
+	// doubles the size asked for and charges 1,280 bytes for a 250-byte
+	// datagram on loopback): 200 ms of 250,000 a second, for the moments
+	// the readers are not scheduled on a machine busy with other work. It
+	// is kernel memory, used only while datagrams wait.
+	DefaultUDPRecvBuffer = 32 << 20
+	// DefaultUDPMaxInflatedSize caps what a compressed datagram may inflate
+	// to (max_message_size when that is larger); max_message_size applies
+	// to the result, so it matters with max_message_action = "truncate".
+	DefaultUDPMaxInflatedSize = 1 << 20
+	// DefaultGELFChunkTimeout is Graylog's: a chunked message must be
+	// complete within 5 seconds of its first chunk.
+	DefaultGELFChunkTimeout = 5 * time.Second
+	// DefaultGELFMaxChunks is the GELF specification's limit.
+	DefaultGELFMaxChunks       = 128
+	DefaultGELFMaxPending      = 1000
+	DefaultGELFMaxPendingBytes = 64 << 20
+)
+
+const (
+	// maxDatagram holds any UDP payload (65,507 bytes over IPv4, 65,527
+	// over IPv6 without jumbograms).
+	maxDatagram = 64 << 10
+	// drainTime bounds the reading of datagrams already queued in the
+	// socket at shutdown, in case senders keep sending.
+	drainTime = time.Second
+	// housekeeping is how often the kernel's drop counter is read and
+	// incomplete chunked messages are expired (at most).
+	housekeeping = time.Second
+	// inflateSlack is how far past max_message_size inflating goes, for
+	// the trailing line ends and NULs that are trimmed afterwards.
+	inflateSlack = 16
+	// maxUDPSetting bounds the byte-size keys, to catch typos.
+	maxUDPSetting = 1 << 30
+)
+
+// Reasons of Sink.Dropped for the udp input.
+const (
+	dropQueueFull = "queue full"
+	dropKernel    = "kernel receive buffer"
+)
+
+// udpKeys are the udp input's keys.
+type udpKeys struct {
+	Listen string `toml:"listen"`
+	// Format is read here too (the pipeline reads it to pick the decoder):
+	// chunked GELF is reassembled only for format "gelf".
+	Format              string        `toml:"format"`
+	RecvBuffer          int           `toml:"udp_recv_buffer"`
+	PeerField           string        `toml:"peer_field"`
+	MaxInflatedSize     int           `toml:"udp_max_inflated_size"`
+	GELFChunkTimeout    time.Duration `toml:"gelf_chunk_timeout"`
+	GELFMaxChunks       int           `toml:"gelf_max_chunks"`
+	GELFMaxPending      int           `toml:"gelf_max_pending"`
+	GELFMaxPendingBytes int           `toml:"gelf_max_pending_bytes"`
+}
+
+// udpInput receives syslog or GELF datagrams: one datagram is one record.
+//
+// Several reader goroutines share the socket (on Linux each reads up to 32
+// datagrams per system call with recvmmsg), decode into batches of their
+// own, and hand a batch over when it is full or when the socket has nothing
+// more to read. UDP cannot push back on senders, so a batch the queue has no
+// room for is dropped and counted ("queue full"); datagrams the kernel
+// dropped because the socket's receive buffer was full are read from the
+// socket's drop counter and counted too ("kernel receive buffer").
+type udpInput struct {
+	c          Config
+	k          udpKeys
+	gelf       bool
+	maxInflate int
+	maxChunked int // bytes of one reassembled chunked message
+
+	// bound is closed once Run has tried to bind the socket; addr is its
+	// address.
+	bound     chan struct{}
+	boundOnce sync.Once
+	addr      atomic.Pointer[net.UDPAddr]
+}
+
+func newUDP(c Config) (Input, error) {
+	s := c.Section
+	k := udpKeys{
+		Listen: DefaultUDPListen, Format: "rfc5424", RecvBuffer: DefaultUDPRecvBuffer,
+		GELFChunkTimeout: DefaultGELFChunkTimeout, GELFMaxChunks: DefaultGELFMaxChunks,
+		GELFMaxPending: DefaultGELFMaxPending, GELFMaxPendingBytes: DefaultGELFMaxPendingBytes,
+	}
+	if err := s.Decode(&k); err != nil {
+		return nil, err
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = 64 << 10
+	}
+	if c.BatchRecords <= 0 {
+		c.BatchRecords = 1024
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = 1 << 20
+	}
+	if _, port, err := net.SplitHostPort(k.Listen); err != nil {
+		return nil, s.Errorf("listen", "%q is not an address such as \"0.0.0.0:514\" or \"[::]:514\": %v", k.Listen, err)
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return nil, s.Errorf("listen", "port %q is not a number from 0 to 65535", port)
+	}
+	if k.RecvBuffer < 0 || k.RecvBuffer > maxUDPSetting {
+		return nil, s.Errorf("udp_recv_buffer", "must be between 0 (the system default) and %d bytes, not %d", maxUDPSetting, k.RecvBuffer)
+	}
+	maxInflate := max(c.MaxMessageSize, DefaultUDPMaxInflatedSize)
+	if s.Has("udp_max_inflated_size") {
+		if k.MaxInflatedSize <= 0 || k.MaxInflatedSize > 64<<20 {
+			return nil, s.Errorf("udp_max_inflated_size", "must be between 1 and %d bytes, not %d", 64<<20, k.MaxInflatedSize)
+		}
+		maxInflate = k.MaxInflatedSize
+	}
+	u := &udpInput{c: c, k: k, gelf: k.Format == "gelf", maxInflate: maxInflate, bound: make(chan struct{})}
+	// A chunked message is either compressed (and inflates to at most
+	// maxInflate) or not (and is at most max_message_size, plus the
+	// trailing newline or NUL some senders add).
+	u.maxChunked = max(maxInflate, c.MaxMessageSize+2)
+	if k.GELFChunkTimeout <= 0 {
+		return nil, s.Errorf("gelf_chunk_timeout", "must be a positive duration such as \"5s\"")
+	}
+	if k.GELFMaxChunks < 1 || k.GELFMaxChunks > 255 {
+		return nil, s.Errorf("gelf_max_chunks", "must be between 1 and 255 (the GELF specification allows 128), not %d", k.GELFMaxChunks)
+	}
+	if k.GELFMaxPending < 1 {
+		return nil, s.Errorf("gelf_max_pending", "must be at least 1, not %d", k.GELFMaxPending)
+	}
+	if need := minPendingBytes(u.maxChunked, k.GELFMaxChunks); k.GELFMaxPendingBytes < need || k.GELFMaxPendingBytes > maxUDPSetting {
+		return nil, s.Errorf("gelf_max_pending_bytes", "must be between %d (one message of the largest size) and %d bytes, not %d",
+			need, maxUDPSetting, k.GELFMaxPendingBytes)
+	}
+	if !u.gelf {
+		for _, key := range []string{"gelf_chunk_timeout", "gelf_max_chunks", "gelf_max_pending", "gelf_max_pending_bytes"} {
+			if s.Has(key) {
+				s.Warn(key, "ignored: chunked GELF is reassembled only with format = \"gelf\"")
+			}
+		}
+	}
+	if s.Has("framing") || s.Has("framed") {
+		s.Warn("framing", "ignored: over UDP one datagram is one record")
+	}
+	return u, nil
+}
+
+// Addr waits until the input's socket is bound (or ctx ends) and returns
+// its address; tests listening on port 0 use it to learn the port.
+func (u *udpInput) Addr(ctx context.Context) (*net.UDPAddr, error) {
+	select {
+	case <-u.bound:
+		if a := u.addr.Load(); a != nil {
+			return a, nil
+		}
+		return nil, errors.New("udp input: not listening")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// listen binds the socket. An IPv4 address gives an IPv4 socket; "[::]"
+// gives Linux's default dual-stack socket, as Flowgger's does.
+func (u *udpInput) listen(ctx context.Context) (*net.UDPConn, error) {
+	network := "udp"
+	if host, _, err := net.SplitHostPort(u.k.Listen); err == nil {
+		if a, err := netip.ParseAddr(host); err == nil && a.Is4() {
+			network = "udp4"
+		}
+	}
+	var lc net.ListenConfig
+	pc, err := lc.ListenPacket(ctx, network, u.k.Listen)
+	if err != nil {
+		return nil, err
+	}
+	return pc.(*net.UDPConn), nil
+}
+
+// Run implements Input.
+func (u *udpInput) Run(ctx context.Context, sink Sink) error {
+	conn, err := u.listen(ctx)
+	if err == nil {
+		u.addr.Store(conn.LocalAddr().(*net.UDPAddr))
+	}
+	u.boundOnce.Do(func() { close(u.bound) })
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	log := u.c.Log
+	got, err := setRecvBuffer(conn, u.k.RecvBuffer)
+	switch {
+	case err != nil:
+		log.Warn("udp: cannot set the receive buffer", "udp_recv_buffer", u.k.RecvBuffer, "error", err)
+	case got > 0 && got < u.k.RecvBuffer:
+		// Stock kernels cap unprivileged buffers at about 200 KiB: say
+		// so loudly only to whoever asked for a size.
+		level := slog.LevelInfo
+		if u.c.Section.Has("udp_recv_buffer") {
+			level = slog.LevelWarn
+		}
+		log.Log(context.Background(), level, "udp: receive buffer smaller than udp_recv_buffer: the kernel caps it at net.core.rmem_max unless flowgo runs as root (CAP_NET_ADMIN); raise it with sysctl -w net.core.rmem_max=N",
+			"udp_recv_buffer", u.k.RecvBuffer, "obtained", got)
+	}
+	log.Info("udp: listening", "address", conn.LocalAddr().String(), "receive_buffer", got)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	uc := &udpConn{UDPConn: conn}
+	stop := context.AfterFunc(ctx, uc.stop)
+	defer stop()
+
+	var chunks *gelfChunks
+	if u.gelf {
+		chunks = newGELFChunks(u.k.GELFChunkTimeout, u.k.GELFMaxChunks, u.k.GELFMaxPending,
+			u.k.GELFMaxPendingBytes, u.maxChunked, sink.Dropped)
+	}
+	drops := newKernelDrops(conn, log)
+
+	// Housekeeping: report kernel drops and expire incomplete messages.
+	hkDone := make(chan struct{})
+	var hk sync.WaitGroup
+	hk.Go(func() {
+		every := housekeeping
+		if chunks != nil {
+			every = min(every, max(u.k.GELFChunkTimeout/4, 10*time.Millisecond))
+		}
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-hkDone:
+				return
+			case now := <-t.C:
+				if chunks != nil {
+					chunks.expire(now)
+				}
+				drops.report(sink)
+			}
+		}
+	})
+
+	var (
+		wg      sync.WaitGroup
+		errMu   sync.Mutex
+		readErr error
+	)
+	for range udpReaders(u.c.Workers) {
+		r := &udpReader{u: u, sink: sink, chunks: chunks, conn: uc, dr: newDatagramReader(uc)}
+		wg.Go(func() {
+			if err := r.run(ctx); err != nil {
+				errMu.Lock()
+				readErr = errors.Join(readErr, err)
+				errMu.Unlock()
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	close(hkDone)
+	hk.Wait()
+	if chunks != nil {
+		chunks.close()
+	}
+	drops.report(sink)
+	return readErr
+}
+
+// udpConn is the socket, with the shutdown signal that readers which set
+// read deadlines themselves must respect.
+type udpConn struct {
+	*net.UDPConn
+	mu      sync.Mutex
+	stopped bool
+}
+
+// stop wakes every reader: their reads fail with os.ErrDeadlineExceeded.
+func (c *udpConn) stop() {
+	c.mu.Lock()
+	c.stopped = true
+	c.SetReadDeadline(time.Unix(1, 0))
+	c.mu.Unlock()
+}
+
+// setDeadline sets the read deadline to t unless stop was called.
+func (c *udpConn) setDeadline(t time.Time) {
+	c.mu.Lock()
+	if !c.stopped {
+		c.SetReadDeadline(t)
+	}
+	c.mu.Unlock()
+}
+
+// datagramReader reads datagrams from the socket into buffers of its own.
+// Each reader goroutine has one.
+type datagramReader interface {
+	// read reads one or more datagrams. With wait it waits for one;
+	// without, it returns 0 when none is queued. After udpConn.stop it
+	// fails with os.ErrDeadlineExceeded.
+	read(wait bool) (int, error)
+	// drain is read without waiting, also after udpConn.stop.
+	drain() (int, error)
+	// datagram returns datagram i of the last read and its sender.
+	datagram(i int) ([]byte, netip.AddrPort)
+}
+
+// udpReader is one reader goroutine's state.
+type udpReader struct {
+	u      *udpInput
+	sink   Sink
+	chunks *gelfChunks
+	conn   *udpConn
+	dr     datagramReader
+	b      *flowgo.Batch
+	infl   inflater
+	msg    []byte // a reassembled chunked message
+	peer   []byte // the sender's address as text
+}
+
+func (r *udpReader) run(ctx context.Context) error {
+	defer r.release()
+	for {
+		n, err := r.dr.read(r.b == nil || r.b.Len() == 0)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			r.drain()
+			r.flush()
+			return nil
+		case errors.Is(err, net.ErrClosed):
+			r.flush()
+			return err
+		case err != nil:
+			// Errors of an unconnected UDP socket are transient (ENOMEM,
+			// ENOBUFS); keep listening, without spinning.
+			r.u.c.Log.Warn("udp: read failed", "error", err)
+			r.flush()
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		case n == 0:
+			// Nothing more queued: hand the batch over before waiting.
+			r.flush()
+			continue
+		}
+		for i := range n {
+			dg, from := r.dr.datagram(i)
+			r.handle(dg, from)
+		}
+	}
+}
+
+// drain handles the datagrams already queued in the socket at shutdown.
+func (r *udpReader) drain() {
+	deadline := time.Now().Add(drainTime)
+	for time.Now().Before(deadline) {
+		n, err := r.dr.drain()
+		if n == 0 || err != nil {
+			return
+		}
+		for i := range n {
+			dg, from := r.dr.datagram(i)
+			r.handle(dg, from)
+		}
+	}
+}
+
+// handle turns one datagram into a record.
+func (r *udpReader) handle(dg []byte, from netip.AddrPort) {
+	c := &r.u.c
+	payload, raw := dg, len(dg)
+	if r.chunks != nil && isGELFChunk(dg) {
+		msg, n, done, err := r.chunks.add(dg, from, time.Now(), r.msg[:0])
+		r.msg = msg[:0]
+		if cap(msg) > 1<<20 {
+			r.msg = nil // a rare large message does not stay pinned
+		}
+		if err != nil {
+			r.reject(from, dg, err)
+			return
+		}
+		if !done {
+			return
+		}
+		payload, raw = msg, n
+	}
+	if kind := compression(payload); kind != "" {
+		// When a frame too long is rejected anyway, inflating stops
+		// soon after max_message_size (leaving room for trailing line
+		// ends): a compression bomb costs little.
+		limit, key := r.u.maxInflate, "udp_max_inflated_size"
+		if !c.Truncate && c.MaxMessageSize+inflateSlack < limit {
+			limit, key = c.MaxMessageSize+inflateSlack, "max_message_size"
+		}
+		out, err := r.infl.inflate(kind, payload, limit, key)
+		if err != nil {
+			r.reject(from, payload, err)
+			return
+		}
+		payload = out
+	}
+	payload = trimDatagram(payload)
+	if len(payload) == 0 {
+		r.reject(from, dg, errEmptyDatagram)
+		return
+	}
+	if len(payload) > c.MaxMessageSize {
+		if !c.Truncate {
+			r.reject(from, payload, ErrFrameTooLong)
+			return
+		}
+		payload = payload[:c.MaxMessageSize]
+	}
+
+	if r.b == nil {
+		r.b = flowgo.GetBatch()
+	}
+	b := r.b
+	b.Source = c.Name
+	rec := b.Next()
+	if err := c.Decoder.Decode(payload, rec, &b.Arena); err != nil {
+		b.Drop()
+		r.reject(from, payload, err)
+		return
+	}
+	b.BytesIn += raw
+	if r.u.k.PeerField != "" {
+		r.peer = from.AppendTo(r.peer[:0])
+		AddPeer(rec, &b.Arena, r.u.k.PeerField, flowgo.UnsafeString(b.Arena.Copy(r.peer)))
+	}
+	if b.Len() >= c.BatchRecords || b.Arena.Size() >= c.BatchBytes {
+		r.flush()
+	}
+}
+
+var errEmptyDatagram = errors.New("empty datagram")
+
+func (r *udpReader) reject(from netip.AddrPort, frame []byte, err error) {
+	r.sink.Reject("peer "+from.String(), frame, err)
+}
+
+// flush hands the batch over if the queue has room, and otherwise drops
+// and counts its records.
+func (r *udpReader) flush() {
+	b := r.b
+	if b == nil || b.Len() == 0 {
+		return
+	}
+	n := b.Len()
+	if r.sink.TryPut(b) {
+		r.b = nil
+		return
+	}
+	r.sink.Dropped(n, dropQueueFull)
+	b.Reset()
+}
+
+func (r *udpReader) release() {
+	if r.b != nil {
+		flowgo.PutBatch(r.b)
+		r.b = nil
+	}
+}
+
+// trimDatagram removes the line ends and NULs senders put after a message.
+func trimDatagram(b []byte) []byte {
+	for len(b) > 0 {
+		switch b[len(b)-1] {
+		case '\n', '\r', 0:
+			b = b[:len(b)-1]
+		default:
+			return b
+		}
+	}
+	return b
+}
+
+// compression says how a payload is compressed, as Flowgger detects it:
+// zlib by its header (deflate, 32 KiB window, any level) and gzip by its
+// magic number and deflate method, with the same minimum lengths.
+func compression(b []byte) string {
+	switch {
+	case len(b) >= 8 && b[0] == 0x78 && (b[1] == 0x01 || b[1] == 0x9c || b[1] == 0xda):
+		return "zlib"
+	case len(b) >= 24 && b[0] == 0x1f && b[1] == 0x8b && b[2] == 0x08:
+		return "gzip"
+	}
+	return ""
+}
+
+// inflater decompresses payloads into a buffer it reuses, with readers it
+// reuses, so that inflating costs no allocation once warm.
+type inflater struct {
+	src bytes.Reader
+	zr  io.ReadCloser
+	gr  *gzip.Reader
+	buf []byte
+}
+
+// inflate returns the decompressed payload, or an error if it is corrupt
+// or would inflate to more than limit bytes, the limit set by key (a
+// compression bomb is cut off after limit+1 bytes). The result is valid
+// until the next call.
+func (f *inflater) inflate(kind string, p []byte, limit int, key string) ([]byte, error) {
+	f.src.Reset(p)
+	var rd io.Reader
+	var err error
+	if kind == "zlib" {
+		if f.zr == nil {
+			f.zr, err = zlib.NewReader(&f.src)
+		} else {
+			err = f.zr.(zlib.Resetter).Reset(&f.src, nil)
+		}
+		rd = f.zr
+	} else {
+		if f.gr == nil {
+			f.gr, err = gzip.NewReader(&f.src)
+		} else {
+			err = f.gr.Reset(&f.src)
+		}
+		rd = f.gr
+	}
+	if err != nil {
+		if kind == "zlib" {
+			f.zr = nil // a failed NewReader leaves nothing to reuse
+		}
+		return nil, corrupt(kind, err)
+	}
+	buf := f.buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) > limit {
+				f.buf = buf[:0]
+				return nil, fmt.Errorf("compressed (%s) payload inflates to more than %d bytes (%s)", kind, limit, key)
+			}
+			grow := min(max(2*cap(buf), 4<<10), limit+1) - len(buf)
+			buf = append(buf[:cap(buf)], make([]byte, grow)...)[:len(buf)]
+		}
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if len(buf) > limit {
+			f.buf = buf[:0]
+			return nil, fmt.Errorf("compressed (%s) payload inflates to more than %d bytes (%s)", kind, limit, key)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			f.buf = buf[:0]
+			return nil, corrupt(kind, err)
+		}
+	}
+	f.buf = buf[:0]
+	return buf, nil
+}
+
+func corrupt(kind string, err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		err = errors.New("truncated")
+	}
+	return fmt.Errorf("corrupt compressed (%s) payload: %v", kind, err)
+}

@@ -1,0 +1,151 @@
+package input
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// The two ways of reading the kernel's drop counter agree, on a socket
+// whose tiny receive buffer overflowed.
+func TestKernelDropCounterSources(t *testing.T) {
+	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	if _, err := setRecvBuffer(rx, 1); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := net.DialUDP("udp4", nil, rx.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	const n = 200
+	for range n {
+		if _, err := tx.Write(make([]byte, 300)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(20 * time.Millisecond)
+	rc, err := rx.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaSockopt, err := socketDrops(rc)
+	if err != nil {
+		t.Fatalf("SO_MEMINFO: %v", err)
+	}
+	var st syscall.Stat_t
+	rc.Control(func(fd uintptr) { err = syscall.Fstat(int(fd), &st) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaProc, err := procNetUDPDrops(st.Ino)
+	if err != nil {
+		t.Fatalf("/proc/net/udp: %v", err)
+	}
+	// Count what is queued: the rest was dropped.
+	queued := 0
+	rx.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	buf := make([]byte, 1000)
+	for {
+		if _, err := rx.Read(buf); err != nil {
+			break
+		}
+		queued++
+	}
+	if viaSockopt == 0 || viaSockopt != viaProc || int(viaSockopt)+queued != n {
+		t.Errorf("SO_MEMINFO says %d dropped, /proc/net/udp %d, %d queued; want them equal, non-zero, and adding up to %d with the queued",
+			viaSockopt, viaProc, queued, n)
+	}
+}
+
+// A dual-stack socket reports IPv4 senders as IPv4, not as mapped IPv6.
+func TestSockaddrOfIPv4SenderOnIPv6Socket(t *testing.T) {
+	var sa syscall.RawSockaddrAny
+	in6 := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&sa))
+	in6.Family = syscall.AF_INET6
+	*(*[2]byte)(unsafe.Pointer(&in6.Port)) = [2]byte{0x30, 0x39} // network byte order
+	copy(in6.Addr[:], []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3})
+	if got := sockaddrAddrPort(&sa).String(); got != "10.1.2.3:12345" {
+		t.Errorf("got %s; want 10.1.2.3:12345", got)
+	}
+}
+
+// The kernel's drop counter is read on Linux only.
+func TestUDPKernelDropsAreCounted(t *testing.T) {
+	g := newGate()
+	sink := newTestSink()
+	sink.tryPut = g.tryPut
+	c := testConfig(t, "udp_recv_buffer = 1") // the kernel raises it to its minimum, a few KiB
+	run := startUDP(t, c, sink)
+	conn := dial(t, run.addr)
+	// Block every reader in TryPut, so that nobody reads the socket.
+	primes := 0
+	g.waitBlocked(t, udpReaders(c.Workers), func() {
+		send(t, conn, fmt.Appendf(nil, "prime %d", primes))
+		primes++
+	})
+	const n = 500
+	payload := bytes.Repeat([]byte("x"), 200)
+	for i := range n {
+		send(t, conn, fmt.Appendf(nil, "drop test %d %s", i, payload))
+	}
+	g.release()
+	// Wait for the readers to empty the socket, then stop: Run reads the
+	// drop counter one last time.
+	waitEvents(t, sink, primes)
+	time.Sleep(100 * time.Millisecond)
+	if err := run.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	msgs, _, rejects, dropped := sink.snapshot()
+	arrived := 0
+	for _, m := range msgs {
+		if strings.HasPrefix(m, "drop test ") {
+			arrived++
+		}
+	}
+	if dropped[dropKernel] == 0 || arrived+dropped[dropKernel] != n || len(rejects) != 0 {
+		t.Errorf("arrived %d + kernel drops %d = %d; want %d sent, with drops (all drops %v)", arrived, dropped[dropKernel], arrived+dropped[dropKernel], n, dropped)
+	}
+	t.Logf("%d of %d datagrams arrived, %d dropped by the kernel", arrived, n, dropped[dropKernel])
+}
+
+// Datagrams queued in the socket are read at shutdown on Linux only: the
+// portable reader cannot read past the deadline that stops it.
+func TestUDPShutdownHandsOverWhatWasReceived(t *testing.T) {
+	g := newGate()
+	sink := newTestSink()
+	sink.tryPut = g.tryPut
+	c := testConfig(t, "")
+	run := startUDP(t, c, sink)
+	conn := dial(t, run.addr)
+	primes := 0
+	g.waitBlocked(t, udpReaders(c.Workers), func() {
+		send(t, conn, fmt.Appendf(nil, "prime %d", primes))
+		primes++
+	})
+	// These wait in the socket's buffer while every reader is blocked.
+	const n = 200
+	for i := range n {
+		send(t, conn, fmt.Appendf(nil, "queued %d", i))
+	}
+	run.cancel()
+	time.Sleep(50 * time.Millisecond)
+	g.release()
+	if err := run.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	msgs, _, _, dropped := sink.snapshot()
+	if len(msgs) != primes+n || len(dropped) != 0 {
+		t.Errorf("delivered %d records (dropped %v); want the %d primes and the %d queued", len(msgs), dropped, primes, n)
+	}
+}
