@@ -349,10 +349,13 @@ func (l *lane) fail(err error) {
 	if n := l.s.frames(); n > 0 {
 		attrs = append(attrs, "unacknowledged_records", n)
 	}
-	if msg != l.logged || time.Since(l.loggedAt) > 10*time.Second {
+	switch {
+	case l.o.stop.Err() != nil:
+		// Close gave up and closed the connection: Close reports it.
+	case msg != l.logged || time.Since(l.loggedAt) > 10*time.Second:
 		l.logged, l.loggedAt = msg, time.Now()
 		l.o.log.Warn("connection failed", attrs...)
-	} else {
+	default:
 		l.o.log.Debug("connection failed", attrs...)
 	}
 }

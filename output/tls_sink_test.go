@@ -43,6 +43,7 @@ type sink struct {
 	cfg  *tls.Config
 	plan func(conn int) drop // where to drop connection conn (0-based)
 	hold <-chan struct{}
+	keep bool
 
 	mu     sync.Mutex
 	conns  []*sinkConn
@@ -74,6 +75,7 @@ type drop struct {
 type sinkConn struct {
 	nums      []int    // record numbers of well-formed frames, in order
 	bad       []string // malformed frames
+	frames    [][]byte // every frame, when the sink keeps them
 	partial   int      // bytes of an unterminated frame when the connection ended
 	dropped   dropMode
 	clientCN  string
@@ -92,6 +94,7 @@ type sinkOptions struct {
 	rcvBuf   int            // SO_RCVBUF, 0 for the kernel's default
 	plan     func(conn int) drop
 	accept   func(c net.Conn) bool // when set and false, the connection is closed at once
+	keep     bool                  // keep every frame as is, not as a numbered record
 }
 
 func newSink(t testing.TB, o sinkOptions) *sink {
@@ -130,7 +133,7 @@ func newSink(t testing.TB, o sinkOptions) *sink {
 	if plan == nil {
 		plan = func(int) drop { return drop{} }
 	}
-	s := &sink{t: t, ln: ln, Addr: ln.Addr().String(), cfg: cfg, plan: plan, hold: o.hold}
+	s := &sink{t: t, ln: ln, Addr: ln.Addr().String(), cfg: cfg, plan: plan, hold: o.hold, keep: o.keep}
 	s.wg.Add(1)
 	go s.accept(o.accept)
 	t.Cleanup(s.Close)
@@ -206,7 +209,9 @@ func (s *sink) serve(sc *sinkConn, d drop) {
 			}
 			num, ok := parseRecord(pending[:i])
 			s.mu.Lock()
-			if ok {
+			if s.keep {
+				sc.frames = append(sc.frames, bytes.Clone(pending[:i]))
+			} else if ok {
 				sc.nums = append(sc.nums, num)
 			} else {
 				sc.bad = append(sc.bad, string(pending[:i]))
@@ -307,6 +312,7 @@ func (s *sink) Conns() []sinkConn {
 		out[i] = *c
 		out[i].nums = append([]int(nil), c.nums...)
 		out[i].bad = append([]string(nil), c.bad...)
+		out[i].frames = append([][]byte(nil), c.frames...)
 	}
 	return out
 }

@@ -9,8 +9,8 @@ import (
 	"github.com/flowgo/flowgo"
 )
 
-// frames builds a chunk of frames "f<i>;" padded to the given lengths.
-func frames(lens ...int) (data []byte, ends []int) {
+// tlsFrames builds a chunk of frames "f<i>;" padded to the given lengths.
+func tlsFrames(lens ...int) (data []byte, ends []int) {
 	for i, n := range lens {
 		f := fmt.Sprintf("f%d;", i)
 		f += strings.Repeat("x", n-len(f))
@@ -22,7 +22,7 @@ func frames(lens ...int) (data []byte, ends []int) {
 
 func TestTLSStreamKeepsWholeFramesUntilTheirSegmentIsAcknowledged(t *testing.T) {
 	var s stream
-	data, ends := frames(10, 10, 10, 10) // ends 10 20 30 40
+	data, ends := tlsFrames(10, 10, 10, 10) // ends 10 20 30 40
 	s.add(data, ends, 0)
 	if s.frames() != 4 || s.size() != 40 || len(s.unwritten()) != 40 {
 		t.Fatalf("after add: frames %d size %d unwritten %d; want 4 40 40", s.frames(), s.size(), len(s.unwritten()))
@@ -67,7 +67,7 @@ func TestTLSStreamKeepsWholeFramesUntilTheirSegmentIsAcknowledged(t *testing.T) 
 
 func TestTLSStreamReusesItsMemory(t *testing.T) {
 	var s stream
-	data, ends := frames(100, 100, 100)
+	data, ends := tlsFrames(100, 100, 100)
 	cipher := int64(0)
 	for range 1000 {
 		s.add(data, ends, 0)
@@ -95,7 +95,7 @@ func TestTLSStreamReusesItsMemory(t *testing.T) {
 
 func TestTLSStreamAddsChunksFromTheMiddleOfABatch(t *testing.T) {
 	var s stream
-	data, ends := frames(10, 20, 30) // ends 10 30 60
+	data, ends := tlsFrames(10, 20, 30) // ends 10 30 60
 	// The chunk holding frames 1 and 2 starts at byte 10 of the batch.
 	s.add(data[10:60], ends[1:], 10)
 	if s.frames() != 2 || s.size() != 50 || s.ends[0] != 20 || s.ends[1] != 50 {
