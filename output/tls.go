@@ -59,6 +59,12 @@ const (
 	// tlsCloseWait is how often Close asks the kernel whether the peer
 	// acknowledged everything.
 	tlsCloseWait = 2 * time.Millisecond
+	// tlsRecordSlack is the most plaintext of a TLS record and its
+	// overhead: a record the server got only in part is of no use to it.
+	tlsRecordSlack = 16<<10 + 256
+	// tlsFallbackMargin is the margin of acknowledged bytes kept when the
+	// server's window is unknown: Linux's largest default receive buffer.
+	tlsFallbackMargin = 6 << 20
 	// tlsIdleAck is how often a lane asks the kernel what the peer
 	// acknowledged while it writes nothing.
 	tlsIdleAck = 100 * time.Millisecond
@@ -88,15 +94,21 @@ type tlsKeys struct {
 // lanes, to whichever lanes are connected, and returns once they wrote it.
 //
 // Delivery is at least once: a lane keeps the frames the peer's TCP has not
-// acknowledged (see stream) and, when its connection breaks, sends them
-// again on the next one before anything new. Close waits until the peer
-// acknowledged every frame.
+// acknowledged, and a margin of acknowledged ones the server may not have
+// read yet (see stream and lane.sample); when its connection breaks, it
+// sends them again on the next one before anything new. Close waits until
+// the peer acknowledged every frame.
+//
+// What this cannot cover: frames a server acknowledged, then lost (it
+// crashed or closed without reading them) beyond the margin, which is an
+// estimate from the window it advertised; frames the server read and then
+// lost; anything in flowgo's memory when the process is killed.
 type tlsOutput struct {
 	keys    tlsKeys
 	log     *slog.Logger
 	tls     *tlsconf.Reloader
 	timeout time.Duration
-	unacked func(c *net.TCPConn, written int64) (int64, bool)
+	sample  func(c *net.TCPConn, written int64) (unacked, window int64, ok bool)
 	rand    func(n int64) int64
 
 	addrMu sync.Mutex
@@ -206,7 +218,7 @@ func newTLS(c Config) (Output, error) {
 		log:     log,
 		tls:     r,
 		timeout: time.Duration(k.Timeout) * time.Second,
-		unacked: unackedBytes,
+		sample:  tcpSample,
 		rand:    func(n int64) int64 { return rand.Int64N(n) },
 		addrs:   append([]string(nil), k.Connect...),
 		next:    -1,

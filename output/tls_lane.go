@@ -31,6 +31,8 @@ type lane struct {
 	addr     string        // the current (or last tried) server
 	since    time.Time     // when the current connection attempt began
 	acked    int64         // cipher bytes of the current connection the peer acknowledged
+	maxWnd   int64         // the largest receive window the peer advertised on it
+	margin   int64         // acknowledged bytes to keep, in case the server has not read them
 	wait     time.Duration // back-off before the next attempt
 	closing  bool
 	logged   string // the last failure logged at warning level, and when
@@ -178,20 +180,32 @@ func (l *lane) release() {
 }
 
 // sample asks the kernel how much of the connection the peer acknowledged
-// and drops the frames it holds.
+// and drops the frames it has.
+//
+// It also sizes the margin of acknowledged frames kept in case the
+// server's application has not read them: what its kernel holds unread
+// shrinks the window it advertises, so the window's shortfall from its
+// largest value measures it. Linux advertises about half to three quarters
+// of the free buffer, hence the doubling, never past the largest window
+// (the most a kernel accepts beyond what was read); the slack covers the
+// TLS record cut at the edge, useless to the server until whole.
 func (l *lane) sample() {
 	// Read the count first: bytes written meanwhile (a TLS key update
 	// answered by the reader) then count as unacknowledged, never the
 	// other way round.
 	written := l.cc.n.Load()
-	q, ok := l.o.unacked(l.raw, written)
+	q, wnd, ok := l.o.sample(l.raw, written)
 	if !ok {
 		return
 	}
 	if a := written - q; a > l.acked {
 		l.acked = a
 	}
-	l.s.acked(l.acked)
+	if wnd >= 0 {
+		l.maxWnd = max(l.maxWnd, wnd)
+		l.margin = min(2*(l.maxWnd-wnd), l.maxWnd) + tlsRecordSlack
+	}
+	l.s.acked(l.acked, l.margin)
 }
 
 // connect waits out the back-off, then dials the next server and resends
@@ -276,7 +290,7 @@ func (l *lane) dial() error {
 		return explain(fmt.Errorf("TLS handshake with %s: %w", l.addr, err))
 	}
 	hs := time.Since(hsStart)
-	l.conn, l.raw, l.cc, l.acked = tc, raw, cc, 0
+	l.conn, l.raw, l.cc, l.acked, l.maxWnd, l.margin = tc, raw, cc, 0, 0, tlsFallbackMargin
 	l.unwatch = context.AfterFunc(l.o.stop, func() { raw.Close() })
 	l.readErr = make(chan error, 1)
 	go read(tc, l.addr, l.readErr)
@@ -329,13 +343,14 @@ func read(c *tls.Conn, addr string, errc chan<- error) {
 func (l *lane) fail(err error) {
 	if l.conn != nil {
 		l.sample()
-		if w := l.s.writtenFrames(); w > 0 {
-			l.o.stats.resentFrames.Add(int64(w))
-			l.o.stats.resentBytes.Add(l.s.written - l.s.base)
-		}
 		l.dropConn()
 	}
+	written := l.s.written
 	l.s.rewind()
+	if written > l.s.base {
+		l.o.stats.resentFrames.Add(int64(l.s.writtenFrames(written)))
+		l.o.stats.resentBytes.Add(written - l.s.base)
+	}
 	l.o.stats.failures.Add(1)
 	lasted := time.Since(l.since)
 	l.wait = l.bo.failed(lasted)
@@ -360,12 +375,13 @@ func (l *lane) fail(err error) {
 	}
 }
 
-// dropConn gives the connection up. It closes the socket without a
-// reset: the kernel may still deliver what it holds (duplicates of what the
-// next connection resends), and a server that is alive but slow is not made
-// to discard what it received and has not read yet.
+// dropConn gives the connection up with a reset: what the socket still
+// holds goes again on the next connection, and delivering it here too
+// would only make duplicates. What the server may lose to the reset
+// unread, the margin covers.
 func (l *lane) dropConn() {
 	l.unwatch()
+	l.raw.SetLinger(0)
 	l.raw.Close()
 	l.conn, l.raw, l.cc, l.readErr = nil, nil, nil, nil
 	l.o.mu.Lock()

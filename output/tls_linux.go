@@ -3,7 +3,6 @@
 package output
 
 import (
-	"encoding/binary"
 	"net"
 	"syscall"
 	"time"
@@ -16,39 +15,37 @@ const (
 	tcpCloseWait   = 8
 )
 
-// unackedBytes returns how many of the bytes written to c the peer's TCP has
-// not acknowledged: the socket's send queue, which Linux reports with the
-// TIOCOUTQ (SIOCOUTQ) ioctl as write_seq - snd_una. ok is false when the
-// figure cannot be had or cannot be trusted: only a connection that is
-// established, or that the peer half-closed, is asked.
-func unackedBytes(c *net.TCPConn, written int64) (n int64, ok bool) {
+// tcpSample asks the kernel about a connection:
+//
+//   - unacked: how many of the bytes written to c the peer's TCP has not
+//     acknowledged, the socket's send queue, which Linux reports with the
+//     TIOCOUTQ (SIOCOUTQ) ioctl as write_seq - snd_una;
+//   - window: the receive window the peer last advertised (tcp_info's
+//     tcpi_snd_wnd, Linux 5.19 and later), -1 when unknown.
+//
+// ok is false when the figures cannot be had or cannot be trusted: only a
+// connection that is established, or that the peer half-closed, is asked.
+func tcpSample(c *net.TCPConn, written int64) (unacked, window int64, ok bool) {
 	rc, err := c.SyscallConn()
 	if err != nil {
-		return 0, false
+		return 0, -1, false
 	}
 	var q int32
-	good := false
+	window = -1
 	err = rc.Control(func(fd uintptr) {
-		// tcp_info starts with the state byte; asking for 4 bytes is
-		// enough and works on every kernel and architecture.
-		v, err := syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_INFO)
-		if err != nil {
+		state, wnd := tcpInfo(fd)
+		if state != tcpEstablished && state != tcpCloseWait {
 			return
 		}
-		var b [4]byte
-		binary.NativeEndian.PutUint32(b[:], uint32(v))
-		if b[0] != tcpEstablished && b[0] != tcpCloseWait {
+		if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCOUTQ, uintptr(unsafe.Pointer(&q))); errno != 0 || q < 0 {
 			return
 		}
-		if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCOUTQ, uintptr(unsafe.Pointer(&q))); errno != 0 {
-			return
-		}
-		good = q >= 0
+		window, ok = wnd, true
 	})
-	if err != nil || !good {
-		return 0, false
+	if err != nil || !ok {
+		return 0, -1, false
 	}
-	return int64(q), true
+	return int64(q), window, true
 }
 
 // tcpUserTimeout is TCP_USER_TIMEOUT (linux/tcp.h), the same on every
@@ -70,6 +67,6 @@ func setUserTimeout(c *net.TCPConn, d time.Duration) {
 	})
 }
 
-// exactAcks is true where unackedBytes asks the kernel: Close can then wait
+// exactAcks is true where tcpSample asks the kernel: Close can then wait
 // until the peer acknowledged everything.
 const exactAcks = true

@@ -12,16 +12,17 @@ import (
 // and Windows grow to by default.
 const fallbackWindow = 8 << 20
 
-// unackedBytes assumes, where the kernel cannot be asked, that the last
-// fallbackWindow bytes written may not have reached the peer.
-func unackedBytes(c *net.TCPConn, written int64) (n int64, ok bool) {
-	return min(written, fallbackWindow), true
+// tcpSample assumes, where the kernel cannot be asked, that the last
+// fallbackWindow bytes written may not have reached the peer; the peer's
+// window is unknown.
+func tcpSample(c *net.TCPConn, written int64) (unacked, window int64, ok bool) {
+	return min(written, fallbackWindow), -1, true
 }
-
-// exactAcks is false: Close cannot know when the peer acknowledged
-// everything, so it flushes and closes without waiting.
-const exactAcks = false
 
 // setUserTimeout does nothing where TCP_USER_TIMEOUT is not known: the
 // write deadline still bounds each write.
 func setUserTimeout(c *net.TCPConn, d time.Duration) {}
+
+// exactAcks is false: Close cannot know when the peer acknowledged
+// everything, so it flushes and closes without waiting.
+const exactAcks = false

@@ -25,7 +25,7 @@ import (
 // numbers of the well-formed ones and any malformed frame. It can drop
 // connections at chosen byte offsets in two ways that lose nothing its
 // kernel acknowledged, so that any record missing afterwards is one the
-// output failed to send again:
+// output failed to send again (and in a third way that does, see below):
 //
 //   - reset: the sink stops reading, lets its receive buffer fill until the
 //     sender is blocked (zero window), peeks at every byte its kernel
@@ -34,6 +34,10 @@ import (
 //     lost with the reset: the output must send those records again.
 //   - half-close: the sink sends FIN, pauses so that the sender's queue
 //     fills, then reads on until the sender gives up the connection.
+//   - close unread: the sink stops reading and closes as a server that
+//     exits would; its kernel discards what it acknowledged but the sink
+//     did not read, and resets. Only the margin of acknowledged frames the
+//     output keeps, sized from the sink's receive window, recovers them.
 //
 // A small receive buffer makes the sender's queue fill quickly.
 type sink struct {
@@ -58,10 +62,11 @@ const (
 	noDrop dropMode = iota
 	dropReset
 	dropHalfClose
+	dropUnread // stop reading, then close: the kernel discards what it holds and resets
 )
 
 func (m dropMode) String() string {
-	return [...]string{"none", "reset", "half-close"}[m]
+	return [...]string{"none", "reset", "half-close", "close unread"}[m]
 }
 
 // drop says after how many bytes received (ciphertext) to drop a
@@ -371,6 +376,15 @@ func (g *gateConn) Read(p []byte) (int, error) {
 		g.resetNow()
 		g.mu.Unlock()
 		return g.Read(p)
+	}
+	if g.drop.mode == dropUnread && g.n >= g.drop.after && g.done == noDrop {
+		// Like a server that stops reading and exits: what its kernel
+		// acknowledged and it never read is lost here.
+		g.done = dropUnread
+		g.mu.Unlock()
+		time.Sleep(30 * time.Millisecond)
+		g.TCPConn.Close()
+		return 0, errors.New("closed by the sink with unread data")
 	}
 	if g.drop.mode == dropHalfClose && g.n >= g.drop.after && g.done == noDrop {
 		g.done = dropHalfClose

@@ -35,33 +35,60 @@ func TestTLSStreamKeepsWholeFramesUntilTheirSegmentIsAcknowledged(t *testing.T) 
 	}
 	// Cipher acknowledged up to 59: the first write is not complete, so
 	// nothing is known to have arrived.
-	s.acked(59)
+	s.acked(59, 0)
 	if s.frames() != 4 {
 		t.Errorf("frames %d after a partial acknowledgement; want 4 (none known received)", s.frames())
 	}
 	// Up to 60: plaintext 0-25 arrived: frames 0 and 1 (ends 10, 20) are
 	// whole; frame 2 (20-30) is cut and stays.
-	s.acked(60)
-	if s.frames() != 2 || s.base != 20 || s.size() != 20 {
-		t.Errorf("after acknowledging the first write: frames %d base %d size %d; want 2 20 20", s.frames(), s.base, s.size())
+	s.acked(60, 0)
+	if s.frames() != 2 || s.base != 20 || s.size() != 20 || s.keep != 20 {
+		t.Errorf("after acknowledging the first write: frames %d base %d size %d keep %d; want 2 20 20 20", s.frames(), s.base, s.size(), s.keep)
 	}
 	// The connection breaks: the next one resends from frame 2's start.
 	s.rewind()
 	if got := string(s.unwritten()); !strings.HasPrefix(got, "f2;") || len(got) != 20 {
 		t.Errorf("unwritten after rewind = %q; want frames 2 and 3", got)
 	}
-	if s.writtenFrames() != 0 {
-		t.Errorf("writtenFrames after rewind = %d; want 0", s.writtenFrames())
+	if n := s.writtenFrames(s.written); n != 0 {
+		t.Errorf("writtenFrames after rewind = %d; want 0", n)
 	}
 	// On the new connection cipher offsets start again.
 	s.wrote(5, 30)
-	if s.writtenFrames() != 1 {
-		t.Errorf("writtenFrames after writing 5 bytes of frame 2 = %d; want 1", s.writtenFrames())
+	if n := s.writtenFrames(s.written); n != 1 {
+		t.Errorf("writtenFrames after writing 5 bytes of frame 2 = %d; want 1", n)
 	}
 	s.wrote(15, 50)
-	s.acked(50)
-	if s.frames() != 0 || s.size() != 0 || s.base != 40 {
-		t.Errorf("after everything was acknowledged: frames %d size %d base %d; want 0 0 40", s.frames(), s.size(), s.base)
+	s.acked(50, 0)
+	if s.frames() != 0 || s.size() != 0 || s.base != 40 || len(s.buf) != 0 {
+		t.Errorf("after everything was acknowledged: frames %d size %d base %d buffer %d; want 0 0 40 0", s.frames(), s.size(), s.base, len(s.buf))
+	}
+}
+
+func TestTLSStreamKeepsAMarginOfAcknowledgedFramesAndResendsIt(t *testing.T) {
+	var s stream
+	data, ends := tlsFrames(10, 10, 10, 10, 10) // ends 10 20 30 40 50
+	s.add(data, ends, 0)
+	s.wrote(50, 100)
+	// Everything acknowledged, but the server may not have read the last
+	// 15 bytes: frames 3 and 4 (30-50) are kept, and frame 3 only ends 10
+	// bytes before the end, so it stays too.
+	s.acked(100, 15)
+	if s.frames() != 0 || s.margin() != 2 || s.keep != 30 || s.base != 50 {
+		t.Fatalf("frames %d margin %d keep %d base %d; want 0 2 30 50", s.frames(), s.margin(), s.keep, s.base)
+	}
+	// A smaller margin later (the server read on) lets frame 3 go.
+	s.acked(100, 5)
+	if s.margin() != 1 || s.keep != 40 {
+		t.Errorf("margin %d keep %d after the margin shrank; want 1 40", s.margin(), s.keep)
+	}
+	// After a failure the margin is sent again, from a frame start.
+	s.rewind()
+	if got := string(s.unwritten()); !strings.HasPrefix(got, "f4;") || len(got) != 10 || s.frames() != 1 {
+		t.Errorf("unwritten after rewind = %q (%d frames); want frame 4", got, s.frames())
+	}
+	if lost, bytes := s.drop(); lost != 1 || bytes != 10 || s.end() != 50 {
+		t.Errorf("drop = %d frames %d bytes, end %d; want 1 10 50", lost, bytes, s.end())
 	}
 }
 
@@ -73,10 +100,11 @@ func TestTLSStreamReusesItsMemory(t *testing.T) {
 		s.add(data, ends, 0)
 		cipher += 400
 		s.wrote(len(s.unwritten()), cipher)
-		s.acked(cipher)
+		s.acked(cipher, 150)
 	}
-	if s.size() != 0 || cap(s.buf) > 1024 || cap(s.ends) > 16 || cap(s.marks) > 16 {
-		t.Errorf("size %d, capacities buf %d ends %d marks %d; want the buffers reused, not grown", s.size(), cap(s.buf), cap(s.ends), cap(s.marks))
+	if s.size() != 0 || s.margin() != 2 || cap(s.buf) > 2048 || cap(s.ends) > 16 || cap(s.marks) > 16 {
+		t.Errorf("size %d margin %d, capacities buf %d ends %d marks %d; want the buffers reused, not grown",
+			s.size(), s.margin(), cap(s.buf), cap(s.ends), cap(s.marks))
 	}
 	// Half acknowledged each round: memory stays bounded by what is held.
 	var h stream
@@ -85,11 +113,11 @@ func TestTLSStreamReusesItsMemory(t *testing.T) {
 		cipher += 400
 		h.wrote(len(h.unwritten()), cipher)
 		if i%2 == 1 {
-			h.acked(cipher)
+			h.acked(cipher, 0)
 		}
 	}
-	if h.size() != 0 {
-		t.Errorf("size %d after the last acknowledgement; want 0", h.size())
+	if h.size() != 0 || len(h.buf) != 0 {
+		t.Errorf("size %d, buffer %d after the last acknowledgement; want 0 0", h.size(), len(h.buf))
 	}
 }
 
