@@ -65,6 +65,10 @@ const (
 	// tlsFallbackMargin is the margin of acknowledged bytes kept when the
 	// server's window is unknown: Linux's largest default receive buffer.
 	tlsFallbackMargin = 6 << 20
+	// tlsSampleEvery is how much a lane keeps before it asks the kernel
+	// what the peer acknowledged (two system calls): with small batches,
+	// not after every write.
+	tlsSampleEvery = 64 << 10
 	// tlsIdleAck is how often a lane asks the kernel what the peer
 	// acknowledged while it writes nothing.
 	tlsIdleAck = 100 * time.Millisecond

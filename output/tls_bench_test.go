@@ -58,16 +58,23 @@ func discardSink(b *testing.B) string {
 }
 
 // BenchmarkTLSOutput sends ~300-byte GELF records in batches of 1024 (the
-// pipeline's batch size) to a local TLS server that reads and discards
-// them; an op is one record, and the time includes Close, which waits until
-// the server acknowledged everything.
+// pipeline's batch size), or one record at a time (a quiet source), to a
+// local TLS server that reads and discards them; an op is one record, and
+// the time includes Close, which waits until the server acknowledged
+// everything.
 func BenchmarkTLSOutput(b *testing.B) {
-	batch := gelfBatch(1024)
-	for _, bm := range []struct{ name, keys string }{
-		{"sync", ""},
-		{"async", "tls_async = true\n"},
-		{"threads=2", "tls_threads = 2\n"},
+	full := gelfBatch(1024)
+	for _, bm := range []struct {
+		name, keys string
+		per        int
+	}{
+		{"sync", "", 1024},
+		{"async", "tls_async = true\n", 1024},
+		{"threads=2", "tls_threads = 2\n", 1024},
+		{"sync,1-record-batches", "", 1},
+		{"async,1-record-batches", "tls_async = true\n", 1},
 	} {
+		batch := &flowgo.Batch{Data: full.Data[:full.Ends[bm.per-1]], Ends: full.Ends[:bm.per]}
 		b.Run(bm.name, func(b *testing.B) {
 			keys := discardSink(b) + bm.keys
 			o := newTLS(b, keys)

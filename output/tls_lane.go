@@ -140,9 +140,9 @@ func (l *lane) take(c *chunk) {
 	}
 }
 
-// writeOut writes everything unwritten, a segment at a time, and after
-// each one asks the kernel what the peer acknowledged, so that the stream
-// keeps no more than the socket holds.
+// writeOut writes everything unwritten, a segment at a time, and asks the
+// kernel what the peer acknowledged whenever the stream holds more than
+// tlsSampleEvery, so that it keeps little more than the socket holds.
 func (l *lane) writeOut() error {
 	for {
 		p := l.s.unwritten()
@@ -160,7 +160,9 @@ func (l *lane) writeOut() error {
 			return fmt.Errorf("writing to %s: %w", l.addr, err)
 		}
 		l.s.wrote(n, l.cc.n.Load())
-		l.sample()
+		if l.s.end()-l.s.keep >= tlsSampleEvery {
+			l.sample()
+		}
 		l.release()
 	}
 }
