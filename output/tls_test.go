@@ -523,7 +523,12 @@ func TestTLSVerification(t *testing.T) {
 			addr := net.JoinHostPort(tt.host, port)
 			keys := strings.ReplaceAll(tt.keys, "CA", strconv.Quote(p.caFile))
 			o := newTLS(t, fmt.Sprintf("connect = [%q]\ntls_recovery_delay_max = 20\n%s", addr, keys))
-			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			// A refused connection makes Write wait until its context ends.
+			wait := 500 * time.Millisecond
+			if tt.wantErr == "" {
+				wait = 10 * time.Second
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
 			defer cancel()
 			b := &flowgo.Batch{Data: []byte(record(7) + "\x00"), Ends: []int{len(record(7)) + 1}}
 			err := o.Write(ctx, b)
