@@ -303,8 +303,8 @@ func (o *tlsOutput) start() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.started = true
-	for i := range o.keys.Threads {
-		l := &lane{o: o, id: i, flushes: make(chan chan struct{}), bo: backoff{
+	for range o.keys.Threads {
+		l := &lane{o: o, flushes: make(chan chan struct{}), bo: backoff{
 			init:  time.Duration(o.keys.DelayInit) * time.Millisecond,
 			max:   time.Duration(o.keys.DelayMax) * time.Millisecond,
 			probe: time.Duration(o.keys.ProbeTime) * time.Millisecond,

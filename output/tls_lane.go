@@ -16,7 +16,6 @@ import (
 // have lost, then take chunks and write them.
 type lane struct {
 	o       *tlsOutput
-	id      int
 	flushes chan chan struct{}
 	bo      backoff
 
@@ -59,8 +58,8 @@ func (l *lane) run() {
 	closingCh := l.o.closing
 	var poll <-chan time.Time
 	// While frames are held, the kernel is asked now and then what the
-	// peer acknowledged: after a quiet spell, a new connection then has
-	// nothing to resend, and the memory goes back.
+	// peer acknowledged and read: after a quiet spell, a new connection
+	// then has little to resend, and the memory goes back.
 	idle := time.NewTicker(tlsIdleAck)
 	defer idle.Stop()
 	for {
@@ -97,7 +96,7 @@ func (l *lane) run() {
 			}
 		}
 		var idleC <-chan time.Time
-		if l.s.size() > 0 {
+		if l.s.size() > 0 || (l.s.margin() > 0 && l.margin > tlsRecordSlack) {
 			idleC = idle.C
 		}
 		select {
