@@ -162,7 +162,7 @@ func newTLS(c Config) (Output, error) {
 		Timeout:       DefaultTLSTimeout,
 		Threads:       1,
 		VerifyPeer:    true,
-		Level:         "default",
+		Level:         "intermediate",
 		FlushInterval: DefaultTLSFlushInterval,
 		DelayInit:     DefaultTLSDelayInit,
 		DelayMax:      DefaultTLSDelayMax,

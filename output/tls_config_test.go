@@ -84,7 +84,7 @@ func TestTLSConfigDefaultsAndWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, kv := range []string{"timeout = 30", "tls_threads = 1", "tls_async = false", `tls_flush_interval = "100ms"`,
-		"tls_recovery_delay_init = 1", "tls_recovery_delay_max = 10000", "tls_recovery_probe_time = 30000", `tls_compatibility_level = "default"`} {
+		"tls_recovery_delay_init = 1", "tls_recovery_delay_max = 10000", "tls_recovery_probe_time = 30000", `tls_compatibility_level = "intermediate"`} {
 		if !strings.Contains(eff, kv) {
 			t.Errorf("effective config lacks %s:\n%s", kv, eff)
 		}
