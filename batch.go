@@ -19,8 +19,10 @@ type Batch struct {
 	Data  []byte
 	Ends  []int
 	Index []int
-	// Encoded is set once Data holds the records' frames.
-	Encoded bool
+	// Encoded is set once Data holds the records' frames, made by the
+	// pipeline's encoder number EncodedGen.
+	Encoded    bool
+	EncodedGen uint64
 
 	// BytesIn counts the raw bytes the input read for these records.
 	BytesIn int

@@ -208,6 +208,10 @@ func (s *Section) Name() string {
 	return s.table
 }
 
+// Raw returns the table's values as parsed, for comparing two versions of a
+// section. The map must not be modified.
+func (s *Section) Raw() map[string]any { return s.raw }
+
 // InArray reports whether s is one table of an array of tables ([[input]]).
 func (s *Section) InArray() bool { return s.index >= 0 }
 

@@ -36,6 +36,21 @@ type Reloader interface {
 	Reload() error
 }
 
+// Listener is an input bound to a network address. The pipeline uses it to
+// refuse two inputs, in any pipelines of one process, on one address.
+type Listener interface {
+	// ListenAddress returns the network ("tcp" or "udp") and the address
+	// from the configuration.
+	ListenAddress() (network, address string)
+}
+
+// ConnCounter is an input that counts connections, for metrics.
+type ConnCounter interface {
+	// ConnCounts returns the connections open now, and how many were
+	// refused (max_connections) and failed their TLS handshake so far.
+	ConnCounts() (open, refused, handshakeFailures int64)
+}
+
 // Sink is the pipeline as an input sees it. Its methods are safe for
 // concurrent use.
 type Sink interface {

@@ -129,7 +129,8 @@ type streamServer struct {
 	conns    map[*streamConn]struct{}
 	stopping bool
 
-	refused atomic.Int64
+	refused         atomic.Int64
+	handshakeFailed atomic.Int64
 
 	logRefused, logHandshake, logIdle, logEnded, logAccept *connLog
 }
@@ -162,6 +163,17 @@ func (s *streamServer) Addr() net.Addr {
 // Refused returns how many connections were refused because
 // max_connections were open.
 func (s *streamServer) Refused() int64 { return s.refused.Load() }
+
+// ListenAddress implements Listener.
+func (s *streamServer) ListenAddress() (string, string) { return "tcp", s.k.Listen }
+
+// ConnCounts implements ConnCounter.
+func (s *streamServer) ConnCounts() (open, refused, handshakeFailures int64) {
+	s.mu.Lock()
+	open = int64(len(s.conns))
+	s.mu.Unlock()
+	return open, s.refused.Load(), s.handshakeFailed.Load()
+}
 
 // Run listens and serves connections until ctx ends; see Input.
 func (s *streamServer) Run(ctx context.Context, sink Sink) error {
@@ -282,6 +294,7 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 		sc.SetDeadline(time.Now().Add(s.handshake))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			if ctx.Err() == nil {
+				s.handshakeFailed.Add(1)
 				s.logHandshake.Event(slog.LevelWarn, "TLS handshake failed", peer, err)
 			}
 			return

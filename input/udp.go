@@ -593,3 +593,6 @@ func corrupt(kind string, err error) error {
 	}
 	return fmt.Errorf("corrupt compressed (%s) payload: %v", kind, err)
 }
+
+// ListenAddress implements Listener.
+func (u *udpInput) ListenAddress() (string, string) { return "udp", u.k.Listen }

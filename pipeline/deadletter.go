@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"sync"
@@ -23,6 +24,7 @@ type deadLetter struct {
 	w       *bufio.Writer
 	written int64
 	err     error
+	refs    int // under deadMu
 }
 
 // openDeadLetter opens (appends to) path.
@@ -88,4 +90,69 @@ func (d *deadLetter) Close() error {
 		err = cerr
 	}
 	return err
+}
+
+// Dead-letter files are shared by path across the process: two inputs, or
+// an old and a new pipeline during a reload, that name one file append
+// through one writer, so frames never interleave.
+var (
+	deadMu    sync.Mutex
+	deadFiles = map[string]*deadLetter{}
+)
+
+// acquireDeadLetter opens path for appending, or returns the writer already
+// open for it, with one more reference.
+func acquireDeadLetter(path, framing string) (*deadLetter, error) {
+	deadMu.Lock()
+	defer deadMu.Unlock()
+	if d, ok := deadFiles[path]; ok {
+		d.refs++
+		return d, nil
+	}
+	d, err := openDeadLetter(path, framing)
+	if err != nil {
+		return nil, err
+	}
+	d.refs = 1
+	deadFiles[path] = d
+	return d, nil
+}
+
+// release drops one reference and closes the file with the last one. A nil
+// d is fine.
+func (d *deadLetter) release(log *slog.Logger) {
+	if d == nil {
+		return
+	}
+	deadMu.Lock()
+	d.refs--
+	last := d.refs == 0
+	if last {
+		delete(deadFiles, d.path)
+	}
+	deadMu.Unlock()
+	if !last {
+		if err := d.Flush(); err != nil {
+			log.Error("dead-letter file", "error", err)
+		}
+		return
+	}
+	if err := d.Close(); err != nil {
+		log.Error("dead-letter file", "error", err)
+	}
+}
+
+// flushDeadLetters writes out what every dead-letter file buffers.
+func flushDeadLetters(log *slog.Logger) {
+	deadMu.Lock()
+	files := make([]*deadLetter, 0, len(deadFiles))
+	for _, d := range deadFiles {
+		files = append(files, d)
+	}
+	deadMu.Unlock()
+	for _, d := range files {
+		if err := d.Flush(); err != nil {
+			log.Error("dead-letter file", "error", err)
+		}
+	}
 }

@@ -1,4 +1,4 @@
-// Package pipeline builds a flowgo pipeline from a config file and runs it:
+// Package pipeline builds flowgo pipelines from config files and runs them:
 // inputs decode batches of records and encode and frame them for the output
 // on their own goroutines, a bounded queue carries them, and one output stage
 // writes them, retrying until delivered.
@@ -8,6 +8,11 @@
 // output stage writes everything left and the output is closed. Only when
 // the shutdown timeout passes (or HardStop is called) are undelivered
 // records given up, and then they are counted as lost and reported.
+//
+// A running pipeline can take a new configuration (Apply): inputs whose
+// section is unchanged keep running, connections included; changed ones are
+// stopped (delivering what they received) and restarted; a changed output is
+// swapped between two writes, and queued records are encoded again for it.
 package pipeline
 
 import (
@@ -17,7 +22,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,8 +29,6 @@ import (
 
 	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
-	"github.com/flowgo/flowgo/decoder"
-	"github.com/flowgo/flowgo/encoder"
 	"github.com/flowgo/flowgo/input"
 	"github.com/flowgo/flowgo/output"
 )
@@ -41,6 +43,8 @@ const (
 	DefaultBatchBytes      = 1 << 20
 	maxRetryDelay          = 30 * time.Second
 	firstRetryDelay        = 100 * time.Millisecond
+	// maxGroupRecords bounds how many queued records one write takes.
+	maxGroupRecords = 16384
 )
 
 // Stats counts what a pipeline did. Counters only grow.
@@ -55,11 +59,12 @@ type Stats struct {
 	Retries      atomic.Int64 // output writes retried
 	BytesIn      atomic.Int64
 	BytesOut     atomic.Int64
+	Writes       atomic.Int64 // output writes that succeeded
 }
 
 // Options are the parts of a pipeline that do not come from the config file.
 type Options struct {
-	// Name names the pipeline in logs (the config file's name).
+	// Name names the pipeline in logs and metrics (the config file's name).
 	Name string
 	// Stdin and Stdout are what the stdin input reads and the stdout output
 	// writes; os.Stdin and os.Stdout when nil.
@@ -78,57 +83,54 @@ type Options struct {
 type Pipeline struct {
 	Name string
 
-	inputs   []*inputRun
-	out      output.Output
-	enc      encoder.Encoder
-	outName  string
-	format   string
-	framing  string
-	queue    *flowgo.Queue
-	outDead  *deadLetter
-	deads    []*deadLetter
-	shutdown time.Duration
 	log      *slog.Logger
+	opts     Options
 	onReject func(input, origin string, frame []byte, err error)
 	rejMu    sync.Mutex
 
+	queue      *flowgo.Queue
 	stats      Stats
 	hardCtx    context.Context
 	hardCancel context.CancelFunc
 	rejectLog  *rateLog
 	retryLog   *rateLog
-	describe   []string
-	sections   []*config.Section
-	reloads    chan chan error
+	codec      atomic.Pointer[codec]
+	gens       atomic.Uint64
+
+	mu        sync.Mutex
+	plan      *plan
+	inputs    map[string]*inputRun
+	counters  map[string]*inputCounters
+	running   int
+	reloading bool
+	idle      chan struct{} // signalled when no input runs any more
+	fatal     chan error    // an input that could not start
+	runCtx    context.Context
+	inputErrs []error
+	failed    map[string]string // input name → why it stopped on its own
+
+	// Owned by the output goroutine.
+	out     *outputPlan
+	swaps   chan *swapRequest
+	reloads chan chan error
+	health  outputHealth
+	metrics *pipelineMetrics
 }
 
 type inputRun struct {
-	name  string
-	typ   string
-	input input.Input
-	sink  *inputSink
+	plan     *inputPlan
+	sink     *inputSink
+	cancel   context.CancelFunc
+	done     chan struct{}
+	stopped  bool // stopped by a reload or shutdown, under Pipeline.mu
+	initial  bool // started by Run: failing to start stops the pipeline
+	err      error
+	startErr bool
 }
 
-// inputHeader holds the keys every [input] table may have.
-type inputHeader struct {
-	Type             string `toml:"type"`
-	Format           string `toml:"format"`
-	Framing          string `toml:"framing"`
-	Framed           bool   `toml:"framed"`
-	QueueSize        int    `toml:"queuesize"`
-	QueueMaxBytes    int    `toml:"queue_max_bytes"`
-	MaxMessageSize   int    `toml:"max_message_size"`
-	MaxMessageAction string `toml:"max_message_action"`
-	DeadLetterFile   string `toml:"dead_letter_file"`
-}
-
-// outputHeader holds the keys every [output] table may have.
-type outputHeader struct {
-	Type            string        `toml:"type"`
-	Format          string        `toml:"format"`
-	Framing         string        `toml:"framing"`
-	DeadLetterFile  string        `toml:"dead_letter_file"`
-	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
+type swapRequest struct {
+	out  *outputPlan
+	done chan struct{}
 }
 
 // Build constructs the pipeline f describes. It validates everything and
@@ -138,189 +140,43 @@ func Build(f *config.File, opts Options) (*Pipeline, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	if opts.Workers <= 0 {
-		opts.Workers = runtime.GOMAXPROCS(0)
+	if opts.Name != "" {
+		log = log.With("pipeline", opts.Name)
 	}
-	p := &Pipeline{Name: opts.Name, log: log, onReject: opts.OnReject, reloads: make(chan chan error)}
+	pl, err := buildPlan(f, opts, log)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{
+		Name: opts.Name, log: log, opts: opts, onReject: opts.OnReject,
+		queue:    flowgo.NewQueue(pl.queueSize, pl.queueBytes),
+		plan:     pl,
+		inputs:   map[string]*inputRun{},
+		counters: map[string]*inputCounters{},
+		idle:     make(chan struct{}, 1),
+		fatal:    make(chan error, 1),
+		failed:   map[string]string{},
+		out:      pl.out,
+		swaps:    make(chan *swapRequest),
+		reloads:  make(chan chan error),
+		metrics:  newPipelineMetrics(opts.Name),
+	}
 	p.hardCtx, p.hardCancel = context.WithCancel(context.Background())
 	p.rejectLog = newRateLog(log, "frames rejected", 10*time.Second, 10)
 	p.retryLog = newRateLog(log, "output write failures", 10*time.Second, 1)
-	ok := false
-	defer func() {
-		if !ok {
-			p.closeDeadLetters()
-		}
-	}()
-
-	queueSize, queueBytes := 0, 0
-	for i, s := range f.Inputs {
-		h := inputHeader{Type: "syslog-tls", Format: "rfc5424", Framing: "line",
-			MaxMessageSize: DefaultMaxMessageSize, MaxMessageAction: "reject"}
-		if err := s.Decode(&h); err != nil {
-			return nil, err
-		}
-		s.Legacy("flowgo runs one goroutine per connection; thread counts do not apply", "tcp_threads", "tls_threads")
-		s.Legacy("Flowgger no longer reads it", "tls_method", "tls_timeout")
-		s.Legacy("TLS compression is unsafe (CRIME) and Go does not offer it", "tls_compression")
-		if !s.Has("framing") && h.Framed {
-			h.Framing = input.FramingSyslen
-		}
-		if !input.ValidFraming(h.Framing) {
-			return nil, s.Errorf("framing", "framing %q unknown (known: %s)", h.Framing, input.FramingHelp())
-		}
-		if h.MaxMessageSize <= 0 || h.MaxMessageSize > 64<<20 {
-			return nil, s.Errorf("max_message_size", "must be between 1 and %d bytes, not %d", 64<<20, h.MaxMessageSize)
-		}
-		if h.MaxMessageAction != "reject" && h.MaxMessageAction != "truncate" {
-			return nil, s.Errorf("max_message_action", "must be \"reject\" or \"truncate\", not %q", h.MaxMessageAction)
-		}
-		if h.QueueSize < 0 {
-			return nil, s.Errorf("queuesize", "must not be negative")
-		}
-		if h.QueueMaxBytes < 0 {
-			return nil, s.Errorf("queue_max_bytes", "must not be negative")
-		}
-		queueSize = max(queueSize, h.QueueSize)
-		queueBytes = max(queueBytes, h.QueueMaxBytes)
-
-		typ, canon, err := input.Lookup(h.Type)
-		if err != nil {
-			return nil, s.Errorf("type", "%v", err)
-		}
-		dec, err := decoder.New(h.Format, s)
-		if err != nil {
-			return nil, wrapKey(s, "format", err)
-		}
-		name := s.Name()
-		sink := &inputSink{p: p, name: name}
-		if h.DeadLetterFile != "" {
-			framing := h.Framing
-			if !typ.Stream {
-				framing = input.FramingLine
-			}
-			d, err := p.deadLetter(h.DeadLetterFile, framing)
-			if err != nil {
-				return nil, s.Errorf("dead_letter_file", "%v", err)
-			}
-			sink.dead = d
-		}
-		in, err := typ.New(input.Config{
-			Section: s, Name: name, Decoder: dec, Framing: h.Framing,
-			MaxMessageSize: h.MaxMessageSize, Truncate: h.MaxMessageAction == "truncate",
-			BatchRecords: DefaultBatchRecords, BatchBytes: DefaultBatchBytes,
-			Workers: opts.Workers, Stdin: opts.Stdin, Log: log.With("input", name),
-		})
-		if err != nil {
-			return nil, wrapKey(s, "", err)
-		}
-		p.inputs = append(p.inputs, &inputRun{name: name, typ: canon, input: in, sink: sink})
-		framing := h.Framing
-		if !typ.Stream {
-			framing = "datagram"
-		}
-		p.describe = append(p.describe, fmt.Sprintf("%s: type %s, format %s, framing %s, max_message_size %d (%s)",
-			name, canon, h.Format, framing, h.MaxMessageSize, h.MaxMessageAction))
-		_ = i
-	}
-	if queueSize == 0 {
-		queueSize = DefaultQueueSize
-	}
-	if queueBytes == 0 {
-		queueBytes = DefaultQueueMaxBytes
-	}
-	p.queue = flowgo.NewQueue(queueSize, queueBytes)
-
-	s := f.Output
-	h := outputHeader{Type: "kafka", Format: "gelf", ShutdownTimeout: DefaultShutdownTimeout}
-	if err := s.Decode(&h); err != nil {
-		return nil, err
-	}
-	s.Legacy("Flowgger no longer reads it", "tls_method", "tls_timeout", "debug_lf")
-	s.Legacy("TLS compression is unsafe (CRIME) and Go does not offer it", "tls_compression")
-	if h.ShutdownTimeout <= 0 {
-		return nil, s.Errorf("shutdown_timeout", "must be positive, such as \"30s\"")
-	}
-	typ, canon, err := output.Lookup(h.Type)
-	if err != nil {
-		return nil, s.Errorf("type", "%v", err)
-	}
-	framing := typ.DefaultFraming(h.Format)
-	switch {
-	case typ.FixedFraming != "":
-		if s.Has("framing") && h.Framing != typ.FixedFraming {
-			s.Warn("framing", "ignored: the %s output sends one record per message", canon)
-		}
-		framing = typ.FixedFraming
-	case s.Has("framing"):
-		if framing, err = output.NormalizeFraming(h.Framing); err != nil {
-			return nil, s.Errorf("framing", "%v", err)
-		}
-	}
-	enc, err := encoder.New(h.Format, s)
-	if err != nil {
-		return nil, wrapKey(s, "format", err)
-	}
-	out, err := typ.New(output.Config{Section: s, Format: h.Format, Framing: framing, Stdout: opts.Stdout, Log: log.With("output", canon)})
-	if err != nil {
-		return nil, wrapKey(s, "", err)
-	}
-	if h.DeadLetterFile != "" {
-		if p.outDead, err = p.deadLetter(h.DeadLetterFile, "line"); err != nil {
-			return nil, s.Errorf("dead_letter_file", "%v", err)
-		}
-	}
-	p.out, p.enc, p.outName, p.format, p.framing, p.shutdown = out, enc, canon, h.Format, framing, h.ShutdownTimeout
-	p.describe = append(p.describe,
-		fmt.Sprintf("queue: %d records, %d bytes", queueSize, queueBytes),
-		fmt.Sprintf("output: type %s, format %s, framing %s, shutdown_timeout %s", canon, h.Format, framing, h.ShutdownTimeout))
-
-	if err := f.Check("metrics"); err != nil {
-		return nil, err
-	}
-	p.sections = append(append(p.sections, f.Inputs...), f.Output)
-	ok = true
+	pl.out.codec.gen = p.gens.Add(1)
+	p.codec.Store(pl.out.codec)
 	return p, nil
-}
-
-// wrapKey turns a component's error into a config error naming key (or the
-// section), unless it already is one.
-func wrapKey(s *config.Section, key string, err error) error {
-	var ce *config.Error
-	if errors.As(err, &ce) {
-		return err
-	}
-	return s.Errorf(key, "%v", err)
-}
-
-// deadLetter opens path, or returns the writer already open for it.
-func (p *Pipeline) deadLetter(path, framing string) (*deadLetter, error) {
-	for _, d := range p.deads {
-		if d.path == path {
-			return d, nil
-		}
-	}
-	d, err := openDeadLetter(path, framing)
-	if err != nil {
-		return nil, err
-	}
-	p.deads = append(p.deads, d)
-	return d, nil
-}
-
-func (p *Pipeline) closeDeadLetters() {
-	for _, d := range p.deads {
-		if err := d.Close(); err != nil {
-			p.log.Error("dead-letter file", "error", err)
-		}
-	}
-	p.deads = nil
 }
 
 // Describe returns the effective pipeline: a summary line per component,
 // then every section with all its keys, defaults included, as TOML.
 func (p *Pipeline) Describe() string {
-	out := strings.Join(p.describe, "\n") + "\n"
-	for _, s := range p.sections {
+	p.mu.Lock()
+	pl := p.plan
+	p.mu.Unlock()
+	out := strings.Join(pl.describe, "\n") + "\n"
+	for _, s := range pl.sections {
 		eff, err := s.Effective()
 		if err != nil {
 			eff = fmt.Sprintf("# %s: %v\n", s.Name(), err)
@@ -331,6 +187,13 @@ func (p *Pipeline) Describe() string {
 		out += "\n" + eff
 	}
 	return out
+}
+
+// Warnings returns the configuration warnings of the running plan.
+func (p *Pipeline) Warnings() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.plan.warnings
 }
 
 // Stats returns the pipeline's counters.
@@ -348,10 +211,16 @@ func (p *Pipeline) HardStop() { p.hardCancel() }
 // writes, from its own goroutine. Reload must be called while Run runs.
 func (p *Pipeline) Reload() error {
 	var errs []error
-	for _, in := range p.inputs {
-		if r, ok := in.input.(input.Reloader); ok {
-			if err := r.Reload(); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", in.name, err))
+	p.mu.Lock()
+	runs := make([]*inputRun, 0, len(p.inputs))
+	for _, r := range p.inputs {
+		runs = append(runs, r)
+	}
+	p.mu.Unlock()
+	for _, r := range runs {
+		if rl, ok := r.plan.input.(input.Reloader); ok {
+			if err := rl.Reload(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", r.plan.name, err))
 			}
 		}
 	}
@@ -359,11 +228,11 @@ func (p *Pipeline) Reload() error {
 	select {
 	case p.reloads <- reply:
 		if err := <-reply; err != nil {
-			errs = append(errs, fmt.Errorf("output %s: %w", p.outName, err))
+			errs = append(errs, fmt.Errorf("output: %w", err))
 		}
 	case <-p.hardCtx.Done():
 	case <-time.After(10 * time.Second):
-		errs = append(errs, fmt.Errorf("output %s: busy for 10s, not reloaded", p.outName))
+		errs = append(errs, errors.New("output: busy for 10s, not reloaded"))
 	}
 	return errors.Join(errs...)
 }
@@ -375,9 +244,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.hardCancel()
 	// The shutdown timeout starts when ctx ends.
 	stopTimer := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(p.shutdown, func() {
+		p.mu.Lock()
+		timeout := p.out.shutdown
+		p.mu.Unlock()
+		t := time.AfterFunc(timeout, func() {
 			if p.hardCtx.Err() == nil {
-				p.log.Error("shutdown timeout passed: giving up on undelivered records", "shutdown_timeout", p.shutdown.String())
+				p.log.Error("shutdown timeout passed: giving up on undelivered records", "shutdown_timeout", timeout.String())
 			}
 			p.hardCancel()
 		})
@@ -391,40 +263,33 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		p.runOutput()
 	}()
 
-	// An input that cannot run (a port in use) stops the whole pipeline.
 	inCtx, cancelInputs := context.WithCancel(ctx)
 	defer cancelInputs()
-	var (
-		wg      sync.WaitGroup
-		errMu   sync.Mutex
-		inErrs  []error
-		flushes = time.NewTicker(time.Second)
-	)
-	defer flushes.Stop()
-	for _, in := range p.inputs {
-		wg.Go(func() {
-			if err := in.input.Run(inCtx, in.sink); err != nil {
-				errMu.Lock()
-				inErrs = append(inErrs, fmt.Errorf("%s: %w", in.name, err))
-				errMu.Unlock()
-				cancelInputs()
-			}
-		})
+	p.mu.Lock()
+	p.runCtx = inCtx
+	for _, ip := range p.plan.inputs {
+		p.startInputLocked(ip, true)
 	}
-	inputsDone := make(chan struct{})
-	go func() { wg.Wait(); close(inputsDone) }()
-	for waiting := true; waiting; {
+	p.mu.Unlock()
+
+	flushes := time.NewTicker(time.Second)
+	defer flushes.Stop()
+wait:
+	for {
 		select {
-		case <-inputsDone:
-			waiting = false
+		case <-ctx.Done():
+			break wait
+		case <-p.idle:
+			break wait
+		case err := <-p.fatal:
+			p.log.Error("an input could not run: stopping the pipeline", "error", err)
+			break wait
 		case <-flushes.C:
-			for _, d := range p.deads {
-				if err := d.Flush(); err != nil {
-					p.log.Error("dead-letter file", "error", err)
-				}
-			}
+			flushDeadLetters(p.log)
 		}
 	}
+	cancelInputs()
+	p.stopAllInputs()
 	p.queue.Close()
 	<-outDone
 
@@ -435,13 +300,107 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		closeCtx, cancel = context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 	}
-	if err := p.out.Close(closeCtx); err != nil {
-		p.log.Error("closing the output", "output", p.outName, "error", err)
+	if err := p.out.out.Close(closeCtx); err != nil {
+		p.log.Error("closing the output", "output", p.out.name, "error", err)
 	}
-	p.closeDeadLetters()
+	p.mu.Lock()
+	for _, r := range p.inputs {
+		r.plan.dead.release(p.log)
+	}
+	p.mu.Unlock()
+	p.out.codec.dead.release(p.log)
 	p.rejectLog.Flush()
 	p.retryLog.Flush()
-	return errors.Join(inErrs...)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return errors.Join(p.inputErrs...)
+}
+
+// startInputLocked starts ip on its own goroutine. Called with p.mu held.
+func (p *Pipeline) startInputLocked(ip *inputPlan, initial bool) {
+	ctr := p.counters[ip.name]
+	if ctr == nil {
+		ctr = &inputCounters{typ: ip.typ}
+		p.counters[ip.name] = ctr
+	}
+	ctr.typ = ip.typ
+	ctr.conns = nil
+	if cc, ok := ip.input.(input.ConnCounter); ok {
+		ctr.conns = cc
+	}
+	ctx, cancel := context.WithCancel(p.runCtx)
+	r := &inputRun{plan: ip, cancel: cancel, done: make(chan struct{}), initial: initial,
+		sink: &inputSink{p: p, name: ip.name, dead: ip.dead, ctr: ctr}}
+	p.inputs[ip.name] = r
+	delete(p.failed, ip.name)
+	p.running++
+	go func() {
+		err := ip.input.Run(ctx, r.sink)
+		p.inputEnded(r, err)
+	}()
+}
+
+func (p *Pipeline) inputEnded(r *inputRun, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r.err = err
+	close(r.done)
+	p.running--
+	if err != nil {
+		err = fmt.Errorf("%s: %w", r.plan.name, err)
+		p.inputErrs = append(p.inputErrs, err)
+		if !r.stopped {
+			p.failed[r.plan.name] = err.Error()
+			if r.initial {
+				select {
+				case p.fatal <- err:
+				default:
+				}
+			} else {
+				p.log.Error("input stopped", "input", r.plan.name, "error", err)
+			}
+		}
+	}
+	if p.running == 0 && !p.reloading {
+		select {
+		case p.idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// stopInputs stops the named inputs and waits until they have handed over
+// what they received.
+func (p *Pipeline) stopInputs(names []string) {
+	p.stopInputsWhere(func(name string) bool { return contains(names, name) })
+}
+
+// stopAllInputs stops every input, as stopInputs does.
+func (p *Pipeline) stopAllInputs() { p.stopInputsWhere(func(string) bool { return true }) }
+
+func (p *Pipeline) stopInputsWhere(match func(name string) bool) {
+	p.mu.Lock()
+	var runs []*inputRun
+	for name, r := range p.inputs {
+		if match(name) {
+			r.stopped = true
+			r.cancel()
+			runs = append(runs, r)
+		}
+	}
+	p.mu.Unlock()
+	for _, r := range runs {
+		<-r.done
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // runOutput is the output stage: it writes each batch until it is
@@ -454,13 +413,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // arrive meanwhile become the next single write. Many small batches from
 // quiet connections thus cost one round trip per write, not one each.
 func (p *Pipeline) runOutput() {
-	var tick <-chan time.Time
-	flusher, _ := p.out.(output.Flusher)
-	if flusher != nil && flusher.FlushInterval() > 0 {
-		t := time.NewTicker(flusher.FlushInterval())
-		defer t.Stop()
-		tick = t.C
-	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	lastFlush := time.Now()
 	batches := p.queue.Batches()
 	group := make([]*flowgo.Batch, 0, 1024)
 	combined := new(flowgo.Batch)
@@ -468,7 +423,7 @@ func (p *Pipeline) runOutput() {
 		select {
 		case b, ok := <-batches:
 			if !ok {
-				p.finishOutput(flusher)
+				p.finishOutput()
 				return
 			}
 			group = append(group[:0], b)
@@ -501,21 +456,55 @@ func (p *Pipeline) runOutput() {
 				group[i] = nil
 			}
 			if closed {
-				p.finishOutput(flusher)
+				p.finishOutput()
 				return
 			}
-		case <-tick:
-			if err := flusher.Flush(p.hardCtx); err != nil {
-				p.retryLog.Event("output flush failed", p.outName, err)
+		case now := <-tick.C:
+			if fl, ok := p.out.out.(output.Flusher); ok && fl.FlushInterval() > 0 && now.Sub(lastFlush) >= fl.FlushInterval() {
+				lastFlush = now
+				if err := fl.Flush(p.hardCtx); err != nil {
+					p.retryLog.Event("output flush failed", p.out.name, err)
+				}
 			}
 		case reply := <-p.reloads:
-			var err error
-			if r, ok := p.out.(output.Reloader); ok {
-				err = r.Reload()
-			}
-			reply <- err
+			reply <- p.reloadOutput()
+		case sw := <-p.swaps:
+			p.doSwap(sw)
 		}
 	}
+}
+
+func (p *Pipeline) reloadOutput() error {
+	if r, ok := p.out.out.(output.Reloader); ok {
+		return r.Reload()
+	}
+	return nil
+}
+
+// doSwap replaces the output, on the output goroutine: the old one is
+// flushed and closed, the new codec takes effect, and batches encoded for
+// the old output are encoded again when they are delivered.
+func (p *Pipeline) doSwap(sw *swapRequest) {
+	old := p.out
+	ctx, cancel := context.WithTimeout(p.hardCtx, old.shutdown)
+	if fl, ok := old.out.(output.Flusher); ok {
+		if err := fl.Flush(ctx); err != nil {
+			p.log.Error("flushing the replaced output", "output", old.name, "error", err)
+		}
+	}
+	if err := old.out.Close(ctx); err != nil {
+		p.log.Error("closing the replaced output", "output", old.name, "error", err)
+	}
+	cancel()
+	old.codec.dead.release(p.log)
+	sw.out.codec.gen = p.gens.Add(1)
+	p.codec.Store(sw.out.codec)
+	p.mu.Lock()
+	p.out = sw.out
+	p.mu.Unlock()
+	p.health.reset()
+	p.log.Info("output replaced", "output", sw.out.name, "format", sw.out.codec.format)
+	close(sw.done)
 }
 
 // combine makes dst one batch of the group's frames and records, for one
@@ -525,8 +514,9 @@ func (p *Pipeline) combine(dst *flowgo.Batch, group []*flowgo.Batch) {
 	dst.Records = dst.Records[:0]
 	dst.ResetEncoded()
 	dst.Source = group[0].Source
+	c := p.codec.Load()
 	for _, g := range group {
-		if !g.Encoded {
+		if !g.Encoded || g.EncodedGen != c.gen {
 			p.encode(g)
 		}
 		base, recs := len(dst.Data), len(dst.Records)
@@ -540,68 +530,77 @@ func (p *Pipeline) combine(dst *flowgo.Batch, group []*flowgo.Batch) {
 		dst.Records = append(dst.Records, g.Records...)
 	}
 	dst.Encoded = true
+	dst.EncodedGen = c.gen
 }
 
-// maxGroupRecords bounds how many queued records one write takes.
-const maxGroupRecords = 16384
-
-func (p *Pipeline) finishOutput(flusher output.Flusher) {
-	if flusher != nil && p.hardCtx.Err() == nil {
-		if err := flusher.Flush(p.hardCtx); err != nil {
-			p.log.Error("flushing the output", "output", p.outName, "error", err)
+func (p *Pipeline) finishOutput() {
+	if fl, ok := p.out.out.(output.Flusher); ok && p.hardCtx.Err() == nil {
+		if err := fl.Flush(p.hardCtx); err != nil {
+			p.log.Error("flushing the output", "output", p.out.name, "error", err)
 		}
 	}
 }
 
-// encode fills b's frames; records the encoder refuses go to the output's
-// dead-letter file.
+// encode fills b's frames with the current codec; records the encoder
+// refuses go to the output's dead-letter file. Safe for concurrent use on
+// distinct batches.
 func (p *Pipeline) encode(b *flowgo.Batch) {
+	c := p.codec.Load()
 	b.ResetEncoded()
 	for i := range b.Records {
 		r := &b.Records[i]
 		start := len(b.Data)
 		var err error
-		b.Data, err = p.enc.Encode(b.Data, r)
+		b.Data, err = c.enc.Encode(b.Data, r)
 		if err != nil {
 			b.Data = b.Data[:start]
 			p.stats.EncodeFailed.Add(1)
-			p.reject("output", "record from "+b.Source, []byte(r.FullMsg), err, p.outDead)
+			p.reject("output", "record from "+b.Source, []byte(r.FullMsg), err, c.dead)
 			continue
 		}
-		b.Data = output.Frame(p.framing, b.Data, start)
+		b.Data = output.Frame(c.framing, b.Data, start)
 		b.Ends = append(b.Ends, len(b.Data))
 		b.Index = append(b.Index, i)
 	}
 	b.Encoded = true
+	b.EncodedGen = c.gen
 }
 
 // deliver writes b until the output takes it, backing off between tries.
+// A reload may swap the output while it waits; b is then encoded again.
 func (p *Pipeline) deliver(b *flowgo.Batch) {
 	ctx := p.hardCtx
 	if ctx.Err() != nil {
 		p.stats.Lost.Add(int64(b.Len()))
 		return
 	}
-	if !b.Encoded {
-		p.encode(b)
-	}
-	frames := b.Frames()
-	if frames == 0 {
-		return
-	}
 	delay := firstRetryDelay
 	for attempt := 1; ; attempt++ {
-		err := p.out.Write(ctx, b)
+		if c := p.codec.Load(); !b.Encoded || b.EncodedGen != c.gen {
+			p.encode(b)
+		}
+		frames := b.Frames()
+		if frames == 0 {
+			return
+		}
+		start := time.Now()
+		p.health.writing(start)
+		err := p.out.out.Write(ctx, b)
+		p.health.wrote(err)
+		p.metrics.observeWrite(frames, time.Since(start), err)
 		if err == nil {
+			p.stats.Writes.Add(1)
 			p.stats.Sent.Add(int64(frames))
 			p.stats.BytesOut.Add(int64(len(b.Data)))
 			return
 		}
 		var be *flowgo.BatchError
 		if errors.As(err, &be) {
+			c := p.codec.Load()
 			for k, i := range be.Failed {
-				p.reject("output", "record from "+b.Source, b.Frame(i), be.Reasons[k], p.outDead)
+				p.reject("output", "record from "+b.Source, b.Frame(i), be.Reasons[k], c.dead)
 			}
+			p.stats.Writes.Add(1)
 			p.stats.Failed.Add(int64(len(be.Failed)))
 			p.stats.Sent.Add(int64(frames - len(be.Failed)))
 			p.stats.BytesOut.Add(int64(len(b.Data)))
@@ -613,14 +612,24 @@ func (p *Pipeline) deliver(b *flowgo.Batch) {
 		}
 		p.stats.Retries.Add(1)
 		wait := delay/2 + rand.N(delay/2+1) // jitter, so that restarts do not stampede
-		p.retryLog.Event("output write failed, retrying", p.outName, err, "attempt", attempt, "retry_in", wait.String())
+		p.retryLog.Event("output write failed, retrying", p.out.name, err, "attempt", attempt, "retry_in", wait.String())
+		timer := time.NewTimer(wait)
 		select {
-		case <-time.After(wait):
+		case <-timer.C:
+			delay = min(2*delay, maxRetryDelay)
 		case <-ctx.Done():
+			timer.Stop()
 			p.stats.Lost.Add(int64(frames))
 			return
+		case sw := <-p.swaps:
+			timer.Stop()
+			p.doSwap(sw) // a new configuration may fix what failed: try it at once
+			delay = firstRetryDelay
+		case reply := <-p.reloads:
+			timer.Stop()
+			reply <- p.reloadOutput() // new certificates may fix what failed
+			delay = firstRetryDelay
 		}
-		delay = min(2*delay, maxRetryDelay)
 	}
 }
 
@@ -637,51 +646,4 @@ func (p *Pipeline) reject(component, origin string, frame []byte, err error, dea
 		return
 	}
 	p.rejectLog.Event("frame rejected", origin, err, "component", component)
-}
-
-// inputSink is the pipeline as one input sees it.
-type inputSink struct {
-	p    *Pipeline
-	name string
-	dead *deadLetter
-}
-
-func (s *inputSink) Prepare(b *flowgo.Batch) {
-	if !b.Encoded {
-		s.p.encode(b)
-	}
-}
-
-func (s *inputSink) Put(b *flowgo.Batch) error {
-	s.Prepare(b)
-	n, bytesIn := b.Len(), b.BytesIn
-	if err := s.p.queue.Put(s.p.hardCtx, b); err != nil {
-		s.p.stats.Lost.Add(int64(n))
-		flowgo.PutBatch(b)
-		return err
-	}
-	s.p.stats.Received.Add(int64(n))
-	s.p.stats.BytesIn.Add(int64(bytesIn))
-	return nil
-}
-
-func (s *inputSink) TryPut(b *flowgo.Batch) bool {
-	s.Prepare(b)
-	n, bytesIn := b.Len(), b.BytesIn
-	if !s.p.queue.TryPut(b) {
-		return false
-	}
-	s.p.stats.Received.Add(int64(n))
-	s.p.stats.BytesIn.Add(int64(bytesIn))
-	return true
-}
-
-func (s *inputSink) Reject(origin string, frame []byte, err error) {
-	s.p.stats.Rejected.Add(1)
-	s.p.reject(s.name, origin, frame, err, s.dead)
-}
-
-func (s *inputSink) Dropped(n int, reason string) {
-	s.p.stats.Dropped.Add(int64(n))
-	s.p.rejectLog.Event("records dropped", s.name, errors.New(reason), "count", n)
 }

@@ -83,11 +83,15 @@ func init() {
 }
 
 func newMem(t *testing.T) (*memOutput, string) {
+	return newMemNamed(t.Name())
+}
+
+func newMemNamed(id string) (*memOutput, string) {
 	m := &memOutput{}
 	outputsMu.Lock()
-	outputs[t.Name()] = m
+	outputs[id] = m
 	outputsMu.Unlock()
-	return m, t.Name()
+	return m, id
 }
 
 func (m *memOutput) Write(ctx context.Context, b *flowgo.Batch) error {
@@ -424,8 +428,16 @@ func (o oneByOne) Run(ctx context.Context, sink input.Sink) error {
 	return nil
 }
 
+var registerOneByOneOnce sync.Once
+
+func registerOneByOne() {
+	registerOneByOneOnce.Do(func() {
+		input.Register("testonebyone", input.Type{New: func(c input.Config) (input.Input, error) { return oneByOne{n: 20000}, nil }})
+	})
+}
+
 func TestQueuedBatchesAreWrittenTogether(t *testing.T) {
-	input.Register("testonebyone", input.Type{New: func(c input.Config) (input.Input, error) { return oneByOne{n: 20000}, nil }})
+	registerOneByOne()
 	mem, id := newMem(t)
 	mem.block = make(chan struct{})
 	p := build(t, fmt.Sprintf("[input]\ntype=\"testonebyone\"\nformat=\"testline\"\n[output]\ntype=\"testmem\"\nid=%q\nformat=\"testmsg\"\nframing=\"line\"\n", id), Options{})

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -51,8 +52,9 @@ func (r *rateLog) Event(msg, origin string, err error, attrs ...any) {
 
 func (r *rateLog) flushLocked(now time.Time) {
 	if r.suppressed > 0 {
-		r.log.Warn("more "+r.what+" not logged one by one", "count", r.suppressed,
-			"interval", r.interval.String(), "last_origin", r.lastOrigin, "last_error", r.lastReason)
+		total := r.inWindow
+		r.log.Warn(fmt.Sprintf("%d %s in the last %s (%d not logged one by one)", total, r.what, r.interval, r.suppressed),
+			"count", total, "last_origin", r.lastOrigin, "last_reason", r.lastReason)
 	}
 	r.start = now
 	r.inWindow = 0

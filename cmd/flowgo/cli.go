@@ -31,8 +31,10 @@ const (
 	defaultConfig = "flowgo.toml"
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3".
-var version = ""
+// version and commit are set at build time:
+// -ldflags "-X main.version=v1.2.3 -X main.commit=$(git rev-parse HEAD)".
+// Without them, the module version and VCS stamp in the build info are used.
+var version, commit = "", ""
 
 // env carries the process's streams so that tests can run commands in-process.
 type env struct {
@@ -121,10 +123,12 @@ func usage() string {
 
 Usage:
   flowgo [FILE]                 run the pipeline in FILE (default %[1]s)
-  flowgo run [-c FILE]          the same
+  flowgo run [-c FILE]...       the same; each -c (a file, or a directory of
+                                *.toml files) adds a pipeline; SIGHUP reloads
+
   flowgo pipe --from FORMAT --to FORMAT [--framing F] [--output-framing F] [--errors FILE]
                                 convert stdin to stdout
-  flowgo check [-c FILE]        validate FILE and print the effective pipeline
+  flowgo check [-c FILE]...     validate and print every effective key
   flowgo version                print the version
 Global flags (before the command):
   --log-format text|json        diagnostics format on stderr (default text)
@@ -145,7 +149,7 @@ Exit status: 0 success; 1 records rejected (pipe), lost, or an input failed; 2 u
 }
 
 func versionString() string {
-	v, rev, goV := version, "", "unknown"
+	v, rev, goV := version, commit, "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		goV = bi.GoVersion
 		if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
@@ -154,7 +158,9 @@ func versionString() string {
 		for _, s := range bi.Settings {
 			switch s.Key {
 			case "vcs.revision":
-				rev = s.Value
+				if rev == "" {
+					rev = s.Value
+				}
 			case "vcs.modified":
 				if s.Value == "true" && rev != "" {
 					rev += "+dirty"
@@ -171,92 +177,102 @@ func versionString() string {
 	return fmt.Sprintf("flowgo %s (commit %s, %s)", v, rev, goV)
 }
 
-// configArg parses the -c flag of run and check.
-func (e *env) configArg(name string, args []string) (string, bool) {
+// pathList is a repeatable -c flag.
+type pathList []string
+
+func (l *pathList) String() string     { return strings.Join(*l, ",") }
+func (l *pathList) Set(v string) error { *l = append(*l, v); return nil }
+
+// configArgs parses the -c flags of run and check: files, or directories
+// standing for their *.toml files, one pipeline each.
+func (e *env) configArgs(name string, args []string) ([]string, bool) {
 	fs := flag.NewFlagSet("flowgo "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	path := fs.String("c", defaultConfig, "config file")
-	fs.StringVar(path, "config", defaultConfig, "config file")
+	var paths pathList
+	fs.Var(&paths, "c", "config file or directory of *.toml files (repeatable; default "+defaultConfig+")")
+	fs.Var(&paths, "config", "same as -c")
 	if err := fs.Parse(args); err != nil {
-		return "", false
+		return nil, false
 	}
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "c" || f.Name == "config" })
-	if fs.NArg() == 1 && !set {
-		*path = fs.Arg(0) // `flowgo run FILE`
+	if fs.NArg() == 1 && len(paths) == 0 {
+		paths = append(paths, fs.Arg(0)) // `flowgo run FILE`
 	} else if fs.NArg() > 0 {
 		fmt.Fprintf(e.stderr, "flowgo %s: unexpected argument %q\n", name, fs.Arg(0))
-		return "", false
+		return nil, false
 	}
-	return *path, true
+	if len(paths) == 0 {
+		paths = append(paths, defaultConfig)
+	}
+	return paths, true
 }
 
-// build loads and builds the pipeline in path, printing warnings.
-func (e *env) build(path string, opts pipeline.Options) (*pipeline.Pipeline, bool) {
-	f, err := config.Load(path)
+// load loads and builds the pipelines in paths, printing warnings.
+func (e *env) load(paths []string) (*pipeline.Group, bool) {
+	g, err := pipeline.LoadGroup(paths, pipeline.Options{Log: e.log, Stdin: e.stdin, Stdout: e.stdout}, versionString())
 	if err != nil {
 		fmt.Fprintf(e.stderr, "flowgo: %v\n", err)
 		return nil, false
 	}
-	opts.Log = e.log
-	opts.Stdin, opts.Stdout = e.stdin, e.stdout
-	if opts.Name == "" {
-		opts.Name = pipelineName(path)
+	for _, p := range g.Pipelines() {
+		for _, w := range p.Warnings() {
+			e.log.Warn("config", "warning", w)
+		}
 	}
-	p, err := pipeline.Build(f, opts)
-	for _, w := range f.Warnings() {
-		e.log.Warn("config", "warning", w)
-	}
-	if err != nil {
-		fmt.Fprintf(e.stderr, "flowgo: %v\n", err)
-		return nil, false
-	}
-	return p, true
-}
-
-func pipelineName(path string) string {
-	base := path[strings.LastIndexByte(path, '/')+1:]
-	return strings.TrimSuffix(base, ".toml")
+	return g, true
 }
 
 func (e *env) checkCmd(args []string) int {
-	path, ok := e.configArg("check", args)
+	paths, ok := e.configArgs("check", args)
 	if !ok {
 		return exitUsage
 	}
-	p, ok := e.build(path, pipeline.Options{})
+	g, ok := e.load(paths)
 	if !ok {
 		return exitUsage
 	}
-	fmt.Fprintf(e.stdout, "%s: OK\n%s\n", path, p.Describe())
+	for _, p := range g.Pipelines() {
+		fmt.Fprintf(e.stdout, "pipeline %s: OK\n%s\n", p.Name, p.Describe())
+	}
 	return exitOK
 }
 
 func (e *env) runCmd(ctx context.Context, args []string) int {
-	path, ok := e.configArg("run", args)
+	paths, ok := e.configArgs("run", args)
 	if !ok {
 		return exitUsage
 	}
-	p, ok := e.build(path, pipeline.Options{})
+	g, ok := e.load(paths)
 	if !ok {
 		return exitUsage
 	}
-	e.log.Info("flowgo starting", "version", versionString(), "config", path)
-	code := e.execute(ctx, p)
-	st := p.Stats()
-	e.log.Info("flowgo stopped", "received", st.Received.Load(), "sent", st.Sent.Load(),
-		"rejected", st.Rejected.Load(), "encode_failed", st.EncodeFailed.Load(), "failed", st.Failed.Load(),
-		"dropped", st.Dropped.Load(), "lost", st.Lost.Load())
-	if n := st.Lost.Load(); n > 0 {
-		e.log.Error("records accepted but not delivered", "lost", n)
-		code = exitFailure
+	names := make([]string, 0)
+	for _, p := range g.Pipelines() {
+		names = append(names, p.Name)
+	}
+	e.log.Info("flowgo starting", "version", versionString(), "pipelines", strings.Join(names, ","))
+	code := e.execute(ctx, g, g.Reload)
+	for _, p := range g.Pipelines() {
+		st := p.Stats()
+		e.log.Info("pipeline stopped", "pipeline", p.Name, "received", st.Received.Load(), "sent", st.Sent.Load(),
+			"rejected", st.Rejected.Load(), "encode_failed", st.EncodeFailed.Load(), "failed", st.Failed.Load(),
+			"dropped", st.Dropped.Load(), "lost", st.Lost.Load())
+		if n := st.Lost.Load(); n > 0 {
+			e.log.Error("records accepted but not delivered", "pipeline", p.Name, "lost", n)
+			code = exitFailure
+		}
 	}
 	return code
 }
 
-// execute runs p with signal handling: the first SIGINT or SIGTERM drains,
-// a second one gives up on undelivered records at once.
-func (e *env) execute(ctx context.Context, p *pipeline.Pipeline) int {
+// runner is what execute runs: a group of pipelines, or pipe mode's one.
+type runner interface {
+	Run(ctx context.Context) error
+	HardStop()
+}
+
+// execute runs r with signal handling: the first SIGINT or SIGTERM drains,
+// a second one gives up on undelivered records at once; SIGHUP calls reload.
+func (e *env) execute(ctx context.Context, r runner, reload func() error) int {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sigs := make(chan os.Signal, 2)
@@ -270,10 +286,10 @@ func (e *env) execute(ctx context.Context, p *pipeline.Pipeline) int {
 		for {
 			select {
 			case <-hups:
-				if err := p.Reload(); err != nil {
-					e.log.Error("SIGHUP: reload failed; the previous files stay in use", "error", err)
+				if err := reload(); err != nil {
+					e.log.Error("SIGHUP: reload failed; the running configuration stays", "error", err)
 				} else {
-					e.log.Info("SIGHUP: files reopened and certificates reloaded")
+					e.log.Info("SIGHUP: configuration reloaded, files reopened, certificates reloaded")
 				}
 			case <-done:
 				return
@@ -291,11 +307,11 @@ func (e *env) execute(ctx context.Context, p *pipeline.Pipeline) int {
 		select {
 		case s := <-sigs:
 			e.log.Warn("second signal: stopping without delivering the rest", "signal", s.String())
-			p.HardStop()
+			r.HardStop()
 		case <-done:
 		}
 	}()
-	err := p.Run(ctx)
+	err := r.Run(ctx)
 	close(done)
 	if err != nil {
 		e.log.Error("pipeline failed", "error", err)
@@ -361,7 +377,7 @@ func (e *env) pipeCmd(ctx context.Context, args []string) int {
 		fmt.Fprintf(e.stderr, "flowgo pipe: %v\n", pipeArgError(err))
 		return exitUsage
 	}
-	code := e.execute(ctx, p)
+	code := e.execute(ctx, p, p.Reload)
 	report.Flush()
 	if errFile != nil {
 		if err := errFile.Flush(); err != nil {

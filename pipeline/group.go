@@ -1,0 +1,443 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/flowgo/flowgo/config"
+)
+
+// DefaultStallTimeout is how long an output write may last before /healthz
+// calls the pipeline wedged.
+const DefaultStallTimeout = 5 * time.Minute
+
+// metricsKeys is the [metrics] table.
+type metricsKeys struct {
+	Listen       string        `toml:"listen"`
+	StallTimeout time.Duration `toml:"stall_timeout"`
+}
+
+// Group runs the pipelines of several config files in one process, one
+// pipeline per file, named after the file without ".toml". Pipelines are
+// isolated: each has its own queue, so a stuck output in one never slows
+// another. A Group also serves /metrics, /healthz and /readyz when a file
+// has a [metrics] table, and reloads every file on request (SIGHUP).
+type Group struct {
+	paths   []string
+	opts    Options
+	log     *slog.Logger
+	metrics metricsKeys
+	version string
+
+	mu      sync.Mutex
+	members map[string]*member
+	runCtx  context.Context
+	wg      sync.WaitGroup
+	errs    []error
+	server  *http.Server
+	ln      net.Listener
+	reg     *prometheus.Registry
+}
+
+type member struct {
+	p      *Pipeline
+	path   string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// loaded is one parsed and built file.
+type loaded struct {
+	name, path string
+	file       *config.File
+	metrics    metricsKeys
+	hasMetrics bool
+}
+
+// expandPaths turns files and directories into config files: every *.toml
+// of a directory, sorted.
+func expandPaths(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, &config.Error{File: p, Msg: err.Error()}
+		}
+		if !fi.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		matches, err := filepath.Glob(filepath.Join(p, "*.toml"))
+		if err != nil {
+			return nil, err
+		}
+		if len(matches) == 0 {
+			return nil, &config.Error{File: p, Msg: "directory holds no *.toml file"}
+		}
+		slices.Sort(matches)
+		out = append(out, matches...)
+	}
+	return out, nil
+}
+
+// Name returns the pipeline name of a config file: its base name without ".toml".
+func Name(path string) string {
+	return strings.TrimSuffix(filepath.Base(path), ".toml")
+}
+
+// parseAll reads every file and its [metrics] table.
+func parseAll(paths []string) ([]*loaded, metricsKeys, error) {
+	files, err := expandPaths(paths)
+	if err != nil {
+		return nil, metricsKeys{}, err
+	}
+	var out []*loaded
+	byName := map[string]string{}
+	mk := metricsKeys{StallTimeout: DefaultStallTimeout}
+	var mkFrom string
+	for _, path := range files {
+		name := Name(path)
+		if prev, dup := byName[name]; dup {
+			return nil, mk, &config.Error{File: path, Msg: fmt.Sprintf("pipeline name %q is also the name of %s: rename one file", name, prev)}
+		}
+		byName[name] = path
+		f, err := config.Load(path)
+		if err != nil {
+			return nil, mk, err
+		}
+		l := &loaded{name: name, path: path, file: f}
+		if s, ok := f.Tables["metrics"]; ok {
+			k := metricsKeys{Listen: "127.0.0.1:9281", StallTimeout: DefaultStallTimeout}
+			if err := s.Decode(&k); err != nil {
+				return nil, mk, err
+			}
+			if k.StallTimeout <= 0 {
+				return nil, mk, s.Errorf("stall_timeout", "must be positive, such as \"5m\"")
+			}
+			if mkFrom != "" && k != mk {
+				return nil, mk, s.Errorf("", "differs from the [metrics] table of %s: one process has one metrics listener", mkFrom)
+			}
+			mk, mkFrom = k, path
+			l.metrics, l.hasMetrics = k, true
+		}
+		out = append(out, l)
+	}
+	return out, mk, nil
+}
+
+// checkAddresses refuses two inputs, in any pipelines, on one address.
+func checkAddresses(plans map[string]*plan, paths map[string]string) error {
+	type use struct {
+		pipeline, input, network, address string
+	}
+	var uses []use
+	names := make([]string, 0, len(plans))
+	for n := range plans {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		for _, ip := range plans[n].inputs {
+			if ip.network == "" {
+				continue
+			}
+			u := use{n, ip.name, ip.network, ip.address}
+			for _, o := range uses {
+				if o.network == u.network && sameAddress(o.address, u.address) {
+					return &config.Error{File: paths[n], Key: u.input + ".listen",
+						Msg: fmt.Sprintf("%s %s is also used by %s in %s", u.network, u.address, o.input, paths[o.pipeline])}
+				}
+			}
+			uses = append(uses, u)
+		}
+	}
+	return nil
+}
+
+// LoadGroup reads and builds every config file (a directory stands for its
+// *.toml files). version is reported in flowgo_build_info.
+func LoadGroup(paths []string, opts Options, version string) (*Group, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	files, mk, err := parseAll(paths)
+	if err != nil {
+		return nil, err
+	}
+	g := &Group{paths: paths, opts: opts, log: log, metrics: mk, version: version, members: map[string]*member{}}
+	plans := map[string]*plan{}
+	pathOf := map[string]string{}
+	for _, l := range files {
+		o := opts
+		o.Name = l.name
+		p, err := Build(l.file, o)
+		if err != nil {
+			g.release()
+			return nil, err
+		}
+		g.members[l.name] = &member{p: p, path: l.path}
+		plans[l.name] = p.plan
+		pathOf[l.name] = l.path
+	}
+	if err := checkAddresses(plans, pathOf); err != nil {
+		g.release()
+		return nil, err
+	}
+	return g, nil
+}
+
+func (g *Group) release() {
+	for _, m := range g.members {
+		m.p.plan.release(g.log)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		m.p.out.out.Close(ctx)
+		cancel()
+	}
+}
+
+// Pipelines returns the group's pipelines, sorted by name.
+func (g *Group) Pipelines() []*Pipeline {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	names := make([]string, 0, len(g.members))
+	for n := range g.members {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	out := make([]*Pipeline, len(names))
+	for i, n := range names {
+		out[i] = g.members[n].p
+	}
+	return out
+}
+
+// MetricsAddr returns the address the metrics listener is bound to, nil
+// when there is none (or before Run).
+func (g *Group) MetricsAddr() net.Addr {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ln == nil {
+		return nil
+	}
+	return g.ln.Addr()
+}
+
+// Run runs every pipeline until ctx ends or all have finished, then drains
+// them. It returns the pipelines' errors.
+func (g *Group) Run(ctx context.Context) error {
+	if g.metrics.Listen != "" {
+		if err := g.serve(); err != nil {
+			g.release()
+			return err
+		}
+		defer g.stopServing()
+	}
+	g.mu.Lock()
+	g.runCtx = ctx
+	for name, m := range g.members {
+		g.startLocked(name, m)
+	}
+	g.mu.Unlock()
+	g.wg.Wait()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return errors.Join(g.errs...)
+}
+
+func (g *Group) startLocked(name string, m *member) {
+	ctx, cancel := context.WithCancel(g.runCtx)
+	m.cancel = cancel
+	m.done = make(chan struct{})
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		defer close(m.done)
+		if err := m.p.Run(ctx); err != nil {
+			g.mu.Lock()
+			g.errs = append(g.errs, fmt.Errorf("pipeline %s: %w", name, err))
+			g.mu.Unlock()
+		}
+	}()
+}
+
+// HardStop gives up delivering in every pipeline (second signal).
+func (g *Group) HardStop() {
+	for _, p := range g.Pipelines() {
+		p.HardStop()
+	}
+}
+
+// Reload re-reads every config file. If any is invalid, nothing changes
+// and the error says why. Otherwise unchanged pipelines reopen their files
+// and reload certificates; changed ones apply their new configuration
+// (see Update); pipelines of new files start and those of removed files
+// stop, draining first. Records accepted before the reload are delivered.
+func (g *Group) Reload() error {
+	files, mk, err := parseAll(g.paths)
+	if err != nil {
+		return err
+	}
+	if mk != g.metrics {
+		g.log.Warn("[metrics] changes take effect at the next restart")
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	updates := map[string]*Update{}
+	added := map[string]*member{}
+	plans := map[string]*plan{}
+	pathOf := map[string]string{}
+	discard := func() {
+		for _, u := range updates {
+			u.Discard()
+		}
+		for _, m := range added {
+			m.p.plan.release(g.log)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			m.p.out.out.Close(ctx)
+			cancel()
+		}
+	}
+	for _, l := range files {
+		pathOf[l.name] = l.path
+		if m, ok := g.members[l.name]; ok {
+			u, err := m.p.NewUpdate(l.file)
+			if err != nil {
+				discard()
+				return err
+			}
+			updates[l.name] = u
+			plans[l.name] = u.np
+			continue
+		}
+		o := g.opts
+		o.Name = l.name
+		p, err := Build(l.file, o)
+		if err != nil {
+			discard()
+			return err
+		}
+		added[l.name] = &member{p: p, path: l.path}
+		plans[l.name] = p.plan
+	}
+	if err := checkAddresses(plans, pathOf); err != nil {
+		discard()
+		return err
+	}
+	// Phase 1: stop what goes away, so that its addresses are free.
+	var removed []*member
+	for name, m := range g.members {
+		if _, keep := pathOf[name]; !keep {
+			removed = append(removed, m)
+			delete(g.members, name)
+			g.log.Info("pipeline removed: draining", "pipeline", name)
+			m.p.stopAllInputs()
+			m.cancel()
+		}
+	}
+	for _, u := range updates {
+		u.Stop()
+	}
+	// Phase 2: start.
+	var errs []error
+	for name, u := range updates {
+		if u.Changed() {
+			g.log.Info("pipeline reconfigured", "pipeline", name, "inputs_restarted", len(u.starts), "output_replaced", u.swap)
+		}
+		if err := u.Start(); err != nil {
+			errs = append(errs, fmt.Errorf("pipeline %s: %w", name, err))
+		}
+	}
+	for name, m := range added {
+		g.members[name] = m
+		g.startLocked(name, m)
+		g.log.Info("pipeline added", "pipeline", name)
+	}
+	return errors.Join(errs...)
+}
+
+// serve starts the HTTP listener for /metrics, /healthz and /readyz.
+func (g *Group) serve() error {
+	ln, err := net.Listen("tcp", g.metrics.Listen)
+	if err != nil {
+		return fmt.Errorf("[metrics] listen %s: %w", g.metrics.Listen, err)
+	}
+	g.reg = prometheus.NewRegistry()
+	g.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	g.reg.MustRegister(&metricsCollector{pipelines: g.Pipelines})
+	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "flowgo_build_info", Help: "flowgo's version; the value is 1.",
+		ConstLabels: prometheus.Labels{"version": g.version}})
+	info.Set(1)
+	g.reg.MustRegister(info)
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelError)}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now()
+		var all []ComponentHealth
+		for _, p := range g.Pipelines() {
+			all = append(all, p.Live(g.metrics.StallTimeout, now)...)
+		}
+		writeHealth(w, all)
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		var all []ComponentHealth
+		for _, p := range g.Pipelines() {
+			all = append(all, p.Ready()...)
+		}
+		writeHealth(w, all)
+	})
+	g.server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	g.mu.Lock()
+	g.ln = ln
+	g.mu.Unlock()
+	go func() {
+		if err := g.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.log.Error("metrics listener", "error", err)
+		}
+	}()
+	g.log.Info("metrics listening", "address", ln.Addr().String())
+	return nil
+}
+
+func (g *Group) stopServing() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	g.server.Shutdown(ctx)
+}
+
+// healthBody is the JSON of /healthz and /readyz.
+type healthBody struct {
+	Status     string            `json:"status"` // "ok" or "unhealthy"
+	Unhealthy  []ComponentHealth `json:"unhealthy,omitempty"`
+	Components []ComponentHealth `json:"components"`
+}
+
+func writeHealth(w http.ResponseWriter, all []ComponentHealth) {
+	body := healthBody{Status: "ok", Components: all}
+	for _, c := range all {
+		if !c.Healthy {
+			body.Status = "unhealthy"
+			body.Unhealthy = append(body.Unhealthy, c)
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if body.Status != "ok" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	json.NewEncoder(w).Encode(body)
+}

@@ -1,0 +1,136 @@
+package pipeline
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/flowgo/flowgo"
+	"github.com/flowgo/flowgo/decoder"
+	"github.com/flowgo/flowgo/input"
+)
+
+// inputCounters counts one input's records for metrics. An input keeps its
+// counters across reloads (they are found by the input's name), so that the
+// series stay monotonic.
+type inputCounters struct {
+	typ      string
+	received atomic.Int64
+	bytes    atomic.Int64
+	batches  atomic.Int64
+	lost     atomic.Int64
+
+	// Rejected frames by reason.
+	rejDecode  atomic.Int64
+	rejTooLong atomic.Int64
+	rejFraming atomic.Int64
+	rejOther   atomic.Int64
+
+	dropMu  sync.Mutex
+	dropped map[string]*atomic.Int64 // by reason
+
+	conns input.ConnCounter // nil for inputs without connections
+}
+
+func (c *inputCounters) drop(reason string, n int) {
+	reason = metricReason(reason)
+	c.dropMu.Lock()
+	if c.dropped == nil {
+		c.dropped = map[string]*atomic.Int64{}
+	}
+	ctr := c.dropped[reason]
+	if ctr == nil {
+		ctr = new(atomic.Int64)
+		c.dropped[reason] = ctr
+	}
+	c.dropMu.Unlock()
+	ctr.Add(int64(n))
+}
+
+// metricReason turns a free-text reason ("queue full") into a label value
+// ("queue_full").
+func metricReason(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	var b strings.Builder
+	for _, r := range s {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		} else if b.Len() > 0 && !strings.HasSuffix(b.String(), "_") {
+			b.WriteByte('_')
+		}
+	}
+	out := strings.TrimSuffix(b.String(), "_")
+	if out == "" {
+		return "other"
+	}
+	return out
+}
+
+// inputSink is the pipeline as one input sees it.
+type inputSink struct {
+	p    *Pipeline
+	name string
+	dead *deadLetter
+	ctr  *inputCounters
+}
+
+func (s *inputSink) Prepare(b *flowgo.Batch) {
+	if !b.Encoded {
+		s.p.encode(b)
+	}
+}
+
+func (s *inputSink) Put(b *flowgo.Batch) error {
+	s.Prepare(b)
+	n, bytesIn := b.Len(), b.BytesIn
+	if err := s.p.queue.Put(s.p.hardCtx, b); err != nil {
+		s.p.stats.Lost.Add(int64(n))
+		s.ctr.lost.Add(int64(n))
+		flowgo.PutBatch(b)
+		return err
+	}
+	s.accepted(n, bytesIn)
+	return nil
+}
+
+func (s *inputSink) TryPut(b *flowgo.Batch) bool {
+	s.Prepare(b)
+	n, bytesIn := b.Len(), b.BytesIn
+	if !s.p.queue.TryPut(b) {
+		return false
+	}
+	s.accepted(n, bytesIn)
+	return true
+}
+
+func (s *inputSink) accepted(n, bytesIn int) {
+	s.p.stats.Received.Add(int64(n))
+	s.p.stats.BytesIn.Add(int64(bytesIn))
+	s.ctr.received.Add(int64(n))
+	s.ctr.bytes.Add(int64(bytesIn))
+	s.ctr.batches.Add(1)
+}
+
+func (s *inputSink) Reject(origin string, frame []byte, err error) {
+	s.p.stats.Rejected.Add(1)
+	var de *decoder.Error
+	var fe *input.FrameError
+	switch {
+	case errors.As(err, &de):
+		s.ctr.rejDecode.Add(1)
+	case errors.As(err, &fe) && strings.Contains(fe.Reason, input.ErrFrameTooLong.Error()):
+		s.ctr.rejTooLong.Add(1)
+	case errors.As(err, &fe):
+		s.ctr.rejFraming.Add(1)
+	default:
+		s.ctr.rejOther.Add(1)
+	}
+	s.p.reject(s.name, origin, frame, err, s.dead)
+}
+
+func (s *inputSink) Dropped(n int, reason string) {
+	s.p.stats.Dropped.Add(int64(n))
+	s.ctr.drop(reason, n)
+	s.p.rejectLog.Event("records dropped", s.name, errors.New(reason), "count", n)
+}
