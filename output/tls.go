@@ -69,6 +69,9 @@ const (
 	// what the peer acknowledged (two system calls): with small batches,
 	// not after every write.
 	tlsSampleEvery = 64 << 10
+	// tlsWriteGrace is how long Write and Flush wait for a lane that has
+	// no connection before they return an error to the pipeline.
+	tlsWriteGrace = time.Second
 	// tlsIdleAck is how often a lane asks the kernel what the peer
 	// acknowledged while it writes nothing.
 	tlsIdleAck = 100 * time.Millisecond
@@ -120,14 +123,15 @@ type tlsOutput struct {
 	next   int
 	last   string
 
-	lanes   []*lane
-	work    chan *chunk
-	started bool
-	closed  bool
-	closing chan struct{}      // closed by Close: lanes drain and exit
-	stop    context.Context    // ends when Close gives up
-	abort   context.CancelFunc // ends stop
-	wg      sync.WaitGroup
+	lanes    []*lane
+	work     chan *chunk
+	inflight *inflight
+	started  bool
+	closed   bool
+	closing  chan struct{}      // closed by Close: lanes drain and exit
+	stop     context.Context    // ends when Close gives up
+	abort    context.CancelFunc // ends stop
+	wg       sync.WaitGroup
 
 	mu    sync.Mutex // guards the lanes' health fields
 	stats tlsStats
@@ -142,6 +146,19 @@ type chunk struct {
 	ends []int
 	off  int
 	done chan struct{}
+	lane *lane // the lane that took it; set before the first signal
+}
+
+// inflight is a batch Write is delivering. When Write gives up waiting (the
+// connections are down), the lanes keep the chunks they took, and the
+// pipeline calls Write again with the same batch: Write then waits for
+// those chunks instead of handing them over twice.
+type inflight struct {
+	b       *flowgo.Batch
+	size    int
+	chunks  []*chunk
+	sent    int // chunks handed over (and copied)
+	written int // chunks written, in order
 }
 
 type tlsStats struct {
@@ -311,6 +328,7 @@ func (o *tlsOutput) start() {
 			rand:  o.rand,
 		}}
 		l.bo.delay = l.bo.init
+		l.downSince = time.Now()
 		o.lanes = append(o.lanes, l)
 		o.wg.Add(1)
 		go l.run()
@@ -318,9 +336,14 @@ func (o *tlsOutput) start() {
 }
 
 // Write hands b's frames to the lanes and returns once they are written to
-// a connection (with tls_async: copied into a lane's buffer). It returns
-// an error only when ctx ends first; frames already handed over are then
-// still delivered, or reported by Close.
+// a connection (with tls_async: copied into a lane's buffer).
+//
+// When the connections stay down longer than tlsWriteGrace, Write returns
+// an error so that the pipeline backs off, reports it, and can reload
+// certificates or the configuration meanwhile; the lanes go on
+// reconnecting with Flowgger's back-off and keep the frames they took.
+// The pipeline then calls Write again with the same batch, which resumes:
+// nothing is handed over twice.
 func (o *tlsOutput) Write(ctx context.Context, b *flowgo.Batch) error {
 	if b.Frames() == 0 {
 		return nil
@@ -329,35 +352,63 @@ func (o *tlsOutput) Write(ctx context.Context, b *flowgo.Batch) error {
 		return errors.New("tls: write after close")
 	}
 	o.start()
-	chunks := o.split(b)
-	sent := 0
-	var err error
-	for _, c := range chunks {
+	w := o.inflight
+	if w == nil || w.b != b || w.size != len(b.Data) {
+		w = &inflight{b: b, size: len(b.Data), chunks: o.split(b)}
+		o.inflight = w
+	}
+	tick := time.NewTicker(tlsWriteGrace / 4)
+	defer tick.Stop()
+	for w.sent < len(w.chunks) {
+		c := w.chunks[w.sent]
 		select {
 		case o.work <- c:
-			sent++
-			continue
+			// The lane copies a chunk as soon as it receives it: once
+			// copied, b is the caller's again.
+			<-c.done
+			w.sent++
 		case <-ctx.Done():
-			err = ctx.Err()
+			o.inflight = nil // the pipeline gives the batch up
+			return fmt.Errorf("tls: %w (%s)", ctx.Err(), o.describeHealth())
+		case <-tick.C:
+			if err := o.down(nil); err != nil {
+				return err
+			}
 		}
-		break
 	}
-	// A lane copies a chunk as soon as it receives it: once every chunk
-	// handed over is copied, b is the caller's again.
-	for _, c := range chunks[:sent] {
-		<-c.done
-	}
-	if err != nil {
-		return fmt.Errorf("tls: %w (%s)", err, o.describeHealth())
-	}
-	for _, c := range chunks {
+	for w.written < len(w.chunks) {
+		c := w.chunks[w.written]
 		select {
 		case <-c.done:
+			w.written++
 		case <-ctx.Done():
+			o.inflight = nil
 			return fmt.Errorf("tls: %w (%s)", ctx.Err(), o.describeHealth())
+		case <-tick.C:
+			if err := o.down(c.lane); err != nil {
+				return err
+			}
 		}
 	}
+	o.inflight = nil
 	return nil
+}
+
+// down returns an error when lane l (every lane, when l is nil) has been
+// without a connection for tlsWriteGrace or longer.
+func (o *tlsOutput) down(l *lane) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := time.Now()
+	for _, x := range o.lanes {
+		if l != nil && x != l {
+			continue
+		}
+		if x.peer != "" || now.Sub(x.downSince) < tlsWriteGrace {
+			return nil
+		}
+	}
+	return fmt.Errorf("tls: %s", o.describeLocked())
 }
 
 // split cuts b into up to one contiguous chunk per lane, of about equal
@@ -384,30 +435,48 @@ func (o *tlsOutput) split(b *flowgo.Batch) []*chunk {
 	return chunks
 }
 
-// Flush writes what tls_async buffered. It waits for lanes that are
-// reconnecting, until ctx ends.
+// Flush writes what tls_async buffered on the connected lanes. A lane
+// without a connection writes its buffer as soon as it reconnects; Flush
+// reports it as an error once it has been down for tlsWriteGrace.
 func (o *tlsOutput) Flush(ctx context.Context) error {
 	if !o.started || o.closed {
 		return nil
 	}
-	reqs := make([]chan struct{}, 0, len(o.lanes))
+	tick := time.NewTicker(tlsWriteGrace / 4)
+	defer tick.Stop()
+	var errs []error
 	for _, l := range o.lanes {
 		ch := make(chan struct{}, 1)
-		select {
-		case l.flushes <- ch:
-			reqs = append(reqs, ch)
-		case <-ctx.Done():
-			return fmt.Errorf("tls: flush: %w (%s)", ctx.Err(), o.describeHealth())
+	send:
+		for {
+			select {
+			case l.flushes <- ch:
+				break send
+			case <-ctx.Done():
+				return fmt.Errorf("tls: flush: %w (%s)", ctx.Err(), o.describeHealth())
+			case <-tick.C:
+				if err := o.down(l); err != nil {
+					errs = append(errs, err)
+					ch = nil
+					break send
+				}
+			}
+		}
+		for ch != nil {
+			select {
+			case <-ch:
+				ch = nil
+			case <-ctx.Done():
+				return fmt.Errorf("tls: flush: %w (%s)", ctx.Err(), o.describeHealth())
+			case <-tick.C:
+				if err := o.down(l); err != nil {
+					errs = append(errs, err)
+					ch = nil
+				}
+			}
 		}
 	}
-	for _, ch := range reqs {
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("tls: flush: %w (%s)", ctx.Err(), o.describeHealth())
-		}
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // FlushInterval is tls_flush_interval with tls_async, and 0 (no timed

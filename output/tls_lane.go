@@ -37,8 +37,9 @@ type lane struct {
 	logged   string // the last failure logged at warning level, and when
 	loggedAt time.Time
 
-	// Guarded by o.mu, for Healthy.
+	// Guarded by o.mu, for Healthy and Write.
 	peer      string
+	downSince time.Time // when peer became ""
 	lastErr   error
 	lastErrAt time.Time
 
@@ -125,6 +126,7 @@ func (l *lane) run() {
 // writes it.
 func (l *lane) take(c *chunk) {
 	l.s.add(c.data, c.ends, c.off)
+	c.lane = l
 	c.done <- struct{}{}
 	if l.o.keys.Async {
 		c.done <- struct{}{}
@@ -356,6 +358,9 @@ func (l *lane) fail(err error) {
 	lasted := time.Since(l.since)
 	l.wait = l.bo.failed(lasted)
 	l.o.mu.Lock()
+	if l.peer != "" {
+		l.downSince = time.Now()
+	}
 	l.peer, l.lastErr, l.lastErrAt = "", err, time.Now()
 	l.o.mu.Unlock()
 
@@ -386,6 +391,9 @@ func (l *lane) dropConn() {
 	l.raw.Close()
 	l.conn, l.raw, l.cc, l.readErr = nil, nil, nil, nil
 	l.o.mu.Lock()
+	if l.peer != "" {
+		l.downSince = time.Now()
+	}
 	l.peer = ""
 	l.o.mu.Unlock()
 }
@@ -397,6 +405,9 @@ func (l *lane) goodbye() {
 	l.conn.Close() // sends close_notify
 	l.conn, l.raw, l.cc, l.readErr = nil, nil, nil, nil
 	l.o.mu.Lock()
+	if l.peer != "" {
+		l.downSince = time.Now()
+	}
 	l.peer = ""
 	l.o.mu.Unlock()
 }

@@ -380,33 +380,96 @@ func TestTLSSkipsServersThatAreDown(t *testing.T) {
 	checkDelivery(t, up.Conns(), 2000, true)
 }
 
-func TestTLSWaitsForAServerThatComesUp(t *testing.T) {
+// While no server can be reached, Write returns an error after a grace
+// period (so that the pipeline backs off, reports it and stays live), and
+// the retry with the same batch resumes: once a server is up, every record
+// arrives exactly once.
+func TestTLSWriteReportsAnOutageAndResumesTheSameBatch(t *testing.T) {
 	p := newPKI(t)
 	addr := closedPort(t)
 	o := newTLS(t, fmt.Sprintf("connect = [%q]\ntls_ca_file = %q\ntls_recovery_delay_max = 20\n", addr, p.caFile))
-	written := make(chan error, 1)
-	go func() {
-		b := &flowgo.Batch{Data: []byte(record(0) + "\x00"), Ends: []int{len(record(0)) + 1}}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		written <- o.Write(ctx, b)
-	}()
-	time.Sleep(200 * time.Millisecond)
-	select {
-	case err := <-written:
-		t.Fatalf("Write returned %v with no server up", err)
-	default:
+	b := gelfBatch(100)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := o.Write(ctx, b)
+	if err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("Write with no server = %v; want an error saying connection refused", err)
 	}
-	if ok, msg := healthy(o); ok || !strings.Contains(msg, "connection refused") {
-		t.Errorf("Healthy = %v, %q; want false with connection refused", ok, msg)
+	if d := time.Since(start); d < 900*time.Millisecond || d > 5*time.Second {
+		t.Errorf("Write gave up after %v; want about the 1 s grace", d)
 	}
-	s := newSink(t, sinkOptions{cert: p.server, addr: addr})
-	if err := <-written; err != nil {
-		t.Fatal(err)
+	if ok, _ := healthy(o); ok {
+		t.Error("healthy with no server")
+	}
+	s := newSink(t, sinkOptions{cert: p.server, addr: addr, keep: true})
+	if err := o.Write(ctx, b); err != nil {
+		t.Fatalf("Write again once the server is up: %v", err)
 	}
 	closeOutput(t, o)
 	s.Wait(5 * time.Second)
-	checkDelivery(t, s.Conns(), 1, true)
+	var got [][]byte
+	for _, c := range s.Conns() {
+		got = append(got, c.frames...)
+	}
+	if len(got) != 100 {
+		t.Fatalf("the server got %d frames; want the 100 of the batch once", len(got))
+	}
+	for i, f := range got {
+		if string(f)+"\x00" != string(b.Data[b.Ends[i]-len(f)-1:b.Ends[i]]) {
+			t.Fatalf("frame %d = %q; want frame %d of the batch", i, f, i)
+		}
+	}
+}
+
+// The same through the pipeline: it retries, counts the retries, and
+// delivers every record once when the server comes up.
+func TestTLSPipelineRidesOutAServerThatIsDownAtStart(t *testing.T) {
+	p := newPKI(t)
+	addr := closedPort(t)
+	f, err := config.Parse("test.toml", fmt.Sprintf(`
+[input]
+type = "stdin"
+format = "tlstestline"
+[output]
+type = "tls"
+format = "tlstestmsg"
+framing = "nul"
+connect = [%q]
+tls_ca_file = %q
+tls_recovery_delay_max = 20
+`, addr, p.caFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000
+	var in strings.Builder
+	for i := range n {
+		in.WriteString(record(i) + "\n")
+	}
+	pl, err := pipeline.Build(f, pipeline.Options{Stdin: strings.NewReader(in.String()), Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- pl.Run(context.Background()) }()
+	time.Sleep(2500 * time.Millisecond)
+	s := newSink(t, sinkOptions{cert: p.server, addr: addr})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the pipeline did not finish after the server came up")
+	}
+	if r := pl.Stats().Retries.Load(); r < 1 {
+		t.Errorf("the pipeline retried %d times during a 2.5 s outage; want the output to report it", r)
+	}
+	s.Wait(5 * time.Second)
+	if dups := checkDelivery(t, s.Conns(), n, true); dups != 0 {
+		t.Errorf("%d records arrived twice; a retried batch must not be sent again", dups)
+	}
 }
 
 // closedPort returns a loopback address nothing listens on.
