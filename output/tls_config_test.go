@@ -9,6 +9,7 @@ import (
 	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/internal/testcerts"
 	"github.com/flowgo/flowgo/output"
+	"github.com/flowgo/flowgo/pipeline"
 )
 
 func buildTLS(keys string) (output.Output, *config.File, error) {
@@ -104,5 +105,53 @@ func TestTLSConfigDefaultsAndWarnings(t *testing.T) {
 	}
 	if err := o2.Close(context.Background()); err != nil {
 		t.Errorf("Close before any write: %v", err)
+	}
+}
+
+// Flowgger's documented [output] block for TLS loads as it is: every key is
+// known, tls_compression is accepted with a warning, and the OpenSSL cipher
+// list is understood.
+func TestTLSAcceptsFlowggersOutputBlock(t *testing.T) {
+	ca := testcerts.NewCA(t, "test CA")
+	client := ca.Client(t, "flowgger")
+	dir := t.TempDir()
+	pem := testcerts.WriteFile(t, dir, "flowgger.pem", client.CertPEM, client.KeyPEM)
+	caFile := testcerts.WriteFile(t, dir, "ca.pem", ca.CertPEM)
+	f, err := config.Parse("flowgger.toml", `
+[input]
+type = "stdin"
+format = "rfc5424"
+
+[output]
+type = "tls"
+format = "gelf"
+framing = "nul"
+connect = ["127.0.0.1:6514", "[::1]:6514"]
+timeout = 3600
+tls_threads = 1
+tls_cert = "`+pem+`"
+tls_key = "`+pem+`"
+tls_ca_file = "`+caFile+`"
+tls_compatibility_level = "intermediate"
+tls_verify_peer = true
+tls_compression = false
+tls_ciphers = "EECDH+AES128:EECDH+CHACHA20:RSA+AES128:EECDH+AES256:RSA+AES256:EECDH+3DES:RSA+3DES:!MD5;"
+tls_async = false
+tls_recovery_delay_init = 1
+tls_recovery_delay_max = 10000
+tls_recovery_probe_time = 30000
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipeline.Build(f, pipeline.Options{}); err != nil {
+		t.Fatalf("Flowgger's TLS output block: %v", err)
+	}
+	w := strings.Join(f.Warnings(), "\n")
+	if !strings.Contains(w, "output.tls_compression") {
+		t.Errorf("warnings %q; want tls_compression reported as legacy", w)
+	}
+	if strings.Contains(w, "tls_verify_peer") {
+		t.Errorf("warnings %q; tls_verify_peer = true is no reason to warn", w)
 	}
 }
