@@ -125,7 +125,10 @@ type tlsOutput struct {
 
 	lanes    []*lane
 	work     chan *chunk
-	inflight *inflight
+	inflight *inflight // the batch Write is delivering, or nil
+	spare    inflight  // inflight's memory
+	free     []*chunk  // chunks of delivered batches, for reuse
+	tick     *time.Ticker
 	started  bool
 	closed   bool
 	closing  chan struct{}      // closed by Close: lanes drain and exit
@@ -354,11 +357,11 @@ func (o *tlsOutput) Write(ctx context.Context, b *flowgo.Batch) error {
 	o.start()
 	w := o.inflight
 	if w == nil || w.b != b || w.size != len(b.Data) {
-		w = &inflight{b: b, size: len(b.Data), chunks: o.split(b)}
+		w = &o.spare
+		*w = inflight{b: b, size: len(b.Data), chunks: o.split(b, w.chunks[:0])}
 		o.inflight = w
 	}
-	tick := time.NewTicker(tlsWriteGrace / 4)
-	defer tick.Stop()
+	tick := o.ticker()
 	for w.sent < len(w.chunks) {
 		c := w.chunks[w.sent]
 		select {
@@ -368,7 +371,7 @@ func (o *tlsOutput) Write(ctx context.Context, b *flowgo.Batch) error {
 			<-c.done
 			w.sent++
 		case <-ctx.Done():
-			o.inflight = nil // the pipeline gives the batch up
+			o.abandon() // the pipeline gives the batch up
 			return fmt.Errorf("tls: %w (%s)", ctx.Err(), o.describeHealth())
 		case <-tick.C:
 			if err := o.down(nil); err != nil {
@@ -382,7 +385,7 @@ func (o *tlsOutput) Write(ctx context.Context, b *flowgo.Batch) error {
 		case <-c.done:
 			w.written++
 		case <-ctx.Done():
-			o.inflight = nil
+			o.abandon()
 			return fmt.Errorf("tls: %w (%s)", ctx.Err(), o.describeHealth())
 		case <-tick.C:
 			if err := o.down(c.lane); err != nil {
@@ -390,8 +393,30 @@ func (o *tlsOutput) Write(ctx context.Context, b *flowgo.Batch) error {
 			}
 		}
 	}
+	// Every chunk was signalled twice and no lane refers to it any more:
+	// they serve the next batch.
+	o.free = append(o.free, w.chunks...)
+	clear(w.chunks)
+	w.chunks, w.b = w.chunks[:0], nil
 	o.inflight = nil
 	return nil
+}
+
+// abandon forgets the batch in flight: lanes may still hold its chunks, so
+// they are not reused.
+func (o *tlsOutput) abandon() {
+	o.spare = inflight{}
+	o.inflight = nil
+}
+
+// ticker returns the output's ticker for Write and Flush, restarted.
+func (o *tlsOutput) ticker() *time.Ticker {
+	if o.tick == nil {
+		o.tick = time.NewTicker(tlsWriteGrace / 4)
+	} else {
+		o.tick.Reset(tlsWriteGrace / 4)
+	}
+	return o.tick
 }
 
 // down returns an error when lane l (every lane, when l is nil) has been
@@ -413,11 +438,10 @@ func (o *tlsOutput) down(l *lane) error {
 
 // split cuts b into up to one contiguous chunk per lane, of about equal
 // size, so that the lanes encrypt in parallel.
-func (o *tlsOutput) split(b *flowgo.Batch) []*chunk {
+func (o *tlsOutput) split(b *flowgo.Batch, chunks []*chunk) []*chunk {
 	n := b.Frames()
 	total := b.Ends[n-1]
 	k := min(len(o.lanes), n, max(1, total/tlsMinChunk))
-	chunks := make([]*chunk, 0, k)
 	first, start := 0, 0
 	for j := 1; j <= k && first < n; j++ {
 		last := n // exclusive
@@ -429,7 +453,14 @@ func (o *tlsOutput) split(b *flowgo.Batch) []*chunk {
 			}
 		}
 		end := b.Ends[last-1]
-		chunks = append(chunks, &chunk{data: b.Data[start:end], ends: b.Ends[first:last], off: start, done: make(chan struct{}, 2)})
+		var c *chunk
+		if n := len(o.free); n > 0 {
+			c, o.free = o.free[n-1], o.free[:n-1]
+		} else {
+			c = &chunk{done: make(chan struct{}, 2)}
+		}
+		c.data, c.ends, c.off, c.lane = b.Data[start:end], b.Ends[first:last], start, nil
+		chunks = append(chunks, c)
 		first, start = last, end
 	}
 	return chunks
@@ -442,8 +473,7 @@ func (o *tlsOutput) Flush(ctx context.Context) error {
 	if !o.started || o.closed {
 		return nil
 	}
-	tick := time.NewTicker(tlsWriteGrace / 4)
-	defer tick.Stop()
+	tick := o.ticker()
 	var errs []error
 	for _, l := range o.lanes {
 		ch := make(chan struct{}, 1)
@@ -496,6 +526,9 @@ func (o *tlsOutput) Close(ctx context.Context) error {
 		return nil
 	}
 	o.closed = true
+	if o.tick != nil {
+		o.tick.Stop()
+	}
 	if !o.started {
 		o.abort()
 		return nil

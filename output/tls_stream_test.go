@@ -204,7 +204,7 @@ func TestTLSSplitSharesABatchAmongLanesInOrder(t *testing.T) {
 	}{{1, 1}, {3, 3}, {8, 6}} // 100 kB: at most one chunk per 16 KiB
 	for _, tt := range tests {
 		o := &tlsOutput{lanes: make([]*lane, tt.lanes)}
-		chunks := o.split(b)
+		chunks := o.split(b, nil)
 		if len(chunks) != tt.want {
 			t.Errorf("%d lanes: %d chunks; want %d", tt.lanes, len(chunks), tt.want)
 		}
