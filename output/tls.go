@@ -275,7 +275,12 @@ func tlsErrorKey(err error, o tlsconf.Options) string {
 func splitAddr(a string) (host, port string, err error) {
 	host, port, err = net.SplitHostPort(a)
 	if err != nil {
-		return "", "", fmt.Errorf("%q: want \"host:port\" (\"[v6 address]:port\" for IPv6): %v", a, errors.Unwrap(err))
+		reason := err.Error()
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			reason = ae.Err
+		}
+		return "", "", fmt.Errorf("%q: want \"host:port\" (\"[v6 address]:port\" for IPv6): %s", a, reason)
 	}
 	if host == "" {
 		return "", "", fmt.Errorf("%q: the host is missing", a)

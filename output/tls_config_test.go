@@ -33,8 +33,8 @@ func TestTLSConfigErrors(t *testing.T) {
 	}{
 		{"connect is required", "", `test.toml:1: output.connect: required: a list of "host:port" servers`},
 		{"connect must be a list", `connect = "a:1"`, `test.toml:3: output.connect:`},
-		{"an address needs a port", `connect = ["logs.example.com"]`, `output.connect: "logs.example.com": want "host:port" ("[v6 address]:port" for IPv6)`},
-		{"an IPv6 address needs brackets and a port", `connect = ["::1"]`, `output.connect: "::1": want "host:port"`},
+		{"an address needs a port", `connect = ["logs.example.com"]`, `output.connect: "logs.example.com": want "host:port" ("[v6 address]:port" for IPv6): missing port in address`},
+		{"an IPv6 address needs brackets and a port", `connect = ["::1"]`, `output.connect: "::1": want "host:port" ("[v6 address]:port" for IPv6): too many colons in address`},
 		{"the port is a number in range", `connect = ["a:70000"]`, `output.connect: "a:70000": the port must be a number from 1 to 65535`},
 		{"the host is required", `connect = [":6514"]`, `output.connect: ":6514": the host is missing`},
 		{"max below init", "connect = [\"a:1\"]\ntls_recovery_delay_init = 50\ntls_recovery_delay_max = 10",
