@@ -762,8 +762,8 @@ func TestTLSHealthFollowsTheConnection(t *testing.T) {
 	p := newPKI(t)
 	s := newSink(t, sinkOptions{cert: p.server})
 	o := newTLS(t, fmt.Sprintf("connect = [%q]\ntls_ca_file = %q\ntls_recovery_delay_max = 50\n", s.Addr, p.caFile))
-	if ok, _ := healthy(o); ok {
-		t.Error("healthy before anything was sent")
+	if ok, msg := healthy(o); !ok {
+		t.Errorf("Healthy before anything was sent = false, %q; an idle output is not failing", msg)
 	}
 	feed(t, o, 0, 10, 10)
 	if ok, msg := healthy(o); !ok || msg != "1 of 1 connections up ("+s.Addr+")" {
