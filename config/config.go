@@ -139,6 +139,24 @@ func (s *Section) Warn(key, format string, args ...any) {
 	s.file.warnings = append(s.file.warnings, e.Error())
 }
 
+// CheckTables returns an error for a top-level table that is neither
+// [input], [output] nor one of allowed. Call it before building components:
+// a misspelt [ouput] must be reported as such, not as a missing output key.
+func (f *File) CheckTables(allowed ...string) error {
+	names := make([]string, 0, len(f.Tables))
+	for name := range f.Tables {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if !slices.Contains(allowed, name) {
+			known := append([]string{"input", "output"}, allowed...)
+			return &Error{File: f.Path, Line: f.tableLine(name, 0), Key: name, Msg: "unknown table" + suggest(name, known)}
+		}
+	}
+	return nil
+}
+
 // Check returns an error for the first key of any section that no component
 // decoded, in file order, and for unknown top-level tables not in allowed.
 func (f *File) Check(allowedTables ...string) error {
@@ -349,8 +367,31 @@ func (s *Section) Line(key string) int {
 		if l := s.file.keyLine(s.table, s.index, key); l > 0 {
 			return l
 		}
+		// A sub-table written as a header: [output.gelf_extra].
+		if l := s.file.subTableLine(s.file.tableLine(s.table, max(s.index, 0)), s.table+"."+key); l > 0 {
+			return l
+		}
 	}
 	return s.file.tableLine(s.table, max(s.index, 0))
+}
+
+// subTableLine returns the line of the first [table] header after line
+// from, before the next header of another top-level table; 0 if none.
+func (f *File) subTableLine(from int, table string) int {
+	top, _, _ := strings.Cut(table, ".")
+	for i := max(from, 1); i < len(f.lines); i++ {
+		h, _, ok := header(f.lines[i])
+		if !ok {
+			continue
+		}
+		if h == table {
+			return i + 1
+		}
+		if t, _, _ := strings.Cut(h, "."); t != top {
+			return 0
+		}
+	}
+	return 0
 }
 
 func (s *Section) learn(t reflect.Type) {
@@ -380,6 +421,20 @@ func (s *Section) learn(t reflect.Type) {
 
 func (s *Section) unknown() []*Error {
 	var errs []*Error
+	// TOML puts every key after a [input.sub] header into that sub-table:
+	// a key of the section itself there was meant for the section.
+	for k, v := range s.raw {
+		sub, ok := v.(map[string]any)
+		if !ok {
+			continue
+		}
+		for sk := range sub {
+			if s.known[sk] && !s.keys[sk] {
+				errs = append(errs, &Error{File: s.file.Path, Line: s.Line(k + "." + sk), Key: s.Key(k + "." + sk),
+					Msg: fmt.Sprintf("%q is a key of [%s], but it follows the [%s.%s] header, so TOML put it in that table: move it above the header", sk, s.table, s.table, k)})
+			}
+		}
+	}
 	known := make([]string, 0, len(s.known))
 	for k := range s.known {
 		known = append(known, k)

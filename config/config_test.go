@@ -190,7 +190,36 @@ func TestSubTableKeyLines(t *testing.T) {
 	if got := f.Inputs[0].Line("ltsv_schema.counter"); got != 6 {
 		t.Errorf("Line(ltsv_schema.counter) = %d; want 6", got)
 	}
-	if got := f.Inputs[0].Line("ltsv_schema.nothere"); got != 1 {
-		t.Errorf("Line of a missing sub-key = %d; want the table's line 1", got)
+	if got := f.Inputs[0].Line("ltsv_schema.nothere"); got != 4 {
+		t.Errorf("Line of a missing sub-key = %d; want the sub-table's header, line 4", got)
+	}
+	if got := f.Inputs[0].Line("ltsv_schema"); got != 4 {
+		t.Errorf("Line(ltsv_schema) = %d; want its header, line 4", got)
+	}
+}
+
+func TestMisspeltTableIsReportedFirst(t *testing.T) {
+	f, _ := Parse("c.toml", "[input]\ntype=\"stdin\"\n[ouput]\ntype=\"stdout\"\n")
+	err := f.CheckTables("metrics")
+	if err == nil || err.Error() != `c.toml:3: ouput: unknown table (did you mean "output"?)` {
+		t.Errorf("CheckTables = %v", err)
+	}
+}
+
+func TestKeyAfterASubTableHeaderIsExplained(t *testing.T) {
+	src := "[output]\ntype = \"file\"\n[output.gelf_extra]\n_env = \"prod\"\nfile_path = \"/tmp/x\"\n"
+	f, _ := Parse("c.toml", src)
+	var k struct {
+		Type  string            `toml:"type"`
+		Path  string            `toml:"file_path"`
+		Extra map[string]string `toml:"gelf_extra"`
+	}
+	if err := f.Output.Decode(&k); err != nil {
+		t.Fatal(err)
+	}
+	err := f.Check()
+	want := `c.toml:5: output.gelf_extra.file_path: "file_path" is a key of [output], but it follows the [output.gelf_extra] header, so TOML put it in that table: move it above the header`
+	if err == nil || err.Error() != want {
+		t.Errorf("Check() = %v;\nwant %s", err, want)
 	}
 }

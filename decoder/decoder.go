@@ -10,12 +10,10 @@ package decoder
 
 import (
 	"fmt"
-	"slices"
-	"strings"
-	"sync"
 
 	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
+	internalregistry "github.com/flowgo/flowgo/internal/registry"
 )
 
 // Decoder parses one frame into a record.
@@ -55,44 +53,25 @@ func Errorf(format string, col int, reason string, args ...any) *Error {
 // format-specific keys live (ltsv_schema, rfc3164_timezone, ...).
 type Constructor func(s *config.Section) (Decoder, error)
 
-var (
-	mu       sync.RWMutex
-	registry = map[string]Constructor{}
-)
+var registry = internalregistry.New[Constructor]("input format")
 
 // Register makes a decoder available under name. It is meant to be called
 // from init and panics on an empty or duplicate name.
 func Register(name string, ctor Constructor) {
-	mu.Lock()
-	defer mu.Unlock()
-	if name == "" || ctor == nil {
-		panic("decoder: Register with empty name or nil constructor")
+	if ctor == nil {
+		panic("decoder: Register with a nil constructor")
 	}
-	if _, dup := registry[name]; dup {
-		panic("decoder: Register called twice for " + name)
-	}
-	registry[name] = ctor
+	registry.Register(name, ctor)
 }
 
 // New builds the decoder registered under name.
 func New(name string, s *config.Section) (Decoder, error) {
-	mu.RLock()
-	ctor, ok := registry[name]
-	mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("input format %q unknown (known: %s)", name, strings.Join(Names(), ", "))
+	ctor, _, err := registry.Lookup(name)
+	if err != nil {
+		return nil, err
 	}
 	return ctor(s)
 }
 
 // Names returns the registered format names, sorted.
-func Names() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	out := make([]string, 0, len(registry))
-	for n := range registry {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}
+func Names() []string { return registry.Names() }

@@ -455,8 +455,10 @@ func rfc5424Field(b []byte, i, max int, what string) (string, int, *Error) {
 }
 
 // rfc5424Time parses TIMESTAMP = FULL-DATE "T" FULL-TIME at b[i:]: RFC 3339
-// with the limits of RFC 5424 §6.2.3 (upper-case T and Z, no leap second,
-// at most 6 fraction digits). It returns Unix seconds and nanoseconds and
+// with RFC 5424 §6.2.3's ban on leap seconds. Two of that section's limits
+// are relaxed, as RFC 3339 and Flowgger 0.3 allow: up to 9 fraction digits
+// (loggers stamping nanoseconds, such as Go's RFC3339Nano, are common), and
+// lower-case t and z. It returns Unix seconds and nanoseconds and
 // the index after the timestamp. Computing the instant directly is several
 // times faster than time.Parse, which the hot path cannot afford.
 func rfc5424Time(b []byte, i int) (sec, nsec int64, next int, err *Error) {
@@ -478,7 +480,9 @@ func rfc5424Time(b []byte, i int) (sec, nsec int64, next int, err *Error) {
 	if !ok || day < 1 || day > rfc5424DaysIn(year, month) {
 		return 0, 0, 0, Errorf(rfc5424Format, i+9, "bad day of month: want 01-%02d", rfc5424DaysIn(year, month))
 	}
-	if e := rfc5424Expect(b, i+10, 'T', "between date and time"); e != nil {
+	if i+10 < len(b) && b[i+10] == 't' {
+		// accepted as 'T'
+	} else if e := rfc5424Expect(b, i+10, 'T', "between date and time"); e != nil {
 		return 0, 0, 0, e
 	}
 	hour, ok := rfc5424Digits(b, i+11, 2)
@@ -504,15 +508,15 @@ func rfc5424Time(b []byte, i int) (sec, nsec int64, next int, err *Error) {
 	if j < len(b) && b[j] == '.' {
 		j++
 		s := j
-		for j < len(b) && isDigit5424(b[j]) && j-s < 7 {
+		for j < len(b) && isDigit5424(b[j]) && j-s < 10 {
 			nsec = nsec*10 + int64(b[j]-'0')
 			j++
 		}
 		switch {
 		case j == s:
 			return 0, 0, 0, rfc5424Want(b, j, "fraction digits after '.'")
-		case j-s > 6:
-			return 0, 0, 0, Errorf(rfc5424Format, s+7, "more than 6 fraction digits in the timestamp")
+		case j-s > 9:
+			return 0, 0, 0, Errorf(rfc5424Format, s+10, "more than 9 fraction digits in the timestamp")
 		}
 		for k := j - s; k < 9; k++ {
 			nsec *= 10
@@ -520,7 +524,7 @@ func rfc5424Time(b []byte, i int) (sec, nsec int64, next int, err *Error) {
 	}
 	offset := 0
 	switch {
-	case j < len(b) && b[j] == 'Z':
+	case j < len(b) && (b[j] == 'Z' || b[j] == 'z'):
 		j++
 	case j < len(b) && (b[j] == '+' || b[j] == '-'):
 		oh, ok := rfc5424Digits(b, j+1, 2)

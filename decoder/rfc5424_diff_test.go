@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/flowgo/flowgo"
@@ -99,6 +100,11 @@ func goSyslogRejection(in []byte, r *flowgo.Record, gerr error) string {
 			return "trailing white space after the structured data"
 		}
 	}
+	if norm, changed := rfc5424StrictTimestamp(in); changed {
+		if _, err := parseGoSyslog(norm); err == nil {
+			return "timestamp with 7-9 fraction digits or a lower-case t or z"
+		}
+	}
 	msg, col := gerr.Error(), goSyslogColumn(gerr)
 	switch {
 	case strings.HasPrefix(msg, rfc5424.ErrEscape) && col > 0 && col < len(in) &&
@@ -135,6 +141,7 @@ func checkAgainstGoSyslog(t *testing.T, in []byte) {
 		// so first, since go-syslog wants UTF-8 even without a BOM.
 		c := r
 		c.Msg = strings.ToValidUTF8(r.Msg, "\uFFFD")
+		c.Time = r.Time.Truncate(time.Microsecond) // the canonical form has 6 fraction digits
 		line := rfc5424Line(&c)
 		m, gerr := parseGoSyslog(line)
 		if gerr != nil {
@@ -173,6 +180,15 @@ func TestRFC5424GoSyslogDifferences(t *testing.T) {
 			name: "a backslash before another character in a param value", in: `<13>1 - h a p m [a path="C:\temp"]`, oursOK: true, goSyslog: false,
 			reasoning: "RFC 5424 §6.3.3: such a backslash MUST be treated as a regular character and the sequence " +
 				"not altered. go-syslog's grammar rejects it, against its own comment.",
+		},
+		{
+			name: "a timestamp with nanoseconds", in: "<13>1 2024-11-25T10:00:00.123456789Z h a p m - x", oursOK: true, goSyslog: false,
+			reasoning: "RFC 5424 §6.2.3 allows 6 fraction digits, but loggers stamping nanoseconds (Go's RFC3339Nano) " +
+				"are common and Flowgger 0.3 accepts them (the time crate's RFC 3339): refusing them would lose records.",
+		},
+		{
+			name: "lower-case t and z in the timestamp", in: "<13>1 2024-11-25t10:00:00z h a p m - x", oursOK: true, goSyslog: false,
+			reasoning: "RFC 3339 §5.6 allows them; RFC 5424 §6.2.3 narrows to upper case. Flowgger 0.3 accepts them.",
 		},
 		{
 			name: "a MSG without BOM that is not UTF-8", in: "<13>1 - h a p m - caf\xe9", oursOK: true, goSyslog: false,
@@ -216,4 +232,46 @@ func FuzzRFC5424GoSyslog(f *testing.F) {
 		f.Add(c.in)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) { checkAgainstGoSyslog(t, in) })
+}
+
+// rfc5424StrictTimestamp rewrites the TIMESTAMP of an RFC 5424 line within
+// RFC 5424's own limits (upper-case T and Z, at most 6 fraction digits), to
+// tell the timestamps we accept beyond them from other differences.
+func rfc5424StrictTimestamp(in []byte) ([]byte, bool) {
+	// <PRI>1 SP TIMESTAMP SP ...
+	sp := bytes.IndexByte(in, ' ')
+	if sp < 0 {
+		return in, false
+	}
+	end := bytes.IndexByte(in[sp+1:], ' ')
+	if end < 0 {
+		return in, false
+	}
+	ts := in[sp+1 : sp+1+end]
+	if len(ts) < 20 {
+		return in, false
+	}
+	out := append([]byte(nil), ts...)
+	changed := false
+	if out[10] == 't' {
+		out[10], changed = 'T', true
+	}
+	if out[len(out)-1] == 'z' {
+		out[len(out)-1], changed = 'Z', true
+	}
+	if len(out) > 19 && out[19] == '.' {
+		j := 20
+		for j < len(out) && out[j] >= '0' && out[j] <= '9' {
+			j++
+		}
+		if j-20 > 6 {
+			out = append(out[:26], out[j:]...)
+			changed = true
+		}
+	}
+	if !changed {
+		return in, false
+	}
+	res := append(append(append([]byte(nil), in[:sp+1]...), out...), in[sp+1+end:]...)
+	return res, true
 }

@@ -279,8 +279,8 @@ func TestRFC5424Errors(t *testing.T) {
 		{"an RFC 3164 line has no version", "<13>Oct 11 22:14:15 host su: hi", "rfc5424: want version 1 after the priority [col 5]"},
 		{"a leap second is rejected at the seconds", "<13>1 2016-12-31T23:59:60Z h a p m -", "rfc5424: bad second: want 00-59 [col 24]"},
 		{"February 30th is rejected at the day", "<13>1 2024-02-30T00:00:00Z h a p m -", "rfc5424: bad day of month: want 01-29 [col 15]"},
-		{"seven fraction digits are too many", "<13>1 2024-01-01T00:00:00.1234567Z h a p m -", "rfc5424: more than 6 fraction digits in the timestamp [col 33]"},
-		{"a lower-case t is rejected", "<13>1 2024-01-01t00:00:00Z h a p m -", "rfc5424: want 'T' between date and time, not 't' [col 17]"},
+		{"ten fraction digits are too many", "<13>1 2024-01-01T00:00:00.1234567890Z h a p m -", "rfc5424: more than 9 fraction digits in the timestamp [col 36]"},
+		{"an x between date and time is rejected", "<13>1 2024-01-01x00:00:00Z h a p m -", "rfc5424: want 'T' between date and time, not 'x' [col 17]"},
 		{"a timestamp without offset is rejected", "<13>1 2024-01-01T00:00:00 h a p m -", "rfc5424: want 'Z' or a ±hh:mm offset after the time, not ' ' [col 26]"},
 		{"a hostname of 256 characters is too long", "<13>1 - " + strings.Repeat("h", 256) + " a p m -", "rfc5424: hostname longer than 255 characters [col 264]"},
 		{"an APP-NAME of 49 characters is too long", "<13>1 - h " + strings.Repeat("a", 49) + " p m -", "rfc5424: app-name longer than 48 characters [col 59]"},
@@ -465,7 +465,7 @@ func rfc5424Line(r *flowgo.Record) []byte {
 	} else if tm.Year() > 9999 {
 		tm = tm.In(time.FixedZone("", -maxOffset))
 	}
-	b = tm.AppendFormat(b, "2006-01-02T15:04:05.000000Z07:00")
+	b = tm.AppendFormat(b, "2006-01-02T15:04:05.999999999Z07:00")
 	for _, f := range []string{r.Hostname, r.AppName, r.ProcID, r.MsgID} {
 		if f == "" {
 			f = "-"

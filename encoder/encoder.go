@@ -8,13 +8,9 @@
 package encoder
 
 import (
-	"fmt"
-	"slices"
-	"strings"
-	"sync"
-
 	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
+	internalregistry "github.com/flowgo/flowgo/internal/registry"
 )
 
 // Encoder writes records in one format.
@@ -29,44 +25,25 @@ type Encoder interface {
 // format-specific keys live (gelf_extra, ltsv_extra, syslog_prepend_timestamp).
 type Constructor func(s *config.Section) (Encoder, error)
 
-var (
-	mu       sync.RWMutex
-	registry = map[string]Constructor{}
-)
+var registry = internalregistry.New[Constructor]("output format")
 
-// Register makes an encoder available under name. It is meant to be called
-// from init and panics on an empty or duplicate name.
-func Register(name string, ctor Constructor) {
-	mu.Lock()
-	defer mu.Unlock()
-	if name == "" || ctor == nil {
-		panic("encoder: Register with empty name or nil constructor")
+// Register makes an encoder available under name and each alias. It is
+// meant to be called from init and panics on an empty or duplicate name.
+func Register(name string, ctor Constructor, alias ...string) {
+	if ctor == nil {
+		panic("encoder: Register with a nil constructor")
 	}
-	if _, dup := registry[name]; dup {
-		panic("encoder: Register called twice for " + name)
-	}
-	registry[name] = ctor
+	registry.Register(name, ctor, alias...)
 }
 
-// New builds the encoder registered under name.
+// New builds the encoder registered under name or an alias.
 func New(name string, s *config.Section) (Encoder, error) {
-	mu.RLock()
-	ctor, ok := registry[name]
-	mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("output format %q unknown (known: %s)", name, strings.Join(Names(), ", "))
+	ctor, _, err := registry.Lookup(name)
+	if err != nil {
+		return nil, err
 	}
 	return ctor(s)
 }
 
-// Names returns the registered format names, sorted.
-func Names() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	out := make([]string, 0, len(registry))
-	for n := range registry {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}
+// Names returns the registered format names and aliases, sorted.
+func Names() []string { return registry.Names() }

@@ -7,16 +7,13 @@ package input
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"slices"
-	"strings"
-	"sync"
 
 	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/decoder"
+	internalregistry "github.com/flowgo/flowgo/internal/registry"
 )
 
 // Input is a source of records.
@@ -113,63 +110,20 @@ type Type struct {
 	Stream bool
 }
 
-var (
-	mu       sync.RWMutex
-	registry = map[string]Type{}
-	aliases  = map[string]string{}
-)
+var registry = internalregistry.New[Type]("input type")
 
-// Register makes an input type available under name and each alias. It is
-// meant to be called from init and panics on empty or duplicate names.
+// Register makes a type available under name and each alias. It is meant to
+// be called from init and panics on an empty or duplicate name.
 func Register(name string, t Type, alias ...string) {
-	mu.Lock()
-	defer mu.Unlock()
-	if name == "" || t.New == nil {
-		panic("input: Register with empty name or nil constructor")
+	if t.New == nil {
+		panic("input: Register with a nil constructor")
 	}
-	for _, n := range append([]string{name}, alias...) {
-		_, dup1 := registry[n]
-		_, dup2 := aliases[n]
-		if dup1 || dup2 {
-			panic("input: Register called twice for " + n)
-		}
-	}
-	registry[name] = t
-	for _, a := range alias {
-		aliases[a] = name
-	}
+	registry.Register(name, t, alias...)
 }
 
-// Lookup returns the type registered under name or an alias, and its
-// canonical name.
-func Lookup(name string) (Type, string, error) {
-	mu.RLock()
-	defer mu.RUnlock()
-	if canon, ok := aliases[name]; ok {
-		name = canon
-	}
-	t, ok := registry[name]
-	if !ok {
-		return Type{}, "", fmt.Errorf("input type %q unknown (known: %s)", name, strings.Join(namesLocked(), ", "))
-	}
-	return t, name, nil
-}
+// Lookup returns the type registered under name or one of its aliases, and
+// its canonical name.
+func Lookup(name string) (Type, string, error) { return registry.Lookup(name) }
 
 // Names returns the registered type names and aliases, sorted.
-func Names() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	return namesLocked()
-}
-
-func namesLocked() []string {
-	out := make([]string, 0, len(registry)+len(aliases))
-	for n := range registry {
-		out = append(out, n)
-	}
-	for a := range aliases {
-		out = append(out, a)
-	}
-	slices.Sort(out)
-	return out
-}
+func Names() []string { return registry.Names() }

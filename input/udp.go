@@ -234,7 +234,7 @@ func (u *udpInput) Run(ctx context.Context, sink Sink) error {
 		log.Log(context.Background(), level, "udp: receive buffer smaller than udp_recv_buffer: the kernel caps it at net.core.rmem_max unless flowgo runs as root (CAP_NET_ADMIN); raise it with sysctl -w net.core.rmem_max=N",
 			"udp_recv_buffer", u.k.RecvBuffer, "obtained", got)
 	}
-	log.Info("udp: listening", "address", conn.LocalAddr().String(), "receive_buffer", got)
+	log.Info("listening", "type", "udp", "address", conn.LocalAddr().String(), "receive_buffer", got)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

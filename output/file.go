@@ -137,6 +137,14 @@ func NewFile(c Config) (*File, error) {
 	if strings.HasSuffix(cfg.Path, "/") || base == "." || base == ".." || base == string(filepath.Separator) {
 		return nil, s.Errorf("file_path", "%q is a directory, not a file", cfg.Path)
 	}
+	// The one look at the disk a constructor makes: a directory that does
+	// not exist is a configuration error to report at startup, not a write
+	// to retry for ever (Flowgger refuses to start too).
+	if fi, err := os.Stat(filepath.Dir(cfg.Path)); err != nil {
+		return nil, s.Errorf("file_path", "directory %q: %v", filepath.Dir(cfg.Path), errors.Unwrap(err))
+	} else if !fi.IsDir() {
+		return nil, s.Errorf("file_path", "%q is not a directory", filepath.Dir(cfg.Path))
+	}
 	if cfg.BufferSize < 0 || cfg.BufferSize > maxBufferSize {
 		return nil, s.Errorf("file_buffer_size", "must be between 0 and %d bytes, not %d", maxBufferSize, cfg.BufferSize)
 	}

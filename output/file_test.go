@@ -27,7 +27,11 @@ import (
 // into a fresh temporary directory, with the clock at clk.
 func newTestFile(t testing.TB, keys string) (*File, string) {
 	t.Helper()
-	dir := t.TempDir()
+	return newTestFileIn(t, t.TempDir(), keys)
+}
+
+func newTestFileIn(t testing.TB, dir, keys string) (*File, string) {
+	t.Helper()
 	keys = strings.ReplaceAll(keys, "DIR", filepath.ToSlash(dir))
 	cf, err := config.Parse("t.toml", "[output]\ntype = \"file\"\n"+keys)
 	if err != nil {
@@ -115,9 +119,32 @@ func listDir(t *testing.T, dir string) []string {
 }
 
 func TestFileDoesNoIOBeforeTheFirstWrite(t *testing.T) {
-	o, dir := newTestFile(t, `file_path = "DIR/sub/out.log"`)
+	_, dir := newTestFile(t, `file_path = "DIR/out.log"`)
 	if names := listDir(t, dir); len(names) != 0 {
 		t.Fatalf("after NewFile the directory holds %v; want nothing", names)
+	}
+}
+
+func TestFileMissingDirectoryIsAConfigErrorAtStart(t *testing.T) {
+	dir := t.TempDir()
+	f, err := config.Parse("t.toml", fmt.Sprintf("[output]\ntype = \"file\"\nfile_path = %q\n", filepath.Join(dir, "nope", "out.log")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewFile(Config{Section: f.Output, Format: "passthrough", Framing: "line"})
+	if err == nil || !strings.Contains(err.Error(), "t.toml:3: output.file_path: directory") {
+		t.Errorf("NewFile = %v; want a config error naming file_path", err)
+	}
+}
+
+func TestFileWriteRetriesWhenTheDirectoryDisappears(t *testing.T) {
+	base := t.TempDir()
+	if err := os.Mkdir(filepath.Join(base, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	o, dir := newTestFileIn(t, base, `file_path = "DIR/sub/out.log"`)
+	if err := os.Remove(filepath.Join(dir, "sub")); err != nil {
+		t.Fatal(err)
 	}
 	err := o.Write(context.Background(), batchOf("a\n"))
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "sub", "out.log")) {

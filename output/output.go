@@ -8,16 +8,13 @@ package output
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"slices"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
+	internalregistry "github.com/flowgo/flowgo/internal/registry"
 )
 
 // Output is a destination for batches.
@@ -76,64 +73,20 @@ type Type struct {
 	FixedFraming string
 }
 
-var (
-	mu       sync.RWMutex
-	registry = map[string]Type{}
-	aliases  = map[string]string{}
-)
+var registry = internalregistry.New[Type]("output type")
 
-// Register makes an output type available under name, and under each alias.
-// It is meant to be called from init and panics on empty or duplicate names.
+// Register makes a type available under name and each alias. It is meant to
+// be called from init and panics on an empty or duplicate name.
 func Register(name string, t Type, alias ...string) {
-	mu.Lock()
-	defer mu.Unlock()
-	if name == "" || t.New == nil || t.DefaultFraming == nil {
-		panic("output: Register with empty name, nil constructor or nil DefaultFraming")
+	if t.New == nil || t.DefaultFraming == nil {
+		panic("output: Register with a nil constructor or nil DefaultFraming")
 	}
-	for _, n := range append([]string{name}, alias...) {
-		if _, dup := registry[n]; dup {
-			panic("output: Register called twice for " + n)
-		}
-		if _, dup := aliases[n]; dup {
-			panic("output: Register called twice for " + n)
-		}
-	}
-	registry[name] = t
-	for _, a := range alias {
-		aliases[a] = name
-	}
+	registry.Register(name, t, alias...)
 }
 
 // Lookup returns the type registered under name or one of its aliases, and
 // its canonical name.
-func Lookup(name string) (Type, string, error) {
-	mu.RLock()
-	defer mu.RUnlock()
-	if canon, ok := aliases[name]; ok {
-		name = canon
-	}
-	t, ok := registry[name]
-	if !ok {
-		return Type{}, "", fmt.Errorf("output type %q unknown (known: %s)", name, strings.Join(namesLocked(), ", "))
-	}
-	return t, name, nil
-}
+func Lookup(name string) (Type, string, error) { return registry.Lookup(name) }
 
 // Names returns the registered type names and aliases, sorted.
-func Names() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	return namesLocked()
-}
-
-func namesLocked() []string {
-	out := make([]string, 0, len(registry)+len(aliases))
-	for n := range registry {
-		out = append(out, n)
-	}
-	for a := range aliases {
-		out = append(out, a)
-	}
-	slices.Sort(out)
-	return out
-}
+func Names() []string { return registry.Names() }

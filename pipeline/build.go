@@ -101,19 +101,29 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 			pl.release(log)
 		}
 	}()
+	if err := f.CheckTables("metrics"); err != nil {
+		return nil, err
+	}
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
+	var headers []*inputHeader
 	for _, s := range f.Inputs {
-		h := inputHeader{Type: "syslog-tls", Format: "rfc5424", Framing: "line",
+		h := &inputHeader{Type: "syslog-tls", Format: "rfc5424", Framing: "line",
 			MaxMessageSize: DefaultMaxMessageSize, MaxMessageAction: "reject"}
-		if err := s.Decode(&h); err != nil {
+		headers = append(headers, h)
+		if err := s.Decode(h); err != nil {
 			return nil, err
 		}
 		s.Legacy("flowgo runs one goroutine per connection; thread counts do not apply", "tcp_threads", "tls_threads")
 		s.Legacy("Flowgger no longer reads it", "tls_method", "tls_timeout")
-		s.Legacy("TLS compression is unsafe (CRIME) and Go does not offer it", "tls_compression")
+		if err := legacyCompression(s); err != nil {
+			return nil, err
+		}
+		if !s.Has("type") {
+			s.Warn("type", "not set: Flowgger's default %q applies", h.Type)
+		}
 		if !s.Has("framing") && h.Framed {
 			h.Framing = input.FramingSyslen
 		}
@@ -184,6 +194,10 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 	if pl.queueBytes == 0 {
 		pl.queueBytes = DefaultQueueMaxBytes
 	}
+	// flowgo check prints the decoded headers: show the values in effect.
+	for _, h := range headers {
+		h.QueueSize, h.QueueMaxBytes = pl.queueSize, pl.queueBytes
+	}
 	for i, a := range pl.inputs {
 		for _, b := range pl.inputs[:i] {
 			if a.network != "" && a.network == b.network && sameAddress(a.address, b.address) {
@@ -198,7 +212,12 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 		return nil, err
 	}
 	s.Legacy("Flowgger no longer reads it", "tls_method", "tls_timeout", "debug_lf")
-	s.Legacy("TLS compression is unsafe (CRIME) and Go does not offer it", "tls_compression")
+	if err := legacyCompression(s); err != nil {
+		return nil, err
+	}
+	if !s.Has("type") {
+		s.Warn("type", "not set: Flowgger's default %q applies", h.Type)
+	}
 	if h.ShutdownTimeout <= 0 {
 		return nil, s.Errorf("shutdown_timeout", "must be positive, such as \"30s\"")
 	}
@@ -218,6 +237,7 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 			return nil, s.Errorf("framing", "%v", err)
 		}
 	}
+	h.Framing = framing // flowgo check shows the framing in effect
 	enc, err := encoder.New(h.Format, s)
 	if err != nil {
 		return nil, wrapKey(s, "format", err)
@@ -244,6 +264,21 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 	pl.warnings = f.Warnings()
 	ok = true
 	return pl, nil
+}
+
+// legacyCompression accepts Flowgger's tls_compression: false is what
+// flowgo does anyway; true cannot be honoured and is warned about.
+func legacyCompression(s *config.Section) error {
+	var k struct {
+		TLSCompression bool `toml:"tls_compression,omitempty"`
+	}
+	if err := s.Decode(&k); err != nil {
+		return err
+	}
+	if k.TLSCompression {
+		s.Warn("tls_compression", "ignored: TLS compression is unsafe (CRIME) and Go's TLS does not offer it")
+	}
+	return nil
 }
 
 // sectionText renders a section's keys as canonical TOML, so that a reload

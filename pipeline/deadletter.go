@@ -81,6 +81,27 @@ func (d *deadLetter) Flush() error {
 	return d.err
 }
 
+// Reopen flushes, closes and reopens the file at its path, so that after
+// logrotate renamed it (postrotate: SIGHUP) new frames go to a new file.
+func (d *deadLetter) Reopen() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err == nil {
+		d.err = d.w.Flush()
+	}
+	d.f.Close()
+	f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		d.err = fmt.Errorf("dead-letter file %s: %w", d.path, err)
+		return d.err
+	}
+	d.f = f
+	d.w.Reset(f)
+	flushErr := d.err
+	d.err = nil
+	return flushErr
+}
+
 // Close flushes and closes the file.
 func (d *deadLetter) Close() error {
 	err := d.Flush()

@@ -185,7 +185,7 @@ func LoadGroup(paths []string, opts Options, version string) (*Group, error) {
 	pathOf := map[string]string{}
 	for _, l := range files {
 		o := opts
-		o.Name = l.name
+		o.Name, o.Path = l.name, l.path
 		p, err := Build(l.file, o)
 		if err != nil {
 			g.release()
@@ -326,7 +326,7 @@ func (g *Group) Reload() error {
 			continue
 		}
 		o := g.opts
-		o.Name = l.name
+		o.Name, o.Path = l.name, l.path
 		p, err := Build(l.file, o)
 		if err != nil {
 			discard()

@@ -66,6 +66,8 @@ type Stats struct {
 type Options struct {
 	// Name names the pipeline in logs and metrics (the config file's name).
 	Name string
+	// Path is the config file, for messages.
+	Path string
 	// Stdin and Stdout are what the stdin input reads and the stdout output
 	// writes; os.Stdin and os.Stdout when nil.
 	Stdin  io.Reader
@@ -189,6 +191,9 @@ func (p *Pipeline) Describe() string {
 	return out
 }
 
+// Path returns the config file the pipeline was built from.
+func (p *Pipeline) Path() string { return p.opts.Path }
+
 // Warnings returns the configuration warnings of the running plan.
 func (p *Pipeline) Warnings() []string {
 	p.mu.Lock()
@@ -222,6 +227,16 @@ func (p *Pipeline) Reload() error {
 			if err := rl.Reload(); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", r.plan.name, err))
 			}
+		}
+		if r.plan.dead != nil {
+			if err := r.plan.dead.Reopen(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if d := p.codec.Load().dead; d != nil {
+		if err := d.Reopen(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	reply := make(chan error, 1)
@@ -347,7 +362,15 @@ func (p *Pipeline) inputEnded(r *inputRun, err error) {
 	close(r.done)
 	p.running--
 	if err != nil {
-		err = fmt.Errorf("%s: %w", r.plan.name, err)
+		if r.plan.network != "" {
+			where := r.plan.name + ".listen " + r.plan.address
+			if p.opts.Path != "" {
+				where += " in " + p.opts.Path
+			}
+			err = fmt.Errorf("%s: %w", where, err)
+		} else {
+			err = fmt.Errorf("%s: %w", r.plan.name, err)
+		}
 		p.inputErrs = append(p.inputErrs, err)
 		if !r.stopped {
 			p.failed[r.plan.name] = err.Error()

@@ -462,3 +462,32 @@ func TestQueuedBatchesAreWrittenTogether(t *testing.T) {
 	}
 	t.Logf("%d writes", mem.writes)
 }
+
+func TestReloadReopensDeadLetterFiles(t *testing.T) {
+	_, id := newMem(t)
+	dir := t.TempDir()
+	dead := filepath.Join(dir, "rejected.log")
+	pr, pw := io.Pipe()
+	p := build(t, fmt.Sprintf("[input]\ntype=\"stdin\"\nformat=\"testline\"\ndead_letter_file=%q\n[output]\ntype=\"testmem\"\nid=%q\nformat=\"testmsg\"\n", dead, id), Options{Stdin: pr})
+	done := make(chan error)
+	go func() { done <- p.Run(context.Background()) }()
+	fmt.Fprintln(pw, "BAD before")
+	waitFor(t, "the first rejection", func() bool { return p.Stats().Rejected.Load() == 1 })
+	if err := os.Rename(dead, dead+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(pw, "BAD after")
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(dead + ".1"); string(got) != "BAD before\n" {
+		t.Errorf("rotated dead-letter file = %q", got)
+	}
+	if got, _ := os.ReadFile(dead); string(got) != "BAD after\n" {
+		t.Errorf("new dead-letter file = %q", got)
+	}
+}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -119,6 +120,9 @@ func (s *inputSink) Reject(origin string, frame []byte, err error) {
 	switch {
 	case errors.As(err, &de):
 		s.ctr.rejDecode.Add(1)
+		if looksOctetCounted(frame) {
+			err = fmt.Errorf("%w (the frame starts like RFC 6587 octet counting: set framing = \"syslen\" or \"auto\")", err)
+		}
 	case errors.As(err, &fe) && strings.Contains(fe.Reason, input.ErrFrameTooLong.Error()):
 		s.ctr.rejTooLong.Add(1)
 	case errors.As(err, &fe):
@@ -127,6 +131,16 @@ func (s *inputSink) Reject(origin string, frame []byte, err error) {
 		s.ctr.rejOther.Add(1)
 	}
 	s.p.reject(s.name, origin, frame, err, s.dead)
+}
+
+// looksOctetCounted reports whether a frame begins "123 <", the mark of an
+// octet-counted stream read with line framing.
+func looksOctetCounted(frame []byte) bool {
+	i := 0
+	for i < len(frame) && i < 10 && frame[i] >= '0' && frame[i] <= '9' {
+		i++
+	}
+	return i > 0 && i+1 < len(frame) && frame[i] == ' ' && frame[i+1] == '<'
 }
 
 func (s *inputSink) Dropped(n int, reason string) {

@@ -231,7 +231,7 @@ func (e *env) checkCmd(args []string) int {
 		return exitUsage
 	}
 	for _, p := range g.Pipelines() {
-		fmt.Fprintf(e.stdout, "pipeline %s: OK\n%s\n", p.Name, p.Describe())
+		fmt.Fprintf(e.stdout, "pipeline %s (%s): OK\n%s\n", p.Name, p.Path(), p.Describe())
 	}
 	return exitOK
 }
@@ -289,7 +289,7 @@ func (e *env) execute(ctx context.Context, r runner, reload func() error) int {
 				if err := reload(); err != nil {
 					e.log.Error("SIGHUP: reload failed; the running configuration stays", "error", err)
 				} else {
-					e.log.Info("SIGHUP: configuration reloaded, files reopened, certificates reloaded")
+					e.log.Info("SIGHUP: reloaded")
 				}
 			case <-done:
 				return

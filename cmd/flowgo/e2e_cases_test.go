@@ -344,7 +344,7 @@ func (r *e2eRun) writeConfig() string {
 
 var (
 	streamListenRE = regexp.MustCompile(`msg=listening .*\btype=(\w+) address=(\S+)`)
-	udpListenRE    = regexp.MustCompile(`msg="udp: listening" .*\baddress=(\S+)`)
+	udpListenRE    = regexp.MustCompile(`msg=listening .*\btype=udp address=(\S+)`)
 )
 
 // listener waits until flowgo logs that the listener of type typ (tcp,

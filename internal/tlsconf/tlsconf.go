@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -104,7 +105,11 @@ func newReloader(o Options, onErr func(error)) (*Reloader, []string, error) {
 	var warnings []string
 	if o.Ciphers != "" {
 		ids, w, err := ParseCiphers(o.Ciphers)
-		warnings = w
+		if len(w) > 0 {
+			// One line for the whole list: an old OpenSSL string can name
+			// twenty suites Go does not have.
+			warnings = []string{strings.Join(w, "; ")}
+		}
 		if err != nil {
 			return nil, warnings, fmt.Errorf("tls_ciphers: %w", err)
 		}
