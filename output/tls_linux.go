@@ -21,7 +21,7 @@ const (
 //     acknowledged, the socket's send queue, which Linux reports with the
 //     TIOCOUTQ (SIOCOUTQ) ioctl as write_seq - snd_una;
 //   - window: the receive window the peer last advertised (tcp_info's
-//     tcpi_snd_wnd, Linux 5.19 and later), -1 when unknown.
+//     tcpi_snd_wnd, on kernels whose tcp_info has it), -1 when unknown.
 //
 // ok is false when the figures cannot be had or cannot be trusted: only a
 // connection that is established, or that the peer half-closed, is asked.

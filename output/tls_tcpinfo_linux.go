@@ -8,8 +8,8 @@ import (
 	"unsafe"
 )
 
-// tcpiSndWnd is the offset of tcpi_snd_wnd in struct tcp_info; kernels
-// before 5.19 return a shorter struct.
+// tcpiSndWnd is the offset of tcpi_snd_wnd in struct tcp_info; older
+// kernels return a shorter struct, and the window is then unknown.
 const tcpiSndWnd = 228
 
 // tcpInfo returns the connection's TCP state and the receive window the
