@@ -1,6 +1,8 @@
 package input
 
 import (
+	"sync/atomic"
+
 	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/decoder"
 )
@@ -16,9 +18,33 @@ type Batcher struct {
 	maxRecords int
 	maxBytes   int
 	b          *flowgo.Batch
-	lost       bool
+	lost       atomic.Bool
 	peerField  string
 	peer       string
+
+	// With Pipelined: the batches on their way to the handing-over goroutine.
+	handover chan *flowgo.Batch
+	done     chan struct{}
+}
+
+// Pipelined makes the batcher hand its batches to a goroutine of its own,
+// which has the pipeline encode them (Sink.Put does) and queues them, in
+// order. One connection then keeps two cores busy: its reading goroutine
+// decodes the next batch while this one encodes the last. Backpressure is
+// kept: when the queue is full this goroutine waits, Flush then waits, and
+// the connection stops reading; at most two batches are on their way.
+// Release must be called to stop the goroutine.
+func (bt *Batcher) Pipelined() {
+	bt.handover = make(chan *flowgo.Batch, 1)
+	bt.done = make(chan struct{})
+	go func() {
+		defer close(bt.done)
+		for b := range bt.handover {
+			if err := bt.sink.Put(b); err != nil {
+				bt.lost.Store(true)
+			}
+		}
+	}()
 }
 
 // SetPeer makes every record decoded from now on carry the sender's address
@@ -58,24 +84,36 @@ func (bt *Batcher) Add(frame []byte, rawLen int) error {
 }
 
 // Flush hands the current batch, if it holds records, to the sink. It
-// returns false once the pipeline has refused a batch (it is stopping).
+// returns false once the pipeline has refused a batch (it is stopping);
+// when Pipelined, that is learnt one batch later.
 func (bt *Batcher) Flush() bool {
 	if bt.b == nil || bt.b.Len() == 0 {
-		return !bt.lost
+		return !bt.lost.Load()
 	}
 	b := bt.b
 	bt.b = nil
-	if err := bt.sink.Put(b); err != nil {
-		bt.lost = true
+	if bt.handover != nil {
+		bt.handover <- b
+		return !bt.lost.Load()
 	}
-	return !bt.lost
+	if err := bt.sink.Put(b); err != nil {
+		bt.lost.Store(true)
+	}
+	return !bt.lost.Load()
 }
 
-// Release returns an unused batch to the pool; call it when done.
+// Release returns an unused batch to the pool and, when Pipelined, waits
+// until every batch flushed is handed over. Call it when done, after the
+// last Flush.
 func (bt *Batcher) Release() {
 	if bt.b != nil && bt.b.Len() == 0 {
 		flowgo.PutBatch(bt.b)
 		bt.b = nil
+	}
+	if bt.handover != nil {
+		close(bt.handover)
+		<-bt.done
+		bt.handover = nil
 	}
 }
 

@@ -308,6 +308,7 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 	sp := NewSplitter(tail, s.c.Framing, s.c.MaxMessageSize, s.c.Truncate)
 	bt := NewBatcher(s.c.Decoder, sink, s.c.Name, s.c.BatchRecords, s.c.BatchBytes)
 	bt.SetPeer(s.k.PeerField, peer)
+	bt.Pipelined()
 	defer bt.Release()
 	open := true
 	// Hand the batch over before a read that may wait. When the socket

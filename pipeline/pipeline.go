@@ -43,8 +43,9 @@ const (
 	DefaultBatchBytes      = 1 << 20
 	maxRetryDelay          = 30 * time.Second
 	firstRetryDelay        = 100 * time.Millisecond
-	// maxGroupRecords bounds how many queued records one write takes.
-	maxGroupRecords = 16384
+	// groupAloneRecords: batches are gathered into one write while the
+	// group holds fewer records than this (about 256 KiB of frames).
+	groupAloneRecords = 512
 )
 
 // Stats counts what a pipeline did. Counters only grow.
@@ -452,7 +453,9 @@ func (p *Pipeline) runOutput() {
 			group = append(group[:0], b)
 			n, closed := b.Len(), false
 		gather:
-			for n < maxGroupRecords && len(group) < cap(group) {
+			// A full batch goes alone: combining copies its frames, which
+			// only pays off for small batches.
+			for n < groupAloneRecords && len(group) < cap(group) {
 				select {
 				case nb, ok := <-batches:
 					if !ok {

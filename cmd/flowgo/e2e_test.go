@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/flowgo/flowgo/internal/sample"
+	"github.com/flowgo/flowgo/internal/testcerts"
 )
 
 var flowgoBin string
@@ -324,5 +325,48 @@ func TestShippedConfigRunsWithoutRootOrKafka(t *testing.T) {
 	if r.code != 0 || strings.Count(r.stdout, "\n") != bytes.Count(in, []byte("\n")) {
 		t.Errorf("run on the shipped config: exit %d, %d output lines for %d input lines\n%s", r.code,
 			strings.Count(r.stdout, "\n"), bytes.Count(in, []byte("\n")), r.stderr)
+	}
+}
+
+// TestShippedConfigDocumentsEveryKey builds a config of every input and
+// output type, asks `flowgo check` for every effective key, and requires each
+// one to appear in the shipped flowgo.toml, set or commented out.
+func TestShippedConfigDocumentsEveryKey(t *testing.T) {
+	shipped, err := os.ReadFile("../../flowgo.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ca := testcerts.NewCA(t, "ca")
+	leaf := ca.Server(t)
+	cert := testcerts.WriteFile(t, dir, "c.pem", leaf.CertPEM, leaf.KeyPEM)
+	inputs := []string{`type = "stdin"`, `type = "tcp"`, `type = "udp"` + "\nformat = \"gelf\"", fmt.Sprintf("type = \"tls\"\ntls_cert = %q", cert)}
+	outputs := []string{`type = "stdout"`, fmt.Sprintf("type = \"file\"\nfile_path = %q", filepath.Join(dir, "o.log")),
+		"type = \"kafka\"\nkafka_brokers = [\"127.0.0.1:9\"]\nkafka_topic = \"t\"", "type = \"tls\"\nconnect = [\"127.0.0.1:9\"]"}
+	formats := []string{"gelf", "rfc5424", "rfc3164", "ltsv", "passthrough"}
+	keyRE := regexp.MustCompile(`(?m)^\s+(\w+) = `)
+	seen := map[string]bool{}
+	for i, in := range inputs {
+		for j, out := range outputs {
+			cfg := writeConfig(t, fmt.Sprintf("[input]\n%s\n[output]\n%s\nformat = %q\n[metrics]\nlisten = \"127.0.0.1:0\"\n", in, out, formats[(i+j)%len(formats)]))
+			r := flowgo(t, nil, "check", "-c", cfg)
+			if r.code != 0 {
+				t.Fatalf("check %s / %s: %s", in, out, r.stderr)
+			}
+			for _, m := range keyRE.FindAllStringSubmatch(r.stdout, -1) {
+				seen[m[1]] = true
+			}
+		}
+	}
+	for _, extra := range []string{"ltsv_schema", "ltsv_suffixes", "gelf_extra", "ltsv_extra", "syslog_prepend_timestamp", "syslog_sd_id", "rfc3164_timezone", "listen", "stall_timeout"} {
+		seen[extra] = true
+	}
+	if len(seen) < 60 {
+		t.Fatalf("only %d keys seen: the check output changed?", len(seen))
+	}
+	for key := range seen {
+		if !regexp.MustCompile(`(?m)^#?\[?\w*\.?` + key + `\]?( = |$)`).Match(shipped) {
+			t.Errorf("flowgo.toml does not document %q", key)
+		}
 	}
 }
