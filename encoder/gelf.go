@@ -203,19 +203,18 @@ func (g *GELF) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 	var x nameIndex
 	x.init(r.SD, &gelfRules)
 
+	// sep is what goes before the next key: '{' first, then ','. The keys
+	// are written inline rather than by a closure, which would keep dst in
+	// memory instead of registers on this hot path.
 	sep := byte('{')
-	field := func(key string) {
-		dst = append(dst, sep, '"')
-		dst = append(dst, key...)
-		dst = append(dst, '"', ':')
-		sep = ','
-	}
 	if g.over&gelfVersion == 0 {
-		field("version")
+		dst = append(append(dst, sep), `"version":`...)
+		sep = ','
 		dst = append(dst, `"1.1"`...)
 	}
 	if g.over&gelfHost == 0 {
-		field("host")
+		dst = append(append(dst, sep), `"host":`...)
+		sep = ','
 		if strings.TrimSpace(r.Hostname) == "" {
 			dst = append(dst, `"unknown"`...)
 		} else {
@@ -223,7 +222,8 @@ func (g *GELF) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 		}
 	}
 	if g.over&gelfShort == 0 {
-		field("short_message")
+		dst = append(append(dst, sep), `"short_message":`...)
+		sep = ','
 		if r.Msg == "" {
 			dst = append(dst, `"-"`...)
 		} else {
@@ -231,11 +231,13 @@ func (g *GELF) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 		}
 	}
 	if r.FullMsg != "" && g.over&gelfFull == 0 {
-		field("full_message")
+		dst = append(append(dst, sep), `"full_message":`...)
+		sep = ','
 		dst = appendJSONString(dst, r.FullMsg)
 	}
 	if g.over&gelfTimestamp == 0 {
-		field("timestamp")
+		dst = append(append(dst, sep), `"timestamp":`...)
+		sep = ','
 		t := r.Time
 		if sec := t.Unix(); t.IsZero() || sec < 0 || sec > gelfMaxUnix {
 			t = g.now()
@@ -243,23 +245,28 @@ func (g *GELF) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 		dst = appendUnixMicro(dst, t)
 	}
 	if validSeverity(r.Severity) && g.over&gelfLevel == 0 {
-		field("level")
+		dst = append(append(dst, sep), `"level":`...)
+		sep = ','
 		dst = strconv.AppendUint(dst, uint64(r.Severity), 10)
 	}
 	if validFacility(r.Facility) && g.over&gelfFacility == 0 && !x.has(facilityField, facilityHash) {
-		field("_facility_num")
+		dst = append(append(dst, sep), `"_facility_num":`...)
+		sep = ','
 		dst = strconv.AppendUint(dst, uint64(r.Facility), 10)
 	}
 	if r.AppName != "" && g.over&gelfApp == 0 && !x.has(appField, appHash) {
-		field("application_name")
+		dst = append(append(dst, sep), `"application_name":`...)
+		sep = ','
 		dst = appendJSONString(dst, r.AppName)
 	}
 	if r.ProcID != "" && g.over&gelfProc == 0 && !x.has(procField, procHash) {
-		field("process_id")
+		dst = append(append(dst, sep), `"process_id":`...)
+		sep = ','
 		dst = appendJSONString(dst, r.ProcID)
 	}
 	if r.MsgID != "" && g.over&gelfMsgID == 0 && !x.has(msgIDField, msgIDHash) {
-		field("_msgid")
+		dst = append(append(dst, sep), `"_msgid":`...)
+		sep = ','
 		dst = appendJSONString(dst, r.MsgID)
 	}
 
@@ -275,7 +282,8 @@ func (g *GELF) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 	for i := range r.SD {
 		e := &r.SD[i]
 		if i == lastID {
-			field("sd_id")
+			dst = append(append(dst, sep), `"sd_id":`...)
+			sep = ','
 			dst = appendJSONString(dst, e.ID)
 		}
 		for j := range e.Params {
