@@ -2,12 +2,13 @@ package flowgo
 
 import "unsafe"
 
-// Chunk sizes of an Arena. A byte chunk holds a few hundred typical records,
-// so a batch needs only a handful of chunks, and they are reused batch after batch.
+// Chunk sizes of an Arena. A byte chunk holds about sixty typical records,
+// so a full batch needs a score of chunks, reused batch after batch, while a
+// batch of one record (a quiet UDP or TCP sender) holds about 25 KB.
 const (
-	arenaByteChunk  = 64 << 10
-	arenaParamChunk = 512
-	arenaElemChunk  = 256
+	arenaByteChunk  = 16 << 10
+	arenaParamChunk = 128
+	arenaElemChunk  = 64
 )
 
 // Arena owns the memory that a batch's records point into: their strings,
@@ -69,6 +70,12 @@ func (a *Arena) Size() int {
 	return a.bytes.total + a.params.total*int(unsafe.Sizeof(Param{})) + a.elems.total*int(unsafe.Sizeof(SDElement{}))
 }
 
+// Footprint returns the bytes of memory the arena holds for what it handed
+// out: its chunks in use, whole. This, not Size, is what bounds memory.
+func (a *Arena) Footprint() int {
+	return a.bytes.held() + a.params.held()*int(unsafe.Sizeof(Param{})) + a.elems.held()*int(unsafe.Sizeof(SDElement{}))
+}
+
 // Reset makes all the arena's memory available again. Everything handed out
 // before becomes invalid.
 func (a *Arena) Reset() {
@@ -93,6 +100,15 @@ type slab[T any] struct {
 	used  [][]T // chunks filled before cur
 	free  [][]T // chunks ready for reuse
 	total int
+}
+
+// held returns the capacity of the chunks in use, in elements.
+func (s *slab[T]) held() int {
+	n := cap(s.cur)
+	for _, c := range s.used {
+		n += cap(c)
+	}
+	return n
 }
 
 func (s *slab[T]) alloc(n, chunk int) []T {

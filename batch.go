@@ -66,9 +66,11 @@ func (b *Batch) Frame(i int) []byte {
 	return b.Data[start:b.Ends[i]]
 }
 
-// Size returns about how much memory the batch holds, for the queue's byte budget.
+// Size returns the memory the batch holds, for the queue's byte budget:
+// its arena's chunks, its record slots and its frame buffer, whole, since a
+// batch of one record still pins them.
 func (b *Batch) Size() int {
-	return b.Arena.Size() + len(b.Records)*recordSize + len(b.Data)
+	return b.Arena.Footprint() + cap(b.Records)*recordSize + cap(b.Data) + (cap(b.Ends)+cap(b.Index))*8
 }
 
 // ResetEncoded forgets the encoded frames, keeping their buffers.

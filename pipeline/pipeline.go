@@ -35,8 +35,11 @@ import (
 
 // Defaults for pipeline-level keys.
 const (
-	DefaultQueueSize       = 100_000   // records; Flowgger's 10 million would allow gigabytes
-	DefaultQueueMaxBytes   = 256 << 20 // bytes held by queued batches
+	// The queue holds 32 full batches: enough to ride out an output's
+	// hiccup at a million records a second, and about 50 MB at most.
+	// Flowgger's 10 million records would allow gigabytes.
+	DefaultQueueSize       = 32768    // records
+	DefaultQueueMaxBytes   = 64 << 20 // bytes held by queued and in-flight batches
 	DefaultMaxMessageSize  = 64 << 10
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultBatchRecords    = 1024

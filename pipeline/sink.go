@@ -96,6 +96,9 @@ func (s *inputSink) Put(b *flowgo.Batch) error {
 }
 
 func (s *inputSink) TryPut(b *flowgo.Batch) bool {
+	if s.p.queue.Full() {
+		return false // do not encode a batch that will be dropped
+	}
 	s.Prepare(b)
 	n, bytesIn := b.Len(), b.BytesIn
 	if !s.p.queue.TryPut(b) {
