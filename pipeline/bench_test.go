@@ -37,7 +37,7 @@ func runGroupBench(b *testing.B, paths []string, in []byte, scrape bool) *Group 
 	if scrape {
 		go func() {
 			n := 0
-			tick := time.NewTicker(100 * time.Millisecond)
+			tick := time.NewTicker(time.Second)
 			defer tick.Stop()
 			for {
 				select {
@@ -66,11 +66,14 @@ func runGroupBench(b *testing.B, paths []string, in []byte, scrape bool) *Group 
 	return g
 }
 
+// benchMetricsOrder runs metrics on first, then off, to rule out an order bias.
+var benchMetricsOrder = []bool{true, false}
+
 // BenchmarkPipelineMetrics measures stdin RFC 5424 → GELF → discarded
-// stdout with the metrics listener off, and on with a scrape every 100 ms.
+// stdout with the metrics listener off, and on with a scrape every second (Prometheus scrapes every 15-60 s).
 // One op is one record.
 func BenchmarkPipelineMetrics(b *testing.B) {
-	for _, on := range []bool{false, true} {
+	for _, on := range benchMetricsOrder {
 		name := "off"
 		extra := ""
 		if on {
@@ -134,4 +137,36 @@ func BenchmarkPipelineNextToABlockedOne(b *testing.B) {
 			<-done
 		})
 	}
+}
+
+// BenchmarkScrape measures one /metrics scrape of a running pipeline: the
+// whole cost of metrics beyond the per-batch atomics, which run either way.
+// One op is one HTTP scrape, parsed by nothing.
+func BenchmarkScrape(b *testing.B) {
+	cfg := writeFile(b, b.TempDir(), "bench.toml", "[input]\ntype=\"stdin\"\nformat=\"rfc5424\"\n[output]\ntype=\"stdout\"\nformat=\"gelf\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n")
+	pr, pw := io.Pipe()
+	g, err := LoadGroup([]string{cfg}, Options{Stdin: pr, Stdout: io.Discard, Log: quietLog()}, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error)
+	go func() { done <- g.Run(context.Background()) }()
+	pw.Write(linesFor(10000))
+	for g.MetricsAddr() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	url := "http://" + g.MetricsAddr().String() + "/metrics"
+	client := &http.Client{}
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := client.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	b.StopTimer()
+	pw.Close()
+	<-done
 }
