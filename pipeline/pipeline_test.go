@@ -387,11 +387,19 @@ func (r *reloadingOutput) Reload() error {
 	return nil
 }
 
+var (
+	reloadingNow       *reloadingOutput
+	registerTestReload sync.Once
+)
+
 func TestReloadReachesTheOutputBetweenWrites(t *testing.T) {
 	ro := &reloadingOutput{}
-	output.Register("testreload", output.Type{
-		DefaultFraming: func(string) string { return output.FramingLine },
-		New:            func(output.Config) (output.Output, error) { return ro, nil },
+	reloadingNow = ro
+	registerTestReload.Do(func() {
+		output.Register("testreload", output.Type{
+			DefaultFraming: func(string) string { return output.FramingLine },
+			New:            func(output.Config) (output.Output, error) { return reloadingNow, nil },
+		})
 	})
 	pr, pw := io.Pipe()
 	p := build(t, "[input]\ntype=\"stdin\"\nformat=\"testline\"\n[output]\ntype=\"testreload\"\nformat=\"testmsg\"\n", Options{Stdin: pr})
