@@ -161,31 +161,10 @@ kafka_brokers = %s
 kafka_topic = "from-tcp"
 kafka_key = "hostname"
 `, port, brokersTOML(addrs)), 0o600)
-		cmd := exec.Command(bin, "run", "-c", cfg)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, stderr := startFlowgo(t, bin, cfg)
 		defer cmd.Process.Kill()
-		var conn net.Conn
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			var err error
-			if conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("flowgo does not listen: %v\n%s", err, stderr.Bytes())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
 		in, msgs, hosts := syslogLines(5000)
-		w := bufio.NewWriter(conn)
-		w.WriteString(in)
-		if err := w.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		conn.Close()
+		sendTCP(t, port, stderr, in)
 		// Wait until everything is in Kafka or SIGTERM may race the
 		// input's reads; then SIGTERM must drain and exit 0.
 		consume(t, addrs, "from-tcp", len(msgs), 20*time.Second)
@@ -195,4 +174,39 @@ kafka_key = "hostname"
 		}
 		checkGELF(t, addrs, "from-tcp", msgs, hosts)
 	})
+}
+
+// startFlowgo runs the built binary on cfg, with its stderr collected.
+func startFlowgo(t *testing.T, bin, cfg string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(bin, "run", "-c", cfg)
+	stderr := new(bytes.Buffer)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, stderr
+}
+
+// sendTCP connects to flowgo's TCP input on port, once it listens, and
+// sends in.
+func sendTCP(t *testing.T, port int, stderr *bytes.Buffer, in string) {
+	t.Helper()
+	var conn net.Conn
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var err error
+		if conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("flowgo does not listen: %v\n%s", err, stderr.Bytes())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	w := bufio.NewWriter(conn)
+	w.WriteString(in)
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
 }

@@ -3,12 +3,10 @@
 package output_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,31 +108,10 @@ format = "gelf"
 connect = [%q]
 tls_ca_file = %q
 `, port, s.Addr, p.caFile), 0o600)
-		cmd := exec.Command(bin, "run", "-c", cfg)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, stderr := startFlowgo(t, bin, cfg)
 		defer cmd.Process.Kill()
-		var conn net.Conn
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			var err error
-			if conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("flowgo does not listen: %v\n%s", err, stderr.Bytes())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
 		in, msgs, hosts := syslogLines(5000)
-		w := bufio.NewWriter(conn)
-		w.WriteString(in)
-		if err := w.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		conn.Close()
+		sendTCP(t, port, stderr, in)
 		waitFor(t, func() bool {
 			n := 0
 			for _, c := range s.Conns() {
