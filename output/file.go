@@ -570,7 +570,9 @@ func (o *File) Close(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("%w (%d buffered bytes lost)", err, len(o.buf)))
 	}
 	if o.f != nil {
-		if err := o.f.Sync(); err != nil {
+		// A character device (/dev/null, a terminal) cannot be synced,
+		// and need not be.
+		if err := o.f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
 			errs = append(errs, fmt.Errorf("file output: %w", err))
 		}
 		if err := o.f.Close(); err != nil {
