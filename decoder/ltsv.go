@@ -75,14 +75,6 @@ func newLTSV(s *config.Section) (*LTSV, error) {
 		if err := s.Decode(&c); err != nil {
 			return nil, err
 		}
-		// BurntSushi/toml leaves a map field nil, without an error, when the
-		// key holds a string or number instead of a table.
-		if s.Has("ltsv_schema") && c.Schema == nil {
-			return nil, s.Errorf("ltsv_schema", "must be a table of label = \"type\" ([input.ltsv_schema])")
-		}
-		if s.Has("ltsv_suffixes") && c.Suffixes == nil {
-			return nil, s.Errorf("ltsv_suffixes", "must be a table of type = \"suffix\" ([input.ltsv_suffixes])")
-		}
 	}
 	suffixes := map[flowgo.Kind]string{}
 	for _, typ := range ltsvSortedKeys(c.Suffixes) {

@@ -118,11 +118,6 @@ func NewGELF(s *config.Section) (*GELF, error) {
 	if err := s.Decode(&c); err != nil {
 		return nil, err
 	}
-	if c.Extra == nil && s.Has("gelf_extra") {
-		// BurntSushi/toml leaves a map nil, without an error, when the
-		// value is not a table.
-		return nil, s.Errorf("gelf_extra", "wrong type: expected a table of strings, such as { _env = \"prod\" }")
-	}
 	g := &GELF{now: time.Now}
 	keys := make([]string, 0, len(c.Extra))
 	for k := range c.Extra {

@@ -97,11 +97,6 @@ func NewLTSV(s *config.Section) (*LTSV, error) {
 	if err := s.Decode(&c); err != nil {
 		return nil, err
 	}
-	if c.Extra == nil && s.Has("ltsv_extra") {
-		// BurntSushi/toml leaves a map nil, without an error, when the
-		// value is not a table.
-		return nil, s.Errorf("ltsv_extra", "wrong type: expected a table of strings, such as { _env = \"prod\" }")
-	}
 	l := &LTSV{now: time.Now}
 	keys := make([]string, 0, len(c.Extra))
 	for k := range c.Extra {
