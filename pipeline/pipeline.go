@@ -99,6 +99,7 @@ type Pipeline struct {
 	hardCtx    context.Context
 	hardCancel context.CancelFunc
 	rejectLog  *rateLog
+	dropLog    *rateLog
 	retryLog   *rateLog
 	codec      atomic.Pointer[codec]
 	gens       atomic.Uint64
@@ -169,6 +170,7 @@ func Build(f *config.File, opts Options) (*Pipeline, error) {
 	}
 	p.hardCtx, p.hardCancel = context.WithCancel(context.Background())
 	p.rejectLog = newRateLog(log, "frames rejected", 10*time.Second, 10)
+	p.dropLog = newRateLog(log, "drops of records", 10*time.Second, 10)
 	p.retryLog = newRateLog(log, "output write failures", 10*time.Second, 1)
 	pl.out.codec.gen = p.gens.Add(1)
 	p.codec.Store(pl.out.codec)
@@ -329,6 +331,7 @@ wait:
 	p.mu.Unlock()
 	p.out.codec.dead.release(p.log)
 	p.rejectLog.Flush()
+	p.dropLog.Flush()
 	p.retryLog.Flush()
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -149,5 +149,5 @@ func looksOctetCounted(frame []byte) bool {
 func (s *inputSink) Dropped(n int, reason string) {
 	s.p.stats.Dropped.Add(int64(n))
 	s.ctr.drop(reason, n)
-	s.p.rejectLog.Event("records dropped", s.name, errors.New(reason), "count", n)
+	s.p.dropLog.Event("records dropped", s.name, errors.New(reason), "count", n)
 }
