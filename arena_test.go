@@ -102,3 +102,32 @@ func TestRecordCloneIsIndependent(t *testing.T) {
 		t.Errorf("clone changed when the arena was reused: %+v", c)
 	}
 }
+
+// Pointers left behind in recycled params are zeroed when, and only when,
+// the memory they point into is let go: a huge frame's oversized chunk must
+// not stay reachable from a pooled batch.
+func TestArenaResetZeroesPointersOnlyToReleasedChunks(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		frame    int
+		wantZero bool
+	}{
+		{"standard chunks kept", 100, false},
+		{"oversized chunk released", 4 * arenaByteChunk, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := GetBatch()
+			defer PutBatch(b)
+			r := b.Next()
+			r.Msg = b.Arena.String(make([]byte, tc.frame))
+			ps := b.Arena.Params([]Param{{Name: r.Msg[:1]}})
+			b.Reset()
+			if zeroed := ps[0].Name == ""; zeroed != tc.wantZero {
+				t.Errorf("param zeroed = %v, want %v", zeroed, tc.wantZero)
+			}
+			if zeroed := b.Records[:1][0].Msg == ""; zeroed != tc.wantZero {
+				t.Errorf("record zeroed = %v, want %v", zeroed, tc.wantZero)
+			}
+		})
+	}
+}

@@ -83,9 +83,12 @@ func (b *Batch) ResetEncoded() {
 
 // Reset empties b for reuse. Everything its records pointed to becomes invalid.
 func (b *Batch) Reset() {
-	clear(b.Records)
+	// Next resets each record it hands out; zeroing them here matters
+	// only for what the arena lets go (see Arena.reset).
+	if b.Arena.reset() {
+		clear(b.Records)
+	}
 	b.Records = b.Records[:0]
-	b.Arena.Reset()
 	b.ResetEncoded()
 	b.BytesIn = 0
 	b.Source = ""

