@@ -9,13 +9,15 @@
 #   SUITES   which runs: tcp, tls, udp [tcp tls udp]
 #   N        records per TCP or TLS run [5000000]; N_UDP per UDP run [2000000]
 #   CONNS    TCP/TLS connection counts [1 4]
-#   UDP_RUNS UDP senders as SOCKETS:BATCH, BATCH datagrams per sendmmsg (1: a
-#            plain write each) [1:1 1:64 4:64]
+#   UDP_RUNS UDP senders as SOCKETS:BATCH[:RATE], BATCH datagrams per sendmmsg
+#            (1: a plain write each), RATE datagrams/s offered in all (none:
+#            as fast as the sockets go) [1:1 1:64 4:64 4:64:400000]
 #   FRAMINGS TCP framings: line, syslen (RFC 6587 octet counting) [line syslen]
 #   TLS_VERSIONS [1.2 1.3]
 #   OUTPUTS  baselines' output formats: file (the daemon's default file
 #            format), json [file json for tcp; file for tls and udp];
-#            flowgo always writes GELF
+#   FLOWGO_OUTPUTS flowgo's output formats, any encoder: gelf, or rfc5424
+#            for the plain-file comparison with the baselines' file [gelf]
 #   REPS     repetitions of each run [3]; BENCH_PORT [25514]
 # Results: bench/results/net-SERVER-SUITE.txt, one line per run, then the
 # median (min–max) per configuration.
@@ -28,20 +30,21 @@ SUITES=${SUITES:-tcp tls udp}
 N=${N:-5000000}
 N_UDP=${N_UDP:-2000000}
 CONNS=${CONNS:-1 4}
-UDP_RUNS=${UDP_RUNS:-1:1 1:64 4:64}
+UDP_RUNS=${UDP_RUNS:-1:1 1:64 4:64 4:64:400000}
 FRAMINGS=${FRAMINGS:-line syslen}
 TLS_VERSIONS=${TLS_VERSIONS:-1.2 1.3}
 STALL=2      # seconds without growth before the output is counted
 TIMEOUT=20   # seconds without growth after which TCP records count as lost
 UDP_TIMEOUT=4
 UDP_RCVBUF=$((32 << 20))
+UDP_RATE=
 
 [[ -x $BIN/flowgo-loadgen ]] || { echo "run bench/setup.sh first" >&2; exit 2; }
 [[ -s $CERTS/server.pem ]] || { echo "run bench/setup.sh first (certificates)" >&2; exit 2; }
 
-# config_flowgo DIR PROTO FRAMING: flowgo's config, with the documented keys.
+# config_flowgo DIR PROTO FRAMING FORMAT: flowgo's config, with the documented keys.
 config_flowgo() {
-	local d=$1 proto=$2 framing=$3
+	local d=$1 proto=$2 framing=$3 format=$4
 	{
 		echo '[input]'
 		echo "type = \"$proto\""
@@ -58,7 +61,7 @@ config_flowgo() {
 		echo '[output]'
 		echo 'type = "file"'
 		echo "file_path = \"$d/out\""
-		echo 'format = "gelf"'
+		echo "format = \"$format\""
 		echo 'framing = "line"'
 	} >"$d/flowgo.toml"
 	RECEIVER=("$BIN/flowgo" run -c "$d/flowgo.toml")
@@ -150,13 +153,14 @@ measure() {
 	[[ $proto == tls ]] && name+="-$TLS_VERSION"
 	name+="-c$conns"
 	[[ $proto == udp ]] && name+="-b$UDP_BATCH"
+	[[ $proto == udp && -n $UDP_RATE ]] && name+="-r$UDP_RATE"
 	name+="-$output"
 	local rps=() cpu=() rss=() lost_total=0 rep
 	for rep in $(seq "$REPS"); do
 		local d=$WORK/run/$server-$name-$rep
 		rm -rf "$d" && mkdir -p "$d"
 		case $server in
-		flowgo) config_flowgo "$d" "$proto" "$framing" ;;
+		flowgo) config_flowgo "$d" "$proto" "$framing" "$output" ;;
 		rsyslog) config_rsyslog "$d" "$proto" "$output" ;;
 		syslog-ng) config_syslogng "$d" "$proto" "$framing" "$output" ;;
 		esac
@@ -215,7 +219,7 @@ measure() {
 }
 
 outputs() { # SERVER SUITE
-	if [[ $1 == flowgo ]]; then echo gelf; return; fi
+	if [[ $1 == flowgo ]]; then echo "${FLOWGO_OUTPUTS:-gelf}"; return; fi
 	if [[ -n ${OUTPUTS:-} ]]; then echo "$OUTPUTS"; return; fi
 	[[ $2 == tcp ]] && echo "file json" || echo file
 }
@@ -236,8 +240,10 @@ for server in "${SERVERS[@]}"; do
 					measure "$server" tls line "$output" "$c" -tls-version "$TLS_VERSION" -ca "$CERTS/ca.pem" -n "$N"
 				done; done ;;
 			udp) for run in $UDP_RUNS; do
-					UDP_BATCH=${run#*:}
-					measure "$server" udp none "$output" "${run%%:*}" -batch "$UDP_BATCH" -n "$N_UDP"
+					IFS=: read -r sockets UDP_BATCH UDP_RATE <<<"$run"
+					local_rate=()
+					[[ -n $UDP_RATE ]] && local_rate=(-rate "$UDP_RATE")
+					measure "$server" udp none "$output" "$sockets" -batch "$UDP_BATCH" "${local_rate[@]}" -n "$N_UDP"
 				done ;;
 			esac
 		done
