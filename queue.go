@@ -162,33 +162,3 @@ func (q *Queue) Usage() (records, bytes, maxRecords, maxBytes int) {
 	return q.records, q.bytes, q.maxRecords, q.maxBytes
 }
 
-// Full reports whether a producer would wait now: the budget is spent or
-// others are waiting. It lets an input that cannot wait (UDP) drop a batch
-// before spending work on it.
-func (q *Queue) Full() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.closed || q.waiters.Len() > 0 || q.records >= q.maxRecords || q.bytes >= q.maxBytes
-}
-
-// TryPut enqueues b only if the budget has room now and no producer is
-// waiting; it never blocks. On false, b still belongs to the caller.
-func (q *Queue) TryPut(b *Batch) bool {
-	n, sz := q.share(b)
-	q.mu.Lock()
-	if q.closed || q.waiters.Len() > 0 || !q.fits(n, sz) {
-		q.mu.Unlock()
-		return false
-	}
-	q.records += n
-	q.bytes += sz
-	q.mu.Unlock()
-	b.queueRecords, b.queueBytes = n, sz
-	select {
-	case q.ch <- b:
-		return true
-	default:
-		q.release(n, sz)
-		return false
-	}
-}

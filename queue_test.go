@@ -57,12 +57,14 @@ func TestQueueBoundsBytes(t *testing.T) {
 	}
 	other := batchOf(1)
 	other.Arena.Copy(make([]byte, 3000))
-	if q.TryPut(other) {
-		t.Fatal("TryPut admitted a batch past the byte budget")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := q.Put(ctx, other); err == nil {
+		t.Fatal("Put admitted a batch past the byte budget")
 	}
 	q.Done(<-q.Batches())
-	if !q.TryPut(other) {
-		t.Fatal("TryPut refused a batch on an empty queue")
+	if err := q.Put(context.Background(), other); err != nil {
+		t.Fatalf("Put refused a batch on an empty queue: %v", err)
 	}
 }
 

@@ -56,11 +56,8 @@ type Sink interface {
 	// pipeline afterwards. An error means the pipeline is stopping for good
 	// and could not take b; it has counted b's records as lost.
 	Put(b *flowgo.Batch) error
-	// TryPut hands b over only if the queue has room now, for inputs that
-	// cannot wait (UDP). On false, b still belongs to the caller.
-	TryPut(b *flowgo.Batch) bool
 	// Prepare does the pipeline's own work on b (encoding it for the
-	// output) on the calling goroutine. Put and TryPut do it when it was
+	// output) on the calling goroutine. Put does it when it was
 	// not done; an input that decodes on several goroutines and hands over
 	// from one (stdin) calls Prepare from its workers so that encoding runs
 	// in parallel too. Records the encoder refuses are reported there.

@@ -34,7 +34,6 @@ func (s *streamCountSink) Put(b *flowgo.Batch) error {
 }
 func (s *streamCountSink) Prepare(*flowgo.Batch) {}
 
-func (s *streamCountSink) TryPut(b *flowgo.Batch) bool                   { return s.Put(b) == nil }
 func (s *streamCountSink) Reject(origin string, frame []byte, err error) {}
 func (s *streamCountSink) Dropped(n int, reason string)                  {}
 

@@ -87,8 +87,6 @@ func (s *streamSink) Put(b *flowgo.Batch) error {
 
 func (s *streamSink) Prepare(*flowgo.Batch) {}
 
-func (s *streamSink) TryPut(b *flowgo.Batch) bool { return s.Put(b) == nil }
-
 func (s *streamSink) Reject(origin string, frame []byte, err error) {
 	s.mu.Lock()
 	s.rejects = append(s.rejects, streamReject{origin, string(frame), err})

@@ -83,11 +83,11 @@ func TestSockaddrOfIPv4SenderOnIPv6Socket(t *testing.T) {
 func TestUDPKernelDropsAreCounted(t *testing.T) {
 	g := newGate()
 	sink := newTestSink()
-	sink.tryPut = g.tryPut
+	sink.wait = g.wait
 	c := testConfig(t, "udp_recv_buffer = 1") // the kernel raises it to its minimum, a few KiB
 	run := startUDP(t, c, sink)
 	conn := dial(t, run.addr)
-	// Block every reader in TryPut, so that nobody reads the socket.
+	// Block every reader in Put, so that nobody reads the socket.
 	primes := 0
 	g.waitBlocked(t, udpReaders(c.Workers), func() {
 		send(t, conn, fmt.Appendf(nil, "prime %d", primes))
@@ -124,7 +124,7 @@ func TestUDPKernelDropsAreCounted(t *testing.T) {
 func TestUDPShutdownHandsOverWhatWasReceived(t *testing.T) {
 	g := newGate()
 	sink := newTestSink()
-	sink.tryPut = g.tryPut
+	sink.wait = g.wait
 	c := testConfig(t, "")
 	run := startUDP(t, c, sink)
 	conn := dial(t, run.addr)

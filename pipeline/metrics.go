@@ -48,7 +48,7 @@ var (
 	descInBytes     = prometheus.NewDesc("flowgo_input_bytes_total", "Raw bytes read by the input.", []string{"pipeline", "input", "type"}, nil)
 	descInBatches   = prometheus.NewDesc("flowgo_input_batches_total", "Batches the input handed to the queue.", []string{"pipeline", "input", "type"}, nil)
 	descInRejected  = prometheus.NewDesc("flowgo_input_rejected_total", "Frames rejected (kept in the dead-letter file when configured), by reason.", []string{"pipeline", "input", "type", "reason"}, nil)
-	descInDropped   = prometheus.NewDesc("flowgo_input_dropped_total", "Records lost before the queue, by reason (UDP: queue_full, kernel_receive_buffer, ...).", []string{"pipeline", "input", "type", "reason"}, nil)
+	descInDropped   = prometheus.NewDesc("flowgo_input_dropped_total", "Records lost before the queue, by reason (UDP: kernel_receive_buffer; chunked GELF: incomplete messages expired or evicted).", []string{"pipeline", "input", "type", "reason"}, nil)
 	descInLost      = prometheus.NewDesc("flowgo_input_lost_total", "Records decoded but not queued because the pipeline stopped for good.", []string{"pipeline", "input", "type"}, nil)
 	descInConns     = prometheus.NewDesc("flowgo_input_connections", "Connections open now.", []string{"pipeline", "input", "type"}, nil)
 	descInRefused   = prometheus.NewDesc("flowgo_input_connections_refused_total", "Connections refused because max_connections were open.", []string{"pipeline", "input", "type"}, nil)

@@ -55,7 +55,7 @@ const (
 type Stats struct {
 	Received     atomic.Int64 // records decoded and queued
 	Rejected     atomic.Int64 // frames that failed framing or decoding
-	Dropped      atomic.Int64 // records lost before the queue (UDP, queue full)
+	Dropped      atomic.Int64 // records lost before the queue (UDP: the kernel's receive buffer overflowed)
 	Sent         atomic.Int64 // records the output delivered
 	EncodeFailed atomic.Int64 // records the encoder refused
 	Failed       atomic.Int64 // records the output refused for good

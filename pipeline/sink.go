@@ -95,19 +95,6 @@ func (s *inputSink) Put(b *flowgo.Batch) error {
 	return nil
 }
 
-func (s *inputSink) TryPut(b *flowgo.Batch) bool {
-	if s.p.queue.Full() {
-		return false // do not encode a batch that will be dropped
-	}
-	s.Prepare(b)
-	n, bytesIn := b.Len(), b.BytesIn
-	if !s.p.queue.TryPut(b) {
-		return false
-	}
-	s.accepted(n, bytesIn)
-	return true
-}
-
 func (s *inputSink) accepted(n, bytesIn int) {
 	s.p.stats.Received.Add(int64(n))
 	s.p.stats.BytesIn.Add(int64(bytesIn))
