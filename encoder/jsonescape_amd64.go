@@ -19,3 +19,11 @@ var useSIMDEscape = cpu.X86.HasSSSE3
 //
 //go:noescape
 func escapeBlocks(dst, src unsafe.Pointer, n int) (read, wrote int)
+
+// escapeSmall escapes the t bytes (1 to 16) at window+shift, reading the
+// 16 bytes at window, all of which must be readable. It writes up to 32
+// bytes to dst and returns how many count, or -1 when one of the t bytes is
+// a control character or a byte from 0x80 up (the caller escapes them).
+//
+//go:noescape
+func escapeSmall(dst, window unsafe.Pointer, shift, t int) (wrote int)

@@ -10,6 +10,42 @@ DATA escConsts<>+32(SB)/8, $0x5c5c5c5c5c5c5c5c
 DATA escConsts<>+40(SB)/8, $0x5c5c5c5c5c5c5c5c
 GLOBL escConsts<>(SB), RODATA|NOPTR, $48
 
+// shiftDown<>[k] is the byte shuffle that moves bytes k-15 of a register
+// down to 0-(15-k) and zeroes the rest.
+DATA shiftDown<>+0(SB)/8, $0x0706050403020100
+DATA shiftDown<>+8(SB)/8, $0x0f0e0d0c0b0a0908
+DATA shiftDown<>+16(SB)/8, $0x0807060504030201
+DATA shiftDown<>+24(SB)/8, $0x800f0e0d0c0b0a09
+DATA shiftDown<>+32(SB)/8, $0x0908070605040302
+DATA shiftDown<>+40(SB)/8, $0x80800f0e0d0c0b0a
+DATA shiftDown<>+48(SB)/8, $0x0a09080706050403
+DATA shiftDown<>+56(SB)/8, $0x8080800f0e0d0c0b
+DATA shiftDown<>+64(SB)/8, $0x0b0a090807060504
+DATA shiftDown<>+72(SB)/8, $0x808080800f0e0d0c
+DATA shiftDown<>+80(SB)/8, $0x0c0b0a0908070605
+DATA shiftDown<>+88(SB)/8, $0x80808080800f0e0d
+DATA shiftDown<>+96(SB)/8, $0x0d0c0b0a09080706
+DATA shiftDown<>+104(SB)/8, $0x8080808080800f0e
+DATA shiftDown<>+112(SB)/8, $0x0e0d0c0b0a090807
+DATA shiftDown<>+120(SB)/8, $0x808080808080800f
+DATA shiftDown<>+128(SB)/8, $0x0f0e0d0c0b0a0908
+DATA shiftDown<>+136(SB)/8, $0x8080808080808080
+DATA shiftDown<>+144(SB)/8, $0x800f0e0d0c0b0a09
+DATA shiftDown<>+152(SB)/8, $0x8080808080808080
+DATA shiftDown<>+160(SB)/8, $0x80800f0e0d0c0b0a
+DATA shiftDown<>+168(SB)/8, $0x8080808080808080
+DATA shiftDown<>+176(SB)/8, $0x8080800f0e0d0c0b
+DATA shiftDown<>+184(SB)/8, $0x8080808080808080
+DATA shiftDown<>+192(SB)/8, $0x808080800f0e0d0c
+DATA shiftDown<>+200(SB)/8, $0x8080808080808080
+DATA shiftDown<>+208(SB)/8, $0x80808080800f0e0d
+DATA shiftDown<>+216(SB)/8, $0x8080808080808080
+DATA shiftDown<>+224(SB)/8, $0x8080808080800f0e
+DATA shiftDown<>+232(SB)/8, $0x8080808080808080
+DATA shiftDown<>+240(SB)/8, $0x808080808080800f
+DATA shiftDown<>+248(SB)/8, $0x8080808080808080
+GLOBL shiftDown<>(SB), RODATA|NOPTR, $256
+
 // func escapeBlocks(dst, src unsafe.Pointer, n int) (read, wrote int)
 TEXT ·escapeBlocks(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
@@ -78,4 +114,76 @@ loop:
 done:
 	MOVQ R8, read+24(FP)
 	MOVQ R9, wrote+32(FP)
+	RET
+
+// func escapeSmall(dst, window unsafe.Pointer, shift, t int) (wrote int)
+TEXT ·escapeSmall(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ window+8(FP), SI
+	MOVQ shift+16(FP), AX
+	MOVQ t+24(FP), CX
+
+	// X0: the t bytes at window+shift, then zeroes.
+	MOVOU (SI), X0
+	SHLQ  $4, AX
+	LEAQ  shiftDown<>(SB), R10
+	MOVOU (R10)(AX*1), X1
+	PSHUFB X1, X0
+
+	// R8: a mask of the t bytes.
+	MOVQ $1, R8
+	SHLQ CX, R8
+	DECQ R8
+
+	// A control character or a byte from 0x80 up: left to the caller.
+	MOVOU    escConsts<>+0(SB), X1
+	PCMPGTB  X0, X1
+	PMOVMSKB X1, AX
+	ANDQ     R8, AX
+	JNZ      fail
+
+	MOVOU    escConsts<>+16(SB), X2
+	PCMPEQB  X0, X2
+	MOVOU    escConsts<>+32(SB), X3
+	PCMPEQB  X0, X3
+	POR      X3, X2
+	PMOVMSKB X2, BX
+	ANDQ     R8, BX // only the t bytes: a short string's window reads past it
+
+	LEAQ ·jsonShuf(SB), R10
+	LEAQ ·jsonShufLen(SB), R11
+	XORQ R9, R9
+
+	MOVQ       BX, DX
+	ANDQ       $0xff, DX
+	MOVOU      escConsts<>+32(SB), X7
+	MOVO       X0, X4
+	PUNPCKLQDQ X7, X4
+	MOVQ       DX, AX
+	SHLQ       $4, AX
+	MOVOU      (R10)(AX*1), X5
+	PSHUFB     X5, X4
+	MOVOU      X4, (DI)
+	MOVBQZX    (R11)(DX*1), R9
+
+	SHRQ       $8, BX
+	MOVO       X0, X6
+	PSRLDQ     $8, X6
+	PUNPCKLQDQ X7, X6
+	MOVQ       BX, AX
+	SHLQ       $4, AX
+	MOVOU      (R10)(AX*1), X5
+	PSHUFB     X5, X6
+	MOVOU      X6, (DI)(R9*1)
+	MOVBQZX    (R11)(BX*1), AX
+	ADDQ       AX, R9
+
+	// Each half wrote its 8 bytes and a backslash per quote or backslash;
+	// of the bytes, only t count.
+	LEAQ -16(R9)(CX*1), AX
+	MOVQ AX, wrote+32(FP)
+	RET
+
+fail:
+	MOVQ $-1, wrote+32(FP)
 	RET

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // FuzzAppendJSONString checks the SIMD path (escapeBlocks, on amd64)
@@ -63,4 +64,38 @@ func FuzzAppendJSONString(f *testing.F) {
 			t.Fatalf("%q reads back as %q, want %q", got, back, model.String())
 		}
 	})
+}
+
+// A short string is escaped from a 16-byte window read from its start,
+// which may run past the string (never past its memory page): what lies
+// past it, quotes and control characters here, must not show, and near the
+// end of a page the window is not read at all.
+func TestAppendJSONStringWindowPastTheString(t *testing.T) {
+	const page = 4096
+	buf := make([]byte, 3*page)
+	const around = "\"\\\x00\xff" // whatever is next to a string
+	for i := range buf {
+		buf[i] = around[i%len(around)]
+	}
+	base := uintptr(unsafe.Pointer(&buf[0]))
+	pageStart := int((page - base%page) % page) // offset of a page boundary in buf
+	if pageStart < 32 {
+		pageStart += page
+	}
+	contents := []string{"a", `"`, "ab\\cd", "0123456789abcde", `q"q"q"q"q"q"q"q`, "tab\there", "caf\xc3\xa9", "bad\xff"}
+	for _, c := range contents {
+		for back := 1; back <= 32; back++ { // the string starts back bytes before the page boundary
+			off := pageStart - back
+			copy(buf[off:], c)
+			s := unsafe.String(&buf[off], len(c))
+			got := string(appendJSONString(nil, s))
+			want := `"` + string(appendJSONBody(nil, c)) + `"`
+			if got != want {
+				t.Errorf("%q starting %d bytes before a page end: got %q, want %q", c, back, got, want)
+			}
+			for i := range len(c) { // restore the surroundings
+				buf[off+i] = around[(off+i)%len(around)]
+			}
+		}
+	}
 }

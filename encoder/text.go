@@ -233,12 +233,54 @@ const hexDigits = "0123456789abcdef"
 // valid UTF-8. Everything else, '/', '<', U+2028 included, is written raw.
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
-	if useSIMDEscape && len(s) >= 16 {
-		dst = appendJSONBlocks(dst, &s)
+	if useSIMDEscape && len(s) > 0 {
+		dst = appendJSONSIMD(dst, s)
+	} else {
+		dst = appendJSONBody(dst, s)
 	}
-	dst = appendJSONBody(dst, s)
 	return append(dst, '"')
 }
+
+// appendJSONSIMD is appendJSONString's inside with escapeBlocks for the
+// 16-byte blocks and escapeSmall for the last 1-15 bytes, or for a string
+// shorter than a block: most of a record's strings are (host, app name, SD
+// values), and the word-at-a-time loop spent more time on them and on the
+// tails than escapeBlocks on the blocks.
+func appendJSONSIMD(dst []byte, s string) []byte {
+	start := unsafe.Pointer(unsafe.StringData(s))
+	whole := len(s)
+	if whole >= 16 {
+		dst = appendJSONBlocks(dst, &s)
+	}
+	t := len(s)
+	if t == 0 {
+		return dst
+	}
+	var window unsafe.Pointer
+	shift := 0
+	switch {
+	case whole >= 16:
+		// The 16 bytes ending the string; s is their last t.
+		window, shift = unsafe.Add(start, whole-16), 16-t
+	case uintptr(start)&(pageSize-1) <= pageSize-16:
+		// 16 bytes from the start of a short string stay in its memory
+		// page, so reading past the string cannot fault: memory is
+		// mapped a page at a time. The bytes past it are ignored.
+		window = start
+	default:
+		return appendJSONBody(dst, s)
+	}
+	dst = slices.Grow(dst, 32)
+	n := len(dst)
+	wrote := escapeSmall(unsafe.Pointer(unsafe.SliceData(dst[n:cap(dst)])), window, shift, t)
+	if wrote < 0 {
+		return appendJSONBody(dst, s)
+	}
+	return dst[:n+wrote]
+}
+
+// pageSize is the smallest memory page of the platforms escapeSmall runs on.
+const pageSize = 4096
 
 // appendJSONBlocks escapes s 16 bytes at a time with escapeBlocks (SIMD:
 // backslashes inserted by a byte shuffle, so the quotes of an RFC 5424
