@@ -161,4 +161,3 @@ func (q *Queue) Usage() (records, bytes, maxRecords, maxBytes int) {
 	defer q.mu.Unlock()
 	return q.records, q.bytes, q.maxRecords, q.maxBytes
 }
-
