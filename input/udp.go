@@ -336,8 +336,12 @@ type datagramReader interface {
 	read(wait bool) (int, error)
 	// drain is read without waiting, also after udpConn.stop.
 	drain() (int, error)
-	// datagram returns datagram i of the last read and its sender.
-	datagram(i int) ([]byte, netip.AddrPort)
+	// datagram returns datagram i of the last read.
+	datagram(i int) []byte
+	// sender returns the sender of datagram i of the last read. It is
+	// asked only when needed (a reject, peer_field, chunked GELF), not for
+	// every datagram.
+	sender(i int) netip.AddrPort
 }
 
 // udpReader is one reader goroutine's state.
@@ -394,10 +398,14 @@ func (r *udpReader) run(ctx context.Context) error {
 			r.flush()
 			continue
 		}
-		for i := range n {
-			dg, from := r.dr.datagram(i)
-			r.handle(dg, from)
-		}
+		r.handleRead(n)
+	}
+}
+
+// handleRead handles the n datagrams of the last read.
+func (r *udpReader) handleRead(n int) {
+	for i := range n {
+		r.handle(i)
 	}
 }
 
@@ -409,25 +417,23 @@ func (r *udpReader) drain() {
 		if n == 0 || err != nil {
 			return
 		}
-		for i := range n {
-			dg, from := r.dr.datagram(i)
-			r.handle(dg, from)
-		}
+		r.handleRead(n)
 	}
 }
 
-// handle turns one datagram into a record.
-func (r *udpReader) handle(dg []byte, from netip.AddrPort) {
+// handle turns datagram i of the last read into a record.
+func (r *udpReader) handle(i int) {
+	dg := r.dr.datagram(i)
 	c := &r.u.c
 	payload, raw := dg, len(dg)
 	if r.chunks != nil && isGELFChunk(dg) {
-		msg, n, done, err := r.chunks.add(dg, from, time.Now(), r.msg[:0])
+		msg, n, done, err := r.chunks.add(dg, r.dr.sender(i), time.Now(), r.msg[:0])
 		r.msg = msg[:0]
 		if cap(msg) > 1<<20 {
 			r.msg = nil // a rare large message does not stay pinned
 		}
 		if err != nil {
-			r.reject(from, dg, err)
+			r.reject(i, dg, err)
 			return
 		}
 		if !done {
@@ -445,19 +451,19 @@ func (r *udpReader) handle(dg []byte, from netip.AddrPort) {
 		}
 		out, err := r.infl.inflate(kind, payload, limit, key)
 		if err != nil {
-			r.reject(from, payload, err)
+			r.reject(i, payload, err)
 			return
 		}
 		payload = out
 	}
 	payload = trimDatagram(payload)
 	if len(payload) == 0 {
-		r.reject(from, dg, errEmptyDatagram)
+		r.reject(i, dg, errEmptyDatagram)
 		return
 	}
 	if len(payload) > c.MaxMessageSize {
 		if !c.Truncate {
-			r.reject(from, payload, ErrFrameTooLong)
+			r.reject(i, payload, ErrFrameTooLong)
 			return
 		}
 		payload = payload[:c.MaxMessageSize]
@@ -474,12 +480,12 @@ func (r *udpReader) handle(dg []byte, from netip.AddrPort) {
 	rec := b.Next()
 	if err := c.Decoder.Decode(payload, rec, &b.Arena); err != nil {
 		b.Drop()
-		r.reject(from, payload, err)
+		r.reject(i, payload, err)
 		return
 	}
 	b.BytesIn += raw
 	if r.u.k.PeerField != "" {
-		r.peer = from.AppendTo(r.peer[:0])
+		r.peer = r.dr.sender(i).AppendTo(r.peer[:0])
 		AddPeer(rec, &b.Arena, r.u.k.PeerField, flowgo.UnsafeString(b.Arena.Copy(r.peer)))
 	}
 	if b.Len() >= c.BatchRecords || b.Arena.Size() >= c.BatchBytes {
@@ -489,8 +495,9 @@ func (r *udpReader) handle(dg []byte, from netip.AddrPort) {
 
 var errEmptyDatagram = errors.New("empty datagram")
 
-func (r *udpReader) reject(from netip.AddrPort, frame []byte, err error) {
-	r.sink.Reject("peer "+from.String(), frame, err)
+// reject reports datagram i of the last read, or what it became, as bad.
+func (r *udpReader) reject(i int, frame []byte, err error) {
+	r.sink.Reject("peer "+r.dr.sender(i).String(), frame, err)
 }
 
 // flush hands the batch over, waiting while the queue is full. Put fails

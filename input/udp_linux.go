@@ -131,10 +131,12 @@ func (r *mmsgReader) drain() (int, error) {
 	return r.n, r.err
 }
 
-func (r *mmsgReader) datagram(i int) ([]byte, netip.AddrPort) {
+func (r *mmsgReader) datagram(i int) []byte {
 	n := int(r.hdrs[i].n)
-	return r.bufs[i*maxDatagram : i*maxDatagram+n], sockaddrAddrPort(&r.names[i])
+	return r.bufs[i*maxDatagram : i*maxDatagram+n]
 }
+
+func (r *mmsgReader) sender(i int) netip.AddrPort { return sockaddrAddrPort(&r.names[i]) }
 
 // sockaddrAddrPort converts a sockaddr_in or sockaddr_in6 filled by the
 // kernel; IPv4 senders on a dual-stack socket come out as IPv4.
@@ -159,9 +161,10 @@ func sockaddrAddrPort(sa *syscall.RawSockaddrAny) netip.AddrPort {
 // failedReader reports an error the reader could not be built with.
 type failedReader struct{ err error }
 
-func (f *failedReader) read(bool) (int, error)                { return 0, f.err }
-func (f *failedReader) drain() (int, error)                   { return 0, f.err }
-func (f *failedReader) datagram(int) ([]byte, netip.AddrPort) { return nil, netip.AddrPort{} }
+func (f *failedReader) read(bool) (int, error)    { return 0, f.err }
+func (f *failedReader) drain() (int, error)       { return 0, f.err }
+func (f *failedReader) datagram(int) []byte       { return nil }
+func (f *failedReader) sender(int) netip.AddrPort { return netip.AddrPort{} }
 
 // setRecvBuffer asks for a receive buffer of n bytes (none when n is 0)
 // and returns the size the kernel reports. SO_RCVBUFFORCE lets root (or

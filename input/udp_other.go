@@ -56,7 +56,8 @@ func (r *portableReader) read(wait bool) (int, error) {
 // drain is not offered: after a stop the deadline has passed.
 func (r *portableReader) drain() (int, error) { return 0, nil }
 
-func (r *portableReader) datagram(int) ([]byte, netip.AddrPort) { return r.buf[:r.n], r.from }
+func (r *portableReader) datagram(int) []byte       { return r.buf[:r.n] }
+func (r *portableReader) sender(int) netip.AddrPort { return r.from }
 
 // setRecvBuffer sets the receive buffer; the size obtained is not known.
 func setRecvBuffer(c *net.UDPConn, n int) (int, error) {
