@@ -46,6 +46,51 @@ DATA shiftDown<>+240(SB)/8, $0x808080808080800f
 DATA shiftDown<>+248(SB)/8, $0x8080808080808080
 GLOBL shiftDown<>(SB), RODATA|NOPTR, $256
 
+// The steps both functions share. Registers: X0 the 16 bytes, X11 sixteen
+// '"', X12 sixteen '\\', R10 ·jsonShuf, R11 ·jsonShufLen, DI dst, R9 bytes
+// written so far.
+
+// QUOTE_MASK sets bit k of BX when byte k of X0 is '"' or '\\'.
+#define QUOTE_MASK \
+	MOVO     X0, X2  \
+	PCMPEQB  X11, X2 \
+	MOVO     X0, X3  \
+	PCMPEQB  X12, X3 \
+	POR      X3, X2  \
+	PMOVMSKB X2, BX
+
+// EXPAND_HALF writes the 8 bytes in the low half of reg, with a backslash
+// before each one whose bit is set in mask (0-255), at dst+R9, and
+// advances R9: the bytes go next to eight backslashes and jsonShuf[mask]
+// shuffles them into place.
+#define EXPAND_HALF(reg, mask) \
+	PUNPCKLQDQ X12, reg          \
+	MOVQ       mask, AX          \
+	SHLQ       $4, AX            \
+	MOVOU      (R10)(AX*1), X5   \
+	PSHUFB     X5, reg           \
+	MOVOU      reg, (DI)(R9*1)   \
+	MOVBQZX    (R11)(mask*1), AX \
+	ADDQ       AX, R9
+
+// EXPAND_BLOCK writes the 16 bytes of X0, escaped as BX says.
+#define EXPAND_BLOCK \
+	MOVQ   BX, DX          \
+	ANDQ   $0xff, DX       \
+	MOVO   X0, X4          \
+	EXPAND_HALF(X4, DX)    \
+	SHRQ   $8, BX          \
+	MOVO   X0, X6          \
+	PSRLDQ $8, X6          \
+	EXPAND_HALF(X6, BX)
+
+// LOAD_CONSTANTS loads what the macros read.
+#define LOAD_CONSTANTS \
+	MOVOU escConsts<>+16(SB), X11 \
+	MOVOU escConsts<>+32(SB), X12 \
+	LEAQ  ·jsonShuf(SB), R10      \
+	LEAQ  ·jsonShufLen(SB), R11
+
 // func escapeBlocks(dst, src unsafe.Pointer, n int) (read, wrote int)
 TEXT ·escapeBlocks(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
@@ -53,11 +98,8 @@ TEXT ·escapeBlocks(SB), NOSPLIT, $0-40
 	MOVQ n+16(FP), CX
 	XORQ R8, R8 // bytes read
 	XORQ R9, R9 // bytes written
-	MOVOU escConsts<>+0(SB), X10  // 0x20 in every byte
-	MOVOU escConsts<>+16(SB), X11 // '"'
-	MOVOU escConsts<>+32(SB), X12 // '\\'
-	LEAQ ·jsonShuf(SB), R10
-	LEAQ ·jsonShufLen(SB), R11
+	MOVOU escConsts<>+0(SB), X10 // 0x20 in every byte
+	LOAD_CONSTANTS
 
 loop:
 	MOVQ CX, AX
@@ -74,39 +116,8 @@ loop:
 	TESTL    AX, AX
 	JNZ      done
 
-	// BX: bit k set when byte k is '"' or '\\'.
-	MOVO     X0, X2
-	PCMPEQB  X11, X2
-	MOVO     X0, X3
-	PCMPEQB  X12, X3
-	POR      X3, X2
-	PMOVMSKB X2, BX
-
-	// Bytes 0-7, next to eight backslashes, shuffled into place.
-	MOVQ       BX, DX
-	ANDQ       $0xff, DX
-	MOVO       X0, X4
-	PUNPCKLQDQ X12, X4
-	MOVQ       DX, AX
-	SHLQ       $4, AX
-	MOVOU      (R10)(AX*1), X5
-	PSHUFB     X5, X4
-	MOVOU      X4, (DI)(R9*1)
-	MOVBQZX    (R11)(DX*1), AX
-	ADDQ       AX, R9
-
-	// Bytes 8-15 the same way.
-	SHRQ       $8, BX
-	MOVO       X0, X6
-	PSRLDQ     $8, X6
-	PUNPCKLQDQ X12, X6
-	MOVQ       BX, AX
-	SHLQ       $4, AX
-	MOVOU      (R10)(AX*1), X5
-	PSHUFB     X5, X6
-	MOVOU      X6, (DI)(R9*1)
-	MOVBQZX    (R11)(BX*1), AX
-	ADDQ       AX, R9
+	QUOTE_MASK
+	EXPAND_BLOCK
 
 	ADDQ $16, R8
 	JMP  loop
@@ -124,10 +135,10 @@ TEXT ·escapeSmall(SB), NOSPLIT, $0-40
 	MOVQ t+24(FP), CX
 
 	// X0: the t bytes at window+shift, then zeroes.
-	MOVOU (SI), X0
-	SHLQ  $4, AX
-	LEAQ  shiftDown<>(SB), R10
-	MOVOU (R10)(AX*1), X1
+	MOVOU  (SI), X0
+	SHLQ   $4, AX
+	LEAQ   shiftDown<>(SB), R10
+	MOVOU  (R10)(AX*1), X1
 	PSHUFB X1, X0
 
 	// R8: a mask of the t bytes.
@@ -142,41 +153,11 @@ TEXT ·escapeSmall(SB), NOSPLIT, $0-40
 	ANDQ     R8, AX
 	JNZ      fail
 
-	MOVOU    escConsts<>+16(SB), X2
-	PCMPEQB  X0, X2
-	MOVOU    escConsts<>+32(SB), X3
-	PCMPEQB  X0, X3
-	POR      X3, X2
-	PMOVMSKB X2, BX
-	ANDQ     R8, BX // only the t bytes: a short string's window reads past it
-
-	LEAQ ·jsonShuf(SB), R10
-	LEAQ ·jsonShufLen(SB), R11
+	LOAD_CONSTANTS
+	QUOTE_MASK
+	ANDQ R8, BX // only the t bytes: a short string's window reads past it
 	XORQ R9, R9
-
-	MOVQ       BX, DX
-	ANDQ       $0xff, DX
-	MOVOU      escConsts<>+32(SB), X7
-	MOVO       X0, X4
-	PUNPCKLQDQ X7, X4
-	MOVQ       DX, AX
-	SHLQ       $4, AX
-	MOVOU      (R10)(AX*1), X5
-	PSHUFB     X5, X4
-	MOVOU      X4, (DI)
-	MOVBQZX    (R11)(DX*1), R9
-
-	SHRQ       $8, BX
-	MOVO       X0, X6
-	PSRLDQ     $8, X6
-	PUNPCKLQDQ X7, X6
-	MOVQ       BX, AX
-	SHLQ       $4, AX
-	MOVOU      (R10)(AX*1), X5
-	PSHUFB     X5, X6
-	MOVOU      X6, (DI)(R9*1)
-	MOVBQZX    (R11)(BX*1), AX
-	ADDQ       AX, R9
+	EXPAND_BLOCK
 
 	// Each half wrote its 8 bytes and a backslash per quote or backslash;
 	// of the bytes, only t count.
