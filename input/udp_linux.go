@@ -81,13 +81,15 @@ func (r *mmsgReader) recv(fd uintptr) bool {
 		r.hdrs[i].hdr.Flags = 0
 	}
 	for {
-		// RawSyscall: with MSG_DONTWAIT recvmmsg never blocks, and a
-		// full read of 32 datagrams takes 20-30 µs, long enough for the
-		// runtime's sysmon to hand the P of a thread in a plain Syscall to
-		// another thread. That hand-off and the wake-ups it causes cost
-		// 0.2 µs per datagram under load (2.2 → 2.0 µs measured, 4
-		// senders); the raw call keeps the P for the work it is doing.
-		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(r.hdrs)),
+		// A plain Syscall, not RawSyscall, although with MSG_DONTWAIT
+		// recvmmsg never blocks: a read of 32 datagrams takes 20-30 µs,
+		// and during it the runtime hands the P to the output or the other
+		// reader. RawSyscall saves about 0.1 µs of CPU per datagram but
+		// holds the P, and lost more (SUITES=udp UDP_RUNS='4:64 4:64:400000'
+		// REPS=2 bench/net.sh flowgo, twice each: 4 senders paced at 400,000/s
+		// lost 28,083 and 100,670 of 4,000,000 with Syscall, 104,647 and
+		// 359,281 with RawSyscall).
+		n, _, e := syscall.Syscall6(syscall.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(r.hdrs)),
 			syscall.MSG_DONTWAIT, 0, 0)
 		switch e {
 		case 0:
