@@ -84,11 +84,12 @@ func (r *mmsgReader) recv(fd uintptr) bool {
 		// A plain Syscall, not RawSyscall, although with MSG_DONTWAIT
 		// recvmmsg never blocks: a read of 32 datagrams takes 20-30 µs,
 		// and during it the runtime hands the P to the output or the other
-		// reader. RawSyscall saves about 0.1 µs of CPU per datagram but
-		// holds the P, and lost more (SUITES=udp UDP_RUNS='4:64 4:64:400000'
-		// REPS=2 bench/net.sh flowgo, twice each: 4 senders paced at 400,000/s
-		// lost 28,083 and 100,670 of 4,000,000 with Syscall, 104,647 and
-		// 359,281 with RawSyscall).
+		// reader. RawSyscall saves up to 0.1 µs of CPU per datagram but
+		// holds the P, and loses more: four rounds of
+		// SUITES=udp UDP_RUNS=4:64:400000 REPS=2 bench/net.sh flowgo,
+		// alternating the builds, lost 28,083, 100,670, 24,174 and
+		// 172,719 of 4,000,000 with Syscall and 104,647, 359,281, 576,483
+		// and 556,895 with RawSyscall.
 		n, _, e := syscall.Syscall6(syscall.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(r.hdrs)),
 			syscall.MSG_DONTWAIT, 0, 0)
 		switch e {
