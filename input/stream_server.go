@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/flowgo/flowgo/internal/ratelog"
 )
 
 // Defaults of the keys the tcp and tls inputs share.
@@ -132,7 +134,7 @@ type streamServer struct {
 	refused         atomic.Int64
 	handshakeFailed atomic.Int64
 
-	logRefused, logHandshake, logIdle, logEnded, logAccept *connLog
+	logRefused, logHandshake, logIdle, logEnded, logAccept *ratelog.Log
 }
 
 func newStreamServer(c Config, k streamKeys, kind string) *streamServer {
@@ -145,11 +147,11 @@ func newStreamServer(c Config, k streamKeys, kind string) *streamServer {
 		c: c, k: k, kind: kind,
 		bound:        make(chan struct{}),
 		conns:        map[*streamConn]struct{}{},
-		logRefused:   newConnLog(log, "connections refused", 10*time.Second, 5),
-		logHandshake: newConnLog(log, "TLS handshakes failed", 10*time.Second, 5),
-		logIdle:      newConnLog(log, "idle connections closed", 10*time.Second, 5),
-		logEnded:     newConnLog(log, "connections ended by read errors", 10*time.Second, 5),
-		logAccept:    newConnLog(log, "accept errors", 10*time.Second, 5),
+		logRefused:   ratelog.New(log, "connections refused", "peer", 10*time.Second, 5),
+		logHandshake: ratelog.New(log, "TLS handshakes failed", "peer", 10*time.Second, 5),
+		logIdle:      ratelog.New(log, "idle connections closed", "peer", 10*time.Second, 5),
+		logEnded:     ratelog.New(log, "connections ended by read errors", "peer", 10*time.Second, 5),
+		logAccept:    ratelog.New(log, "accept errors", "peer", 10*time.Second, 5),
 	}
 }
 
@@ -216,7 +218,7 @@ func (s *streamServer) Run(ctx context.Context, sink Sink) error {
 	}
 	s.mu.Unlock()
 	wg.Wait()
-	for _, l := range []*connLog{s.logRefused, s.logHandshake, s.logIdle, s.logEnded, s.logAccept} {
+	for _, l := range []*ratelog.Log{s.logRefused, s.logHandshake, s.logIdle, s.logEnded, s.logAccept} {
 		l.Flush()
 	}
 	return nil
@@ -497,65 +499,3 @@ func (t *tailReader) partial(framing string) bool {
 	return false
 }
 
-// connLog logs one kind of per-connection event without flooding the log:
-// the first burst events of each interval one by one, then a count.
-type connLog struct {
-	log      *slog.Logger
-	what     string
-	interval time.Duration
-	burst    int
-
-	mu         sync.Mutex
-	start      time.Time
-	inWindow   int
-	suppressed int
-	lastPeer   string
-	lastErr    string
-}
-
-func newConnLog(log *slog.Logger, what string, interval time.Duration, burst int) *connLog {
-	return &connLog{log: log, what: what, interval: interval, burst: burst}
-}
-
-// Event logs msg about peer (and err, when not nil), or counts it.
-func (r *connLog) Event(level slog.Level, msg, peer string, err error, attrs ...any) {
-	r.mu.Lock()
-	now := time.Now()
-	if now.Sub(r.start) >= r.interval {
-		r.flushLocked(now)
-	}
-	r.inWindow++
-	if r.inWindow > r.burst {
-		r.suppressed++
-		r.lastPeer = peer
-		if err != nil {
-			r.lastErr = err.Error()
-		}
-		r.mu.Unlock()
-		return
-	}
-	r.mu.Unlock()
-	args := make([]any, 0, 4+len(attrs))
-	if peer != "" {
-		args = append(args, "peer", peer)
-	}
-	if err != nil {
-		args = append(args, "error", err)
-	}
-	r.log.Log(context.Background(), level, msg, append(args, attrs...)...)
-}
-
-func (r *connLog) flushLocked(now time.Time) {
-	if r.suppressed > 0 {
-		r.log.Warn("more "+r.what+" not logged one by one", "count", r.suppressed,
-			"interval", r.interval.String(), "last_peer", r.lastPeer, "last_error", r.lastErr)
-	}
-	r.start, r.inWindow, r.suppressed = now, 0, 0
-}
-
-// Flush logs the count of the current interval, if any.
-func (r *connLog) Flush() {
-	r.mu.Lock()
-	r.flushLocked(time.Now())
-	r.mu.Unlock()
-}

@@ -30,6 +30,7 @@ import (
 	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/input"
+	"github.com/flowgo/flowgo/internal/ratelog"
 	"github.com/flowgo/flowgo/output"
 )
 
@@ -98,9 +99,9 @@ type Pipeline struct {
 	stats      Stats
 	hardCtx    context.Context
 	hardCancel context.CancelFunc
-	rejectLog  *rateLog
-	dropLog    *rateLog
-	retryLog   *rateLog
+	rejectLog  *ratelog.Log
+	dropLog    *ratelog.Log
+	retryLog   *ratelog.Log
 	codec      atomic.Pointer[codec]
 	gens       atomic.Uint64
 
@@ -169,9 +170,9 @@ func Build(f *config.File, opts Options) (*Pipeline, error) {
 		metrics:  newPipelineMetrics(opts.Name),
 	}
 	p.hardCtx, p.hardCancel = context.WithCancel(context.Background())
-	p.rejectLog = newRateLog(log, "frames rejected", 10*time.Second, 10)
-	p.dropLog = newRateLog(log, "drops of records", 10*time.Second, 10)
-	p.retryLog = newRateLog(log, "output write failures", 10*time.Second, 1)
+	p.rejectLog = ratelog.New(log, "frames rejected", "origin", 10*time.Second, 10)
+	p.dropLog = ratelog.New(log, "drops of records", "origin", 10*time.Second, 10)
+	p.retryLog = ratelog.New(log, "output write failures", "origin", 10*time.Second, 1)
 	pl.out.codec.gen = p.gens.Add(1)
 	p.codec.Store(pl.out.codec)
 	return p, nil
@@ -495,7 +496,7 @@ func (p *Pipeline) runOutput() {
 			if fl, ok := p.out.out.(output.Flusher); ok && fl.FlushInterval() > 0 && now.Sub(lastFlush) >= fl.FlushInterval() {
 				lastFlush = now
 				if err := fl.Flush(p.hardCtx); err != nil {
-					p.retryLog.Event("output flush failed", p.out.name, err)
+					p.retryLog.Event(slog.LevelWarn, "output flush failed", p.out.name, err)
 				}
 			}
 		case reply := <-p.reloads:
@@ -644,7 +645,7 @@ func (p *Pipeline) deliver(b *flowgo.Batch) {
 		}
 		p.stats.Retries.Add(1)
 		wait := delay/2 + rand.N(delay/2+1) // jitter, so that restarts do not stampede
-		p.retryLog.Event("output write failed, retrying", p.out.name, err, "attempt", attempt, "retry_in", wait.String())
+		p.retryLog.Event(slog.LevelWarn, "output write failed, retrying", p.out.name, err, "attempt", attempt, "retry_in", wait.String())
 		timer := time.NewTimer(wait)
 		select {
 		case <-timer.C:
@@ -677,5 +678,5 @@ func (p *Pipeline) reject(component, origin string, frame []byte, err error, dea
 		p.rejMu.Unlock()
 		return
 	}
-	p.rejectLog.Event("frame rejected", origin, err, "component", component)
+	p.rejectLog.Event(slog.LevelWarn, "frame rejected", origin, err, "component", component)
 }

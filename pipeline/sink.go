@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -136,5 +137,5 @@ func looksOctetCounted(frame []byte) bool {
 func (s *inputSink) Dropped(n int, reason string) {
 	s.p.stats.Dropped.Add(int64(n))
 	s.ctr.drop(reason, n)
-	s.p.dropLog.Event("records dropped", s.name, errors.New(reason), "count", n)
+	s.p.dropLog.Event(slog.LevelWarn, "records dropped", s.name, errors.New(reason), "count", n)
 }
