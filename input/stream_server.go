@@ -498,4 +498,3 @@ func (t *tailReader) partial(framing string) bool {
 	}
 	return false
 }
-
