@@ -360,7 +360,7 @@ func (d *RFC3164) parseStamp(b []byte, i int, cisco bool, st *bsdStamp) (int, *E
 		return j, bsdErrorf(j+1, "expected a day of 1 or 2 digits and a space")
 	}
 	st.col, st.day = i+1, bsdAtoi(b[i:j])
-	if st.day < 1 || st.day > bsdDaysIn(st.month, 2000) {
+	if st.day < 1 || st.day > daysIn(2000, st.month) {
 		return i, bsdErrorf(st.col, "day %d is out of range for the month", st.day)
 	}
 	i = bsdSkipSpaces(b, j)
@@ -403,7 +403,7 @@ func (d *RFC3164) parseISO(b []byte, i int, cisco bool, st *bsdStamp) (int, *Err
 		return i, bsdErrorf(i+1, "expected a 2-digit day and 'T' in the RFC 3339 timestamp")
 	}
 	st.col, st.day = i+1, bsdAtoi(b[i:i+2])
-	if st.day < 1 || st.day > bsdDaysIn(st.month, st.year) {
+	if st.day < 1 || st.day > daysIn(st.year, st.month) {
 		return i, bsdErrorf(st.col, "day %d is out of range for the month", st.day)
 	}
 	i, err := st.clock(b, i+3)
@@ -513,7 +513,7 @@ func (d *RFC3164) zone(b []byte, i int, cisco bool, st *bsdStamp) (int, *Error) 
 			return i, err
 		}
 	} else {
-		if st.day > bsdDaysIn(st.month, st.year) {
+		if st.day > daysIn(st.year, st.month) {
 			return i, bsdErrorf(st.col, "day %d is out of range for the month in %d", st.day, st.year)
 		}
 		st.time = time.Date(st.year, time.Month(st.month), st.day, st.hour, st.min, st.sec, st.nsec, loc)
@@ -549,7 +549,7 @@ func (d *RFC3164) inferYear(st *bsdStamp, loc *time.Location) *Error {
 		y++
 	}
 	for last := y - 5; y > last; y-- {
-		if st.day > bsdDaysIn(st.month, y) {
+		if st.day > daysIn(y, st.month) {
 			continue
 		}
 		t := time.Date(y, time.Month(st.month), st.day, st.hour, st.min, st.sec, st.nsec, loc)
@@ -726,19 +726,6 @@ func bsdMonth(a, b, c byte) int {
 		return 12
 	}
 	return 0
-}
-
-func bsdDaysIn(month, year int) int {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
 }
 
 // bsdDigits reports whether b[i:i+k] holds k ASCII digits.

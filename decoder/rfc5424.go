@@ -477,8 +477,8 @@ func rfc5424Time(b []byte, i int) (sec, nsec int64, next int, err *Error) {
 		return 0, 0, 0, e
 	}
 	day, ok := rfc5424Digits(b, i+8, 2)
-	if !ok || day < 1 || day > rfc5424DaysIn(year, month) {
-		return 0, 0, 0, Errorf(rfc5424Format, i+9, "bad day of month: want 01-%02d", rfc5424DaysIn(year, month))
+	if !ok || day < 1 || day > daysIn(year, month) {
+		return 0, 0, 0, Errorf(rfc5424Format, i+9, "bad day of month: want 01-%02d", daysIn(year, month))
 	}
 	if i+10 < len(b) && b[i+10] == 't' {
 		// accepted as 'T'
@@ -574,7 +574,7 @@ func rfc5424FastTime(b []byte, i int) (sec, nsec int64, next int) {
 	year := int(d0)*1000 + int(d1)*100 + int(d2)*10 + int(d3)
 	month, day := int(mo0)*10+int(mo1), int(dd0)*10+int(dd1)
 	hour, minute, second := int(h0)*10+int(h1), int(mi0)*10+int(mi1), int(s0)*10+int(s1)
-	if month < 1 || month > 12 || day < 1 || day > rfc5424DaysIn(year, month) || hour > 23 || minute > 59 || second > 59 {
+	if month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 || minute > 59 || second > 59 {
 		return 0, 0, 0
 	}
 	j := i + 19
@@ -645,7 +645,8 @@ func rfc5424DaysFromCivil(year, month, day int) int64 {
 	return int64(era*146097+doe) - 719468 - 146097
 }
 
-func rfc5424DaysIn(year, month int) int {
+// daysIn returns the number of days of month (1-12) in year, Gregorian.
+func daysIn(year, month int) int {
 	switch month {
 	case 2:
 		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
