@@ -81,18 +81,10 @@ func TestSockaddrOfIPv4SenderOnIPv6Socket(t *testing.T) {
 
 // The kernel's drop counter is read on Linux only.
 func TestUDPKernelDropsAreCounted(t *testing.T) {
-	g := newGate()
-	sink := newTestSink()
-	sink.wait = g.wait
-	c := testConfig(t, "udp_recv_buffer = 1") // the kernel raises it to its minimum, a few KiB
-	run := startUDP(t, c, sink)
-	conn := dial(t, run.addr)
-	// Block every reader in Put, so that nobody reads the socket.
-	primes := 0
-	g.waitBlocked(t, udpReaders(c.Workers), func() {
-		send(t, conn, fmt.Appendf(nil, "prime %d", primes))
-		primes++
-	})
+	// Every reader blocked in Put, nobody reads the socket. The kernel
+	// raises the buffer to its minimum, a few KiB.
+	b := startBlockedUDP(t, "udp_recv_buffer = 1")
+	g, sink, run, conn, primes := b.gate, b.sink, b.run, b.conn, b.primes
 	const n = 500
 	payload := bytes.Repeat([]byte("x"), 200)
 	for i := range n {
@@ -122,17 +114,8 @@ func TestUDPKernelDropsAreCounted(t *testing.T) {
 // Datagrams queued in the socket are read at shutdown on Linux only: the
 // portable reader cannot read past the deadline that stops it.
 func TestUDPShutdownHandsOverWhatWasReceived(t *testing.T) {
-	g := newGate()
-	sink := newTestSink()
-	sink.wait = g.wait
-	c := testConfig(t, "")
-	run := startUDP(t, c, sink)
-	conn := dial(t, run.addr)
-	primes := 0
-	g.waitBlocked(t, udpReaders(c.Workers), func() {
-		send(t, conn, fmt.Appendf(nil, "prime %d", primes))
-		primes++
-	})
+	b := startBlockedUDP(t, "")
+	g, sink, run, conn, primes := b.gate, b.sink, b.run, b.conn, b.primes
 	// These wait in the socket's buffer while every reader is blocked.
 	const n = 200
 	for i := range n {

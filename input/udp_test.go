@@ -468,17 +468,8 @@ func TestUDPTruncatesWhenAsked(t *testing.T) {
 // queue has room again. (Overflowing that buffer is
 // TestUDPKernelDropsAreCounted.)
 func TestUDPFullQueueLosesNothingTheSocketBufferHolds(t *testing.T) {
-	g := newGate()
-	sink := newTestSink()
-	sink.wait = g.wait
-	c := testConfig(t, "")
-	run := startUDP(t, c, sink)
-	conn := dial(t, run.addr)
-	primes := 0
-	g.waitBlocked(t, udpReaders(c.Workers), func() {
-		send(t, conn, fmt.Appendf(nil, "prime %d", primes))
-		primes++
-	})
+	b := startBlockedUDP(t, "")
+	g, sink, run, conn, primes := b.gate, b.sink, b.run, b.conn, b.primes
 	const n = 2000 // about 2.5 MB of the socket's buffer on loopback
 	for i := range n {
 		send(t, conn, fmt.Appendf(nil, "while full %d", i))
@@ -494,6 +485,31 @@ func TestUDPFullQueueLosesNothingTheSocketBufferHolds(t *testing.T) {
 		t.Errorf("delivered %d records, dropped %v, rejected %d; want all %d primes and %d sent while the queue was full",
 			len(msgs), dropped, len(rejects), primes, n)
 	}
+}
+
+// blockedUDP is a udp input whose every reader is blocked in Put behind a
+// gate (a full queue), each holding one of primes datagrams: what is sent
+// now waits in the socket.
+type blockedUDP struct {
+	gate   *gate
+	sink   *testSink
+	run    *udpRun
+	conn   *net.UDPConn
+	primes int
+}
+
+func startBlockedUDP(t *testing.T, toml string) blockedUDP {
+	t.Helper()
+	b := blockedUDP{gate: newGate(), sink: newTestSink()}
+	b.sink.wait = b.gate.wait
+	c := testConfig(t, toml)
+	b.run = startUDP(t, c, b.sink)
+	b.conn = dial(t, b.run.addr)
+	b.gate.waitBlocked(t, udpReaders(c.Workers), func() {
+		send(t, b.conn, fmt.Appendf(nil, "prime %d", b.primes))
+		b.primes++
+	})
+	return b
 }
 
 // gate is a full queue: wait blocks readers until release, and counts how
