@@ -116,25 +116,34 @@ func sendStream(ctx context.Context, o *options) (result, error) {
 	})
 	defer stop()
 
+	return sendAll(ctx, o, p, len(conns), func(i int, pl plan) (records, bytes int64, err error) {
+		c := conns[i]
+		records, bytes, err = writeFrames(ctx, c, p, pl, o.writeSize)
+		// Close sends TLS's close_notify; a TCP close hands the rest of
+		// the data to the kernel, which still delivers it.
+		if cerr := c.Close(); cerr != nil && err == nil && ctx.Err() == nil {
+			err = fmt.Errorf("close: %w", cerr)
+		}
+		return records, bytes, err
+	})
+}
+
+// sendAll runs send for each of n connections or sockets at once, each with
+// its share of the plan, and sums what they sent: the clock starts before
+// the first and stops when the last returns.
+func sendAll(ctx context.Context, o *options, p *pool, n int, send func(i int, pl plan) (records, bytes int64, err error)) (result, error) {
 	res := result{start: time.Now()}
 	ps := plans(o, p, res.start)
-	records := make([]int64, len(conns))
-	bytes := make([]int64, len(conns))
-	errs := make([]error, len(conns))
+	records := make([]int64, n)
+	bytes := make([]int64, n)
+	errs := make([]error, n)
 	var wg sync.WaitGroup
-	for i, c := range conns {
-		wg.Go(func() {
-			records[i], bytes[i], errs[i] = writeFrames(ctx, c, p, ps[i], o.writeSize)
-			// Close sends TLS's close_notify; a TCP close hands the rest of
-			// the data to the kernel, which still delivers it.
-			if err := c.Close(); err != nil && errs[i] == nil && ctx.Err() == nil {
-				errs[i] = fmt.Errorf("close: %w", err)
-			}
-		})
+	for i := range n {
+		wg.Go(func() { records[i], bytes[i], errs[i] = send(i, ps[i]) })
 	}
 	wg.Wait()
 	res.end = time.Now()
-	for i := range conns {
+	for i := range n {
 		res.records += records[i]
 		res.bytes += bytes[i]
 	}

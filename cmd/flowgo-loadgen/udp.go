@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net"
-	"sync"
 	"time"
 
 	"golang.org/x/net/ipv4"
@@ -50,35 +49,18 @@ func sendUDP(ctx context.Context, o *options) (result, error) {
 	})
 	defer stop()
 
-	res := result{start: time.Now()}
-	ps := plans(o, p, res.start)
-	records := make([]int64, len(conns))
-	bytes := make([]int64, len(conns))
-	errs := make([]error, len(conns))
-	var wg sync.WaitGroup
-	for i, c := range conns {
-		wg.Go(func() {
-			var bw batchWriter
-			if o.batch > 1 {
-				if raddr.IP.To4() != nil {
-					bw = ipv4.NewPacketConn(c)
-				} else {
-					bw = ipv6.NewPacketConn(c)
-				}
+	return sendAll(ctx, o, p, len(conns), func(i int, pl plan) (records, bytes int64, err error) {
+		c := conns[i]
+		var bw batchWriter
+		if o.batch > 1 {
+			if raddr.IP.To4() != nil {
+				bw = ipv4.NewPacketConn(c)
+			} else {
+				bw = ipv6.NewPacketConn(c)
 			}
-			records[i], bytes[i], errs[i] = writeDatagrams(ctx, c, bw, p, ps[i], o.batch)
-		})
-	}
-	wg.Wait()
-	res.end = time.Now()
-	for i := range conns {
-		res.records += records[i]
-		res.bytes += bytes[i]
-	}
-	if ctx.Err() != nil {
-		return res, errInterrupted
-	}
-	return res, errorsJoin(errs)
+		}
+		return writeDatagrams(ctx, c, bw, p, pl, o.batch)
+	})
 }
 
 // writeDatagrams sends the plan's frames on c, one datagram each, batch of
