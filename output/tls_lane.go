@@ -389,13 +389,7 @@ func (l *lane) dropConn() {
 	l.unwatch()
 	l.raw.SetLinger(0)
 	l.raw.Close()
-	l.conn, l.raw, l.cc, l.readErr = nil, nil, nil, nil
-	l.o.mu.Lock()
-	if l.peer != "" {
-		l.downSince = time.Now()
-	}
-	l.peer = ""
-	l.o.mu.Unlock()
+	l.forgetConn()
 }
 
 // goodbye closes a connection whose frames were all acknowledged.
@@ -403,6 +397,12 @@ func (l *lane) goodbye() {
 	l.unwatch()
 	l.conn.SetWriteDeadline(time.Now().Add(time.Second))
 	l.conn.Close() // sends close_notify
+	l.forgetConn()
+}
+
+// forgetConn drops the lane's hold on a closed connection and notes since
+// when it has been down.
+func (l *lane) forgetConn() {
 	l.conn, l.raw, l.cc, l.readErr = nil, nil, nil, nil
 	l.o.mu.Lock()
 	if l.peer != "" {
