@@ -222,7 +222,6 @@ func (u *udpInput) Run(ctx context.Context, sink Sink) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
 
 	log := u.c.Log
 	got, err := setRecvBuffer(conn, u.k.RecvBuffer)
@@ -240,10 +239,14 @@ func (u *udpInput) Run(ctx context.Context, sink Sink) error {
 			"udp_recv_buffer", u.k.RecvBuffer, "obtained", got)
 	}
 	log.Info("listening", "type", "udp", "address", conn.LocalAddr().String(), "receive_buffer", got)
+	uc, err := newUDPConn(conn)
+	if err != nil {
+		return err
+	}
+	defer uc.close()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	uc := &udpConn{UDPConn: conn}
 	stop := context.AfterFunc(ctx, uc.stop)
 	defer stop()
 
@@ -252,7 +255,7 @@ func (u *udpInput) Run(ctx context.Context, sink Sink) error {
 		chunks = newGELFChunks(u.k.GELFChunkTimeout, u.k.GELFMaxChunks, u.k.GELFMaxPending,
 			u.k.GELFMaxPendingBytes, u.maxChunked, sink.Dropped)
 	}
-	drops := newKernelDrops(conn, log)
+	drops := newKernelDrops(uc, log)
 
 	// Housekeeping: report kernel drops and expire incomplete messages.
 	hkDone := make(chan struct{})
@@ -301,31 +304,6 @@ func (u *udpInput) Run(ctx context.Context, sink Sink) error {
 	}
 	drops.report(sink)
 	return readErr
-}
-
-// udpConn is the socket, with the shutdown signal that readers which set
-// read deadlines themselves must respect.
-type udpConn struct {
-	*net.UDPConn
-	mu      sync.Mutex
-	stopped bool
-}
-
-// stop wakes every reader: their reads fail with os.ErrDeadlineExceeded.
-func (c *udpConn) stop() {
-	c.mu.Lock()
-	c.stopped = true
-	c.SetReadDeadline(time.Unix(1, 0))
-	c.mu.Unlock()
-}
-
-// setDeadline sets the read deadline to t unless stop was called.
-func (c *udpConn) setDeadline(t time.Time) {
-	c.mu.Lock()
-	if !c.stopped {
-		c.SetReadDeadline(t)
-	}
-	c.mu.Unlock()
 }
 
 // datagramReader reads datagrams from the socket into buffers of its own.

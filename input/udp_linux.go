@@ -12,7 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -22,6 +24,72 @@ const mmsgBatch = 32
 // udpReaders returns how many goroutines read the socket: one per decoding
 // worker, so that one decodes while another is in recvmmsg.
 func udpReaders(workers int) int { return max(workers, 1) }
+
+// stopPoll is how often a reader waiting for a datagram looks whether the
+// input is stopping: the receive timeout of the blocking socket.
+const stopPoll = 100 * time.Millisecond
+
+// udpConn is the socket, taken out of Go's network poller.
+//
+// A socket in the poller stays registered with epoll, so the kernel calls
+// epoll's wake-up callback for every datagram queued while the receive
+// queue was empty, in the sender's context, even when no reader waits. On
+// loopback at 300,000 datagrams/s that callback was 7.5% of the load
+// generator's CPU (perf record -g of flowgo-loadgen -c 4 -batch 64 -rate
+// 300000: __udp_enqueue_schedule_skb -> sock_def_readable). A blocking
+// socket with no epoll registration has a waiter in its wait queue only
+// while a reader sleeps in recvmmsg, and the kernel wakes that reader
+// itself, with no poller thread in between.
+type udpConn struct {
+	fd      int
+	stopped atomic.Bool
+}
+
+// newUDPConn takes c's socket out of the poller: it duplicates the
+// descriptor, closes c (Go removes its descriptor from epoll on close), and
+// makes the duplicate blocking, with a receive timeout of stopPoll so that
+// waiting readers see stop.
+func newUDPConn(c *net.UDPConn) (*udpConn, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(s uintptr) {
+		r, _, e := syscall.Syscall(syscall.SYS_FCNTL, s, syscall.F_DUPFD_CLOEXEC, 0)
+		if e != 0 {
+			derr = os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", e)
+			return
+		}
+		fd = int(r)
+	}); err != nil {
+		derr = err
+	}
+	c.Close()
+	if derr != nil {
+		return nil, derr
+	}
+	tv := syscall.NsecToTimeval(stopPoll.Nanoseconds())
+	if err := syscall.SetNonblock(fd, false); err != nil {
+		syscall.Close(fd)
+		return nil, os.NewSyscallError("fcntl O_NONBLOCK", err)
+	}
+	if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv); err != nil {
+		syscall.Close(fd)
+		return nil, os.NewSyscallError("setsockopt SO_RCVTIMEO", err)
+	}
+	return &udpConn{fd: fd}, nil
+}
+
+// stop makes every reader's waiting read fail with os.ErrDeadlineExceeded
+// within stopPoll.
+func (c *udpConn) stop() { c.stopped.Store(true) }
+
+// close closes the socket. The readers must have returned: a descriptor
+// closed under a reader could be reused by another file.
+func (c *udpConn) close() error { return syscall.Close(c.fd) }
 
 // mmsghdr is struct mmsghdr; Go pads it like C on every architecture.
 type mmsghdr struct {
@@ -33,28 +101,16 @@ type mmsghdr struct {
 // bytes. The buffers cost address space more than memory: the kernel
 // touches only the bytes each datagram fills.
 type mmsgReader struct {
-	rc    syscall.RawConn
+	c     *udpConn
 	hdrs  []mmsghdr
 	iovs  []syscall.Iovec
 	names []syscall.RawSockaddrAny
 	bufs  []byte
-
-	// The callbacks are method values made once, so that reading does not
-	// allocate a closure per call.
-	readFn func(fd uintptr) bool
-	ctlFn  func(fd uintptr)
-	wait   bool
-	n      int
-	err    error
 }
 
 func newDatagramReader(c *udpConn) datagramReader {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return &failedReader{err: err}
-	}
 	r := &mmsgReader{
-		rc:    rc,
+		c:     c,
 		hdrs:  make([]mmsghdr, mmsgBatch),
 		iovs:  make([]syscall.Iovec, mmsgBatch),
 		names: make([]syscall.RawSockaddrAny, mmsgBatch),
@@ -68,70 +124,57 @@ func newDatagramReader(c *udpConn) datagramReader {
 		h.Iov = &r.iovs[i]
 		h.Iovlen = 1
 	}
-	r.readFn = r.recv
-	r.ctlFn = func(fd uintptr) { r.recv(fd) }
 	return r
 }
 
-// recv calls recvmmsg without blocking. It returns false, so that RawConn
-// waits for the socket to become readable, only when it should wait.
-func (r *mmsgReader) recv(fd uintptr) bool {
+// read waits, in recvmmsg, for at least one datagram, and returns what is
+// queued then; without wait it returns 0 at once when nothing is queued.
+func (r *mmsgReader) read(wait bool) (int, error) {
+	if !wait {
+		return r.recv(syscall.MSG_DONTWAIT)
+	}
+	for !r.c.stopped.Load() {
+		n, err := r.recv(msgWaitForOne)
+		if n > 0 || err != nil {
+			return n, err
+		}
+	}
+	return 0, os.ErrDeadlineExceeded
+}
+
+// drain reads without waiting, also after stop.
+func (r *mmsgReader) drain() (int, error) { return r.recv(syscall.MSG_DONTWAIT) }
+
+// msgWaitForOne is MSG_WAITFORONE: recvmmsg blocks for the first datagram
+// only, then takes what is queued.
+const msgWaitForOne = 0x10000
+
+// recv calls recvmmsg once. It returns 0 and no error when nothing came:
+// the socket was empty (MSG_DONTWAIT), the receive timeout passed, or a
+// signal interrupted the wait.
+func (r *mmsgReader) recv(flags int) (int, error) {
 	for i := range r.hdrs {
 		r.hdrs[i].hdr.Namelen = syscall.SizeofSockaddrAny
 		r.hdrs[i].hdr.Flags = 0
 	}
-	for {
-		// A plain Syscall, not RawSyscall, although with MSG_DONTWAIT
-		// recvmmsg never blocks: a read of 32 datagrams takes 20-30 µs,
-		// and during it the runtime hands the P to the output or the other
-		// reader. RawSyscall saves up to 0.1 µs of CPU per datagram but
-		// holds the P, and loses more: four rounds of
-		// SUITES=udp UDP_RUNS=4:64:400000 REPS=2 bench/net.sh flowgo,
-		// alternating the builds, lost 28,083, 100,670, 24,174 and
-		// 172,719 of 4,000,000 with Syscall and 104,647, 359,281, 576,483
-		// and 556,895 with RawSyscall.
-		n, _, e := syscall.Syscall6(syscall.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(r.hdrs)),
-			syscall.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case 0:
-			r.n, r.err = int(n), nil
-			return true
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			r.n, r.err = 0, nil
-			return !r.wait
-		default:
-			r.n, r.err = 0, os.NewSyscallError("recvmmsg", e)
-			return true
-		}
+	// A plain Syscall, not RawSyscall, also with MSG_DONTWAIT: a read of
+	// 32 datagrams takes 20-30 µs, and during it the runtime hands the P
+	// to the output or the other reader. RawSyscall saves up to 0.1 µs of
+	// CPU per datagram but holds the P, and loses more: four rounds of
+	// SUITES=udp UDP_RUNS=4:64:400000 REPS=2 bench/net.sh flowgo,
+	// alternating the builds, lost 28,083, 100,670, 24,174 and 172,719 of
+	// 4,000,000 with Syscall and 104,647, 359,281, 576,483 and 556,895
+	// with RawSyscall.
+	n, _, e := syscall.Syscall6(syscall.SYS_RECVMMSG, uintptr(r.c.fd), uintptr(unsafe.Pointer(&r.hdrs[0])),
+		uintptr(len(r.hdrs)), uintptr(flags), 0, 0)
+	switch e {
+	case 0:
+		return int(n), nil
+	case syscall.EAGAIN, syscall.EINTR:
+		return 0, nil
+	default:
+		return 0, os.NewSyscallError("recvmmsg", e)
 	}
-}
-
-// read waits with RawConn.Read, which holds the socket's read lock while
-// it waits. A reader with a batch to hand over must not queue behind that
-// lock (it would hand its batch over only when the next datagram wakes the
-// waiting reader), so reading without waiting goes through RawConn.Control,
-// which takes no lock; the kernel serializes concurrent recvmmsg calls.
-func (r *mmsgReader) read(wait bool) (int, error) {
-	if !wait {
-		return r.drain()
-	}
-	r.wait = true
-	if err := r.rc.Read(r.readFn); err != nil {
-		return 0, err
-	}
-	return r.n, r.err
-}
-
-// drain reads without waiting. It uses RawConn.Control, which, unlike
-// Read, ignores the deadline that stopped the reader.
-func (r *mmsgReader) drain() (int, error) {
-	r.wait = false
-	if err := r.rc.Control(r.ctlFn); err != nil {
-		return 0, err
-	}
-	return r.n, r.err
 }
 
 func (r *mmsgReader) datagram(i int) []byte {
@@ -207,7 +250,7 @@ func setRecvBuffer(c *net.UDPConn, n int) (int, error) {
 // (sk_drops); it is read with getsockopt SO_MEMINFO (Linux 4.6+), or from
 // the drops column of /proc/net/udp and udp6 for the socket's inode.
 type kernelDrops struct {
-	rc  syscall.RawConn
+	c   *udpConn
 	log *slog.Logger
 
 	mu      sync.Mutex
@@ -217,14 +260,8 @@ type kernelDrops struct {
 	off     bool
 }
 
-func newKernelDrops(c *net.UDPConn, log *slog.Logger) *kernelDrops {
-	k := &kernelDrops{log: log}
-	var err error
-	if k.rc, err = c.SyscallConn(); err != nil {
-		k.off = true
-		log.Warn("udp: cannot read the kernel's drop counter; its drops will not be counted", "error", err)
-	}
-	return k
+func newKernelDrops(c *udpConn, log *slog.Logger) *kernelDrops {
+	return &kernelDrops{c: c, log: log}
 }
 
 // report counts the drops since the last call with sink.Dropped.
@@ -248,7 +285,7 @@ func (k *kernelDrops) report(sink Sink) {
 
 func (k *kernelDrops) read() (uint32, error) {
 	if !k.useProc {
-		v, err := socketDrops(k.rc)
+		v, err := socketDrops(k.c.fd)
 		if err == nil {
 			return v, nil
 		}
@@ -256,12 +293,8 @@ func (k *kernelDrops) read() (uint32, error) {
 	}
 	if k.ino == 0 {
 		var st syscall.Stat_t
-		var serr error
-		if err := k.rc.Control(func(fd uintptr) { serr = syscall.Fstat(int(fd), &st) }); err != nil {
-			return 0, err
-		}
-		if serr != nil {
-			return 0, os.NewSyscallError("fstat", serr)
+		if err := syscall.Fstat(k.c.fd, &st); err != nil {
+			return 0, os.NewSyscallError("fstat", err)
 		}
 		k.ino = st.Ino
 	}

@@ -2,6 +2,7 @@ package input
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -38,14 +39,18 @@ func TestKernelDropCounterSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	viaSockopt, err := socketDrops(rc)
-	if err != nil {
-		t.Fatalf("SO_MEMINFO: %v", err)
-	}
+	var viaSockopt uint32
 	var st syscall.Stat_t
-	rc.Control(func(fd uintptr) { err = syscall.Fstat(int(fd), &st) })
-	if err != nil {
-		t.Fatal(err)
+	var sockoptErr, statErr error
+	rc.Control(func(fd uintptr) {
+		viaSockopt, sockoptErr = socketDrops(int(fd))
+		statErr = syscall.Fstat(int(fd), &st)
+	})
+	if sockoptErr != nil {
+		t.Fatalf("SO_MEMINFO: %v", sockoptErr)
+	}
+	if statErr != nil {
+		t.Fatal(statErr)
 	}
 	viaProc, err := procNetUDPDrops(st.Ino)
 	if err != nil {
@@ -130,5 +135,35 @@ func TestUDPShutdownHandsOverWhatWasReceived(t *testing.T) {
 	msgs, _, _, dropped := sink.snapshot()
 	if len(msgs) != primes+n || len(dropped) != 0 {
 		t.Errorf("delivered %d records (dropped %v); want the %d primes and the %d queued", len(msgs), dropped, primes, n)
+	}
+}
+
+// Readers waiting in recvmmsg on the blocking socket see a stop within the
+// socket's receive timeout, and the socket is closed when Run returns: the
+// port can be bound again.
+func TestUDPIdleReadersStopAndReleaseThePort(t *testing.T) {
+	sink := newTestSink()
+	run := startUDP(t, testConfig(t, `listen = "127.0.0.1:0"`), sink)
+	addr, err := run.in.Addr(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(t, dial(t, addr), []byte("before the stop"))
+	waitEvents(t, sink, 1)
+	time.Sleep(3 * stopPoll) // the readers wait again, through several receive timeouts
+	start := time.Now()
+	if err := run.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > drainTime {
+		t.Errorf("Run took %v to return after the stop; want under %v (the receive timeout is %v)", took, drainTime, stopPoll)
+	}
+	c, err := net.ListenUDP("udp4", addr)
+	if err != nil {
+		t.Fatalf("the port is still bound after Run returned: %v", err)
+	}
+	c.Close()
+	if msgs, _, _, _ := sink.snapshot(); len(msgs) != 1 {
+		t.Errorf("records %q; want the one sent", msgs)
 	}
 }

@@ -2,13 +2,10 @@
 
 package input
 
-import (
-	"errors"
-	"syscall"
-)
+import "errors"
 
 // socketDrops is not available on 386, whose syscall package reaches
 // getsockopt only through socketcall; /proc/net/udp is read instead.
-func socketDrops(syscall.RawConn) (uint32, error) {
+func socketDrops(int) (uint32, error) {
 	return 0, errors.ErrUnsupported
 }

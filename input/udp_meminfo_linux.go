@@ -16,19 +16,13 @@ const (
 )
 
 // socketDrops reads the socket's drop counter with getsockopt SO_MEMINFO.
-func socketDrops(rc syscall.RawConn) (uint32, error) {
+func socketDrops(fd int) (uint32, error) {
 	var info [skDrops + 1]uint32
-	var errno syscall.Errno
-	err := rc.Control(func(fd uintptr) {
-		size := uint32(unsafe.Sizeof(info))
-		_, _, errno = syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, syscall.SOL_SOCKET, soMeminfo,
-			uintptr(unsafe.Pointer(&info[0])), uintptr(unsafe.Pointer(&size)), 0)
-		if errno == 0 && size < uint32(unsafe.Sizeof(info)) {
-			errno = syscall.EINVAL
-		}
-	})
-	if err != nil {
-		return 0, err
+	size := uint32(unsafe.Sizeof(info))
+	_, _, errno := syscall.Syscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), syscall.SOL_SOCKET, soMeminfo,
+		uintptr(unsafe.Pointer(&info[0])), uintptr(unsafe.Pointer(&size)), 0)
+	if errno == 0 && size < uint32(unsafe.Sizeof(info)) {
+		errno = syscall.EINVAL
 	}
 	if errno != 0 {
 		return 0, os.NewSyscallError("getsockopt SO_MEMINFO", errno)

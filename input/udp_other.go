@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -18,6 +19,35 @@ func udpReaders(int) int { return 1 }
 // flushAfter is how long the portable reader waits for another datagram
 // before it hands a batch over.
 const flushAfter = 20 * time.Millisecond
+
+// udpConn is the socket, with the shutdown signal that readers, which set
+// read deadlines themselves, must respect.
+type udpConn struct {
+	*net.UDPConn
+	mu      sync.Mutex
+	stopped bool
+}
+
+func newUDPConn(c *net.UDPConn) (*udpConn, error) { return &udpConn{UDPConn: c}, nil }
+
+func (c *udpConn) close() error { return c.UDPConn.Close() }
+
+// stop wakes every reader: their reads fail with os.ErrDeadlineExceeded.
+func (c *udpConn) stop() {
+	c.mu.Lock()
+	c.stopped = true
+	c.SetReadDeadline(time.Unix(1, 0))
+	c.mu.Unlock()
+}
+
+// setDeadline sets the read deadline to t unless stop was called.
+func (c *udpConn) setDeadline(t time.Time) {
+	c.mu.Lock()
+	if !c.stopped {
+		c.SetReadDeadline(t)
+	}
+	c.mu.Unlock()
+}
 
 // portableReader reads one datagram per system call.
 type portableReader struct {
@@ -70,7 +100,7 @@ func setRecvBuffer(c *net.UDPConn, n int) (int, error) {
 // kernelDrops is a no-op outside Linux, where the drop counter is not read.
 type kernelDrops struct{}
 
-func newKernelDrops(_ *net.UDPConn, log *slog.Logger) *kernelDrops {
+func newKernelDrops(_ *udpConn, log *slog.Logger) *kernelDrops {
 	log.Warn("udp: the kernel's receive-buffer drops are counted on Linux only")
 	return &kernelDrops{}
 }
