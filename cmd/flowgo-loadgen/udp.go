@@ -4,26 +4,17 @@ import (
 	"context"
 	"net"
 	"time"
-
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 )
-
-// batchWriter sends several datagrams with one system call (sendmmsg on
-// Linux). ipv4.PacketConn and ipv6.PacketConn both are one.
-type batchWriter interface {
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
-}
 
 // sendUDP runs a UDP load: one datagram per record, on -c connected sockets.
 // UDP has no flow control: what the server cannot take is lost there, and
 // only its counters (or the output) tell.
 func sendUDP(ctx context.Context, o *options) (result, error) {
 	p := newPool(poolSize(o), o.generator(o.seed), framingNone)
-	conns := make([]*net.UDPConn, 0, o.conns)
+	senders := make([]datagramSender, 0, o.conns)
 	defer func() {
-		for _, c := range conns {
-			c.Close()
+		for _, s := range senders {
+			s.close()
 		}
 	}()
 	raddr, err := net.ResolveUDPAddr("udp", o.addr)
@@ -35,72 +26,64 @@ func sendUDP(ctx context.Context, o *options) (result, error) {
 		if err != nil {
 			return result{}, err
 		}
-		conns = append(conns, c)
 		if o.sndbuf > 0 {
 			if err := c.SetWriteBuffer(o.sndbuf); err != nil {
+				c.Close()
 				return result{}, err
 			}
 		}
+		s, err := newDatagramSender(c, o.batch)
+		if err != nil {
+			return result{}, err
+		}
+		senders = append(senders, s)
 	}
 	stop := context.AfterFunc(ctx, func() {
-		for _, c := range conns {
-			c.SetWriteDeadline(time.Now())
+		for _, s := range senders {
+			s.stop()
 		}
 	})
 	defer stop()
 
-	return sendAll(ctx, o, p, len(conns), func(i int, pl plan) (records, bytes int64, err error) {
-		c := conns[i]
-		var bw batchWriter
-		if o.batch > 1 {
-			if raddr.IP.To4() != nil {
-				bw = ipv4.NewPacketConn(c)
-			} else {
-				bw = ipv6.NewPacketConn(c)
-			}
-		}
-		return writeDatagrams(ctx, c, bw, p, pl, o.batch)
+	return sendAll(ctx, o, p, len(senders), func(i int, pl plan) (records, bytes int64, err error) {
+		return writeDatagrams(ctx, senders[i], p, pl, o.batch)
 	})
 }
 
-// writeDatagrams sends the plan's frames on c, one datagram each, batch of
-// them per system call when bw is set, and returns what the socket accepted.
-func writeDatagrams(ctx context.Context, c *net.UDPConn, bw batchWriter, p *pool, pl plan, batch int) (records, bytes int64, err error) {
+// datagramSender sends datagrams on one connected socket.
+type datagramSender interface {
+	// send sends the first datagrams of bufs, at least one, with one
+	// system call, and returns how many it sent.
+	send(bufs [][]byte) (int, error)
+	// stop makes a send blocked on a full socket buffer return.
+	stop()
+	close() error
+}
+
+// writeDatagrams sends the plan's frames, one datagram each, batch of them
+// per system call, and returns what the socket accepted.
+func writeDatagrams(ctx context.Context, s datagramSender, p *pool, pl plan, batch int) (records, bytes int64, err error) {
 	start := time.Now()
 	i := pl.first
 	limit := min(batch, pl.maxFrames(p.len()))
-	msgs := make([]ipv4.Message, batch)
 	bufs := make([][]byte, batch)
-	for j := range msgs {
-		msgs[j].Buffers = bufs[j : j+1]
-	}
 	for !pl.done(records) && ctx.Err() == nil {
 		k := min(pl.remaining(records, limit), p.len()-i)
-		if bw == nil {
-			n, err := c.Write(p.frame(i))
+		for j := range k {
+			bufs[j] = p.frame(i + j)
+		}
+		for sent := 0; sent < k; {
+			n, err := s.send(bufs[sent:k])
+			for j := sent; j < sent+n; j++ {
+				bytes += int64(len(bufs[j]))
+			}
+			records += int64(n)
+			sent += n
 			if err != nil {
 				return records, bytes, err
 			}
-			records++
-			bytes += int64(n)
-		} else {
-			for j := range k {
-				bufs[j] = p.frame(i + j)
-			}
-			for sent := 0; sent < k; {
-				n, err := bw.WriteBatch(msgs[sent:k], 0)
-				for j := sent; j < sent+n; j++ {
-					bytes += int64(len(bufs[j]))
-				}
-				records += int64(n)
-				sent += n
-				if err != nil {
-					return records, bytes, err
-				}
-			}
-			i += k - 1
 		}
-		if i++; i == p.len() {
+		if i += k; i == p.len() {
 			i = 0
 		}
 		pl.pace(start, records)
