@@ -149,9 +149,10 @@ func (r *mmsgReader) drain() (int, error) { return r.recv(syscall.MSG_DONTWAIT) 
 // only, then takes what is queued.
 const msgWaitForOne = 0x10000
 
-// recv calls recvmmsg once. It returns 0 and no error when nothing came:
-// the socket was empty (MSG_DONTWAIT), the receive timeout passed, or a
-// signal interrupted the wait.
+// recv calls recvmmsg. It returns 0 and no error when nothing came: the
+// socket was empty (MSG_DONTWAIT), the receive timeout passed, or a signal
+// interrupted the wait (then the caller looks at stop). A call that does
+// not wait is retried after a signal, so that a drain does not end early.
 func (r *mmsgReader) recv(flags int) (int, error) {
 	for i := range r.hdrs {
 		r.hdrs[i].hdr.Namelen = syscall.SizeofSockaddrAny
@@ -165,8 +166,15 @@ func (r *mmsgReader) recv(flags int) (int, error) {
 	// alternating the builds, lost 28,083, 100,670, 24,174 and 172,719 of
 	// 4,000,000 with Syscall and 104,647, 359,281, 576,483 and 556,895
 	// with RawSyscall.
-	n, _, e := syscall.Syscall6(syscall.SYS_RECVMMSG, uintptr(r.c.fd), uintptr(unsafe.Pointer(&r.hdrs[0])),
-		uintptr(len(r.hdrs)), uintptr(flags), 0, 0)
+	var n uintptr
+	var e syscall.Errno
+	for {
+		n, _, e = syscall.Syscall6(syscall.SYS_RECVMMSG, uintptr(r.c.fd), uintptr(unsafe.Pointer(&r.hdrs[0])),
+			uintptr(len(r.hdrs)), uintptr(flags), 0, 0)
+		if e != syscall.EINTR || flags&syscall.MSG_DONTWAIT == 0 {
+			break
+		}
+	}
 	switch e {
 	case 0:
 		return int(n), nil
