@@ -160,7 +160,7 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 			if !typ.Stream {
 				framing = input.FramingLine
 			}
-			if ip.dead, err = acquireDeadLetter(h.DeadLetterFile, framing); err != nil {
+			if ip.dead, err = deadLetterFor(opts, h.DeadLetterFile, framing); err != nil {
 				return nil, s.Errorf("dead_letter_file", "%v", err)
 			}
 			pl.inputs = append(pl.inputs, ip) // so that release closes it on error
@@ -246,7 +246,7 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 		codec: &codec{enc: enc, format: h.Format, framing: framing}}
 	pl.out = op
 	if h.DeadLetterFile != "" {
-		if op.codec.dead, err = acquireDeadLetter(h.DeadLetterFile, "line"); err != nil {
+		if op.codec.dead, err = deadLetterFor(opts, h.DeadLetterFile, "line"); err != nil {
 			return nil, s.Errorf("dead_letter_file", "%v", err)
 		}
 	}

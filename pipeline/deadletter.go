@@ -2,10 +2,13 @@ package pipeline
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 )
@@ -120,6 +123,40 @@ var (
 	deadMu    sync.Mutex
 	deadFiles = map[string]*deadLetter{}
 )
+
+// deadLetterFor acquires the dead-letter file at path, or, when the
+// pipeline is built only to be checked, checks that it could be opened and
+// returns nil: checking a configuration creates no file.
+func deadLetterFor(opts Options, path, framing string) (*deadLetter, error) {
+	if opts.CheckOnly {
+		return nil, checkDeadLetterPath(path)
+	}
+	return acquireDeadLetter(path, framing)
+}
+
+// checkDeadLetterPath reports why path could not be opened for appending,
+// without creating it.
+func checkDeadLetterPath(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("cannot create %s: %w", path, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("cannot create %s: %s is not a directory", path, dir)
+	}
+	if err := dirWritable(dir); err != nil {
+		return fmt.Errorf("cannot create %s: %w", path, err)
+	}
+	return nil
+}
 
 // acquireDeadLetter opens path for appending, or returns the writer already
 // open for it, with one more reference.

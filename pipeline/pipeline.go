@@ -84,6 +84,10 @@ type Options struct {
 	OnReject func(input, origin string, frame []byte, err error)
 	// Workers is how many goroutines decode one stream; GOMAXPROCS when 0.
 	Workers int
+	// CheckOnly builds the pipeline to validate it and nothing else (flowgo
+	// check): dead-letter files are checked for writability, not created.
+	// Such a pipeline must not be run.
+	CheckOnly bool
 }
 
 // Pipeline is a built pipeline, ready to Run once.

@@ -206,9 +206,10 @@ func (e *env) configArgs(name string, args []string) ([]string, bool) {
 	return paths, true
 }
 
-// load loads and builds the pipelines in paths, printing warnings.
-func (e *env) load(paths []string) (*pipeline.Group, bool) {
-	g, err := pipeline.LoadGroup(paths, pipeline.Options{Log: e.log, Stdin: e.stdin, Stdout: e.stdout}, versionString())
+// load loads and builds the pipelines in paths, printing warnings. With
+// checkOnly the pipelines are built to be validated only: nothing is created.
+func (e *env) load(paths []string, checkOnly bool) (*pipeline.Group, bool) {
+	g, err := pipeline.LoadGroup(paths, pipeline.Options{Log: e.log, Stdin: e.stdin, Stdout: e.stdout, CheckOnly: checkOnly}, versionString())
 	if err != nil {
 		fmt.Fprintf(e.stderr, "flowgo: %v\n", err)
 		return nil, false
@@ -226,7 +227,7 @@ func (e *env) checkCmd(args []string) int {
 	if !ok {
 		return exitUsage
 	}
-	g, ok := e.load(paths)
+	g, ok := e.load(paths, true)
 	if !ok {
 		return exitUsage
 	}
@@ -241,7 +242,7 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 	if !ok {
 		return exitUsage
 	}
-	g, ok := e.load(paths)
+	g, ok := e.load(paths, false)
 	if !ok {
 		return exitUsage
 	}

@@ -370,3 +370,32 @@ func TestShippedConfigDocumentsEveryKey(t *testing.T) {
 		}
 	}
 }
+
+// flowgo check validates dead-letter paths without creating the files, and
+// names the key of one that cannot be created.
+func TestCheckCreatesNoDeadLetterFile(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in-dead.log"), filepath.Join(dir, "out-dead.log")
+	cfg := writeConfig(t, fmt.Sprintf("[input]\ntype = \"udp\"\nlisten = \"127.0.0.1:0\"\ndead_letter_file = %q\n"+
+		"[output]\ntype = \"file\"\nfile_path = %q\ndead_letter_file = %q\n", in, filepath.Join(dir, "out.log"), out))
+	if r := flowgo(t, nil, "check", "-c", cfg); r.code != 0 {
+		t.Fatalf("check: exit %d: %s", r.code, r.stderr)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("flowgo check created %s", e.Name())
+	}
+
+	missing := filepath.Join(dir, "no-such-dir", "dead.log")
+	cfg = writeConfig(t, fmt.Sprintf("[input]\ntype = \"stdin\"\ndead_letter_file = %q\n[output]\ntype = \"stdout\"\n", missing))
+	r := flowgo(t, nil, "check", "-c", cfg)
+	if r.code != 2 || !strings.Contains(r.stderr, "dead_letter_file") || !strings.Contains(r.stderr, "no-such-dir") {
+		t.Errorf("check with a dead-letter file in a missing directory: exit %d, stderr %q; want exit 2 naming the key and the directory", r.code, r.stderr)
+	}
+	if r := flowgo(t, nil, "run", "-c", cfg); r.code != 2 || !strings.Contains(r.stderr, "dead_letter_file") {
+		t.Errorf("run with a dead-letter file in a missing directory: exit %d, stderr %q; want exit 2 naming the key", r.code, r.stderr)
+	}
+}
