@@ -18,8 +18,10 @@
 #            format), json [file json for tcp; file for tls and udp];
 #   FLOWGO_OUTPUTS flowgo's output formats, any encoder: gelf, or rfc5424
 #            for the plain-file comparison with the baselines' file [gelf]
+#   UDP_RCVBUF every UDP receiver's socket receive buffer, bytes [33554432]
 #   REPS     repetitions of each run [3]; BENCH_PORT [25514]
-# Results: bench/results/net-SERVER-SUITE.txt, one line per run, then the
+#   RESULTS  where the results go [bench/results]
+# Results: $RESULTS/net-SERVER-SUITE.txt, one line per run, then the
 # median (min–max) per configuration.
 source "$(dirname "$0")/lib.sh"
 self_check
@@ -36,7 +38,7 @@ TLS_VERSIONS=${TLS_VERSIONS:-1.2 1.3}
 STALL=2      # seconds without growth before the output is counted
 TIMEOUT=20   # seconds without growth after which TCP records count as lost
 UDP_TIMEOUT=4
-UDP_RCVBUF=$((32 << 20))
+UDP_RCVBUF=${UDP_RCVBUF:-$((32 << 20))}
 UDP_RATE=
 
 [[ -x $BIN/flowgo-loadgen ]] || { echo "run bench/setup.sh first" >&2; exit 2; }
