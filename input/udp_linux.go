@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/flowgo/flowgo/internal/rawsock"
 )
 
 // mmsgBatch is how many datagrams one recvmmsg call may return.
@@ -29,56 +31,22 @@ func udpReaders(workers int) int { return max(workers, 1) }
 // input is stopping: the receive timeout of the blocking socket.
 const stopPoll = 100 * time.Millisecond
 
-// udpConn is the socket, taken out of Go's network poller.
-//
-// A socket in the poller stays registered with epoll, so the kernel calls
-// epoll's wake-up callback for every datagram queued while the receive
-// queue was empty, in the sender's context, even when no reader waits. On
-// loopback at 300,000 datagrams/s that callback was 7.5% of the load
-// generator's CPU (perf record -g of flowgo-loadgen -c 4 -batch 64 -rate
-// 300000: __udp_enqueue_schedule_skb -> sock_def_readable). A blocking
-// socket with no epoll registration has a waiter in its wait queue only
-// while a reader sleeps in recvmmsg, and the kernel wakes that reader
-// itself, with no poller thread in between.
+// udpConn is the socket, taken out of Go's network poller (see package
+// rawsock): in the poller, epoll's wake-up callback for each datagram
+// queued on an empty receive queue was 7.5% of the load generator's CPU on
+// loopback at 300,000 datagrams/s (perf record -g of flowgo-loadgen -c 4
+// -batch 64 -rate 300000: __udp_enqueue_schedule_skb -> sock_def_readable).
+// Readers block in recvmmsg; a receive timeout of stopPoll lets a waiting
+// reader see stop.
 type udpConn struct {
 	fd      int
 	stopped atomic.Bool
 }
 
-// newUDPConn takes c's socket out of the poller: it duplicates the
-// descriptor, closes c (Go removes its descriptor from epoll on close), and
-// makes the duplicate blocking, with a receive timeout of stopPoll so that
-// waiting readers see stop.
 func newUDPConn(c *net.UDPConn) (*udpConn, error) {
-	rc, err := c.SyscallConn()
+	fd, err := rawsock.Detach(c, syscall.SO_RCVTIMEO, stopPoll)
 	if err != nil {
-		c.Close()
 		return nil, err
-	}
-	fd := -1
-	var derr error
-	if err := rc.Control(func(s uintptr) {
-		r, _, e := syscall.Syscall(syscall.SYS_FCNTL, s, syscall.F_DUPFD_CLOEXEC, 0)
-		if e != 0 {
-			derr = os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", e)
-			return
-		}
-		fd = int(r)
-	}); err != nil {
-		derr = err
-	}
-	c.Close()
-	if derr != nil {
-		return nil, derr
-	}
-	tv := syscall.NsecToTimeval(stopPoll.Nanoseconds())
-	if err := syscall.SetNonblock(fd, false); err != nil {
-		syscall.Close(fd)
-		return nil, os.NewSyscallError("fcntl O_NONBLOCK", err)
-	}
-	if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv); err != nil {
-		syscall.Close(fd)
-		return nil, os.NewSyscallError("setsockopt SO_RCVTIMEO", err)
 	}
 	return &udpConn{fd: fd}, nil
 }
@@ -91,18 +59,12 @@ func (c *udpConn) stop() { c.stopped.Store(true) }
 // closed under a reader could be reused by another file.
 func (c *udpConn) close() error { return syscall.Close(c.fd) }
 
-// mmsghdr is struct mmsghdr; Go pads it like C on every architecture.
-type mmsghdr struct {
-	hdr syscall.Msghdr
-	n   uint32
-}
-
 // mmsgReader reads with recvmmsg(2) into mmsgBatch buffers of maxDatagram
 // bytes. The buffers cost address space more than memory: the kernel
 // touches only the bytes each datagram fills.
 type mmsgReader struct {
 	c     *udpConn
-	hdrs  []mmsghdr
+	hdrs  []rawsock.Mmsghdr
 	iovs  []syscall.Iovec
 	names []syscall.RawSockaddrAny
 	bufs  []byte
@@ -111,7 +73,7 @@ type mmsgReader struct {
 func newDatagramReader(c *udpConn) datagramReader {
 	r := &mmsgReader{
 		c:     c,
-		hdrs:  make([]mmsghdr, mmsgBatch),
+		hdrs:  make([]rawsock.Mmsghdr, mmsgBatch),
 		iovs:  make([]syscall.Iovec, mmsgBatch),
 		names: make([]syscall.RawSockaddrAny, mmsgBatch),
 		bufs:  make([]byte, mmsgBatch*maxDatagram),
@@ -119,7 +81,7 @@ func newDatagramReader(c *udpConn) datagramReader {
 	for i := range r.hdrs {
 		r.iovs[i].Base = &r.bufs[i*maxDatagram]
 		r.iovs[i].SetLen(maxDatagram)
-		h := &r.hdrs[i].hdr
+		h := &r.hdrs[i].Hdr
 		h.Name = (*byte)(unsafe.Pointer(&r.names[i]))
 		h.Iov = &r.iovs[i]
 		h.Iovlen = 1
@@ -155,8 +117,8 @@ const msgWaitForOne = 0x10000
 // not wait is retried after a signal, so that a drain does not end early.
 func (r *mmsgReader) recv(flags int) (int, error) {
 	for i := range r.hdrs {
-		r.hdrs[i].hdr.Namelen = syscall.SizeofSockaddrAny
-		r.hdrs[i].hdr.Flags = 0
+		r.hdrs[i].Hdr.Namelen = syscall.SizeofSockaddrAny
+		r.hdrs[i].Hdr.Flags = 0
 	}
 	// A plain Syscall, not RawSyscall, also with MSG_DONTWAIT: a read of
 	// 32 datagrams takes 20-30 µs, and during it the runtime hands the P
@@ -186,7 +148,7 @@ func (r *mmsgReader) recv(flags int) (int, error) {
 }
 
 func (r *mmsgReader) datagram(i int) []byte {
-	n := int(r.hdrs[i].n)
+	n := int(r.hdrs[i].N)
 	return r.bufs[i*maxDatagram : i*maxDatagram+n]
 }
 

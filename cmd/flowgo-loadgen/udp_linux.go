@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/flowgo/flowgo/internal/rawsock"
 )
 
 // stopPoll bounds how long a send blocked on a full socket buffer takes to
@@ -16,60 +18,28 @@ import (
 const stopPoll = 100 * time.Millisecond
 
 // rawSender sends with write(2) or sendmmsg(2) on a blocking socket that is
-// not in Go's network poller. A socket in the poller stays registered with
-// epoll, and the kernel then calls epoll's wake-up callback each time it
-// frees a sent datagram (sock_wfree -> sock_def_write_space): on loopback
-// at 300,000 datagrams/s that was 4.9% of the load generator's CPU (perf
-// record -g), CPU the receiver under test then lacks.
+// not in Go's network poller (see package rawsock): in the poller, each
+// datagram freed on loopback ran epoll's callback for the sender's own
+// socket (sock_wfree -> sock_def_write_space), 4.9% of the load generator's
+// CPU at 300,000 datagrams/s (perf record -g), CPU the receiver under test
+// then lacked. A send timeout of stopPoll lets a send blocked on a full
+// buffer see stop.
 type rawSender struct {
 	fd      int
 	stopped atomic.Bool
-	hdrs    []mmsghdr
+	hdrs    []rawsock.Mmsghdr
 	iovs    []syscall.Iovec
 }
 
-// mmsghdr is struct mmsghdr.
-type mmsghdr struct {
-	hdr syscall.Msghdr
-	n   uint32
-}
-
-// newDatagramSender takes c's socket out of the poller: it duplicates the
-// descriptor and closes c (Go removes its descriptor from epoll on close).
 func newDatagramSender(c *net.UDPConn, batch int) (datagramSender, error) {
-	defer c.Close()
-	rc, err := c.SyscallConn()
+	fd, err := rawsock.Detach(c, syscall.SO_SNDTIMEO, stopPoll)
 	if err != nil {
 		return nil, err
 	}
-	fd := -1
-	var derr error
-	if err := rc.Control(func(s uintptr) {
-		r, _, e := syscall.Syscall(syscall.SYS_FCNTL, s, syscall.F_DUPFD_CLOEXEC, 0)
-		if e != 0 {
-			derr = os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", e)
-			return
-		}
-		fd = int(r)
-	}); err != nil {
-		return nil, err
-	}
-	if derr != nil {
-		return nil, derr
-	}
-	tv := syscall.NsecToTimeval(stopPoll.Nanoseconds())
-	if err := syscall.SetNonblock(fd, false); err != nil {
-		syscall.Close(fd)
-		return nil, os.NewSyscallError("fcntl O_NONBLOCK", err)
-	}
-	if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &tv); err != nil {
-		syscall.Close(fd)
-		return nil, os.NewSyscallError("setsockopt SO_SNDTIMEO", err)
-	}
-	s := &rawSender{fd: fd, hdrs: make([]mmsghdr, max(batch, 1)), iovs: make([]syscall.Iovec, max(batch, 1))}
+	s := &rawSender{fd: fd, hdrs: make([]rawsock.Mmsghdr, max(batch, 1)), iovs: make([]syscall.Iovec, max(batch, 1))}
 	for i := range s.hdrs {
-		s.hdrs[i].hdr.Iov = &s.iovs[i]
-		s.hdrs[i].hdr.Iovlen = 1
+		s.hdrs[i].Hdr.Iov = &s.iovs[i]
+		s.hdrs[i].Hdr.Iovlen = 1
 	}
 	return s, nil
 }
