@@ -286,7 +286,7 @@ func (u *udpInput) Run(ctx context.Context, sink Sink) error {
 		readErr error
 	)
 	for range udpReaders(u.c.Workers) {
-		r := &udpReader{u: u, sink: sink, chunks: chunks, conn: uc, dr: newDatagramReader(uc)}
+		r := &udpReader{u: u, sink: sink, chunks: chunks, dr: newDatagramReader(uc)}
 		wg.Go(func() {
 			if err := r.run(ctx); err != nil {
 				errMu.Lock()
@@ -328,7 +328,6 @@ type udpReader struct {
 	u      *udpInput
 	sink   Sink
 	chunks *gelfChunks
-	conn   *udpConn
 	dr     datagramReader
 	b      *flowgo.Batch
 	infl   inflater
