@@ -9,6 +9,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -84,7 +85,8 @@ type e2eCase struct {
 
 // e2eStep is one [[step]] of a case.
 type e2eStep struct {
-	// Client sends Input: stdin, logger, openssl, tcp or udp.
+	// Client sends Input: stdin, logger, openssl, tcp, udp, or udp-hex
+	// (each line one datagram written in hex, for binary payloads).
 	Client string `toml:"client"`
 	// To is the listener the client connects to: tcp, tls or udp, as
 	// flowgo logs it. Default: the client's own (logger: --udp → udp).
@@ -477,6 +479,25 @@ func (r *e2eRun) send(n int, s e2eStep) func() error {
 			}
 			return nil
 		}
+	case "udp-hex":
+		datagrams, err := hexDatagrams(data)
+		if err != nil {
+			r.t.Fatalf("step %d: %s: %v", n, in, err)
+		}
+		addr := r.listener(orDefault(s.To, "udp"))
+		return func() error {
+			conn, err := net.Dial("udp", addr)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			for _, d := range datagrams {
+				if _, err := conn.Write(d); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
 	case "logger":
 		to := s.To
 		if to == "" {
@@ -493,6 +514,24 @@ func (r *e2eRun) send(n int, s e2eStep) func() error {
 	}
 	r.t.Fatalf("step %d: unknown client %q", n, s.Client)
 	return nil
+}
+
+// hexDatagrams reads one datagram a line, in hex; spaces are ignored, and
+// empty lines and lines starting with '#' skipped.
+func hexDatagrams(data []byte) ([][]byte, error) {
+	var out [][]byte
+	for i, l := range strings.Split(string(data), "\n") {
+		l = strings.ReplaceAll(strings.TrimSpace(l), " ", "")
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		d, err := hex.DecodeString(l)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %v", i+1, err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 func orDefault(v, def string) string {
