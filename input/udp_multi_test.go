@@ -16,7 +16,7 @@ import (
 	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/decoder"
 	"github.com/flowgo/flowgo/encoder"
-	"github.com/flowgo/flowgo/output"
+	"github.com/flowgo/flowgo/internal/testoutput"
 	"github.com/flowgo/flowgo/pipeline"
 )
 
@@ -94,37 +94,20 @@ func (c *collector) got() []string {
 	return slices.Clone(c.frames)
 }
 
-var (
-	collectorsMu sync.Mutex
-	collectors   = map[string]*collector{}
-)
+// collectors are the udpmulti-collect outputs, by the id their [output]
+// table gives.
+var collectors = testoutput.Register[*collector]("udpmulti-collect")
 
 func init() {
 	for _, p := range []string{"a", "b", "c"} {
 		decoder.Register("udpmulti-"+p, func(*config.Section) (decoder.Decoder, error) { return prefixDecoder(p), nil })
 	}
 	encoder.Register("udpmulti-msg", func(*config.Section) (encoder.Encoder, error) { return msgEncoder{}, nil })
-	output.Register("udpmulti-collect", output.Type{
-		DefaultFraming: func(string) string { return output.FramingNoop },
-		New: func(c output.Config) (output.Output, error) {
-			var k struct {
-				ID string `toml:"id"`
-			}
-			if err := c.Section.Decode(&k); err != nil {
-				return nil, err
-			}
-			collectorsMu.Lock()
-			defer collectorsMu.Unlock()
-			return collectors[k.ID], nil
-		},
-	})
 }
 
 func newCollector(t *testing.T) (*collector, string) {
 	c := &collector{}
-	collectorsMu.Lock()
-	collectors[t.Name()] = c
-	collectorsMu.Unlock()
+	collectors.Add(t.Name(), c)
 	return c, t.Name()
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/flowgo/flowgo/decoder"
 	"github.com/flowgo/flowgo/encoder"
 	"github.com/flowgo/flowgo/input"
+	"github.com/flowgo/flowgo/internal/testoutput"
 	"github.com/flowgo/flowgo/output"
 )
 
@@ -59,28 +60,12 @@ type memOutput struct {
 	permFail string // frames with this prefix fail for good
 }
 
-var (
-	outputsMu sync.Mutex
-	outputs   = map[string]*memOutput{}
-)
+// mems are the testmem outputs, by the id their [output] table gives.
+var mems = testoutput.Register[*memOutput]("testmem")
 
 func init() {
 	decoder.Register("testline", func(*config.Section) (decoder.Decoder, error) { return testLine{}, nil })
 	encoder.Register("testmsg", func(*config.Section) (encoder.Encoder, error) { return testMsg{}, nil })
-	output.Register("testmem", output.Type{
-		DefaultFraming: func(string) string { return output.FramingNoop },
-		New: func(c output.Config) (output.Output, error) {
-			var k struct {
-				ID string `toml:"id"`
-			}
-			if err := c.Section.Decode(&k); err != nil {
-				return nil, err
-			}
-			outputsMu.Lock()
-			defer outputsMu.Unlock()
-			return outputs[k.ID], nil
-		},
-	})
 }
 
 func newMem(t *testing.T) (*memOutput, string) {
@@ -89,9 +74,7 @@ func newMem(t *testing.T) (*memOutput, string) {
 
 func newMemNamed(id string) (*memOutput, string) {
 	m := &memOutput{}
-	outputsMu.Lock()
-	outputs[id] = m
-	outputsMu.Unlock()
+	mems.Add(id, m)
 	return m, id
 }
 
