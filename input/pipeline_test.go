@@ -1,7 +1,6 @@
 package input_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/decoder"
 	"github.com/flowgo/flowgo/encoder"
+	"github.com/flowgo/flowgo/internal/syncbuf"
 	"github.com/flowgo/flowgo/pipeline"
 )
 
@@ -49,9 +49,9 @@ func init() {
 	encoder.Register("tcptest", func(*config.Section) (encoder.Encoder, error) { return msgCodec{}, nil })
 }
 
+// lockedBuffer is a syncbuf.Buffer whose writes can be held.
 type lockedBuffer struct {
-	mu   sync.Mutex
-	b    bytes.Buffer
+	syncbuf.Buffer
 	gate chan struct{} // when set, Write waits until it is closed
 }
 
@@ -59,15 +59,7 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 	if b.gate != nil {
 		<-b.gate
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	return b.Buffer.Write(p)
 }
 
 // runPipeline builds and starts a pipeline from src; it returns the

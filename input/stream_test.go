@@ -19,6 +19,7 @@ import (
 	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/decoder"
+	"github.com/flowgo/flowgo/internal/syncbuf"
 	"github.com/flowgo/flowgo/internal/testcerts"
 )
 
@@ -148,31 +149,13 @@ func peerOf(r *flowgo.Record) string {
 	return ""
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes, for logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // testServer is a running tcp or tls input.
 type testServer struct {
 	in     Input
 	st     *streamServer
 	addr   string
 	sink   *streamSink
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	cancel context.CancelFunc
 	done   chan error
 	certs  *certs // tls only
@@ -199,7 +182,7 @@ func startStream(t testing.TB, typ, keys string, o streamOptions) *testServer {
 	return runStream(t, in, logs, o)
 }
 
-func buildStream(typ, keys string, o streamOptions) (Input, *syncBuffer, error) {
+func buildStream(typ, keys string, o streamOptions) (Input, *syncbuf.Buffer, error) {
 	if o.framing == "" {
 		o.framing = FramingLine
 	}
@@ -217,7 +200,7 @@ func buildStream(typ, keys string, o streamOptions) (Input, *syncBuffer, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	in, err := tp.New(Config{
 		Section: f.Inputs[0], Name: "input", Decoder: verbatim{}, Framing: o.framing,
 		MaxMessageSize: o.maxSize, Truncate: o.truncate, BatchRecords: o.batchRecords, BatchBytes: 1 << 20,
@@ -226,7 +209,7 @@ func buildStream(typ, keys string, o streamOptions) (Input, *syncBuffer, error) 
 	return in, logs, err
 }
 
-func runStream(t testing.TB, in Input, logs *syncBuffer, o streamOptions) *testServer {
+func runStream(t testing.TB, in Input, logs *syncbuf.Buffer, o streamOptions) *testServer {
 	t.Helper()
 	sink := o.sink
 	if sink == nil {

@@ -3,42 +3,23 @@
 package output_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/flowgo/flowgo"
+	"github.com/flowgo/flowgo/internal/syncbuf"
 )
-
-// lockedBuffer is a bytes.Buffer for a command's output read while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // opensslServer runs openssl s_server with args on a free port and returns
 // its address and what it prints (with -quiet: the bytes it received).
 // openssl is required: test.sh installs it; a machine without it fails.
-func opensslServer(t *testing.T, p *pki, args ...string) (string, *lockedBuffer, *lockedBuffer) {
+func opensslServer(t *testing.T, p *pki, args ...string) (string, *syncbuf.Buffer, *syncbuf.Buffer) {
 	t.Helper()
 	bin, err := exec.LookPath("openssl")
 	if err != nil {
@@ -54,7 +35,7 @@ func opensslServer(t *testing.T, p *pki, args ...string) (string, *lockedBuffer,
 		t.Fatal(err)
 	}
 	cmd.Stdin = pr
-	out, errOut := &lockedBuffer{}, &lockedBuffer{}
+	out, errOut := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

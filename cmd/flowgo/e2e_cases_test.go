@@ -30,6 +30,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/flowgo/flowgo/internal/syncbuf"
 	"github.com/flowgo/flowgo/internal/testcerts"
 )
 
@@ -136,25 +137,6 @@ func TestE2ECases(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the process's writer goroutine
-// and the test's polling.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // e2eRun is one running case.
 type e2eRun struct {
 	t      *testing.T
@@ -163,8 +145,8 @@ type e2eRun struct {
 	c      e2eCase
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stdout syncBuffer
-	stderr syncBuffer
+	stdout syncbuf.Buffer
+	stderr syncbuf.Buffer
 	exited chan struct{}
 	// background holds the clients of background steps.
 	background sync.WaitGroup
