@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"math"
 	"os"
@@ -21,28 +20,6 @@ import (
 	"github.com/flowgo/flowgo/decoder"
 	"github.com/flowgo/flowgo/decoder/decodertest"
 )
-
-// The -update flag rewrites golden files. Other decoders' tests in this
-// package may define it as well, so it is defined only if nobody did yet,
-// and read through the flag package.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite the golden files under testdata/")
-	}
-}
-
-func gelfUpdating() bool {
-	f := flag.Lookup("update")
-	if f == nil {
-		return false
-	}
-	g, ok := f.Value.(flag.Getter)
-	if !ok {
-		return false
-	}
-	on, _ := g.Get().(bool)
-	return on
-}
 
 // gelfNow is the receive time the tests give records without a timestamp.
 var gelfNow = time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
@@ -72,7 +49,7 @@ func gelfGolden(t *testing.T, dir string, dec decoder.Decoder) {
 			} else {
 				got, want, other = decodertest.Dump(&r)+"\n", base+".golden", base+".err"
 			}
-			if gelfUpdating() {
+			if *update {
 				if err := os.WriteFile(want, []byte(got), 0o644); err != nil {
 					t.Fatal(err)
 				}

@@ -3,7 +3,6 @@ package decoder_test
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,20 +17,6 @@ import (
 	"github.com/flowgo/flowgo/decoder/decodertest"
 	gosyslog "github.com/influxdata/go-syslog/v3/rfc3164"
 )
-
-// The -update flag rewrites golden files. Other decoders' tests in this
-// package may define it too, so it is registered only once, by whichever
-// file comes first.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite the golden files under testdata")
-	}
-}
-
-func rfc3164Updating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 // rfc3164Now is the clock of the golden cases: lines without a year are
 // read as if received then.
@@ -110,7 +95,7 @@ func TestRFC3164Golden(t *testing.T) {
 			if err != nil {
 				got, ext, stale = err.Error()+"\n", ".err", ".golden"
 			}
-			if rfc3164Updating() {
+			if *update {
 				if err := os.WriteFile(base+ext, []byte(got), 0o644); err != nil {
 					t.Fatal(err)
 				}

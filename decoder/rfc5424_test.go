@@ -21,17 +21,9 @@ import (
 	"github.com/flowgo/flowgo/decoder/decodertest"
 )
 
-func init() {
-	// Other decoders' tests in this package may define -update too; share it.
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite the golden files under testdata")
-	}
-}
-
-func updateGolden() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
+// update rewrites the golden files under testdata instead of comparing
+// with them (go test ./decoder -update).
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
 // rfc5424ReceiveTime is the receive time the test decoder gives a NILVALUE
 // timestamp, so that golden files are reproducible.
@@ -97,7 +89,7 @@ func TestRFC5424Golden(t *testing.T) {
 			default:
 				got, path = err.Error()+"\n", base+".err"
 			}
-			if updateGolden() {
+			if *update {
 				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 					t.Fatal(err)
 				}
