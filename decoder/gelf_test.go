@@ -216,13 +216,7 @@ func TestGELFDecode(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := gelfDecode(dec, tt.in)
-			if err != nil {
-				t.Fatalf("Decode(%q) = %v; want success", tt.in, err)
-			}
-			if !got.Equal(&tt.want) {
-				t.Errorf("Decode(%q) =\n%s\nwant\n%s", tt.in, decodertest.Dump(&got), decodertest.Dump(&tt.want))
-			}
+			decodertest.Expect(t, dec, tt.in, &tt.want)
 		})
 	}
 }

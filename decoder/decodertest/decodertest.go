@@ -141,3 +141,17 @@ func Dump(r *flowgo.Record) string {
 	}
 	return string(b)
 }
+
+// Expect decodes in with dec into a fresh record and fails t unless that
+// succeeds and gives want.
+func Expect(t *testing.T, dec decoder.Decoder, in string, want *flowgo.Record) {
+	t.Helper()
+	var got flowgo.Record
+	got.Reset()
+	if err := dec.Decode([]byte(in), &got, new(flowgo.Arena)); err != nil {
+		t.Fatalf("Decode(%q) = %v; want success", in, err)
+	}
+	if !got.Equal(want) {
+		t.Errorf("Decode(%q) =\n%s\nwant\n%s", in, Dump(&got), Dump(want))
+	}
+}
