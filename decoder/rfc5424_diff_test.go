@@ -95,14 +95,27 @@ func goSyslogColumn(err error) int {
 // goSyslogRejection names the known difference that explains why go-syslog
 // rejects a line we accept as r, or returns "" if none does.
 func goSyslogRejection(in []byte, r *flowgo.Record, gerr error) string {
+	// A line may have several known differences (a lower-case z and a MSG
+	// that is not UTF-8): after undoing one, look for the others in what
+	// go-syslog still rejects.
 	if trimmed := bytes.TrimRight(in, rfc5424Blanks); len(trimmed) < len(in) {
-		if _, err := parseGoSyslog(trimmed); err == nil {
-			return "trailing white space after the structured data"
+		const why = "trailing white space after the structured data"
+		_, err := parseGoSyslog(trimmed)
+		if err == nil {
+			return why
+		}
+		if more := goSyslogRejection(trimmed, r, err); more != "" {
+			return why + ", and " + more
 		}
 	}
 	if norm, changed := rfc5424StrictTimestamp(in); changed {
-		if _, err := parseGoSyslog(norm); err == nil {
-			return "timestamp with 7-9 fraction digits or a lower-case t or z"
+		const why = "timestamp with 7-9 fraction digits or a lower-case t or z"
+		_, err := parseGoSyslog(norm)
+		if err == nil {
+			return why
+		}
+		if more := goSyslogRejection(norm, r, err); more != "" {
+			return why + ", and " + more
 		}
 	}
 	msg, col := gerr.Error(), goSyslogColumn(gerr)
@@ -189,6 +202,10 @@ func TestRFC5424GoSyslogDifferences(t *testing.T) {
 		{
 			name: "lower-case t and z in the timestamp", in: "<13>1 2024-11-25t10:00:00z h a p m - x", oursOK: true, goSyslog: false,
 			reasoning: "RFC 3339 §5.6 allows them; RFC 5424 §6.2.3 narrows to upper case. Flowgger 0.3 accepts them.",
+		},
+		{
+			name: "a lower-case z and a MSG that is not UTF-8", in: "<0>1 0000-01-01T00:00:00z 0 0 0 0 - \xb1", oursOK: true, goSyslog: false,
+			reasoning: "two of the differences above at once (found by FuzzRFC5424GoSyslog, testdata/fuzz/ce3cb1c1e9202853)",
 		},
 		{
 			name: "a MSG without BOM that is not UTF-8", in: "<13>1 - h a p m - caf\xe9", oursOK: true, goSyslog: false,
