@@ -98,24 +98,26 @@ func goSyslogRejection(in []byte, r *flowgo.Record, gerr error) string {
 	// A line may have several known differences (a lower-case z and a MSG
 	// that is not UTF-8): after undoing one, look for the others in what
 	// go-syslog still rejects.
-	if trimmed := bytes.TrimRight(in, rfc5424Blanks); len(trimmed) < len(in) {
-		const why = "trailing white space after the structured data"
-		_, err := parseGoSyslog(trimmed)
-		if err == nil {
-			return why
+	for _, n := range []struct {
+		why  string
+		undo func([]byte) ([]byte, bool)
+	}{
+		{"trailing white space after the structured data", func(in []byte) ([]byte, bool) {
+			t := bytes.TrimRight(in, rfc5424Blanks)
+			return t, len(t) < len(in)
+		}},
+		{"timestamp with 7-9 fraction digits or a lower-case t or z", rfc5424StrictTimestamp},
+	} {
+		norm, changed := n.undo(in)
+		if !changed {
+			continue
 		}
-		if more := goSyslogRejection(trimmed, r, err); more != "" {
-			return why + ", and " + more
-		}
-	}
-	if norm, changed := rfc5424StrictTimestamp(in); changed {
-		const why = "timestamp with 7-9 fraction digits or a lower-case t or z"
 		_, err := parseGoSyslog(norm)
 		if err == nil {
-			return why
+			return n.why
 		}
 		if more := goSyslogRejection(norm, r, err); more != "" {
-			return why + ", and " + more
+			return n.why + ", and " + more
 		}
 	}
 	msg, col := gerr.Error(), goSyslogColumn(gerr)

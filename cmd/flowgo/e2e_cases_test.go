@@ -446,24 +446,13 @@ func (r *e2eRun) send(n int, s e2eStep) func() error {
 			}
 			return conn.Close()
 		}
-	case "udp":
-		addr := r.listener(orDefault(s.To, "udp"))
-		return func() error {
-			conn, err := net.Dial("udp", addr)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
+	case "udp", "udp-hex":
+		var datagrams [][]byte
+		if s.Client == "udp" {
 			for _, l := range strings.SplitAfter(strings.TrimSuffix(string(data), "\n"), "\n") {
-				if _, err := conn.Write([]byte(strings.TrimSuffix(l, "\n"))); err != nil {
-					return err
-				}
+				datagrams = append(datagrams, []byte(strings.TrimSuffix(l, "\n")))
 			}
-			return nil
-		}
-	case "udp-hex":
-		datagrams, err := hexDatagrams(data)
-		if err != nil {
+		} else if datagrams, err = hexDatagrams(data); err != nil {
 			r.t.Fatalf("step %d: %s: %v", n, in, err)
 		}
 		addr := r.listener(orDefault(s.To, "udp"))
