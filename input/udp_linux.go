@@ -174,14 +174,6 @@ func sockaddrAddrPort(sa *syscall.RawSockaddrAny) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// failedReader reports an error the reader could not be built with.
-type failedReader struct{ err error }
-
-func (f *failedReader) read(bool) (int, error)    { return 0, f.err }
-func (f *failedReader) drain() (int, error)       { return 0, f.err }
-func (f *failedReader) datagram(int) []byte       { return nil }
-func (f *failedReader) sender(int) netip.AddrPort { return netip.AddrPort{} }
-
 // setRecvBuffer asks for a receive buffer of n bytes (none when n is 0)
 // and returns the size the kernel reports. SO_RCVBUFFORCE lets root (or
 // CAP_NET_ADMIN) go past net.core.rmem_max; otherwise SO_RCVBUF is capped
