@@ -51,9 +51,9 @@ const (
 	// maxDatagram holds any UDP payload (65,507 bytes over IPv4, 65,527
 	// over IPv6 without jumbograms).
 	maxDatagram = 64 << 10
-	// drainTime bounds the reading of datagrams already queued in the
-	// socket at shutdown, in case senders keep sending.
-	drainTime = time.Second
+	// countTime bounds, at shutdown, the counting of datagrams still
+	// queued once drainTime is over (see udpReader.drain).
+	countTime = 200 * time.Millisecond
 	// housekeeping is how often the kernel's drop counter is read and
 	// incomplete chunked messages are expired (at most).
 	housekeeping = time.Second
@@ -64,9 +64,17 @@ const (
 	maxUDPSetting = 1 << 30
 )
 
-// dropKernel is the reason of Sink.Dropped for datagrams the kernel
-// dropped because the socket's receive buffer was full.
-const dropKernel = "kernel receive buffer"
+// drainTime bounds the decoding of datagrams already queued in the socket
+// at shutdown, in case senders keep sending. A variable for the tests.
+var drainTime = time.Second
+
+// Reasons of Sink.Dropped: datagrams the kernel dropped because the
+// socket's receive buffer was full, and datagrams still queued in it when
+// the shutdown drain ran out of time.
+const (
+	dropKernel   = "kernel receive buffer"
+	dropShutdown = "queued at shutdown"
+)
 
 // udpKeys are the udp input's keys.
 type udpKeys struct {
@@ -387,7 +395,12 @@ func (r *udpReader) handleRead(n int) {
 	}
 }
 
-// drain handles the datagrams already queued in the socket at shutdown.
+// drain handles the datagrams already queued in the socket at shutdown, for
+// at most drainTime. Senders that keep sending faster than the input
+// decodes keep the socket from emptying; closing it would then lose what it
+// holds without a trace. So what is still queued after drainTime is read
+// without being decoded, for at most countTime more, and counted as
+// dropped ("queued at shutdown").
 func (r *udpReader) drain() {
 	deadline := time.Now().Add(drainTime)
 	for time.Now().Before(deadline) {
@@ -396,6 +409,17 @@ func (r *udpReader) drain() {
 			return
 		}
 		r.handleRead(n)
+	}
+	left := 0
+	for end := time.Now().Add(countTime); time.Now().Before(end); {
+		n, err := r.dr.drain()
+		if n == 0 || err != nil {
+			break
+		}
+		left += n
+	}
+	if left > 0 {
+		r.sink.Dropped(left, dropShutdown)
 	}
 }
 

@@ -138,6 +138,30 @@ func TestUDPShutdownHandsOverWhatWasReceived(t *testing.T) {
 	}
 }
 
+// Datagrams still queued when the shutdown drain runs out of time are
+// counted as dropped, not closed away unseen. A drain time of zero makes
+// every queued datagram such a one.
+func TestUDPShutdownCountsWhatTheDrainHadNoTimeFor(t *testing.T) {
+	defer func(d time.Duration) { drainTime = d }(drainTime)
+	drainTime = 0
+	b := startBlockedUDP(t, "")
+	const n = 200
+	for i := range n {
+		send(t, b.conn, fmt.Appendf(nil, "queued %d", i))
+	}
+	b.run.cancel()
+	time.Sleep(50 * time.Millisecond)
+	b.gate.release()
+	if err := b.run.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	msgs, _, _, dropped := b.sink.snapshot()
+	if len(msgs) != b.primes || dropped[dropShutdown] != n || len(dropped) != 1 {
+		t.Errorf("delivered %d records, dropped %v; want the %d primes delivered and the %d queued dropped as %q",
+			len(msgs), dropped, b.primes, n, dropShutdown)
+	}
+}
+
 // Readers waiting in recvmmsg on the blocking socket see a stop within the
 // socket's receive timeout, and the socket is closed when Run returns: the
 // port can be bound again.
