@@ -216,10 +216,7 @@ format = "udpmulti-msg"
 			time.Sleep(time.Millisecond)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(withoutProbes(out.got())) < len(want) && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitDelivered(out, len(want))
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -238,6 +235,14 @@ format = "udpmulti-msg"
 	st := p.Stats()
 	if st.Dropped.Load() != 0 || st.Rejected.Load() != 0 || st.Lost.Load() != 0 {
 		t.Errorf("dropped %d, rejected %d, lost %d; want none", st.Dropped.Load(), st.Rejected.Load(), st.Lost.Load())
+	}
+}
+
+// waitDelivered waits, 5 s at most, until out holds n records besides the
+// probes; the caller then checks what it holds.
+func waitDelivered(out *collector, n int) {
+	for deadline := time.Now().Add(5 * time.Second); len(withoutProbes(out.got())) < n && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -266,10 +271,7 @@ format = "udpmulti-msg"
 		fmt.Fprintf(conn, "single %d\r\n", i)
 		want = append(want, fmt.Sprintf("a:single %d", i))
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(withoutProbes(out.got())) < len(want) && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitDelivered(out, len(want))
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
