@@ -8,7 +8,8 @@
 # Each round runs every binary once, in the order given, against the same
 # paced load. Environment (defaults in brackets): LOADGEN [$BIN/flowgo-loadgen],
 # RATE datagrams/s [300000], N datagrams per run [3000000], SOCKETS [4],
-# BATCH datagrams per sendmmsg [64], FORMAT flowgo's output format [gelf].
+# BATCH datagrams per sendmmsg [64], FORMAT flowgo's output format [gelf],
+# UDP_RCVBUF flowgo's udp_recv_buffer in bytes [33554432].
 # Prints one line per run: the receiver's CPU µs per datagram (user+sys of
 # every thread, /proc/PID/stat, from before the load starts to the last
 # record written), its context switches (every thread, /proc/PID/task), the
@@ -25,6 +26,7 @@ N=${N:-3000000}
 SOCKETS=${SOCKETS:-4}
 BATCH=${BATCH:-64}
 FORMAT=${FORMAT:-gelf}
+UDP_RCVBUF=${UDP_RCVBUF:-$((32 << 20))}
 
 # ctx_switches PID: voluntary and involuntary context switches of every live thread.
 ctx_switches() {
@@ -40,7 +42,7 @@ for round in $(seq "$ROUNDS"); do
 type = "udp"
 listen = "127.0.0.1:$PORT"
 format = "rfc5424"
-udp_recv_buffer = $((32 << 20))
+udp_recv_buffer = $UDP_RCVBUF
 
 [output]
 type = "file"
