@@ -72,14 +72,18 @@ func (b *Builder) setList(ptr, at int, size uint64, count int) {
 // SetText writes s as a Text (its bytes and a NUL) and points the pointer
 // at word ptr to it. Readers take a null pointer as the empty text too:
 // leave it null to write an absent field.
-func (b *Builder) SetText(ptr int, s string) {
-	n := len(s) + 1
+func (b *Builder) SetText(ptr int, s string) { b.SetText2(ptr, "", s) }
+
+// SetText2 is SetText of the concatenation of s1 and s2.
+func (b *Builder) SetText2(ptr int, s1, s2 string) {
+	n := len(s1) + len(s2) + 1
 	if n > maxListCount {
 		b.err = ErrTooBig
 		return
 	}
 	at := b.Alloc((n + 7) / 8)
-	copy(b.buf[b.base+8*at:], s)
+	copy(b.buf[b.base+8*at+len(s1):], s2)
+	copy(b.buf[b.base+8*at:], s1)
 	b.setList(ptr, at, 2, n)
 }
 
