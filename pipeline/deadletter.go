@@ -15,7 +15,7 @@ import (
 
 // deadLetter keeps rejected raw frames in a file so that strict decoding
 // loses nothing: each frame is written byte for byte with the framing it
-// came with (line, nul or syslen), so the file can be replayed through
+// came with (line, nul, syslen or capnp), so the file can be replayed through
 // flowgo with the same framing. It is shared by everything that names the
 // same path, and safe for concurrent use.
 type deadLetter struct {
@@ -62,6 +62,8 @@ func (d *deadLetter) Write(frame []byte) {
 	case "nul":
 		d.w.Write(frame)
 		d.err = d.w.WriteByte(0)
+	case "capnp": // messages carry their length
+		_, d.err = d.w.Write(frame)
 	default:
 		d.w.Write(frame)
 		d.err = d.w.WriteByte('\n')
