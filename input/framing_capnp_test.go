@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/flowgo/flowgo/internal/capnp"
 	"github.com/flowgo/flowgo/internal/capnp/capnptest"
@@ -114,14 +115,14 @@ func TestSplitterCapnp(t *testing.T) {
 }
 
 // TestSplitterCapnpOversizeIsSkippedInBoundedMemory: a message announcing
-// 512 MiB is skipped byte by byte as it arrives, with a buffer of about
+// 32 MiB is skipped as it arrives, with a buffer of about
 // twice the limit, and the splitter is in step again after it.
 func TestSplitterCapnpOversizeIsSkippedInBoundedMemory(t *testing.T) {
 	const limit = 64 << 10
 	next := toolMessages(t, []string{`(ts = 9, hostname = "after")`})[0]
 	var hdr [8]byte
-	binary.LittleEndian.PutUint32(hdr[4:], 64<<20) // one segment of 64 Mi words
-	r := io.MultiReader(bytes.NewReader(hdr[:]), io.LimitReader(infiniteX{}, 512<<20), bytes.NewReader(next))
+	binary.LittleEndian.PutUint32(hdr[4:], 4<<20) // one segment of 4 Mi words
+	r := io.MultiReader(bytes.NewReader(hdr[:]), io.LimitReader(infiniteX{}, 32<<20), bytes.NewReader(next))
 	sp := NewSplitter(r, FramingCapnp, limit, false)
 	var got []frameResult
 	for {
@@ -200,4 +201,63 @@ func FuzzSplitCapnp(f *testing.F) {
 			t.Fatalf("%x = %v; want %v", in, whole, want)
 		}
 	})
+}
+
+// TestCapnpFramingOverTCPAndTLS sends capnp messages, one segment and
+// several, over real connections, whole and in small writes: each record
+// is one whole message (the test decoder keeps the frame as it is).
+func TestCapnpFramingOverTCPAndTLS(t *testing.T) {
+	lits := []string{`(ts = 1, hostname = "a")`, `(ts = 2, msg = "two", pairs = [(key = "k", value = (string = "v"))])`}
+	msgs := append(toolMessages(t, lits), toolMessages(t, lits, "--segment-size=2")...)
+	var want []string
+	for _, m := range msgs {
+		want = append(want, string(m))
+	}
+	stream := strings.Join(want, "")
+	for _, typ := range []string{"tcp", "tls"} {
+		for _, piece := range []int{0, 7} {
+			t.Run(fmt.Sprintf("%s, pieces of %d bytes", typ, piece), func(t *testing.T) {
+				o := streamOptions{framing: FramingCapnp}
+				var s *testServer
+				if typ == "tls" {
+					s = startTLS(t, false, "", o)
+				} else {
+					s = startStream(t, typ, `listen = "127.0.0.1:0"`, o)
+				}
+				c := s.dial(t)
+				sendPieces(t, c, stream, piece)
+				closeWrite(t, c)
+				s.sink.waitRecords(t, len(want), 10*time.Second)
+				if got := s.sink.got(); fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("records = %q; want %q", got, want)
+				}
+				if rj := s.sink.gotRejects(); len(rj) != 0 {
+					t.Errorf("rejects = %v; want none", rj)
+				}
+			})
+		}
+	}
+}
+
+// TestCapnpBadSegmentTableClosesTheConnection: past a segment table that
+// starts no message the stream cannot be framed, so the input rejects what
+// it holds and closes the connection instead of waiting for more.
+func TestCapnpBadSegmentTableClosesTheConnection(t *testing.T) {
+	good := toolMessages(t, []string{`(ts = 1, hostname = "a")`})[0]
+	s := startStream(t, "tcp", `listen = "127.0.0.1:0"`, streamOptions{framing: FramingCapnp})
+	c := s.dial(t)
+	defer c.Close()
+	sendPieces(t, c, string(good)+"<13>1 a syslog line\n", 0)
+	s.sink.waitRecords(t, 1, 10*time.Second)
+	s.sink.waitRejects(t, 1, 10*time.Second)
+	if !waitFor(10*time.Second, func() bool { return s.openConns() == 0 }) {
+		t.Fatal("the connection is still open")
+	}
+	rj := s.sink.gotRejects()
+	if len(rj) != 1 || !strings.HasPrefix(rj[0].frame, "<13>1") || !strings.Contains(rj[0].err.Error(), "cannot be framed") {
+		t.Errorf("rejects = %v", rj)
+	}
+	if got := s.sink.got(); len(got) != 1 || got[0] != string(good) {
+		t.Errorf("records = %q", got)
+	}
 }

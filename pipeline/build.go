@@ -151,7 +151,11 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 		}
 		if typ.Stream {
 			if h.Framing, err = input.FormatFraming(h.Format, h.Framing, s.Has("framing") || h.Framed); err != nil {
-				return nil, s.Errorf("framing", "%v", err)
+				key := "framing"
+				if !s.Has("framing") {
+					key = "framed"
+				}
+				return nil, s.Errorf(key, "%v", err)
 			}
 		}
 		dec, err := decoder.New(h.Format, s)
