@@ -21,8 +21,8 @@ var _ Decoder = (*Capnp)(nil)
 
 // Capnp decodes one Cap'n Proto message per frame (input.format = "capnp"):
 // a Record of Flowgger's record.capnp (file id @0xe5fbb19e9e69110b) in the
-// standard unpacked serialization, segment table included. On streams the
-// capnp framing cuts the messages; a UDP datagram is one message.
+// standard unpacked serialization, segment table included, as the capnp
+// framing of stream inputs cuts them.
 //
 // The fields map to the record as in Flowgger:
 //

@@ -149,6 +149,9 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 		if err != nil {
 			return nil, s.Errorf("type", "%v", err)
 		}
+		if !typ.Stream && h.Format == "capnp" {
+			return nil, s.Errorf("format", "format \"capnp\" needs a stream input (stdin, tcp or tls), where framing \"capnp\" cuts the messages; not type %q", h.Type)
+		}
 		if typ.Stream {
 			if h.Framing, err = input.FormatFraming(h.Format, h.Framing, s.Has("framing") || h.Framed); err != nil {
 				key := "framing"

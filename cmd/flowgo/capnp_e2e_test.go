@@ -376,3 +376,14 @@ func TestCapnpE2EKafkaOneMessagePerRecord(t *testing.T) {
 		t.Errorf("Kafka holds other records than stdout gets (%d and %d messages)", len(got), len(want))
 	}
 }
+
+// TestCapnpE2EUDPIsAConfigError: UDP trims line ends and NULs off each
+// datagram, which would cut binary messages, so format capnp is refused
+// there, at start, with the key (Flowgger panics on the first datagram).
+func TestCapnpE2EUDPIsAConfigError(t *testing.T) {
+	cfg := writeConfig(t, "[input]\ntype = \"udp\"\nlisten = \"127.0.0.1:0\"\nformat = \"capnp\"\n[output]\ntype = \"stdout\"\n")
+	r := flowgo(t, nil, "check", "-c", cfg)
+	if want := "flowgo: " + cfg + `:4: input.format: format "capnp" needs a stream input`; r.code != 2 || !strings.HasPrefix(r.stderr, want) {
+		t.Errorf("flowgo check: exit %d, stderr %q; want exit 2 and %q", r.code, r.stderr, want)
+	}
+}
