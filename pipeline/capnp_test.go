@@ -1,10 +1,16 @@
 package pipeline
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/flowgo/flowgo/config"
+	"github.com/flowgo/flowgo/internal/capnp/capnptest"
 )
 
 // TestCapnpFramings: format capnp takes framing capnp by default on both
@@ -61,5 +67,34 @@ func TestCapnpFramings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCapnpDeadLetterFileReplays: the dead-letter file of a capnp input
+// holds the rejected messages back to back, byte for byte, so that it can
+// be fed to flowgo (or capnp decode) again.
+func TestCapnpDeadLetterFileReplays(t *testing.T) {
+	good := capnptest.Encode(t, []string{`(ts = 1, msg = "one")`})
+	bad1 := capnptest.Encode(t, []string{`(msg = "no time")`})
+	bad2 := capnptest.Encode(t, []string{`(ts = -5, msg = "before 1970")`})
+	mem, id := newMem(t)
+	dead := filepath.Join(t.TempDir(), "in.dead")
+	p := build(t, fmt.Sprintf("[input]\ntype = \"stdin\"\nformat = \"capnp\"\ndead_letter_file = %q\n[output]\ntype = \"testmem\"\nid = %q\nformat = \"testmsg\"\n", dead, id),
+		Options{Stdin: bytes.NewReader(bytes.Join([][]byte{good, bad1, good, bad2}, nil))})
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := mem.got(); strings.Join(got, "|") != "one|one" {
+		t.Errorf("delivered %q", got)
+	}
+	got, err := os.ReadFile(dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := append(bytes.Clone(bad1), bad2...); !bytes.Equal(got, want) {
+		t.Errorf("dead letters = %x; want the two rejected messages %x", got, want)
+	}
+	if lines := capnptest.Decode(t, got); len(lines) != 2 {
+		t.Errorf("capnp decode reads %q from the dead-letter file", lines)
 	}
 }
