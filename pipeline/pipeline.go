@@ -108,6 +108,7 @@ type Pipeline struct {
 	retryLog   *ratelog.Log
 	codec      atomic.Pointer[codec]
 	gens       atomic.Uint64
+	batchIDs   atomic.Uint64 // delivery identities (flowgo.Batch.ID)
 
 	mu        sync.Mutex
 	plan      *plan
@@ -486,6 +487,7 @@ func (p *Pipeline) runOutput() {
 				p.deliver(combined)
 				clear(combined.Records)
 				combined.Records = combined.Records[:0]
+				combined.ID = 0
 			}
 			for i, g := range group {
 				p.queue.Done(g)
@@ -610,6 +612,9 @@ func (p *Pipeline) deliver(b *flowgo.Batch) {
 	if ctx.Err() != nil {
 		p.stats.Lost.Add(int64(b.Len()))
 		return
+	}
+	if b.ID == 0 {
+		b.ID = p.batchIDs.Add(1) // kept by every retry below
 	}
 	delay := firstRetryDelay
 	for attempt := 1; ; attempt++ {
