@@ -32,6 +32,7 @@ import (
 	"github.com/flowgo/flowgo/input"
 	"github.com/flowgo/flowgo/internal/ratelog"
 	"github.com/flowgo/flowgo/output"
+	"github.com/flowgo/flowgo/queue"
 )
 
 // Defaults for pipeline-level keys.
@@ -99,7 +100,9 @@ type Pipeline struct {
 	onReject func(input, origin string, frame []byte, err error)
 	rejMu    sync.Mutex
 
-	queue      *flowgo.Queue
+	queue      batchQueue
+	mem        *flowgo.Queue // the queue when [queue] type = "memory"
+	disk       *queue.Disk   // the queue when [queue] type = "disk"
 	stats      Stats
 	hardCtx    context.Context
 	hardCancel context.CancelFunc
@@ -128,6 +131,16 @@ type Pipeline struct {
 	reloads chan chan error
 	health  outputHealth
 	metrics *pipelineMetrics
+}
+
+// batchQueue is the hand-over between the inputs and the output stage:
+// the memory queue (flowgo.Queue) or the disk queue (queue.Disk). Put
+// returning nil is the queue's confirmation: the inputs that acknowledge
+// (RELP, Redis, file checkpoints) acknowledge after it.
+type batchQueue interface {
+	Put(ctx context.Context, b *flowgo.Batch) error
+	Batches() <-chan *flowgo.Batch
+	Done(b *flowgo.Batch)
 }
 
 type inputRun struct {
@@ -162,7 +175,6 @@ func Build(f *config.File, opts Options) (*Pipeline, error) {
 	}
 	p := &Pipeline{
 		Name: opts.Name, log: log, opts: opts, onReject: opts.OnReject,
-		queue:    flowgo.NewQueue(pl.queueSize, pl.queueBytes),
 		plan:     pl,
 		inputs:   map[string]*inputRun{},
 		counters: map[string]*inputCounters{},
@@ -180,7 +192,30 @@ func Build(f *config.File, opts Options) (*Pipeline, error) {
 	p.retryLog = ratelog.New(log, "output write failures", "origin", 10*time.Second, 1)
 	pl.out.codec.gen = p.gens.Add(1)
 	p.codec.Store(pl.out.codec)
+	if pl.queue.Type == "disk" && !opts.CheckOnly {
+		d, err := queue.Open(queue.Config{
+			Path: pl.queue.Path, MaxBytes: pl.queue.MaxBytes, Sync: pl.queue.Sync, SyncInterval: pl.queue.SyncInterval,
+			BatchRecords: DefaultBatchRecords, BatchBytes: DefaultBatchBytes, Reader: "output", Log: log,
+		})
+		if err != nil {
+			pl.release(log)
+			return nil, &config.Error{File: opts.Path, Line: pl.queueLine, Key: "queue.path", Msg: err.Error()}
+		}
+		d.SetPrepare(p.encode)
+		p.disk, p.queue = d, d
+	} else {
+		p.mem = flowgo.NewQueue(pl.queueSize, pl.queueBytes)
+		p.queue = p.mem
+	}
 	return p, nil
+}
+
+// Release frees what Build opened, for a pipeline that will not run.
+func (p *Pipeline) Release() {
+	p.plan.release(p.log)
+	if p.disk != nil {
+		p.disk.Close()
+	}
 }
 
 // Describe returns the effective pipeline: a summary line per component,
@@ -216,8 +251,11 @@ func (p *Pipeline) Warnings() []string {
 // Stats returns the pipeline's counters.
 func (p *Pipeline) Stats() *Stats { return &p.stats }
 
-// Queue returns the pipeline's queue.
-func (p *Pipeline) Queue() *flowgo.Queue { return p.queue }
+// Queue returns the pipeline's memory queue, nil with a disk queue.
+func (p *Pipeline) Queue() *flowgo.Queue { return p.mem }
+
+// DiskQueue returns the pipeline's disk queue, nil with a memory queue.
+func (p *Pipeline) DiskQueue() *queue.Disk { return p.disk }
 
 // HardStop gives up delivering: pending writes are abandoned and what is
 // left is counted as lost. The CLI calls it on a second signal.
@@ -284,6 +322,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	})
 	defer stopTimer()
 
+	if p.disk != nil {
+		p.disk.Start()
+		// Past the shutdown timeout the reader stops: what it has not
+		// handed over stays on disk for the next start.
+		stopReader := context.AfterFunc(p.hardCtx, p.disk.Stop)
+		defer stopReader()
+	}
 	outDone := make(chan struct{})
 	go func() {
 		defer close(outDone)
@@ -317,7 +362,11 @@ wait:
 	}
 	cancelInputs()
 	p.stopAllInputs()
-	p.queue.Close()
+	if p.disk != nil {
+		p.disk.CloseInput()
+	} else {
+		p.mem.Close()
+	}
 	<-outDone
 
 	closeCtx := p.hardCtx
@@ -336,6 +385,15 @@ wait:
 	}
 	p.mu.Unlock()
 	p.out.codec.dead.release(p.log)
+	if p.disk != nil {
+		left := p.disk.Usage().Records
+		if err := p.disk.Close(); err != nil {
+			p.log.Error("closing the disk queue", "error", err)
+		}
+		if left > 0 {
+			p.log.Warn("records left in the disk queue: delivered at the next start", "records", left, "queue", p.disk.Path())
+		}
+	}
 	p.rejectLog.Flush()
 	p.dropLog.Flush()
 	p.retryLog.Flush()
@@ -570,6 +628,7 @@ func (p *Pipeline) combine(dst *flowgo.Batch, group []*flowgo.Batch) {
 	}
 	dst.Encoded = true
 	dst.EncodedGen = c.gen
+	dst.QueuePos = group[len(group)-1].QueuePos
 }
 
 func (p *Pipeline) finishOutput() {
@@ -610,7 +669,7 @@ func (p *Pipeline) encode(b *flowgo.Batch) {
 func (p *Pipeline) deliver(b *flowgo.Batch) {
 	ctx := p.hardCtx
 	if ctx.Err() != nil {
-		p.stats.Lost.Add(int64(b.Len()))
+		p.giveUp(int64(b.Len()))
 		return
 	}
 	if b.ID == 0 {
@@ -624,6 +683,9 @@ func (p *Pipeline) deliver(b *flowgo.Batch) {
 		frames := b.Frames()
 		if frames == 0 {
 			return
+		}
+		if p.disk != nil {
+			p.disk.Sent(b)
 		}
 		start := time.Now()
 		p.health.writing(start)
@@ -649,7 +711,7 @@ func (p *Pipeline) deliver(b *flowgo.Batch) {
 			return
 		}
 		if ctx.Err() != nil {
-			p.stats.Lost.Add(int64(frames))
+			p.giveUp(int64(frames))
 			return
 		}
 		p.stats.Retries.Add(1)
@@ -661,7 +723,7 @@ func (p *Pipeline) deliver(b *flowgo.Batch) {
 			delay = min(2*delay, maxRetryDelay)
 		case <-ctx.Done():
 			timer.Stop()
-			p.stats.Lost.Add(int64(frames))
+			p.giveUp(int64(frames))
 			return
 		case sw := <-p.swaps:
 			timer.Stop()
@@ -672,6 +734,15 @@ func (p *Pipeline) deliver(b *flowgo.Batch) {
 			reply <- p.reloadOutput() // new certificates may fix what failed
 			delay = firstRetryDelay
 		}
+	}
+}
+
+// giveUp accounts for records the output stage stops trying to deliver
+// (the shutdown timeout passed): lost with a memory queue; with a disk
+// queue they stay queued, since only a delivered batch is confirmed.
+func (p *Pipeline) giveUp(records int64) {
+	if p.disk == nil {
+		p.stats.Lost.Add(records)
 	}
 }
 

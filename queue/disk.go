@@ -255,10 +255,15 @@ func (d *Disk) openDir() error {
 		n, _ := lock.ReadAt(pid[:], 0)
 		lock.Close()
 		holder := strings.TrimSpace(string(pid[:n]))
-		if holder == "" {
-			holder = "unknown"
+		switch holder {
+		case "":
+			holder = "another process"
+		case strconv.Itoa(os.Getpid()):
+			holder = "another pipeline of this process"
+		default:
+			holder = "process " + holder
 		}
-		return &PathError{Path: d.dir, Err: fmt.Errorf("in use by another queue (flowgo pid %s): %w", holder, err)}
+		return &PathError{Path: d.dir, Err: fmt.Errorf("in use by %s (locked): %w", holder, err)}
 	}
 	lock.Truncate(0)
 	lock.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
