@@ -368,6 +368,8 @@ func (c *cursor) wait() bool {
 func (c *cursor) damaged(dmg damage) {
 	d := c.d
 	c.hurt = true
+	c.seen += dmg.records // counted here, not again by endInputBatch
+	d.Stats.DamagedRecords.Add(int64(dmg.records))
 	d.Stats.DamagedBytes.Add(dmg.bytes)
 	d.mu.Lock()
 	for i := range d.segs {

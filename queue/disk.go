@@ -80,14 +80,15 @@ type Config struct {
 
 // Stats counts what a disk queue did. Counters only grow.
 type Stats struct {
-	Replayed       atomic.Int64 // records delivered again after a restart: sent before it, not confirmed
-	DamagedRecords atomic.Int64 // records lost to damage (checksum failures), as far as batch headers tell
-	DamagedBytes   atomic.Int64 // bytes skipped as damaged
-	TornBytes      atomic.Int64 // bytes of a torn write truncated at start
-	WriteErrors    atomic.Int64 // appends that failed (disk full, I/O errors) and were retried
-	PositionResets atomic.Int64 // read positions lost (missing segment or damaged file) at start
-	Syncs          atomic.Int64
-	SyncSeconds    Histogram // how long each fsync of a segment took
+	Replayed        atomic.Int64 // records delivered again after a restart: sent before it, not confirmed
+	DamagedRecords  atomic.Int64 // records lost to damage (checksum failures), as far as batch headers tell
+	DamagedBytes    atomic.Int64 // bytes skipped as damaged
+	TornBytes       atomic.Int64 // bytes of a torn write truncated at start
+	WriteErrors     atomic.Int64 // appends that failed (disk full, I/O errors) and were retried
+	PositionResets  atomic.Int64 // read positions lost (missing segment or damaged file) at start
+	MissingSegments atomic.Int64 // segments found missing between others at start: their records are lost
+	Syncs           atomic.Int64
+	SyncSeconds     Histogram // how long each fsync of a segment took
 }
 
 // SyncBuckets are the upper bounds, in seconds, of Histogram's buckets.
@@ -298,6 +299,13 @@ func (d *Disk) recover() error {
 		return err
 	}
 	for i, id := range ids {
+		if i > 0 && id != ids[i-1]+1 {
+			// Segments are numbered without gaps: these were deleted
+			// behind flowgo's back, and their records with them.
+			d.Stats.MissingSegments.Add(int64(id - ids[i-1] - 1))
+			d.log.Error("disk queue: segments are missing; the records they held are lost",
+				"from", filepath.Join(d.dir, segmentName(ids[i-1]+1)), "to", filepath.Join(d.dir, segmentName(id-1)))
+		}
 		path := filepath.Join(d.dir, segmentName(id))
 		size, err := segmentSize(path)
 		if err != nil {

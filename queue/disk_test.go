@@ -13,7 +13,7 @@ import (
 )
 
 func testConfig(t testing.TB, dir string) Config {
-	return Config{Path: dir, MaxBytes: 64 << 20, SegmentBytes: 1 << 20, Sync: SyncNone,
+	return Config{Path: dir, MaxBytes: 64 << 20, SegmentBytes: 256 << 10, Sync: SyncNone,
 		BatchRecords: 100, Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 }
 
@@ -189,3 +189,5 @@ func TestDiskSecondOpenIsRefused(t *testing.T) {
 		t.Fatalf("second Open = %v; want an error naming the path and who holds it", err)
 	}
 }
+
+func flowgoPos(seg uint64, off int64) flowgo.QueuePos { return flowgo.QueuePos{Segment: seg, Offset: off} }

@@ -58,6 +58,9 @@ type frame struct {
 // damage is a stretch of a segment that held no valid frame.
 type damage struct {
 	off, bytes int64
+	// records counts the record frames in it whose header was intact (only
+	// their payload was damaged): each is one record lost, exactly.
+	records int
 }
 
 // segmentReader reads the frames of one segment file in order, up to a
@@ -170,11 +173,19 @@ func (s *segmentReader) next() (f frame, dmg damage, err error) {
 		if dmg.bytes == 0 {
 			dmg.off = s.pos
 		}
+		at := s.pos
+		var declared int64 = -1 // the frame's length, when its header looks whole
+		if w := s.window(); len(w) >= frameHeader && w[0] == frameMarker && w[1] == kindRecord {
+			declared = frameHeader + int64(uint32(w[2])|uint32(w[3])<<8|uint32(w[4])<<16|uint32(w[5])<<24)
+		}
 		next, err := s.resync()
 		if err != nil {
 			return frame{}, dmg, err
 		}
-		dmg.bytes += next - s.pos
+		if next == at+declared {
+			dmg.records++ // a record whose payload is damaged, nothing more
+		}
+		dmg.bytes += next - at
 		s.pos = next
 	}
 }
