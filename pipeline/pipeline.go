@@ -307,13 +307,21 @@ func (p *Pipeline) Reload() error {
 // when an input could not run; lost records are reported in Stats.
 func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.hardCancel()
-	// The shutdown timeout starts when ctx ends.
-	stopTimer := context.AfterFunc(ctx, func() {
+	// The shutdown timeout starts when ctx ends, or when the inputs end on
+	// their own (stdin at EOF): then too an output that cannot deliver
+	// must not keep the process for ever.
+	draining, startDrain := context.WithCancel(ctx)
+	defer startDrain()
+	stopTimer := context.AfterFunc(draining, func() {
 		p.mu.Lock()
 		timeout := p.out.shutdown
 		p.mu.Unlock()
 		t := time.AfterFunc(timeout, func() {
-			if p.hardCtx.Err() == nil {
+			switch {
+			case p.hardCtx.Err() != nil:
+			case p.disk != nil:
+				p.log.Warn("shutdown timeout passed: what is not delivered stays in the disk queue", "shutdown_timeout", timeout.String())
+			default:
 				p.log.Error("shutdown timeout passed: giving up on undelivered records", "shutdown_timeout", timeout.String())
 			}
 			p.hardCancel()
@@ -360,6 +368,7 @@ wait:
 			flushDeadLetters(p.log)
 		}
 	}
+	startDrain()
 	cancelInputs()
 	p.stopAllInputs()
 	if p.disk != nil {
@@ -538,17 +547,22 @@ func (p *Pipeline) runOutput() {
 					break gather
 				}
 			}
+			var delivered bool
 			if len(group) == 1 {
-				p.deliver(b)
+				delivered = p.deliver(b)
 			} else {
 				p.combine(combined, group)
-				p.deliver(combined)
+				delivered = p.deliver(combined)
 				clear(combined.Records)
 				combined.Records = combined.Records[:0]
 				combined.ID = 0
 			}
 			for i, g := range group {
-				p.queue.Done(g)
+				// A disk queue confirms only what was delivered: the
+				// rest stays queued for the next start.
+				if delivered || p.disk == nil {
+					p.queue.Done(g)
+				}
 				flowgo.PutBatch(g)
 				group[i] = nil
 			}
@@ -666,11 +680,14 @@ func (p *Pipeline) encode(b *flowgo.Batch) {
 
 // deliver writes b until the output takes it, backing off between tries.
 // A reload may swap the output while it waits; b is then encoded again.
-func (p *Pipeline) deliver(b *flowgo.Batch) {
+// It returns false when it gave up (the shutdown timeout passed); records
+// the encoder or the output refused for good count as delivered: they
+// went to the dead-letter files.
+func (p *Pipeline) deliver(b *flowgo.Batch) bool {
 	ctx := p.hardCtx
 	if ctx.Err() != nil {
 		p.giveUp(int64(b.Len()))
-		return
+		return false
 	}
 	if b.ID == 0 {
 		b.ID = p.batchIDs.Add(1) // kept by every retry below
@@ -682,7 +699,7 @@ func (p *Pipeline) deliver(b *flowgo.Batch) {
 		}
 		frames := b.Frames()
 		if frames == 0 {
-			return
+			return true
 		}
 		if p.disk != nil {
 			p.disk.Sent(b)
@@ -696,7 +713,7 @@ func (p *Pipeline) deliver(b *flowgo.Batch) {
 			p.stats.Writes.Add(1)
 			p.stats.Sent.Add(int64(frames))
 			p.stats.BytesOut.Add(int64(len(b.Data)))
-			return
+			return true
 		}
 		var be *flowgo.BatchError
 		if errors.As(err, &be) {
@@ -708,11 +725,11 @@ func (p *Pipeline) deliver(b *flowgo.Batch) {
 			p.stats.Failed.Add(int64(len(be.Failed)))
 			p.stats.Sent.Add(int64(frames - len(be.Failed)))
 			p.stats.BytesOut.Add(int64(len(b.Data)))
-			return
+			return true
 		}
 		if ctx.Err() != nil {
 			p.giveUp(int64(frames))
-			return
+			return false
 		}
 		p.stats.Retries.Add(1)
 		wait := delay/2 + rand.N(delay/2+1) // jitter, so that restarts do not stampede
@@ -724,7 +741,7 @@ func (p *Pipeline) deliver(b *flowgo.Batch) {
 		case <-ctx.Done():
 			timer.Stop()
 			p.giveUp(int64(frames))
-			return
+			return false
 		case sw := <-p.swaps:
 			timer.Stop()
 			p.doSwap(sw) // a new configuration may fix what failed: try it at once

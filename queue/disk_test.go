@@ -190,4 +190,6 @@ func TestDiskSecondOpenIsRefused(t *testing.T) {
 	}
 }
 
-func flowgoPos(seg uint64, off int64) flowgo.QueuePos { return flowgo.QueuePos{Segment: seg, Offset: off} }
+func flowgoPos(seg uint64, off int64) flowgo.QueuePos {
+	return flowgo.QueuePos{Segment: seg, Offset: off}
+}
