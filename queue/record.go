@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"time"
+	"unsafe"
 
 	"github.com/flowgo/flowgo"
 )
@@ -16,13 +17,17 @@ import (
 //	           timeUTC: zig-zag varint zone offset (seconds) and the zone name
 //	facility   byte
 //	severity   byte
-//	6 strings  hostname, app-name, procid, msgid, msg, full message
+//	full msg   uvarint length and bytes
+//	5 strings  hostname, app-name, procid, msgid, msg
 //	uvarint    number of SD elements, each: ID, uvarint count, params
 //	param      name, kind byte, value (string: a string; bool/f64/i64/u64:
 //	           8 bytes LE; null: nothing)
 //
-// A string is a uvarint length and its bytes. The format is private to the
-// queue: a version change gets a new segment magic.
+// A string other than the full message is either uvarint(len<<1) and its
+// bytes, or, when it lies within the full message, uvarint(offset<<1|1)
+// and uvarint(len): the syslog decoders' fields are views of the line, so
+// most of a record is stored once. The format is private to the queue: a
+// version change gets a new segment magic.
 const (
 	flagTime    = 1 << 0
 	flagTimeUTC = 1 << 1
@@ -50,24 +55,25 @@ func appendRecord(dst []byte, r *flowgo.Record) []byte {
 		}
 	}
 	dst = append(dst, r.Facility, r.Severity)
-	dst = appendString(dst, r.Hostname)
-	dst = appendString(dst, r.AppName)
-	dst = appendString(dst, r.ProcID)
-	dst = appendString(dst, r.MsgID)
-	dst = appendString(dst, r.Msg)
 	dst = appendString(dst, r.FullMsg)
+	full := fullRange(r.FullMsg)
+	dst = full.append(dst, r.Hostname)
+	dst = full.append(dst, r.AppName)
+	dst = full.append(dst, r.ProcID)
+	dst = full.append(dst, r.MsgID)
+	dst = full.append(dst, r.Msg)
 	dst = binary.AppendUvarint(dst, uint64(len(r.SD)))
 	for i := range r.SD {
 		e := &r.SD[i]
-		dst = appendString(dst, e.ID)
+		dst = full.append(dst, e.ID)
 		dst = binary.AppendUvarint(dst, uint64(len(e.Params)))
 		for j := range e.Params {
 			p := &e.Params[j]
-			dst = appendString(dst, p.Name)
+			dst = full.append(dst, p.Name)
 			dst = append(dst, byte(p.Value.Kind))
 			switch p.Value.Kind {
 			case flowgo.KindString:
-				dst = appendString(dst, p.Value.Str)
+				dst = full.append(dst, p.Value.Str)
 			case flowgo.KindBool:
 				var v uint64
 				if p.Value.Bool() {
@@ -88,6 +94,32 @@ func appendRecord(dst []byte, r *flowgo.Record) []byte {
 
 func appendString(dst []byte, s string) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// within is the memory of a record's full message, for strings that are
+// views of it.
+type within struct{ start, end uintptr }
+
+func fullRange(s string) within {
+	if s == "" {
+		return within{}
+	}
+	p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+	return within{p, p + uintptr(len(s))}
+}
+
+// append writes s as a reference into the full message when it lies
+// within it, else as a string of its own.
+func (w within) append(dst []byte, s string) []byte {
+	if s != "" && w.end != 0 {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		if p >= w.start && p+uintptr(len(s)) <= w.end {
+			dst = binary.AppendUvarint(dst, uint64(p-w.start)<<1|1)
+			return binary.AppendUvarint(dst, uint64(len(s)))
+		}
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(s))<<1)
 	return append(dst, s...)
 }
 
@@ -112,6 +144,11 @@ type decoding struct {
 }
 
 func (d *decoding) uvarint() uint64 {
+	if len(d.b) > 0 && d.b[0] < 0x80 { // most lengths and offsets fit a byte
+		v := uint64(d.b[0])
+		d.b = d.b[1:]
+		return v
+	}
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
 		d.err = true
@@ -169,6 +206,30 @@ func (d *decoding) bytes() []byte {
 
 func (d *decoding) str() string { return flowgo.UnsafeString(d.bytes()) }
 
+// ref returns the next string written by within.append: its own bytes, or
+// a view of full.
+func (d *decoding) ref(full []byte) string {
+	v := d.uvarint()
+	if v&1 == 0 {
+		n := v >> 1
+		if n > uint64(len(d.b)) {
+			d.err = true
+			d.b = nil
+			return ""
+		}
+		s := d.b[:n]
+		d.b = d.b[n:]
+		return flowgo.UnsafeString(s)
+	}
+	off, n := v>>1, d.uvarint()
+	if off > uint64(len(full)) || n > uint64(len(full))-off {
+		d.err = true
+		d.b = nil
+		return ""
+	}
+	return flowgo.UnsafeString(full[off : off+n])
+}
+
 // read decodes payload into r. payload must be arena memory (or otherwise
 // outlive r): r's strings point into it.
 func (rr *recordReader) read(payload []byte, r *flowgo.Record, a *flowgo.Arena) error {
@@ -196,12 +257,13 @@ func (rr *recordReader) read(payload []byte, r *flowgo.Record, a *flowgo.Arena) 
 	}
 	r.Facility = d.byte()
 	r.Severity = d.byte()
-	r.Hostname = d.str()
-	r.AppName = d.str()
-	r.ProcID = d.str()
-	r.MsgID = d.str()
-	r.Msg = d.str()
-	r.FullMsg = d.str()
+	full := d.bytes()
+	r.FullMsg = flowgo.UnsafeString(full)
+	r.Hostname = d.ref(full)
+	r.AppName = d.ref(full)
+	r.ProcID = d.ref(full)
+	r.MsgID = d.ref(full)
+	r.Msg = d.ref(full)
 	nsd := d.uvarint()
 	if d.err || nsd > uint64(len(d.b)) {
 		return errRecord
@@ -219,19 +281,19 @@ func (rr *recordReader) read(payload []byte, r *flowgo.Record, a *flowgo.Arena) 
 	var spansBuf [8]span
 	spans := spansBuf[:0]
 	for range nsd {
-		id := d.str()
+		id := d.ref(full)
 		np := d.uvarint()
 		if d.err || np > uint64(len(d.b)) {
 			return errRecord
 		}
 		from := len(rr.ps)
 		for range np {
-			name := d.str()
+			name := d.ref(full)
 			kind := flowgo.Kind(d.byte())
 			var v flowgo.Value
 			switch kind {
 			case flowgo.KindString:
-				v = flowgo.StringValue(d.str())
+				v = flowgo.StringValue(d.ref(full))
 			case flowgo.KindBool:
 				v = flowgo.BoolValue(d.u64() != 0)
 			case flowgo.KindF64:
