@@ -265,8 +265,8 @@ func (d *RFC3164) parse(b []byte, l *bsdLine) *Error {
 		l.pri = v
 		i = bsdSkipSpaces(b, j+1)
 	}
-	// A line with a PRI that begins like no header is not parsed as one:
-	// that would cost the allocation of an error.
+	// A line with a PRI and no sign of a header is not parsed for one: the
+	// failure would cost the allocation of an error.
 	stamped := l.pri < 0 || bsdLooksStamped(b, i) || bsdDeviceStamped(b, i)
 	if stamped {
 		err := d.header(b, i, l)
@@ -360,7 +360,7 @@ func (d *RFC3164) header(b []byte, i int, l *bsdLine) *Error {
 			k++
 		}
 		switch {
-		case bsdHasPrefix(b[i:], bsdAIXForwarded):
+		case bytes.HasPrefix(b[i:], bsdAIXForwarded):
 			// AIX relays: "Message forwarded from HOST: sshd[42]: text".
 			h := i + len(bsdAIXForwarded)
 			e := h
@@ -975,10 +975,6 @@ func bsdIsIPv6(b []byte) bool {
 	}
 	a, err := netip.ParseAddr(flowgo.UnsafeString(b))
 	return err == nil && a.Is6()
-}
-
-func bsdHasPrefix(b, prefix []byte) bool {
-	return len(b) >= len(prefix) && string(b[:len(prefix)]) == string(prefix)
 }
 
 // bsdIsTagChar reports whether c may be in a TAG's name: printable ASCII

@@ -40,6 +40,9 @@ type vector struct {
 	errMsg string   // the source's error when it does not
 	fields []vfield // what the source expects of the record
 	devs   []string // deviations flowgo takes on purpose
+	// hasIn and hasOutcome say that the vector has its in line and its
+	// ok or error line.
+	hasIn, hasOutcome bool
 }
 
 // vfield is one expectation line: a keyword and its arguments.
@@ -151,11 +154,11 @@ func readVectors(t *testing.T, path string) []vector {
 			v.config = one()
 		case "note":
 		case "in":
-			v.in = []byte(one())
+			v.in, v.hasIn = []byte(one()), true
 		case "ok":
-			v.ok = true
+			v.ok, v.hasOutcome = true, true
 		case "error":
-			v.errMsg = one()
+			v.errMsg, v.hasOutcome = one(), true
 		case "deviation":
 			v.devs = append(v.devs, args...)
 		case "time", "facility", "severity", "hostname", "appname", "procid", "msgid", "msg", "full_msg",
@@ -166,7 +169,7 @@ func readVectors(t *testing.T, path string) []vector {
 		}
 	}
 	for _, v := range out {
-		if v.format == "" || v.in == nil && !v.ok && v.errMsg == "" {
+		if v.format == "" || !v.hasIn || !v.hasOutcome {
 			t.Fatalf("%s: vector %s lacks format, in, or ok/error", v.pos, v.name)
 		}
 	}
