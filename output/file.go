@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"math"
@@ -107,11 +106,10 @@ type File struct {
 // progress records how much of a batch a failed Write delivered, so that
 // the retry of that same batch does not write those bytes twice.
 type progress struct {
-	b      *flowgo.Batch
+	id     uint64 // the batch's delivery identity (flowgo.Batch.ID)
 	frames int
 	end    int
-	off    int    // bytes of b.Data delivered
-	sum    uint32 // CRC-32 of b.Data[:off]: the batch must be the same
+	off    int // bytes of b.Data delivered
 }
 
 var _ Output = (*File)(nil)
@@ -264,7 +262,7 @@ func (o *File) Write(ctx context.Context, b *flowgo.Batch) error {
 	}
 	if err := o.write(ctx, b, &off); err != nil {
 		if off > 0 {
-			o.resume = progress{b: b, frames: n, end: b.Ends[n-1], off: off, sum: crc32.ChecksumIEEE(b.Data[:off])}
+			o.resume = progress{id: b.ID, frames: n, end: b.Ends[n-1], off: off}
 		}
 		return err
 	}
@@ -295,11 +293,7 @@ func checkFrames(b *flowgo.Batch) error {
 func (o *File) resumeAt(b *flowgo.Batch) int {
 	p := o.resume
 	o.resume = progress{}
-	if p.b != b || p.frames != b.Frames() || p.frames == 0 || p.end != b.Ends[p.frames-1] || p.off > len(b.Data) {
-		return 0
-	}
-	// Batches are recycled: the same pointer may carry other records.
-	if crc32.ChecksumIEEE(b.Data[:p.off]) != p.sum {
+	if p.id == 0 || p.id != b.ID || p.frames != b.Frames() || p.end != b.Ends[p.frames-1] || p.off > len(b.Data) {
 		return 0
 	}
 	return p.off

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -72,8 +73,13 @@ func frames(n int, f func(i int) string) []string {
 	return out
 }
 
+// testBatchIDs gives the tests' batches delivery identities, as the
+// pipeline does: a Write of the same ID is a retry.
+var testBatchIDs atomic.Uint64
+
 func fillBatch(b *flowgo.Batch, frames []string) {
 	b.ResetEncoded()
+	b.ID = testBatchIDs.Add(1)
 	for _, f := range frames {
 		b.Data = append(b.Data, f...)
 		b.Ends = append(b.Ends, len(b.Data))

@@ -157,7 +157,7 @@ type chunk struct {
 // pipeline calls Write again with the same batch: Write then waits for
 // those chunks instead of handing them over twice.
 type inflight struct {
-	b       *flowgo.Batch
+	id      uint64 // the batch's delivery identity (flowgo.Batch.ID)
 	size    int
 	chunks  []*chunk
 	sent    int // chunks handed over (and copied)
@@ -361,9 +361,9 @@ func (o *tlsOutput) Write(ctx context.Context, b *flowgo.Batch) error {
 	}
 	o.start()
 	w := o.inflight
-	if w == nil || w.b != b || w.size != len(b.Data) {
+	if w == nil || b.ID == 0 || w.id != b.ID || w.size != len(b.Data) {
 		w = &o.spare
-		*w = inflight{b: b, size: len(b.Data), chunks: o.split(b, w.chunks[:0])}
+		*w = inflight{id: b.ID, size: len(b.Data), chunks: o.split(b, w.chunks[:0])}
 		o.inflight = w
 	}
 	tick := o.ticker()
@@ -402,7 +402,7 @@ func (o *tlsOutput) Write(ctx context.Context, b *flowgo.Batch) error {
 	// they serve the next batch.
 	o.free = append(o.free, w.chunks...)
 	clear(w.chunks)
-	w.chunks, w.b = w.chunks[:0], nil
+	w.chunks, w.id = w.chunks[:0], 0
 	o.inflight = nil
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/flowgo/flowgo/encoder"
 	"github.com/flowgo/flowgo/input"
 	"github.com/flowgo/flowgo/output"
+	"github.com/flowgo/flowgo/queue"
 )
 
 // inputHeader holds the keys every [input] table may have.
@@ -38,6 +41,15 @@ type outputHeader struct {
 	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
 }
 
+// queueKeys is the [queue] table.
+type queueKeys struct {
+	Type         string        `toml:"type"`
+	Path         string        `toml:"path"`
+	MaxBytes     int64         `toml:"max_bytes"`
+	Sync         string        `toml:"sync"`
+	SyncInterval time.Duration `toml:"sync_interval"`
+}
+
 // plan is a pipeline's components, built and validated from one config
 // file but not running. A new pipeline runs one; a reload compares the new
 // plan with the running one and swaps only what changed.
@@ -46,6 +58,8 @@ type plan struct {
 	out        *outputPlan
 	queueSize  int
 	queueBytes int
+	queue      queueKeys
+	queueLine  int // of [queue] path, for errors when it cannot be opened
 	describe   []string
 	sections   []*config.Section
 	warnings   []string
@@ -101,7 +115,10 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 			pl.release(log)
 		}
 	}()
-	if err := f.CheckTables("metrics"); err != nil {
+	if err := f.CheckTables("metrics", "queue"); err != nil {
+		return nil, err
+	}
+	if err := buildQueue(f, opts, pl); err != nil {
 		return nil, err
 	}
 	workers := opts.Workers
@@ -254,16 +271,102 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 	if err != nil {
 		return nil, wrapKey(s, "", err)
 	}
-	pl.describe = append(pl.describe,
-		fmt.Sprintf("queue: %d records, %d bytes", pl.queueSize, pl.queueBytes),
+	queueLine := fmt.Sprintf("queue: memory, %d records, %d bytes", pl.queueSize, pl.queueBytes)
+	if pl.queue.Type == "disk" {
+		queueLine = fmt.Sprintf("queue: disk at %s, max_bytes %d, sync %s", pl.queue.Path, pl.queue.MaxBytes, pl.queue.Sync)
+		if pl.queue.Sync == queue.SyncInterval {
+			queueLine += " every " + pl.queue.SyncInterval.String()
+		}
+	}
+	pl.describe = append(pl.describe, queueLine,
 		fmt.Sprintf("output: type %s, format %s, framing %s, shutdown_timeout %s", canon, h.Format, framing, h.ShutdownTimeout))
-	if err := f.Check("metrics"); err != nil {
+	if err := f.Check("metrics", "queue"); err != nil {
 		return nil, err
 	}
 	pl.sections = append(append(pl.sections, f.Inputs...), f.Output)
+	if q := f.Tables["queue"]; q != nil {
+		pl.sections = append(pl.sections, q)
+	}
 	pl.warnings = f.Warnings()
 	ok = true
 	return pl, nil
+}
+
+// buildQueue reads and checks the [queue] table. A disk queue is opened by
+// Build, not here: a reload keeps the one running, and flowgo check opens
+// nothing (it checks that the path could be used).
+func buildQueue(f *config.File, opts Options, pl *plan) error {
+	k := queueKeys{Type: "memory", MaxBytes: queue.DefaultMaxBytes, Sync: queue.SyncInterval, SyncInterval: queue.DefaultSyncInterval}
+	s := f.Tables["queue"]
+	if s == nil {
+		pl.queue = k
+		return nil
+	}
+	if err := s.Decode(&k); err != nil {
+		return err
+	}
+	switch k.Type {
+	case "memory":
+		for _, key := range []string{"path", "max_bytes", "sync", "sync_interval"} {
+			if s.Has(key) {
+				return s.Errorf(key, "only for type = \"disk\" (the memory queue is sized by [input] queuesize and queue_max_bytes)")
+			}
+		}
+	case "disk":
+		if k.Path == "" {
+			return s.Errorf("path", "required with type = \"disk\": the queue's own directory")
+		}
+		if !filepath.IsAbs(k.Path) && f.Path != "" {
+			// Relative to the config file, as an operator reads it.
+			k.Path = filepath.Join(filepath.Dir(f.Path), k.Path)
+		}
+		k.Path = filepath.Clean(k.Path)
+		if k.MaxBytes < queue.MinMaxBytes {
+			return s.Errorf("max_bytes", "must be at least %d (4 MiB), not %d", queue.MinMaxBytes, k.MaxBytes)
+		}
+		switch k.Sync {
+		case queue.SyncInterval, queue.SyncBatch, queue.SyncNone:
+		default:
+			return s.Errorf("sync", "must be \"interval\", \"batch\" or \"none\", not %q", k.Sync)
+		}
+		if k.SyncInterval <= 0 {
+			return s.Errorf("sync_interval", "must be positive, such as \"1s\"")
+		}
+		if opts.CheckOnly {
+			if err := checkQueuePath(k.Path); err != nil {
+				return s.Errorf("path", "%v", err)
+			}
+		}
+	default:
+		return s.Errorf("type", "must be \"memory\" or \"disk\", not %q", k.Type)
+	}
+	pl.queue = k
+	pl.queueLine = s.Line("path")
+	return nil
+}
+
+// checkQueuePath tells, without creating anything, whether a disk queue
+// could be opened at path: an existing writable directory, or a path
+// whose nearest existing parent is a writable directory.
+func checkQueuePath(path string) error {
+	p := path
+	for {
+		fi, err := os.Stat(p)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("%s is not a directory", p)
+			}
+			return dirWritable(p)
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return err
+		}
+		p = parent
+	}
 }
 
 // legacyCompression accepts Flowgger's tls_compression: false is what

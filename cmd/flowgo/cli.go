@@ -88,6 +88,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.pipeCmd(ctx, args[1:])
 	case "check":
 		return e.checkCmd(args[1:])
+	case "queue":
+		return e.queueCmd(args[1:])
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
@@ -129,6 +131,9 @@ Usage:
   flowgo pipe --from FORMAT --to FORMAT [--framing F] [--output-framing F] [--errors FILE]
                                 convert stdin to stdout
   flowgo check [-c FILE]...     validate and print every effective key
+  flowgo queue inspect PATH     a disk queue's segments, records, read position, damage
+  flowgo queue dump [--all] [--format F] PATH
+                                write the records a disk queue holds to stdout
   flowgo version                print the version
 Global flags (before the command):
   --log-format text|json        diagnostics format on stderr (default text)
