@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/flowgo/flowgo"
+	"github.com/flowgo/flowgo/config"
 )
 
 // framingCases are streams in every framing and the frames they hold.
@@ -519,7 +520,7 @@ func TestStreamDefaults(t *testing.T) {
 		case *TLS:
 			k = v.k
 		}
-		want := streamKeys{Listen: tc.listen, Timeout: 3600, MaxConnections: 10000, TCPKeepalive: time.Minute}
+		want := streamKeys{Listen: tc.listen, Timeout: config.Count[config.Seconds](3600), MaxConnections: 10000, TCPKeepalive: time.Minute}
 		if k != want {
 			t.Errorf("%s defaults = %+v; want %+v", tc.typ, k, want)
 		}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/flowgo/flowgo"
+	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/internal/timefmt"
 )
 
@@ -35,14 +36,14 @@ const maxBufferSize = 1 << 30
 
 // fileConfig holds the [output] keys of the file output, with Flowgger's names.
 type fileConfig struct {
-	Path           string        `toml:"file_path"`
-	BufferSize     int64         `toml:"file_buffer_size"`
-	FlushInterval  time.Duration `toml:"file_flush_interval"`
-	RotationSize   int64         `toml:"file_rotation_size"`
-	RotationTime   int64         `toml:"file_rotation_time"` // minutes
-	RotationFiles  int64         `toml:"file_rotation_maxfiles"`
-	RotationFormat string        `toml:"file_rotation_timeformat"`
-	Compress       string        `toml:"file_rotation_compress"`
+	Path           string                          `toml:"file_path"`
+	BufferSize     int64                           `toml:"file_buffer_size"`
+	FlushInterval  time.Duration                   `toml:"file_flush_interval"`
+	RotationSize   int64                           `toml:"file_rotation_size"`
+	RotationTime   config.Duration[config.Minutes] `toml:"file_rotation_time"`
+	RotationFiles  int64                           `toml:"file_rotation_maxfiles"`
+	RotationFormat string                          `toml:"file_rotation_timeformat"`
+	Compress       string                          `toml:"file_rotation_compress"`
 }
 
 // fileHandle is the part of *os.File the output uses; tests substitute one
@@ -154,8 +155,8 @@ func NewFile(c Config) (*File, error) {
 	if cfg.RotationSize < 0 {
 		return nil, s.Errorf("file_rotation_size", "must be 0 (no size rotation) or a size in bytes, not %d", cfg.RotationSize)
 	}
-	if cfg.RotationTime < 0 || cfg.RotationTime > math.MaxInt64/int64(time.Minute) {
-		return nil, s.Errorf("file_rotation_time", "must be 0 (no time rotation) or a number of minutes, not %d", cfg.RotationTime)
+	if cfg.RotationTime.Get() < 0 {
+		return nil, s.Errorf("file_rotation_time", "must be 0 (no time rotation) or a number of minutes, not %v", cfg.RotationTime)
 	}
 	if cfg.RotationFiles < 0 || cfg.RotationFiles > math.MaxInt32 {
 		return nil, s.Errorf("file_rotation_maxfiles", "must be between 0 and %d, not %d", math.MaxInt32, cfg.RotationFiles)
@@ -175,7 +176,7 @@ func NewFile(c Config) (*File, error) {
 		bufSize:       int(cfg.BufferSize),
 		flushInterval: cfg.FlushInterval,
 		rotSize:       cfg.RotationSize,
-		rotTime:       time.Duration(cfg.RotationTime) * time.Minute,
+		rotTime:       cfg.RotationTime.Get(),
 		maxFiles:      int(cfg.RotationFiles),
 		stamp:         stamp,
 		log:           c.Log,

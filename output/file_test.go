@@ -977,7 +977,9 @@ func TestFileConfigErrors(t *testing.T) {
 		{"a stamp with a slash", "file_path = \"o.log\"\nfile_rotation_timeformat = \"%Y/%m\"", "t.toml:4: output.file_rotation_timeformat: the stamp \"2003/01\" would put a path separator"},
 		{"an unknown compression", "file_path = \"o.log\"\nfile_rotation_size = 9\nfile_rotation_compress = \"lz4\"", "t.toml:5: output.file_rotation_compress: unknown compression \"lz4\" (known: none, gzip, zstd)"},
 		{"a bad flush interval", "file_path = \"o.log\"\nfile_flush_interval = \"soon\"", "t.toml:4: output.file_flush_interval"},
-		{"a flush interval without unit", "file_path = \"o.log\"\nfile_flush_interval = 1", "t.toml:4: output.file_flush_interval: must be a duration of at least 1ms"},
+		{"a flush interval without unit", "file_path = \"o.log\"\nfile_flush_interval = 1", "t.toml:4: output.file_flush_interval: 1 is not a duration: write it with its unit"},
+		{"a flush interval under 1ms", "file_path = \"o.log\"\nfile_flush_interval = \"10us\"", "t.toml:4: output.file_flush_interval: must be a duration of at least 1ms"},
+		{"a rotation time that overflows", "file_path = \"o.log\"\nfile_rotation_time = 153722867281", "t.toml:4: output.file_rotation_time: 153722867281 minutes is out of range"},
 		{"a numbered file_path with size rotation", "file_path = \"o.1\"\nfile_rotation_size = 9", "t.toml:3: output.file_path: \"o.1\" ends in a number"},
 		{"compression needs stamps of a fixed shape", "file_path = \"o.log\"\nfile_rotation_time = 1\nfile_rotation_timeformat = \"%b-%d\"\nfile_rotation_compress = \"gzip\"", "t.toml:5: output.file_rotation_timeformat: with file_rotation_compress"},
 	}

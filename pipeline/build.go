@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -136,11 +138,13 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 		if h.MaxMessageAction != "reject" && h.MaxMessageAction != "truncate" {
 			return nil, s.Errorf("max_message_action", "must be \"reject\" or \"truncate\", not %q", h.MaxMessageAction)
 		}
-		if h.QueueSize < 0 {
-			return nil, s.Errorf("queuesize", "must not be negative")
+		// 0 is not "the default": a queue that holds nothing cannot run, and
+		// a value that silently means something else hides a mistake.
+		if s.Has("queuesize") && h.QueueSize <= 0 {
+			return nil, s.Errorf("queuesize", "must be at least 1 record, not %d (leave it out for the default, %d)", h.QueueSize, DefaultQueueSize)
 		}
-		if h.QueueMaxBytes < 0 {
-			return nil, s.Errorf("queue_max_bytes", "must not be negative")
+		if s.Has("queue_max_bytes") && h.QueueMaxBytes <= 0 {
+			return nil, s.Errorf("queue_max_bytes", "must be at least 1 byte, not %d (leave it out for the default, %d)", h.QueueMaxBytes, DefaultQueueMaxBytes)
 		}
 		pl.queueSize = max(pl.queueSize, h.QueueSize)
 		pl.queueBytes = max(pl.queueBytes, h.QueueMaxBytes)
@@ -155,6 +159,9 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 		}
 		name := s.Name()
 		ip := &inputPlan{name: name, typ: canon, text: sectionText(s)}
+		if err := checkNotOutputFile(f, s, h.DeadLetterFile); err != nil {
+			return nil, err
+		}
 		if h.DeadLetterFile != "" {
 			framing := h.Framing
 			if !typ.Stream {
@@ -245,6 +252,9 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 	op := &outputPlan{name: canon, shutdown: h.ShutdownTimeout, text: sectionText(s),
 		codec: &codec{enc: enc, format: h.Format, framing: framing}}
 	pl.out = op
+	if err := checkNotOutputFile(f, s, h.DeadLetterFile); err != nil {
+		return nil, err
+	}
 	if h.DeadLetterFile != "" {
 		if op.codec.dead, err = deadLetterFor(opts, h.DeadLetterFile, "line"); err != nil {
 			return nil, s.Errorf("dead_letter_file", "%v", err)
@@ -261,9 +271,53 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 		return nil, err
 	}
 	pl.sections = append(append(pl.sections, f.Inputs...), f.Output)
+	if m, ok := f.Tables["metrics"]; ok && m.Decoded() {
+		// Decoded by LoadGroup; flowgo check prints it with the rest.
+		pl.sections = append(pl.sections, m)
+	}
 	pl.warnings = f.Warnings()
 	ok = true
 	return pl, nil
+}
+
+// outputFile returns the file_path of f's output when it is a file output,
+// "" otherwise.
+func outputFile(f *config.File) string {
+	raw := f.Output.Raw()
+	typ, _ := raw["type"].(string)
+	if _, canon, err := output.Lookup(typ); err != nil || canon != "file" {
+		return ""
+	}
+	path, _ := raw["file_path"].(string)
+	return path
+}
+
+// checkNotOutputFile refuses a dead-letter file (key dead_letter_file of s)
+// that is the file output's file_path: records and rejected frames would
+// mix in one file, each appended through its own buffer. Paths are compared
+// absolute and cleaned, and as files when both exist (links). It runs
+// before the dead-letter file is opened, so a refused one is not created.
+func checkNotOutputFile(f *config.File, s *config.Section, dead string) error {
+	path := outputFile(f)
+	if path == "" || dead == "" {
+		return nil
+	}
+	a, errA := filepath.Abs(path)
+	b, errB := filepath.Abs(dead)
+	same := errA == nil && errB == nil && a == b
+	if !same {
+		sa, errA := os.Stat(path)
+		sb, errB := os.Stat(dead)
+		same = errA == nil && errB == nil && os.SameFile(sa, sb)
+	}
+	if !same {
+		return nil
+	}
+	where := fmt.Sprintf("output.file_path (line %d)", f.Output.Line("file_path"))
+	if s == f.Output {
+		where = fmt.Sprintf("file_path (line %d)", f.Output.Line("file_path"))
+	}
+	return s.Errorf("dead_letter_file", "%q is also %s: rejected frames would be mixed with the records; name another file", dead, where)
 }
 
 // legacyCompression accepts Flowgger's tls_compression: false is what
