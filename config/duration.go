@@ -115,6 +115,27 @@ func roundYears(n int64) string {
 	return fmt.Sprintf("%d years", time.Duration(n)/(365*24*time.Hour))
 }
 
+// literalChecker is a field type that checks how its value is written.
+type literalChecker interface{ checkLiteral(lit string) error }
+
+// literal returns the value of key as written in the file ("0o640"), or ""
+// when it cannot be found.
+func (s *Section) literal(key string) string {
+	line := s.Line(key)
+	if line < 1 || line > len(s.file.lines) {
+		return ""
+	}
+	k, v, ok := strings.Cut(s.file.lines[line-1], "=")
+	if !ok || strings.TrimSpace(k) == "" {
+		return ""
+	}
+	v = strings.TrimSpace(v)
+	if i := strings.IndexAny(v, " \t#"); i >= 0 {
+		v = v[:i]
+	}
+	return v
+}
+
 // decodeErrorer is a field type that keeps what was wrong with its value
 // for Section.Decode to report with the key's line.
 type decodeErrorer interface{ decodeError() error }
@@ -152,6 +173,11 @@ func (s *Section) checkValues(v reflect.Value) error {
 			continue
 		}
 		if de, ok := v.Field(i).Addr().Interface().(decodeErrorer); ok {
+			if lc, ok := de.(literalChecker); ok {
+				if err := lc.checkLiteral(s.literal(name)); err != nil {
+					return s.Errorf(name, "%v", err)
+				}
+			}
 			if err := de.decodeError(); err != nil {
 				return s.Errorf(name, "%v", err)
 			}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
+	"github.com/flowgo/flowgo/internal/logfile"
 	"github.com/flowgo/flowgo/internal/timefmt"
 )
 
@@ -44,6 +45,9 @@ type fileConfig struct {
 	RotationFiles  int64                           `toml:"file_rotation_maxfiles"`
 	RotationFormat string                          `toml:"file_rotation_timeformat"`
 	Compress       string                          `toml:"file_rotation_compress"`
+	// Mode is the mode of the files the output creates (rotated and
+	// compressed files keep it).
+	Mode config.FileMode `toml:"file_mode"`
 }
 
 // fileHandle is the part of *os.File the output uses; tests substitute one
@@ -55,8 +59,15 @@ type fileHandle interface {
 	Stat() (os.FileInfo, error)
 }
 
-func openAppend(name string) (fileHandle, error) {
-	return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o666)
+// openAppend opens name for appending, creating it with file_mode; as
+// root it refuses a link an unprivileged user could have planted (see
+// package logfile).
+func (o *File) openAppend(name string) (fileHandle, error) {
+	f, err := logfile.OpenAppend(name, o.mode)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 // File is the file output: it appends frames to file_path and rotates it the
@@ -84,6 +95,7 @@ type File struct {
 	stamp         *timefmt.Format
 	shape         stampShape // nil when stamps have no fixed shape
 	compress      string     // "" (none), "gzip" or "zstd"
+	mode          os.FileMode
 	log           *slog.Logger
 
 	now  func() time.Time                 // the clock, injectable for tests
@@ -127,6 +139,7 @@ func NewFile(c Config) (*File, error) {
 		RotationFiles:  50,
 		RotationFormat: DefaultRotationTimeFormat,
 		Compress:       "none",
+		Mode:           config.Mode(logfile.DefaultMode),
 	}
 	if err := s.Decode(&cfg); err != nil {
 		return nil, err
@@ -145,6 +158,9 @@ func NewFile(c Config) (*File, error) {
 		return nil, s.Errorf("file_path", "directory %q: %v", filepath.Dir(cfg.Path), errors.Unwrap(err))
 	} else if !fi.IsDir() {
 		return nil, s.Errorf("file_path", "%q is not a directory", filepath.Dir(cfg.Path))
+	}
+	if err := logfile.Check(cfg.Path); err != nil {
+		return nil, s.Errorf("file_path", "%v", err)
 	}
 	if cfg.BufferSize < 0 || cfg.BufferSize > maxBufferSize {
 		return nil, s.Errorf("file_buffer_size", "must be between 0 and %d bytes, not %d", maxBufferSize, cfg.BufferSize)
@@ -180,9 +196,10 @@ func NewFile(c Config) (*File, error) {
 		maxFiles:      int(cfg.RotationFiles),
 		stamp:         stamp,
 		log:           c.Log,
+		mode:          cfg.Mode.Get(),
 		now:           time.Now,
-		open:          openAppend,
 	}
+	o.open = o.openAppend
 	o.stem, o.ext = splitName(base)
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)

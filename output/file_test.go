@@ -181,7 +181,7 @@ func TestFileWritesABatchWithOneCall(t *testing.T) {
 	o, dir := newTestFile(t, `file_path = "DIR/out.log"`)
 	var calls int
 	o.open = func(name string) (fileHandle, error) {
-		f, err := openAppend(name)
+		f, err := o.openAppend(name)
 		return &countingFile{fileHandle: f, calls: &calls}, err
 	}
 	mustWrite(t, o, frames(1000, func(i int) string { return fmt.Sprintf("record %d\n", i) })...)
@@ -523,7 +523,7 @@ func (fs *faults) set(limit int) {
 func withFaults(o *File, limit int, err error) *faults {
 	fs := &faults{limit: limit, err: err}
 	o.open = func(name string) (fileHandle, error) {
-		f, err := openAppend(name)
+		f, err := o.openAppend(name)
 		if err != nil {
 			return nil, err
 		}

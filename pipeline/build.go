@@ -15,6 +15,7 @@ import (
 	"github.com/flowgo/flowgo/decoder"
 	"github.com/flowgo/flowgo/encoder"
 	"github.com/flowgo/flowgo/input"
+	"github.com/flowgo/flowgo/internal/logfile"
 	"github.com/flowgo/flowgo/output"
 )
 
@@ -28,7 +29,30 @@ type inputHeader struct {
 	QueueMaxBytes    int    `toml:"queue_max_bytes"`
 	MaxMessageSize   int    `toml:"max_message_size"`
 	MaxMessageAction string `toml:"max_message_action"`
-	DeadLetterFile   string `toml:"dead_letter_file"`
+	deadLetterKeys
+}
+
+// deadLetterKeys are the keys of a dead_letter_file, in [input] and [output].
+type deadLetterKeys struct {
+	DeadLetterFile string `toml:"dead_letter_file"`
+	// DeadLetterMaxFrameSize is the most bytes of one frame kept; a longer
+	// frame is kept in part, marked (CutMark).
+	DeadLetterMaxFrameSize int             `toml:"dead_letter_max_frame_size"`
+	DeadLetterFileMode     config.FileMode `toml:"dead_letter_file_mode"`
+}
+
+// maxDeadLetterFrame bounds dead_letter_max_frame_size, as max_message_size.
+const maxDeadLetterFrame = 64 << 20
+
+// check validates the keys of s; the frame limit defaults to def.
+func (k *deadLetterKeys) check(s *config.Section, def int) error {
+	if !s.Has("dead_letter_max_frame_size") {
+		k.DeadLetterMaxFrameSize = def
+	}
+	if n := k.DeadLetterMaxFrameSize; n < 1 || n > maxDeadLetterFrame {
+		return s.Errorf("dead_letter_max_frame_size", "must be between 1 and %d bytes, not %d", maxDeadLetterFrame, n)
+	}
+	return nil
 }
 
 // outputHeader holds the keys every [output] table may have.
@@ -36,8 +60,8 @@ type outputHeader struct {
 	Type            string        `toml:"type"`
 	Format          string        `toml:"format"`
 	Framing         string        `toml:"framing"`
-	DeadLetterFile  string        `toml:"dead_letter_file"`
 	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
+	deadLetterKeys
 }
 
 // plan is a pipeline's components, built and validated from one config
@@ -113,7 +137,8 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 	var headers []*inputHeader
 	for _, s := range f.Inputs {
 		h := &inputHeader{Type: "syslog-tls", Format: "rfc5424", Framing: "line",
-			MaxMessageSize: DefaultMaxMessageSize, MaxMessageAction: "reject"}
+			MaxMessageSize: DefaultMaxMessageSize, MaxMessageAction: "reject",
+			deadLetterKeys: deadLetterKeys{DeadLetterFileMode: config.Mode(logfile.DefaultMode)}}
 		headers = append(headers, h)
 		if err := s.Decode(h); err != nil {
 			return nil, err
@@ -137,6 +162,9 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 		}
 		if h.MaxMessageAction != "reject" && h.MaxMessageAction != "truncate" {
 			return nil, s.Errorf("max_message_action", "must be \"reject\" or \"truncate\", not %q", h.MaxMessageAction)
+		}
+		if err := h.deadLetterKeys.check(s, h.MaxMessageSize); err != nil {
+			return nil, err
 		}
 		// 0 is not "the default": a queue that holds nothing cannot run, and
 		// a value that silently means something else hides a mistake.
@@ -167,7 +195,9 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 			if !typ.Stream {
 				framing = input.FramingLine
 			}
-			if ip.dead, err = deadLetterFor(opts, h.DeadLetterFile, framing); err != nil {
+			settings := deadLetterSettings{framing: framing, mode: h.DeadLetterFileMode.Get(),
+				maxFrame: h.DeadLetterMaxFrameSize, inputMax: h.MaxMessageSize}
+			if ip.dead, err = deadLetterFor(opts, h.DeadLetterFile, settings); err != nil {
 				return nil, s.Errorf("dead_letter_file", "%v", err)
 			}
 			pl.inputs = append(pl.inputs, ip) // so that release closes it on error
@@ -214,8 +244,12 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 	}
 
 	s := f.Output
-	h := outputHeader{Type: "kafka", Format: "gelf", ShutdownTimeout: DefaultShutdownTimeout}
+	h := outputHeader{Type: "kafka", Format: "gelf", ShutdownTimeout: DefaultShutdownTimeout,
+		deadLetterKeys: deadLetterKeys{DeadLetterFileMode: config.Mode(logfile.DefaultMode)}}
 	if err := s.Decode(&h); err != nil {
+		return nil, err
+	}
+	if err := h.deadLetterKeys.check(s, DefaultMaxMessageSize); err != nil {
 		return nil, err
 	}
 	s.Legacy("Flowgger no longer reads it", "tls_method", "tls_timeout", "debug_lf")
@@ -256,7 +290,8 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 		return nil, err
 	}
 	if h.DeadLetterFile != "" {
-		if op.codec.dead, err = deadLetterFor(opts, h.DeadLetterFile, "line"); err != nil {
+		settings := deadLetterSettings{framing: "line", mode: h.DeadLetterFileMode.Get(), maxFrame: h.DeadLetterMaxFrameSize}
+		if op.codec.dead, err = deadLetterFor(opts, h.DeadLetterFile, settings); err != nil {
 			return nil, s.Errorf("dead_letter_file", "%v", err)
 		}
 	}
