@@ -157,7 +157,7 @@ type spooler struct {
 	mode    string // line, nul, syslen (not followed), or auto until decided
 	off     int64  // stream offset of the next byte
 	start   int64  // offset of the current frame's first byte
-	head    []byte // the current frame's first bytes, up to max+1
+	head    []byte // the current frame's first bytes, up to headLimit
 	long    *spoolRec
 	recs    []*spoolRec // long frames not yet claimed, in stream order
 	tmpEnd  int64
@@ -269,12 +269,23 @@ func (s *spooler) add(seg []byte) {
 		s.spool(seg)
 		return
 	}
-	if len(s.head)+len(seg) <= s.max+1 {
+	if len(s.head)+len(seg) <= s.headLimit() {
 		s.head = append(s.head, seg...)
 		return
 	}
 	s.startLong()
 	s.spool(seg)
+}
+
+// headLimit is how much of a frame in progress can still turn out short:
+// max, and for line framing one byte more for a CR the splitter removes.
+// The splitter rejects a frame as soon as it has more than that without a
+// delimiter, so by then the spooler has a record of it.
+func (s *spooler) headLimit() int {
+	if s.mode == input.FramingNUL {
+		return s.max
+	}
+	return s.max + 1
 }
 
 func (s *spooler) startLong() {

@@ -151,3 +151,48 @@ func TestPipeErrorsKeepsA100MBLineWithBoundedMemory(t *testing.T) {
 		t.Errorf("files left next to the errors file: %v", entries)
 	}
 }
+
+// FuzzPipeErrors checks the spooler against the splitter it follows: on a
+// stream where no frame decodes (no '<'), --errors must hold every
+// non-empty frame, whole, in order, with the framing's delimiter, whatever
+// the frame lengths around max_message_size.
+func FuzzPipeErrors(f *testing.F) {
+	f.Add([]byte("bad\nxxxxxxxxxxxxxxxxxxxxxxxxx\n\r\nyy\r\n"), uint8(20), false)
+	f.Add([]byte("xxxxxxxxxxxxxxxxxxxx\r\nxxxxxxxxxxxxxxxxxxxxy\r\n"), uint8(20), false)
+	f.Add([]byte("a\x00bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\x00\x00c"), uint8(8), true)
+	f.Add([]byte("x\n"), uint8(1), false)
+	f.Fuzz(func(t *testing.T, in []byte, max uint8, nul bool) {
+		if max == 0 || len(in) > 4096 {
+			return
+		}
+		in = bytes.ReplaceAll(in, []byte("<"), []byte("x"))
+		delim, framing := byte('\n'), "line"
+		if nul {
+			delim, framing = 0, "nul"
+		}
+		var want bytes.Buffer
+		frames := bytes.Split(in, []byte{delim})
+		for i, fr := range frames {
+			if i == len(frames)-1 && len(fr) == 0 {
+				break // the stream ended with a delimiter
+			}
+			trimmed := fr
+			if !nul {
+				trimmed = bytes.TrimSuffix(fr, []byte("\r"))
+			}
+			if len(trimmed) == 0 {
+				continue // the splitter skips empty frames
+			}
+			if len(trimmed) > int(max) {
+				want.Write(fr) // whole, CR included
+			} else {
+				want.Write(trimmed)
+			}
+			want.WriteByte(delim)
+		}
+		got, stderr := pipeErrors(t, string(in), "--framing", framing, "--max-message-size", fmt.Sprint(max))
+		if got != want.String() {
+			t.Errorf("max %d, framing %s, input %q:\n--errors %q\nwant     %q\nstderr:\n%s", max, framing, in, got, want.String(), stderr)
+		}
+	})
+}
