@@ -52,6 +52,13 @@ func (k *deadLetterKeys) check(s *config.Section, def int) error {
 	if n := k.DeadLetterMaxFrameSize; n < 1 || n > maxDeadLetterFrame {
 		return s.Errorf("dead_letter_max_frame_size", "must be between 1 and %d bytes, not %d", maxDeadLetterFrame, n)
 	}
+	if k.DeadLetterFile == "" {
+		for _, key := range []string{"dead_letter_max_frame_size", "dead_letter_file_mode"} {
+			if s.Has(key) {
+				s.Warn(key, "has no effect without dead_letter_file")
+			}
+		}
+	}
 	return nil
 }
 
