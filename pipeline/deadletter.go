@@ -18,12 +18,12 @@ import (
 	"github.com/flowgo/flowgo/internal/logfile"
 )
 
-// DeadLetterFlushDelay bounds how long a rejected frame stays in a
+// deadLetterFlushDelay bounds how long a rejected frame stays in a
 // dead-letter file's buffer: the first frame written into an empty buffer
 // schedules a flush this much later, so rejected frames reach the file
 // (and survive a kill -9 of flowgo) within it, with one write call per
 // interval however many frames are rejected.
-const DeadLetterFlushDelay = 100 * time.Millisecond
+const deadLetterFlushDelay = 100 * time.Millisecond
 
 // CutMark is what ends a frame a dead-letter file (or pipe mode's --errors)
 // keeps only in part: the frame's first kept bytes are followed by
@@ -138,9 +138,9 @@ func (d *deadLetter) Write(frame []byte, reason error) {
 	if f.w.Buffered() > 0 && !f.armed {
 		f.armed = true
 		if f.timer == nil {
-			f.timer = time.AfterFunc(DeadLetterFlushDelay, f.timedFlush)
+			f.timer = time.AfterFunc(deadLetterFlushDelay, f.timedFlush)
 		} else {
-			f.timer.Reset(DeadLetterFlushDelay)
+			f.timer.Reset(deadLetterFlushDelay)
 		}
 	}
 }

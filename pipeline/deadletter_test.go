@@ -67,7 +67,7 @@ func TestDeadLetterCutsLongFramesAndMarksThem(t *testing.T) {
 }
 
 // TestDeadLetterFlushesItself: rejected frames reach the file within
-// DeadLetterFlushDelay without anyone calling Flush, so a flowgo killed
+// deadLetterFlushDelay without anyone calling Flush, so a flowgo killed
 // with SIGKILL keeps them.
 func TestDeadLetterFlushesItself(t *testing.T) {
 	d, path := openTestDeadLetter(t, deadLetterSettings{framing: "line", maxFrame: 1000})
