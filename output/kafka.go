@@ -62,11 +62,11 @@ type kafkaConfig struct {
 	// in-sync replica, 1 the leader, 0 nothing (best effort: losses and
 	// refusals go unnoticed, order is not kept; a startup warning says so).
 	Acks int `toml:"kafka_acks"`
-	// Timeout (milliseconds) is the longest one produce request may take,
+	// Timeout (an integer counts milliseconds) is the longest one produce request may take,
 	// from sending to acknowledgement; the brokers are given half of it to
 	// gather replica acknowledgements, kafka-go's rule, leaving the rest for
 	// the network. A request that times out is retried.
-	Timeout int `toml:"kafka_timeout"`
+	Timeout config.Duration[config.Milliseconds] `toml:"kafka_timeout"`
 	// Threads is the most produce requests in flight at once for a batch.
 	// A partition never has more than one, so order per partition (and
 	// per key) holds for any value.
@@ -186,7 +186,7 @@ func newKafka(c Config) (Output, error) {
 	s := c.Section
 	cfg := kafkaConfig{
 		Acks:            DefaultKafkaAcks,
-		Timeout:         DefaultKafkaTimeout,
+		Timeout:         config.Count[config.Milliseconds](DefaultKafkaTimeout),
 		Threads:         DefaultKafkaThreads,
 		Coalesce:        DefaultKafkaCoalesce,
 		Compression:     DefaultKafkaCompression,
@@ -242,10 +242,10 @@ func (k *Kafka) validate(s *config.Section) error {
 	default:
 		return s.Errorf("kafka_acks", "must be -1 (all in-sync replicas), 1 (the leader) or 0 (no acknowledgement), not %d", cfg.Acks)
 	}
-	if cfg.Timeout <= 0 {
-		return s.Errorf("kafka_timeout", "must be a positive number of milliseconds, not %d", cfg.Timeout)
+	if cfg.Timeout.Get() <= 0 {
+		return s.Errorf("kafka_timeout", "must be a positive number of milliseconds, not %v", cfg.Timeout)
 	}
-	k.timeout = time.Duration(cfg.Timeout) * time.Millisecond
+	k.timeout = cfg.Timeout.Get()
 	if cfg.Threads < 1 || cfg.Threads > 256 {
 		return s.Errorf("kafka_threads", "must be from 1 to 256, not %d", cfg.Threads)
 	}

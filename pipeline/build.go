@@ -15,6 +15,7 @@ import (
 	"github.com/flowgo/flowgo/decoder"
 	"github.com/flowgo/flowgo/encoder"
 	"github.com/flowgo/flowgo/input"
+	"github.com/flowgo/flowgo/internal/logfile"
 	"github.com/flowgo/flowgo/output"
 	"github.com/flowgo/flowgo/queue"
 )
@@ -29,7 +30,37 @@ type inputHeader struct {
 	QueueMaxBytes    int    `toml:"queue_max_bytes"`
 	MaxMessageSize   int    `toml:"max_message_size"`
 	MaxMessageAction string `toml:"max_message_action"`
-	DeadLetterFile   string `toml:"dead_letter_file"`
+	deadLetterKeys
+}
+
+// deadLetterKeys are the keys of a dead_letter_file, in [input] and [output].
+type deadLetterKeys struct {
+	DeadLetterFile string `toml:"dead_letter_file"`
+	// DeadLetterMaxFrameSize is the most bytes of one frame kept; a longer
+	// frame is kept in part, marked (CutMark).
+	DeadLetterMaxFrameSize int             `toml:"dead_letter_max_frame_size"`
+	DeadLetterFileMode     config.FileMode `toml:"dead_letter_file_mode"`
+}
+
+// maxDeadLetterFrame bounds dead_letter_max_frame_size, as max_message_size.
+const maxDeadLetterFrame = 64 << 20
+
+// check validates the keys of s; the frame limit defaults to def.
+func (k *deadLetterKeys) check(s *config.Section, def int) error {
+	if !s.Has("dead_letter_max_frame_size") {
+		k.DeadLetterMaxFrameSize = def
+	}
+	if n := k.DeadLetterMaxFrameSize; n < 1 || n > maxDeadLetterFrame {
+		return s.Errorf("dead_letter_max_frame_size", "must be between 1 and %d bytes, not %d", maxDeadLetterFrame, n)
+	}
+	if k.DeadLetterFile == "" {
+		for _, key := range []string{"dead_letter_max_frame_size", "dead_letter_file_mode"} {
+			if s.Has(key) {
+				s.Warn(key, "has no effect without dead_letter_file")
+			}
+		}
+	}
+	return nil
 }
 
 // outputHeader holds the keys every [output] table may have.
@@ -37,8 +68,8 @@ type outputHeader struct {
 	Type            string        `toml:"type"`
 	Format          string        `toml:"format"`
 	Framing         string        `toml:"framing"`
-	DeadLetterFile  string        `toml:"dead_letter_file"`
 	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
+	deadLetterKeys
 }
 
 // queueKeys is the [queue] table.
@@ -128,7 +159,8 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 	var headers []*inputHeader
 	for _, s := range f.Inputs {
 		h := &inputHeader{Type: "syslog-tls", Format: "rfc5424", Framing: "line",
-			MaxMessageSize: DefaultMaxMessageSize, MaxMessageAction: "reject"}
+			MaxMessageSize: DefaultMaxMessageSize, MaxMessageAction: "reject",
+			deadLetterKeys: deadLetterKeys{DeadLetterFileMode: config.Mode(logfile.DefaultMode)}}
 		headers = append(headers, h)
 		if err := s.Decode(h); err != nil {
 			return nil, err
@@ -153,11 +185,16 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 		if h.MaxMessageAction != "reject" && h.MaxMessageAction != "truncate" {
 			return nil, s.Errorf("max_message_action", "must be \"reject\" or \"truncate\", not %q", h.MaxMessageAction)
 		}
-		if h.QueueSize < 0 {
-			return nil, s.Errorf("queuesize", "must not be negative")
+		if err := h.deadLetterKeys.check(s, h.MaxMessageSize); err != nil {
+			return nil, err
 		}
-		if h.QueueMaxBytes < 0 {
-			return nil, s.Errorf("queue_max_bytes", "must not be negative")
+		// 0 is not "the default": a queue that holds nothing cannot run, and
+		// a value that silently means something else hides a mistake.
+		if s.Has("queuesize") && h.QueueSize <= 0 {
+			return nil, s.Errorf("queuesize", "must be at least 1 record, not %d (leave it out for the default, %d)", h.QueueSize, DefaultQueueSize)
+		}
+		if s.Has("queue_max_bytes") && h.QueueMaxBytes <= 0 {
+			return nil, s.Errorf("queue_max_bytes", "must be at least 1 byte, not %d (leave it out for the default, %d)", h.QueueMaxBytes, DefaultQueueMaxBytes)
 		}
 		pl.queueSize = max(pl.queueSize, h.QueueSize)
 		pl.queueBytes = max(pl.queueBytes, h.QueueMaxBytes)
@@ -172,12 +209,17 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 		}
 		name := s.Name()
 		ip := &inputPlan{name: name, typ: canon, text: sectionText(s)}
+		if err := checkNotOutputFile(f, s, h.DeadLetterFile); err != nil {
+			return nil, err
+		}
 		if h.DeadLetterFile != "" {
 			framing := h.Framing
 			if !typ.Stream {
 				framing = input.FramingLine
 			}
-			if ip.dead, err = deadLetterFor(opts, h.DeadLetterFile, framing); err != nil {
+			settings := deadLetterSettings{framing: framing, mode: h.DeadLetterFileMode.Get(),
+				maxFrame: h.DeadLetterMaxFrameSize, inputMax: h.MaxMessageSize}
+			if ip.dead, err = deadLetterFor(opts, h.DeadLetterFile, settings); err != nil {
 				return nil, s.Errorf("dead_letter_file", "%v", err)
 			}
 			pl.inputs = append(pl.inputs, ip) // so that release closes it on error
@@ -224,8 +266,12 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 	}
 
 	s := f.Output
-	h := outputHeader{Type: "kafka", Format: "gelf", ShutdownTimeout: DefaultShutdownTimeout}
+	h := outputHeader{Type: "kafka", Format: "gelf", ShutdownTimeout: DefaultShutdownTimeout,
+		deadLetterKeys: deadLetterKeys{DeadLetterFileMode: config.Mode(logfile.DefaultMode)}}
 	if err := s.Decode(&h); err != nil {
+		return nil, err
+	}
+	if err := h.deadLetterKeys.check(s, DefaultMaxMessageSize); err != nil {
 		return nil, err
 	}
 	s.Legacy("Flowgger no longer reads it", "tls_method", "tls_timeout", "debug_lf")
@@ -262,8 +308,12 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 	op := &outputPlan{name: canon, shutdown: h.ShutdownTimeout, text: sectionText(s),
 		codec: &codec{enc: enc, format: h.Format, framing: framing}}
 	pl.out = op
+	if err := checkNotOutputFile(f, s, h.DeadLetterFile); err != nil {
+		return nil, err
+	}
 	if h.DeadLetterFile != "" {
-		if op.codec.dead, err = deadLetterFor(opts, h.DeadLetterFile, "line"); err != nil {
+		settings := deadLetterSettings{framing: "line", mode: h.DeadLetterFileMode.Get(), maxFrame: h.DeadLetterMaxFrameSize}
+		if op.codec.dead, err = deadLetterFor(opts, h.DeadLetterFile, settings); err != nil {
 			return nil, s.Errorf("dead_letter_file", "%v", err)
 		}
 	}
@@ -284,6 +334,10 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 		return nil, err
 	}
 	pl.sections = append(append(pl.sections, f.Inputs...), f.Output)
+	if m, ok := f.Tables["metrics"]; ok && m.Decoded() {
+		// Decoded by LoadGroup; flowgo check prints it with the rest.
+		pl.sections = append(pl.sections, m)
+	}
 	if q := f.Tables["queue"]; q != nil {
 		pl.sections = append(pl.sections, q)
 	}
@@ -367,6 +421,46 @@ func checkQueuePath(path string) error {
 		}
 		p = parent
 	}
+}
+
+// outputFile returns the file_path of f's output when it is a file output,
+// "" otherwise.
+func outputFile(f *config.File) string {
+	raw := f.Output.Raw()
+	typ, _ := raw["type"].(string)
+	if _, canon, err := output.Lookup(typ); err != nil || canon != "file" {
+		return ""
+	}
+	path, _ := raw["file_path"].(string)
+	return path
+}
+
+// checkNotOutputFile refuses a dead-letter file (key dead_letter_file of s)
+// that is the file output's file_path: records and rejected frames would
+// mix in one file, each appended through its own buffer. Paths are compared
+// absolute and cleaned, and as files when both exist (links). It runs
+// before the dead-letter file is opened, so a refused one is not created.
+func checkNotOutputFile(f *config.File, s *config.Section, dead string) error {
+	path := outputFile(f)
+	if path == "" || dead == "" {
+		return nil
+	}
+	a, errA := filepath.Abs(path)
+	b, errB := filepath.Abs(dead)
+	same := errA == nil && errB == nil && a == b
+	if !same {
+		sa, errA := os.Stat(path)
+		sb, errB := os.Stat(dead)
+		same = errA == nil && errB == nil && os.SameFile(sa, sb)
+	}
+	if !same {
+		return nil
+	}
+	where := fmt.Sprintf("output.file_path (line %d)", f.Output.Line("file_path"))
+	if s == f.Output {
+		where = fmt.Sprintf("file_path (line %d)", f.Output.Line("file_path"))
+	}
+	return s.Errorf("dead_letter_file", "%q is also %s: rejected frames would be mixed with the records; name another file", dead, where)
 }
 
 // legacyCompression accepts Flowgger's tls_compression: false is what

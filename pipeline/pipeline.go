@@ -767,7 +767,7 @@ func (p *Pipeline) giveUp(records int64) {
 // it in dead when set.
 func (p *Pipeline) reject(component, origin string, frame []byte, err error, dead *deadLetter) {
 	if dead != nil {
-		dead.Write(frame)
+		dead.Write(frame, err)
 	}
 	if p.onReject != nil {
 		p.rejMu.Lock()
