@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/internal/ratelog"
 )
 
@@ -41,9 +42,9 @@ const (
 // streamKeys are the keys of input.type tcp and tls.
 type streamKeys struct {
 	Listen string `toml:"listen"`
-	// Timeout is the idle time, in seconds, after which a connection that
-	// sent nothing is closed; 0 means never.
-	Timeout int `toml:"timeout"`
+	// Timeout is the idle time after which a connection that sent nothing
+	// is closed (an integer counts seconds, as in Flowgger); 0 means never.
+	Timeout config.Duration[config.Seconds] `toml:"timeout"`
 	// MaxConnections bounds the open connections; 0 means no limit.
 	MaxConnections int `toml:"max_connections"`
 	// TCPKeepalive is the idle time before keepalive probes; 0 turns them off.
@@ -57,7 +58,7 @@ type streamKeys struct {
 func decodeStreamKeys(c Config, defaultListen string) (streamKeys, error) {
 	k := streamKeys{
 		Listen:         defaultListen,
-		Timeout:        DefaultIdleTimeout,
+		Timeout:        config.Count[config.Seconds](DefaultIdleTimeout),
 		MaxConnections: DefaultMaxConnections,
 		TCPKeepalive:   DefaultTCPKeepalive,
 	}
@@ -71,8 +72,8 @@ func decodeStreamKeys(c Config, defaultListen string) (streamKeys, error) {
 	if err := streamCheckListen(k.Listen); err != nil {
 		return k, s.Errorf("listen", "%v", err)
 	}
-	if k.Timeout < 0 {
-		return k, s.Errorf("timeout", "must be 0 (no idle timeout) or a number of seconds, not %d", k.Timeout)
+	if k.Timeout.Get() < 0 {
+		return k, s.Errorf("timeout", "must be 0 (no idle timeout) or a number of seconds, not %v", k.Timeout)
 	}
 	if k.MaxConnections < 0 {
 		return k, s.Errorf("max_connections", "must be 0 (no limit) or positive, not %d", k.MaxConnections)
@@ -245,7 +246,7 @@ func (s *streamServer) accept(ctx context.Context, ln net.Listener, sink Sink, w
 			continue
 		}
 		delay = 0
-		sc := &streamConn{Conn: conn, timeout: time.Duration(s.k.Timeout) * time.Second}
+		sc := &streamConn{Conn: conn, timeout: s.k.Timeout.Get()}
 		if !s.track(sc) {
 			s.refused.Add(1)
 			if tc, ok := conn.(*net.TCPConn); ok {
