@@ -33,6 +33,7 @@ type inputCounters struct {
 	dropped map[string]*atomic.Int64 // by reason
 
 	conns input.ConnCounter // nil for inputs without connections
+	own   input.CounterSource // nil for inputs without counters of their own
 }
 
 func (c *inputCounters) drop(reason string, n int) {
