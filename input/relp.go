@@ -203,9 +203,9 @@ type relpSession struct {
 	acks   int
 	hashes []uint64
 
-	recent relpRecent      // the last frames queued
-	resend *relpRecentSet  // the frames of this peer's last broken session, while resends may come
-	host   string          // the peer's address without the port
+	recent relpRecent     // the last frames queued
+	resend *relpRecentSet // the frames of this peer's last broken session, while resends may come
+	host   string         // the peer's address without the port
 }
 
 // relpSessionSink is the pipeline as a session's batcher sees it: once a

@@ -670,4 +670,3 @@ func TestRELPKeys(t *testing.T) {
 		t.Errorf("default listen %q; want %q", addr, DefaultRELPListen)
 	}
 }
-
