@@ -55,9 +55,9 @@ const relpMinData = 4096
 // dead-lettered). A full queue makes Put wait, so no answer goes out, the
 // sender's window fills and it stops: backpressure. Answers keep the order
 // of the commands. A frame longer than max_message_size is read to its end
-// and, with max_message_action = "reject", answered "500" (the sender drops
-// it) and rejected as too long; with "truncate", its head is decoded and
-// answered "200". A stream that is not RELP, a transaction number out of
+// and answered 200: with max_message_action = "reject" its head is
+// rejected as too long (counted, dead-lettered), with "truncate" decoded.
+// A stream that is not RELP, a transaction number out of
 // sequence, a command before open and an unknown command end the session:
 // what came before is answered, then the error (when the command can be
 // answered) and the serverclose hint are sent and the connection is
@@ -161,7 +161,6 @@ var relpEndNames = [relpEndCount]string{"close", "peer_closed", "idle", "shutdow
 type relpStats struct {
 	sessions atomic.Int64 // sessions opened (open answered 200)
 	acked    atomic.Int64 // syslog frames answered 200
-	refused  atomic.Int64 // syslog frames answered 500
 	resent   atomic.Int64 // syslog frames a sender sent again that were already queued
 	ended    [relpEndCount]atomic.Int64
 }
@@ -171,7 +170,6 @@ func (in *RELP) Counters() []Counter {
 	out := []Counter{
 		{Name: "relp_sessions_total", Help: "RELP sessions opened.", Value: in.st.sessions.Load()},
 		{Name: "relp_frames_acked_total", Help: "RELP syslog frames answered 200 OK: queued, or rejected as undecodable and dead-lettered.", Value: in.st.acked.Load()},
-		{Name: "relp_frames_refused_total", Help: "RELP syslog frames answered 500 (longer than max_message_size): the sender drops them.", Value: in.st.refused.Load()},
 		{Name: "relp_frames_resent_total", Help: "RELP syslog frames a sender sent again after a broken session although they had been queued (detected by content, within one flowgo process).", Value: in.st.resent.Load()},
 	}
 	for i := range relpEndCount {
@@ -235,7 +233,7 @@ func (in *RELP) serveSession(ctx context.Context, sc *streamConn, conn net.Conn,
 	s.bt.SetPeer(in.k.PeerField, peer)
 	defer s.bt.Release()
 
-	// Frames longer than max_message_size are refused or truncated by
+	// Frames longer than max_message_size are rejected or truncated by
 	// syslog; open's offers may need more.
 	rr := newRELPReader(conn, max(c.MaxMessageSize, relpMinData))
 	pending := newPendingProbe(sc.Conn)
@@ -385,21 +383,21 @@ func (s *relpSession) syslog(f relpFrame) {
 	}
 	raw := relpFrameLen(f)
 	data := f.data
-	if f.size > c.MaxMessageSize {
-		data = data[:c.MaxMessageSize]
-		if !c.Truncate {
-			s.sink.Reject(s.origin(f), data, &FrameError{Offset: f.offset,
-				Reason: fmt.Sprintf("%v (%d bytes): RELP data length %d", ErrFrameTooLong, c.MaxMessageSize, f.size)})
-			s.out = appendRELPRsp(s.out, f.txnr, 500, "frame too long", "")
-			s.in.st.refused.Add(1)
-			return
-		}
-	}
-	data = trimLF(data)
 	// The answer is queued before Add, which may hand the batch over.
 	s.out = appendRELPRsp(s.out, f.txnr, 200, "OK", "")
 	s.acks++
 	s.hashes = append(s.hashes, h)
+	if f.size > c.MaxMessageSize {
+		data = data[:c.MaxMessageSize]
+		if !c.Truncate {
+			// Answered 200 like an undecodable frame: a 500 makes omrelp
+			// suspend its action and send its whole batch again.
+			s.sink.Reject(s.origin(f), data, &FrameError{Offset: f.offset,
+				Reason: fmt.Sprintf("%v (%d bytes): RELP data length %d", ErrFrameTooLong, c.MaxMessageSize, f.size)})
+			return
+		}
+	}
+	data = trimLF(data)
 	if err := s.bt.Add(data, raw); err != nil {
 		s.sink.Reject(s.origin(f), data, err)
 	}
