@@ -73,13 +73,15 @@ func runFaultTest(t *testing.T, bin string, sig syscall.Signal, diskQueue bool) 
 		queue.type="LinkedList" queue.filename="relpq" queue.saveOnShutdown="on"
 		action.resumeRetryCount="-1" action.resumeInterval="1"`, port)))
 
-	// The sender: a steady flow, 2,000 records a second for ten seconds.
+	// The sender: a steady flow, 2,000 records a second for ten seconds;
+	// the last 100 once the last flowgo runs, so that its metrics see them.
+	const final = 100
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
 		const chunk = 40
-		for i := 0; i < faultRecords; i += chunk {
-			writeRecords(t, in, i, chunk)
+		for i := 0; i < faultRecords-final; i += chunk {
+			writeRecords(t, in, i, min(chunk, faultRecords-final-i))
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
@@ -94,6 +96,7 @@ func runFaultTest(t *testing.T, bin string, sig syscall.Signal, diskQueue bool) 
 		fg.start()
 	}
 	<-written
+	writeRecords(t, in, faultRecords-final, final)
 
 	// Wait until every record is there, or nothing new came for 20 s.
 	last, lastChange := -1, time.Now()
