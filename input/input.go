@@ -123,6 +123,9 @@ type Type struct {
 	New Constructor
 	// Stream is true for byte-stream inputs, which take input.framing.
 	Stream bool
+	// Framing names, for an input that is not Stream, how its frames come
+	// ("relp"), for flowgo check; "datagram" when empty.
+	Framing string
 }
 
 var registry = internalregistry.New[Type]("input type")

@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	Register("relp", Type{New: newRELP})
+	Register("relp", Type{New: newRELP, Framing: "relp"})
 }
 
 // DefaultRELPListen is the relp input's default address (imrelp has no
