@@ -670,3 +670,19 @@ func TestRELPKeys(t *testing.T) {
 		t.Errorf("default listen %q; want %q", addr, DefaultRELPListen)
 	}
 }
+
+// max_connections applies as for the tcp input: the connection beyond it
+// is reset at once, counted, and the open session is unaffected.
+func TestRELPMaxConnections(t *testing.T) {
+	s := startRELP(t, "listen = \"127.0.0.1:0\"\nmax_connections = 1", streamOptions{})
+	c := dialRELP(t, s)
+	c.open()
+	extra := dialRELP(t, s)
+	if err := readsEOF(extra.c, 10*time.Second); err != nil {
+		t.Fatalf("second connection: %v", err)
+	}
+	if !waitFor(10*time.Second, func() bool { _, refused, _ := s.relp().ConnCounts(); return refused == 1 }) {
+		t.Fatal("the refused connection was not counted")
+	}
+	c.expectRsp(c.send("syslog", "still here"), "200 OK")
+}
