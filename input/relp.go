@@ -265,7 +265,7 @@ func (in *RELP) serveSession(ctx context.Context, sc *streamConn, conn net.Conn,
 			end, cause = relpReadEnd(err), err
 			break
 		}
-		end, errRsp, cause = s.handle(f, rr)
+		end, errRsp, cause = s.handle(f)
 	}
 	s.finish(ctx, end, errRsp, cause, rr)
 }
@@ -288,7 +288,7 @@ func relpReadEnd(err error) int {
 
 // handle processes one frame. It returns -1 while the session goes on,
 // else why it ends, with the error answer to send (if any) and the cause.
-func (s *relpSession) handle(f relpFrame, rr *relpReader) (end int, errRsp []byte, cause error) {
+func (s *relpSession) handle(f relpFrame) (end int, errRsp []byte, cause error) {
 	if f.txnr != s.expect {
 		return relpEndBadTxnr, nil, &relpFrameError{Offset: f.offset, Frame: f.number,
 			Reason: fmt.Sprintf("transaction number %d, expected %d", f.txnr, s.expect)}

@@ -600,7 +600,7 @@ func TestRELPTransactionNumberWraps(t *testing.T) {
 		if err != nil {
 			break
 		}
-		end, _, _ := s.handle(f, rr)
+		end, _, _ := s.handle(f)
 		ends = append(ends, end)
 		if end >= 0 {
 			break
