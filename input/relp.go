@@ -436,8 +436,8 @@ func (s *relpSession) write() {
 		s.out, s.acks = s.out[:0], 0
 		return
 	}
-	if t := s.in.k.Timeout; t > 0 {
-		s.conn.SetWriteDeadline(time.Now().Add(time.Duration(t) * time.Second))
+	if t := s.in.k.Timeout.Get(); t > 0 {
+		s.conn.SetWriteDeadline(time.Now().Add(t))
 	}
 	_, err := s.conn.Write(s.out)
 	if err != nil {
