@@ -125,6 +125,10 @@ type streamServer struct {
 	tls       *tls.Config // nil for tcp
 	handshake time.Duration
 
+	// session, when set, serves each connection past its TLS handshake
+	// instead of the framing loop below (the relp input).
+	session func(ctx context.Context, sc *streamConn, conn net.Conn, peer string, sink Sink)
+
 	bound chan struct{} // closed when Run has bound its listener, or failed to
 	addr  net.Addr
 
@@ -291,7 +295,7 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 	log := s.c.Log
 	log.Debug("connection opened", "type", s.kind, "peer", peer)
 
-	var r io.Reader = sc
+	var conn net.Conn = sc
 	if s.tls != nil {
 		tc := tls.Server(sc, s.tls)
 		sc.SetDeadline(time.Now().Add(s.handshake))
@@ -303,10 +307,14 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 			return
 		}
 		sc.SetDeadline(time.Time{})
-		r = tc
+		conn = tc
 	}
 	sc.manage()
-	tail := &tailReader{r: r, last: -1}
+	if s.session != nil {
+		s.session(ctx, sc, conn, peer, sink)
+		return
+	}
+	tail := &tailReader{r: conn, last: -1}
 
 	sp := NewSplitter(tail, s.c.Framing, s.c.MaxMessageSize, s.c.Truncate)
 	bt := NewBatcher(s.c.Decoder, sink, s.c.Name, s.c.BatchRecords, s.c.BatchBytes)

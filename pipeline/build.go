@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -253,7 +254,7 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 		}
 		framing := h.Framing
 		if !typ.Stream {
-			framing = "datagram"
+			framing = cmp.Or(typ.Framing, "datagram")
 		}
 		ip.describe = fmt.Sprintf("%s: type %s, format %s, framing %s, max_message_size %d (%s)",
 			name, canon, h.Format, framing, h.MaxMessageSize, h.MaxMessageAction)

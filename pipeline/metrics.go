@@ -44,6 +44,12 @@ type metricsCollector struct {
 	pipelines func() []*Pipeline
 }
 
+// The labels of input metrics; an input's own counters use them too.
+var (
+	inputLabels       = []string{"pipeline", "input", "type"}
+	inputReasonLabels = []string{"pipeline", "input", "type", "reason"}
+)
+
 var (
 	descInRecords   = prometheus.NewDesc("flowgo_input_records_total", "Records decoded and queued.", []string{"pipeline", "input", "type"}, nil)
 	descInBytes     = prometheus.NewDesc("flowgo_input_bytes_total", "Raw bytes read by the input.", []string{"pipeline", "input", "type"}, nil)
@@ -120,6 +126,16 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 				gauge(descInConns, open, l...)
 				counter(descInRefused, refused, l...)
 				counter(descInHandshake, hs, l...)
+			}
+			if ctr.own != nil {
+				for _, c := range ctr.own.Counters() {
+					names, values := inputLabels, l
+					if c.Reason != "" {
+						names, values = inputReasonLabels, append(l[:len(l):len(l)], c.Reason)
+					}
+					d := prometheus.NewDesc("flowgo_input_"+c.Name, c.Help, names, nil)
+					counter(d, c.Value, values...)
+				}
 			}
 		}
 		st := &p.stats

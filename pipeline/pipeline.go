@@ -423,6 +423,7 @@ func (p *Pipeline) startInputLocked(ip *inputPlan, initial bool) {
 	if cc, ok := ip.input.(input.ConnCounter); ok {
 		ctr.conns = cc
 	}
+	ctr.own, _ = ip.input.(input.CounterSource)
 	ctx, cancel := context.WithCancel(p.runCtx)
 	r := &inputRun{plan: ip, cancel: cancel, done: make(chan struct{}), initial: initial,
 		sink: &inputSink{p: p, name: ip.name, dead: ip.dead, ctr: ctr}}

@@ -33,7 +33,8 @@ type inputCounters struct {
 	dropMu  sync.Mutex
 	dropped map[string]*atomic.Int64 // by reason
 
-	conns input.ConnCounter // nil for inputs without connections
+	conns input.ConnCounter   // nil for inputs without connections
+	own   input.CounterSource // nil for inputs without counters of their own
 }
 
 func (c *inputCounters) drop(reason string, n int) {
