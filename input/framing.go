@@ -24,6 +24,8 @@ func ValidFraming(f string) bool {
 	switch f {
 	case FramingLine, FramingNUL, FramingSyslen, FramingAuto:
 		return true
+	case FramingCapnp:
+		return true
 	}
 	return false
 }
@@ -216,6 +218,8 @@ func (s *Splitter) split() (frame []byte, err error, ok bool) {
 		return s.splitCounted()
 	case FramingNUL:
 		return s.splitDelimited(0)
+	case FramingCapnp:
+		return s.splitCapnp()
 	default:
 		return s.splitDelimited('\n')
 	}

@@ -204,6 +204,18 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 		if err != nil {
 			return nil, s.Errorf("type", "%v", err)
 		}
+		if !typ.Stream && h.Format == "capnp" {
+			return nil, s.Errorf("format", "format \"capnp\" needs a stream input (stdin, tcp or tls), where framing \"capnp\" cuts the messages; not type %q", h.Type)
+		}
+		if typ.Stream {
+			if h.Framing, err = input.FormatFraming(h.Format, h.Framing, s.Has("framing") || h.Framed); err != nil {
+				key := "framing"
+				if !s.Has("framing") {
+					key = "framed"
+				}
+				return nil, s.Errorf(key, "%v", err)
+			}
+		}
 		dec, err := decoder.New(h.Format, s)
 		if err != nil {
 			return nil, wrapKey(s, "format", err)
@@ -298,6 +310,11 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 		framing = typ.FixedFraming
 	case s.Has("framing"):
 		if framing, err = output.NormalizeFraming(h.Framing); err != nil {
+			return nil, s.Errorf("framing", "%v", err)
+		}
+	}
+	if typ.FixedFraming == "" {
+		if framing, err = output.FormatFraming(h.Format, framing, s.Has("framing")); err != nil {
 			return nil, s.Errorf("framing", "%v", err)
 		}
 	}

@@ -58,8 +58,8 @@ type deadFile struct {
 
 // deadLetter keeps rejected raw frames in a dead-letter file so that strict
 // decoding loses nothing: each frame is written byte for byte with the
-// framing it came with (line, nul or syslen), so the file can be replayed
-// through flowgo with the same framing. A frame longer than maxFrame, or
+// framing it came with (line, nul, syslen, or capnp: messages back to
+// back), so the file can be replayed through flowgo with the same framing. A frame longer than maxFrame, or
 // one the input already cut, is kept in part and marked (CutMark). Each
 // section that names a dead-letter file has its own deadLetter (its
 // framing, its limits); the file is shared.
@@ -126,6 +126,9 @@ func (d *deadLetter) Write(frame []byte, reason error) {
 		f.w.Write(kept)
 		f.w.WriteString(mark)
 		f.err = f.w.WriteByte(0)
+	case "capnp": // messages carry their length; a cut one ends what can be replayed
+		f.w.Write(kept)
+		_, f.err = f.w.WriteString(mark)
 	default:
 		f.w.Write(kept)
 		f.w.WriteString(mark)

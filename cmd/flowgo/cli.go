@@ -331,8 +331,8 @@ func (e *env) pipeCmd(ctx context.Context, args []string) int {
 	fs.SetOutput(e.stderr)
 	from := fs.String("from", "", "input format: "+strings.Join(decoder.Names(), ", "))
 	to := fs.String("to", "", "output format: "+strings.Join(encoder.Names(), ", "))
-	framing := fs.String("framing", "line", "input framing: "+input.FramingHelp())
-	outFraming := fs.String("output-framing", "line", "output framing: "+strings.Join(output.Framings, ", "))
+	framing := fs.String("framing", "line", "input framing: "+input.FramingHelp()+" (capnp for --from capnp)")
+	outFraming := fs.String("output-framing", "line", "output framing: "+strings.Join(output.Framings, ", ")+" (capnp for --to capnp)")
 	errorsPath := fs.String("errors", "", "write rejected frames, byte for byte and whole, to this file")
 	maxSize := fs.Int("max-message-size", pipeline.DefaultMaxMessageSize, "longest frame in bytes")
 	if err := fs.Parse(args); err != nil {
@@ -349,8 +349,19 @@ func (e *env) pipeCmd(ctx context.Context, args []string) int {
 		fmt.Fprintln(e.stderr, "flowgo pipe: --from and --to are required")
 		return exitUsage
 	}
-	src := fmt.Sprintf("[input]\ntype = \"stdin\"\nformat = %s\nframing = %s\nmax_message_size = %d\n[output]\ntype = \"stdout\"\nformat = %s\nframing = %s\n",
-		strconv.Quote(*from), strconv.Quote(*framing), *maxSize, strconv.Quote(*to), strconv.Quote(*outFraming))
+	// A framing flag left unset leaves the key out, so that the format's
+	// default applies (line, or capnp for Cap'n Proto).
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	inFramingKey, outFramingKey := "", ""
+	if set["framing"] {
+		inFramingKey = "framing = " + strconv.Quote(*framing) + "\n"
+	}
+	if set["output-framing"] {
+		outFramingKey = "framing = " + strconv.Quote(*outFraming) + "\n"
+	}
+	src := fmt.Sprintf("[input]\ntype = \"stdin\"\nformat = %s\n%smax_message_size = %d\n[output]\ntype = \"stdout\"\nformat = %s\n%s",
+		strconv.Quote(*from), inFramingKey, *maxSize, strconv.Quote(*to), outFramingKey)
 	f, err := config.Parse("", src)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "flowgo pipe: %v\n", err)

@@ -272,4 +272,3 @@ func lastLines(logs []string, n int) string {
 	lines := strings.Split(strings.TrimSpace(logs[len(logs)-1]), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
-

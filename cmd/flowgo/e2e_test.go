@@ -359,7 +359,7 @@ func TestShippedConfigDocumentsEveryKey(t *testing.T) {
 			}
 		}
 	}
-	for _, extra := range []string{"ltsv_schema", "ltsv_suffixes", "gelf_extra", "ltsv_extra", "syslog_prepend_timestamp", "syslog_sd_id", "rfc3164_timezone", "listen", "stall_timeout", "max_bytes", "sync", "sync_interval", "path"} {
+	for _, extra := range []string{"ltsv_schema", "ltsv_suffixes", "gelf_extra", "ltsv_extra", "capnp_extra", "syslog_prepend_timestamp", "syslog_sd_id", "rfc3164_timezone", "listen", "stall_timeout", "max_bytes", "sync", "sync_interval", "path"} {
 		seen[extra] = true
 	}
 	if len(seen) < 60 {
