@@ -79,7 +79,7 @@ func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 		descInConns, descInRefused, descInHandshake, descOutRecords, descOutBytes, descOutWrites, descOutRetries,
 		descOutFailed, descLost, descQueueRecords, descQueueBytes, descQueueMaxRecs, descQueueMaxByte,
 		descDiskRecords, descDiskBytes, descDiskMaxBytes, descDiskSegments, descDiskAge, descDiskReplayed,
-		descDiskDamRecs, descDiskDamBytes, descDiskWriteErr, descDiskResets, descDiskSync} {
+		descDiskDamRecs, descDiskDamBytes, descDiskWriteErr, descDiskResets, descDiskMissing, descDiskSync} {
 		ch <- d
 	}
 	// The histograms' descriptors vary with the pipelines; an unchecked
@@ -172,6 +172,7 @@ var (
 	descDiskDamBytes = prometheus.NewDesc("flowgo_queue_damaged_bytes_total", "Bytes of the disk queue skipped as damaged, including torn writes truncated at start.", []string{"pipeline"}, nil)
 	descDiskWriteErr = prometheus.NewDesc("flowgo_queue_write_errors_total", "Disk queue appends that failed (disk full, I/O error) and were retried.", []string{"pipeline"}, nil)
 	descDiskResets   = prometheus.NewDesc("flowgo_queue_position_resets_total", "Read positions recovered at start: missing or damaged position file, or a missing segment.", []string{"pipeline"}, nil)
+	descDiskMissing  = prometheus.NewDesc("flowgo_queue_missing_segments_total", "Segments found missing between others at start (deleted behind flowgo's back): their records are lost.", []string{"pipeline"}, nil)
 	descDiskSync     = prometheus.NewDesc("flowgo_queue_sync_duration_seconds", "How long each fsync of a disk queue segment took.", []string{"pipeline"}, nil)
 )
 
@@ -197,6 +198,7 @@ func collectDisk(ch chan<- prometheus.Metric, name string, d *queue.Disk) {
 	c(descDiskDamBytes, st.DamagedBytes.Load()+st.TornBytes.Load())
 	c(descDiskWriteErr, st.WriteErrors.Load())
 	c(descDiskResets, st.PositionResets.Load())
+	c(descDiskMissing, st.MissingSegments.Load())
 	count, sum, buckets := st.SyncSeconds.Snapshot()
 	ch <- prometheus.MustNewConstHistogram(descDiskSync, count, sum, buckets, name)
 }
