@@ -37,9 +37,11 @@ say() { echo "$*" | tee -a "$OUT"; }
 # show prints a command, as run, to the terminal and the results file.
 show() { say "+ $*"; }
 
-# build compiles flowgo and flowgo-loadgen from this tree.
+# build compiles flowgo, flowgo-loadgen and kfaked (the standalone Kafka
+# broker of the Kafka runs) from this tree.
 build() {
-	(cd "$REPO" && go build -o "$BIN/flowgo-loadgen" ./cmd/flowgo-loadgen && go build -o "$BIN/flowgo" ./cmd/flowgo)
+	(cd "$REPO" && go build -o "$BIN/flowgo-loadgen" ./cmd/flowgo-loadgen && go build -o "$BIN/flowgo" ./cmd/flowgo &&
+		go build -o "$BIN/kfaked" ./internal/kfaked)
 }
 
 # machine_header writes what the figures depend on.

@@ -335,6 +335,69 @@ func TestGELFExtraWarnings(t *testing.T) {
 	}
 }
 
+func TestGELFFullMessageKey(t *testing.T) {
+	r := record(func(r *flowgo.Record) {
+		r.Time, r.Hostname, r.Msg, r.FullMsg, r.Severity = ts, "h", "test message", line5424, 7
+	})
+	tests := []struct {
+		name, toml string
+		want       string // the full_message written, "" for none
+	}{
+		{"the default writes it", "", line5424},
+		{"true writes it", "gelf_full_message = true", line5424},
+		{"false leaves it out", "gelf_full_message = false", ""},
+		{"false keeps one from gelf_extra", "gelf_full_message = false\ngelf_extra = { full_message = \"x\" }", "x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := config.Parse("t.toml", "[output]\n"+tt.toml)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := NewGELF(f.Output)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Check(); err != nil {
+				t.Fatalf("Check = %v", err)
+			}
+			out, _ := g.Encode(nil, &r)
+			var m map[string]any
+			if err := json.Unmarshal(out, &m); err != nil {
+				t.Fatalf("Encode = %s: %v", out, err)
+			}
+			got, _ := m["full_message"].(string)
+			if got != tt.want {
+				t.Errorf("full_message = %q; want %q (in %s)", got, tt.want, out)
+			}
+			if m["short_message"] != "test message" {
+				t.Errorf("short_message = %v; want it kept (in %s)", m["short_message"], out)
+			}
+		})
+	}
+	t.Run("another format warns", func(t *testing.T) {
+		f, err := config.Parse("t.toml", "[output]\nformat = \"ltsv\"\ngelf_full_message = false\n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := New("ltsv", f.Output); err != nil {
+			t.Fatal(err)
+		}
+		if w := strings.Join(f.Warnings(), "\n"); !strings.Contains(w, "output.gelf_full_message: ignored: used only by output.format gelf") {
+			t.Errorf("warnings = %q; want gelf_full_message ignored by ltsv", w)
+		}
+	})
+	t.Run("a wrong type is an error", func(t *testing.T) {
+		f, err := config.Parse("t.toml", "[output]\ngelf_full_message = \"no\"\n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := NewGELF(f.Output); err == nil || !strings.Contains(err.Error(), "gelf_full_message") {
+			t.Errorf("NewGELF = %v; want an error naming gelf_full_message", err)
+		}
+	})
+}
+
 func TestGELFAllocs(t *testing.T) {
 	testAllocs(t, newTestEncoder(t, "gelf", goldenVariants[0].toml))
 }

@@ -15,6 +15,7 @@ import (
 // flowgger.toml must run unchanged.
 var formatKeys = []struct{ key, users string }{
 	{"gelf_extra", "gelf"},
+	{"gelf_full_message", "gelf"},
 	{"ltsv_extra", "ltsv"},
 	{"capnp_extra", "capnp"},
 	{"syslog_prepend_timestamp", "rfc3164 and passthrough"},

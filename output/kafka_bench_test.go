@@ -9,6 +9,10 @@ import (
 	"time"
 
 	"github.com/flowgo/flowgo"
+	"github.com/flowgo/flowgo/config"
+	"github.com/flowgo/flowgo/decoder"
+	"github.com/flowgo/flowgo/encoder"
+	"github.com/flowgo/flowgo/internal/sample"
 	"github.com/flowgo/flowgo/output"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -43,6 +47,46 @@ func gelfLikeBatches(batches, n int) ([]*flowgo.Batch, int) {
 		out = append(out, b)
 	}
 	return out, total / (batches * n)
+}
+
+// sampleGELFBatches returns batches of n records as the end-to-end
+// benchmarks send them (bench/kafka.sh): flowgo-loadgen's RFC 5424 lines,
+// decoded and encoded to GELF by the real decoder and encoder, with
+// full_message unless short is set.
+func sampleGELFBatches(tb testing.TB, batches, n int, short bool) []*flowgo.Batch {
+	tb.Helper()
+	f := config.Empty()
+	dec, err := decoder.New("rfc5424", f.Inputs[0])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	enc, err := encoder.New("gelf", f.Output)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	gen := sample.New(1)
+	var line []byte
+	out := make([]*flowgo.Batch, batches)
+	for i := range out {
+		b := &flowgo.Batch{}
+		for j := range n {
+			line = gen.RFC5424(line[:0])
+			r := b.Next()
+			if err := dec.Decode(line, r, &b.Arena); err != nil {
+				tb.Fatal(err)
+			}
+			if short {
+				r.FullMsg = ""
+			}
+			if b.Data, err = enc.Encode(b.Data, r); err != nil {
+				tb.Fatal(err)
+			}
+			b.Ends = append(b.Ends, len(b.Data))
+			b.Index = append(b.Index, j)
+		}
+		out[i] = b
+	}
+	return out
 }
 
 // BenchmarkKafkaWrite measures the kafka output writing pipeline batches of

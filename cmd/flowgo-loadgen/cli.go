@@ -41,6 +41,9 @@ type options struct {
 	ca         string
 	insecure   bool
 	serverName string
+
+	kafkaWait string        // host:port/topic whose end offsets tell when the records arrived
+	waitStall time.Duration // how long the sink may see nothing new before the run counts as lossy
 }
 
 const usageHead = `flowgo-loadgen sends realistic syslog traffic to a server, or writes it to a file.
@@ -94,6 +97,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.ca, "ca", "", "tls: CA `file` (PEM) that verifies the server's certificate")
 	fs.BoolVar(&o.insecure, "insecure", false, "tls: do not verify the server's certificate")
 	fs.StringVar(&o.serverName, "server-name", "", "tls: name to verify and send as SNI (default: the host of -addr)")
+	fs.StringVar(&o.kafkaWait, "kafka-wait", "", "after sending, poll this Kafka topic's end offsets (`host:port/topic`) every 5 ms until they grew by the records sent; prints stored= and done_unix=")
+	fs.DurationVar(&o.waitStall, "wait-stall", 20*time.Second, "with -kafka-wait: give up when nothing new arrived for this long")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -140,6 +145,14 @@ func (o *options) validate() error {
 	if o.count == 0 && o.duration == 0 {
 		return errors.New("-n or -d is required")
 	}
+	if o.kafkaWait != "" {
+		if _, err := parseKafkaTarget(o.kafkaWait); err != nil {
+			return fmt.Errorf("-kafka-wait %w", err)
+		}
+	}
+	if o.waitStall <= 0 {
+		return errors.New("-wait-stall must be positive")
+	}
 	if o.count > 0 && o.count < int64(o.conns) {
 		return fmt.Errorf("-n %d is less than -c %d: every connection sends at least one record", o.count, o.conns)
 	}
@@ -174,6 +187,10 @@ func (o *options) generator(seed uint64) func([]byte) []byte {
 type result struct {
 	records, bytes int64
 	start, end     time.Time
+	// With -kafka-wait: the records the topic gained, and when the last
+	// of them was seen.
+	stored *int64
+	done   time.Time
 }
 
 func (r result) seconds() float64 { return r.end.Sub(r.start).Seconds() }
@@ -190,8 +207,12 @@ func (r result) summary(stdout, stderr io.Writer, verb, over string) {
 	fmt.Fprintf(stderr, "flowgo-loadgen: %s %d records (%.1f MB)%s in %.3f s: %.0f records/s, %.1f MB/s\n",
 		verb, r.records, float64(r.bytes)/1e6, over, s, rps, mbps)
 	if stdout != nil {
-		fmt.Fprintf(stdout, "records=%d bytes=%d seconds=%.6f records_per_s=%.0f mb_per_s=%.2f start_unix=%s end_unix=%s\n",
+		fmt.Fprintf(stdout, "records=%d bytes=%d seconds=%.6f records_per_s=%.0f mb_per_s=%.2f start_unix=%s end_unix=%s",
 			r.records, r.bytes, s, rps, mbps, unixString(r.start), unixString(r.end))
+		if r.stored != nil {
+			fmt.Fprintf(stdout, " stored=%d done_unix=%s", *r.stored, unixString(r.done))
+		}
+		fmt.Fprintln(stdout)
 	}
 }
 
@@ -223,11 +244,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		res.summary(stdout, stderr, "wrote", "")
 		return exitOK
 	}
+	var kc *kafkaClient
+	var base int64
+	if o.kafkaWait != "" {
+		t, _ := parseKafkaTarget(o.kafkaWait)
+		kc = newKafkaClient(t)
+		m, err := kc.endOffsets(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "flowgo-loadgen: -kafka-wait: %v\n", err)
+			return exitFailure
+		}
+		base = sumOffsets(m)
+	}
 	var res result
 	if o.proto == "udp" {
 		res, err = sendUDP(ctx, o)
 	} else {
 		res, err = sendStream(ctx, o)
+	}
+	if kc != nil && err == nil {
+		var w kafkaWait
+		w, err = kc.waitKafka(ctx, base, res.records, o.waitStall)
+		res.stored, res.done = &w.stored, w.done
 	}
 	over := fmt.Sprintf(" over %d %s %s", o.conns, o.proto, plural(o.conns, "connection", "connections"))
 	if o.proto == "udp" {
