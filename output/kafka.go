@@ -139,6 +139,12 @@ var kafkaKeys = map[string]func(*flowgo.Record) string{
 // request in flight per partition (so order per partition holds even
 // across retries), and tells exactly which messages were acknowledged, so
 // a retried batch re-sends only the rest.
+//
+// The record sets themselves are built here too, straight from the batch's
+// frames into Kafka's record batch format, compressed in one pass, and
+// handed to kafka-go's RawProduce: kafka-go's own encoder takes records
+// one by one through interfaces and copies each value twice (see
+// bench/kafka.md for what that cost).
 type Kafka struct {
 	cfg       kafkaConfig
 	log       *slog.Logger
@@ -161,6 +167,10 @@ type Kafka struct {
 	pending  []int
 	closed   bool
 	failures int // consecutive failed writes
+
+	// builders holds kafka_threads record-set builders: taking one is
+	// the right to build and send a produce request.
+	builders chan *kafkaBuilder
 
 	health atomic.Pointer[kafkaHealth]
 	stats  kafkaStats
@@ -292,6 +302,10 @@ func (k *Kafka) validate(s *config.Section) error {
 	if err := k.configureSASL(s); err != nil {
 		stop()
 		return err
+	}
+	k.builders = make(chan *kafkaBuilder, cfg.Threads)
+	for range cfg.Threads {
+		k.builders <- newKafkaBuilder(k.codec)
 	}
 	k.addr = kafka.TCP(cfg.Brokers...)
 	k.client = &kafka.Client{Addr: k.addr, Transport: k.transport, Timeout: k.timeout}
@@ -461,26 +475,25 @@ func (k *Kafka) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// kafkaBatch is one pipeline batch as Write sends it: a copy of its frames
-// and keys, and which of them are finished (acknowledged, or failed for
-// good). The copy is what produce requests read, so that a request left
-// in flight when its context ended never reads a batch the pipeline has
-// recycled.
+// kafkaBatch is what Write knows of a pipeline batch while it sends it and
+// across its retries: which frames are finished (acknowledged, or failed
+// for good). Produce requests never read the batch itself: each carries a
+// record set built from the frames beforehand (see kafkaBuilder), so a
+// request left in flight when its context ended never reads a batch the
+// pipeline has recycled.
 type kafkaBatch struct {
 	// id is the pipeline batch's delivery identity (flowgo.Batch.ID): a
-	// Write with the same one is the retry of this batch.
-	id uint64
+	// Write with the same one is the retry of this batch; size is the
+	// length of its frames, a check on that.
+	id   uint64
+	size int
 
-	data  []byte // frames, then keys
-	ends  []int  // frame i is data[ends[i-1]:ends[i]]
-	keys  []int  // key i is data[keys[2i]:keys[2i+1]]; -1 when the record has none
 	done  []bool
 	todo  int // frames not finished
 	sent  []bool
 	perms []kafkaFailure // failed for good, in the order found
 
-	mu      sync.Mutex // guards todo, perms and tainted while requests run
-	tainted bool       // a request reading data was abandoned in flight
+	mu sync.Mutex // guards todo and perms while requests run
 }
 
 type kafkaFailure struct {
@@ -488,49 +501,16 @@ type kafkaFailure struct {
 	err   error
 }
 
-func (kb *kafkaBatch) value(i int) []byte {
-	start := 0
-	if i > 0 {
-		start = kb.ends[i-1]
-	}
-	return kb.data[start:kb.ends[i]]
-}
-
-func (kb *kafkaBatch) keyOf(i int) []byte {
-	if kb.keys == nil || kb.keys[2*i] < 0 {
-		return nil
-	}
-	return kb.data[kb.keys[2*i]:kb.keys[2*i+1]]
-}
-
 func (kb *kafkaBatch) unfinished() int { return kb.todo }
 
-// load copies b's frames and keys into kb.
-func (kb *kafkaBatch) load(b *flowgo.Batch, key func(*flowgo.Record) string) {
+// load starts kb over for batch b: no frame finished.
+func (kb *kafkaBatch) load(b *flowgo.Batch) {
 	n := b.Frames()
-	kb.id = b.ID
-	kb.data = append(kb.data[:0], b.Data...)
-	kb.ends = append(kb.ends[:0], b.Ends...)
-	kb.keys = kb.keys[:0]
-	if key != nil {
-		for i := range n {
-			k := key(&b.Records[b.Index[i]])
-			if k == "" {
-				kb.keys = append(kb.keys, -1, -1)
-				continue
-			}
-			start := len(kb.data)
-			kb.data = append(kb.data, k...)
-			kb.keys = append(kb.keys, start, len(kb.data))
-		}
-	} else {
-		kb.keys = nil
-	}
+	kb.id, kb.size = b.ID, len(b.Data)
 	kb.done = resetBools(kb.done, n)
 	kb.sent = resetBools(kb.sent, n)
 	kb.todo = n
 	kb.perms = kb.perms[:0]
-	kb.tainted = false
 }
 
 func resetBools(s []bool, n int) []bool {
@@ -545,7 +525,7 @@ func resetBools(s []bool, n int) []bool {
 // same reports whether b is the batch kb was loaded from: the pipeline
 // retries a batch by calling Write again with the same identity.
 func (kb *kafkaBatch) same(b *flowgo.Batch) bool {
-	return b.ID != 0 && b.ID == kb.id && len(b.Ends) == len(kb.ends)
+	return b.ID != 0 && b.ID == kb.id && len(b.Ends) == len(kb.done) && len(b.Data) == kb.size
 }
 
 // Write sends every frame of b not yet acknowledged and returns nil once
@@ -563,19 +543,18 @@ func (k *Kafka) Write(ctx context.Context, b *flowgo.Batch) error {
 		k.log.Debug("kafka: a batch that failed was not retried", "unacknowledged", kb.todo)
 		k.pend, kb = nil, nil
 	}
-	retry := kb != nil
 	if kb == nil {
 		kb = k.spare
 		k.spare = nil
-		if kb == nil || kb.tainted {
+		if kb == nil {
 			kb = &kafkaBatch{}
 		}
-		kb.load(b, k.key)
+		kb.load(b)
 	} else {
 		k.stats.skipped.Add(int64(len(kb.done) - kb.todo))
 	}
 
-	err := k.send(ctx, kb, retry)
+	err := k.send(ctx, b, kb)
 	if err != nil {
 		k.pend = kb
 		k.failures++

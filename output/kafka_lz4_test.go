@@ -76,12 +76,17 @@ func TestKafkaLZ4FramesDecodeToTheirInput(t *testing.T) {
 func TestKafkaLZ4CompressesLogRecords(t *testing.T) {
 	in := lz4Inputs(t)["gelf records"]
 	ours := len(output.AppendLZ4Frame(nil, in))
+	// pierrec/lz4 with the same 64 KiB independent blocks: the output
+	// is within 10% of its size (LZ4's reference, at level 1, gives the
+	// same size as this compressor), and far below the input's.
 	var ref bytes.Buffer
 	w := lz4.NewWriter(&ref)
+	if err := w.Apply(lz4.BlockSizeOption(lz4.Block64Kb)); err != nil {
+		t.Fatal(err)
+	}
 	w.Write(in)
 	w.Close()
-	// Within 10% of pierrec/lz4's size, and far below the input's.
-	if ours > ref.Len()*11/10 || ours > len(in)/3 {
+	if ours > ref.Len()*110/100 || ours > len(in)/3 {
 		t.Fatalf("compressed %d bytes to %d; pierrec/lz4 gives %d", len(in), ours, ref.Len())
 	}
 	t.Logf("%d bytes: ours %d (%.1f%%), pierrec/lz4 %d (%.1f%%)", len(in), ours, 100*float64(ours)/float64(len(in)),

@@ -1,14 +1,13 @@
 package output
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sync"
 
+	"github.com/flowgo/flowgo"
 	"github.com/segmentio/kafka-go"
 	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
 )
@@ -79,11 +78,11 @@ func (k *Kafka) partitions(ctx context.Context) (kafkaPartitions, error) {
 	return kafkaPartitions{}, fmt.Errorf("topic %s: %w", k.cfg.Topic, kafka.UnknownTopicOrPartition)
 }
 
-// send delivers the unfinished frames of kb and marks each one finished
-// as soon as it is acknowledged or refused for good. It returns an error
-// when some frames are still unfinished.
-func (k *Kafka) send(ctx context.Context, kb *kafkaBatch, retry bool) error {
-	k.checkSizes(kb)
+// send delivers the unfinished frames of b (kb says which) and marks each
+// one finished as soon as it is acknowledged or refused for good. It
+// returns an error when some frames are still unfinished.
+func (k *Kafka) send(ctx context.Context, b *flowgo.Batch, kb *kafkaBatch) error {
+	k.checkSizes(b, kb)
 	if kb.todo == 0 {
 		return nil
 	}
@@ -91,10 +90,9 @@ func (k *Kafka) send(ctx context.Context, kb *kafkaBatch, retry bool) error {
 	if err != nil {
 		return &kafkaWriteError{pending: kb.todo, total: len(kb.done), err: err}
 	}
-	byPart := k.assign(kb, parts)
+	byPart := k.assign(b, kb, parts)
 
 	var first mutexErr
-	sem := make(chan struct{}, k.cfg.Threads)
 	busy := 0
 	for _, frames := range byPart {
 		if len(frames) > 0 {
@@ -106,9 +104,9 @@ func (k *Kafka) send(ctx context.Context, kb *kafkaBatch, retry bool) error {
 		switch {
 		case len(frames) == 0:
 		case busy == 1: // one partition: no goroutine needed
-			first.set(k.sendPartition(ctx, kb, p, frames, sem))
+			first.set(k.sendPartition(ctx, b, kb, p, frames))
 		default:
-			wg.Go(func() { first.set(k.sendPartition(ctx, kb, p, frames, sem)) })
+			wg.Go(func() { first.set(k.sendPartition(ctx, b, kb, p, frames)) })
 		}
 	}
 	wg.Wait()
@@ -123,21 +121,29 @@ func (k *Kafka) send(ctx context.Context, kb *kafkaBatch, retry bool) error {
 }
 
 // checkSizes fails, for good, the frames too large for one produce request.
-func (k *Kafka) checkSizes(kb *kafkaBatch) {
+func (k *Kafka) checkSizes(b *flowgo.Batch, kb *kafkaBatch) {
 	limit := k.cfg.MaxMessageBytes - kafkaBatchOverhead
 	for i, done := range kb.done {
 		if done {
 			continue
 		}
-		if n := k.recordSize(kb, i); n > limit {
+		if n := k.recordSize(b, i); n > limit {
 			kb.finish(i, fmt.Errorf("kafka: a message of %d bytes is larger than kafka_max_message_bytes (%d)",
 				n+kafkaBatchOverhead, k.cfg.MaxMessageBytes))
 		}
 	}
 }
 
-func (k *Kafka) recordSize(kb *kafkaBatch, i int) int {
-	return len(kb.value(i)) + len(kb.keyOf(i)) + kafkaRecordOverhead
+// keyOf returns the message key of frame i of b, "" for none.
+func (k *Kafka) keyOf(b *flowgo.Batch, i int) string {
+	if k.key == nil {
+		return ""
+	}
+	return k.key(&b.Records[b.Index[i]])
+}
+
+func (k *Kafka) recordSize(b *flowgo.Batch, i int) int {
+	return b.Ends[i] - frameStart(b, i) + len(k.keyOf(b, i)) + kafkaRecordOverhead
 }
 
 // finish marks frame i finished; err is nil when it was acknowledged.
@@ -160,7 +166,7 @@ func (kb *kafkaBatch) finish(i int, err error) {
 // into a few even runs, each sent to the next partition that has a leader:
 // one record batch per run, several runs in parallel, and over time an
 // even spread.
-func (k *Kafka) assign(kb *kafkaBatch, parts kafkaPartitions) map[int][]int {
+func (k *Kafka) assign(b *flowgo.Batch, kb *kafkaBatch, parts kafkaPartitions) map[int][]int {
 	// The partition lists are reused from one batch to the next.
 	if k.byPart == nil {
 		k.byPart = map[int][]int{}
@@ -172,11 +178,17 @@ func (k *Kafka) assign(kb *kafkaBatch, parts kafkaPartitions) map[int][]int {
 	if k.key != nil {
 		balancer := kafka.Murmur2Balancer{Consistent: true}
 		var msg kafka.Message
+		var key []byte
 		for i, done := range kb.done {
 			if done {
 				continue
 			}
-			msg.Key = kb.keyOf(i)
+			if s := k.keyOf(b, i); s != "" {
+				key = append(key[:0], s...)
+				msg.Key = key
+			} else {
+				msg.Key = nil
+			}
 			p := balancer.Balance(msg, parts.all...)
 			byPart[p] = append(byPart[p], i)
 		}
@@ -208,19 +220,19 @@ func (k *Kafka) assign(kb *kafkaBatch, parts kafkaPartitions) map[int][]int {
 // batches of at most kafka_coalesce messages and kafka_max_message_bytes.
 // It stops at the first request that fails, so that no later message of
 // the partition is stored before an earlier one.
-func (k *Kafka) sendPartition(ctx context.Context, kb *kafkaBatch, p int, frames []int, sem chan struct{}) error {
+func (k *Kafka) sendPartition(ctx context.Context, b *flowgo.Batch, kb *kafkaBatch, p int, frames []int) error {
 	limit := k.cfg.MaxMessageBytes - kafkaBatchOverhead
 	for len(frames) > 0 {
 		n, size := 0, 0
 		for n < len(frames) && n < k.cfg.Coalesce {
-			s := k.recordSize(kb, frames[n])
+			s := k.recordSize(b, frames[n])
 			if n > 0 && size+s > limit {
 				break
 			}
 			size += s
 			n++
 		}
-		if err := k.sendChunk(ctx, kb, p, frames[:n], sem); err != nil {
+		if err := k.sendChunk(ctx, b, kb, p, frames[:n]); err != nil {
 			return err
 		}
 		frames = frames[n:]
@@ -232,9 +244,10 @@ func (k *Kafka) sendPartition(ctx context.Context, kb *kafkaBatch, p int, frames
 // the request as too large or invalid, the chunk is split in two and each
 // half sent in turn, down to the single message that is then failed for
 // good: the others still get through.
-func (k *Kafka) sendChunk(ctx context.Context, kb *kafkaBatch, p int, frames []int, sem chan struct{}) error {
+func (k *Kafka) sendChunk(ctx context.Context, b *flowgo.Batch, kb *kafkaBatch, p int, frames []int) error {
+	var bd *kafkaBuilder
 	select {
-	case sem <- struct{}{}:
+	case bd = <-k.builders:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -246,14 +259,19 @@ func (k *Kafka) sendChunk(ctx context.Context, kb *kafkaBatch, p int, frames []i
 		kb.sent[f] = true
 	}
 	k.stats.resent.Add(resent)
-	res, err := k.client.Produce(ctx, &kafka.ProduceRequest{
+	set := bd.build(b, frames, k.keyOf)
+	res, err := k.client.RawProduce(ctx, &kafka.RawProduceRequest{
 		Topic:        k.cfg.Topic,
 		Partition:    p,
 		RequiredAcks: k.acks,
-		Compression:  k.codec,
-		Records:      &kafkaRecords{kb: kb, frames: frames},
+		RawRecords:   set,
 	})
-	<-sem
+	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		// kafka-go may still be encoding or sending this request: its
+		// record set must not be reused.
+		bd = newKafkaBuilder(k.codec)
+	}
+	k.builders <- bd
 	if err == nil && res != nil {
 		err = res.Error
 	}
@@ -265,11 +283,6 @@ func (k *Kafka) sendChunk(ctx context.Context, kb *kafkaBatch, p int, frames []i
 		k.stats.acked.Add(int64(len(frames)))
 		return nil
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		// kafka-go may still be encoding or sending this request: its
-		// buffer must not be reused.
-		kb.mu.Lock()
-		kb.tainted = true
-		kb.mu.Unlock()
 		k.stats.abandoned.Add(1)
 		return fmt.Errorf("partition %d: %w", p, err)
 	case refusedForGood(err):
@@ -278,10 +291,10 @@ func (k *Kafka) sendChunk(ctx context.Context, kb *kafkaBatch, p int, frames []i
 			return nil
 		}
 		half := len(frames) / 2
-		if err := k.sendChunk(ctx, kb, p, frames[:half], sem); err != nil {
+		if err := k.sendChunk(ctx, b, kb, p, frames[:half]); err != nil {
 			return err
 		}
-		return k.sendChunk(ctx, kb, p, frames[half:], sem)
+		return k.sendChunk(ctx, b, kb, p, frames[half:])
 	}
 	return fmt.Errorf("partition %d: %w", p, err)
 }
@@ -291,38 +304,4 @@ func (k *Kafka) sendChunk(ctx context.Context, kb *kafkaBatch, p int, frames []i
 func refusedForGood(err error) bool {
 	return errors.Is(err, kafka.MessageSizeTooLarge) || errors.Is(err, kafka.RecordListTooLarge) ||
 		errors.Is(err, kafka.InvalidRecord)
-}
-
-// kafkaRecords presents frames of a kafkaBatch to kafka-go as the records
-// of one produce request, without allocating per record.
-type kafkaRecords struct {
-	kb     *kafkaBatch
-	frames []int
-	i      int
-	rec    kafka.Record
-	key    bytesBody
-	value  bytesBody
-}
-
-// bytesBody is a kafka.Bytes over a byte slice.
-type bytesBody struct{ bytes.Reader }
-
-func (*bytesBody) Close() error { return nil }
-
-// ReadRecord returns the next record; the pointer stays valid until the
-// next call, as kafka-go expects.
-func (r *kafkaRecords) ReadRecord() (*kafka.Record, error) {
-	if r.i >= len(r.frames) {
-		return nil, io.EOF
-	}
-	f := r.frames[r.i]
-	r.i++
-	r.rec = kafka.Record{}
-	if key := r.kb.keyOf(f); key != nil {
-		r.key.Reset(key)
-		r.rec.Key = &r.key
-	}
-	r.value.Reset(r.kb.value(f))
-	r.rec.Value = &r.value
-	return &r.rec, nil
 }
