@@ -33,7 +33,8 @@ type Output interface {
 }
 
 // Flusher is an Output that buffers. The pipeline calls Flush every
-// FlushInterval while the output is idle, and before Close.
+// FlushInterval while the output is idle, whenever the queue runs empty
+// (the end of a burst), and before Close.
 type Flusher interface {
 	Flush(ctx context.Context) error
 	FlushInterval() time.Duration

@@ -508,7 +508,8 @@ func contains(list []string, s string) bool {
 }
 
 // runOutput is the output stage: it writes each batch until it is
-// delivered, and flushes buffering outputs when idle. Batches arrive encoded:
+// delivered, and flushes buffering outputs when the queue runs empty and
+// every flush interval. Batches arrive encoded:
 // inputs encode on their own goroutines (inputSink.Prepare), so that
 // encoding, the costliest step, runs in parallel.
 //
@@ -571,6 +572,9 @@ func (p *Pipeline) runOutput() {
 				p.finishOutput()
 				return
 			}
+			if len(batches) == 0 && p.flushBuffered() {
+				lastFlush = time.Now()
+			}
 		case now := <-tick.C:
 			if fl, ok := p.out.out.(output.Flusher); ok && fl.FlushInterval() > 0 && now.Sub(lastFlush) >= fl.FlushInterval() {
 				lastFlush = now
@@ -584,6 +588,23 @@ func (p *Pipeline) runOutput() {
 			p.doSwap(sw)
 		}
 	}
+}
+
+// flushBuffered flushes an output that buffers (a Flusher with a flush
+// interval) once the queue has run empty, at the end of a burst, as
+// rsyslog's flushOnTXEnd does: a record then never waits for a buffer to
+// fill or for the next timed flush while nothing else is coming. Under load
+// the queue is never empty, and the buffer's size and the flush interval
+// bound the wait. It reports whether it flushed.
+func (p *Pipeline) flushBuffered() bool {
+	fl, ok := p.out.out.(output.Flusher)
+	if !ok || fl.FlushInterval() <= 0 {
+		return false
+	}
+	if err := fl.Flush(p.hardCtx); err != nil {
+		p.retryLog.Event(slog.LevelWarn, "output flush failed", p.out.name, err)
+	}
+	return true
 }
 
 func (p *Pipeline) reloadOutput() error {
