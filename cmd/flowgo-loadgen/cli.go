@@ -44,6 +44,9 @@ type options struct {
 
 	kafkaWait string        // host:port/topic whose end offsets tell when the records arrived
 	waitStall time.Duration // how long the sink may see nothing new before the run counts as lossy
+
+	latency           string // the sink that reads records back: file:PATH, tls:ADDR, kafka:HOST:PORT/TOPIC
+	sinkCert, sinkKey string
 }
 
 const usageHead = `flowgo-loadgen sends realistic syslog traffic to a server, or writes it to a file.
@@ -98,7 +101,10 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.insecure, "insecure", false, "tls: do not verify the server's certificate")
 	fs.StringVar(&o.serverName, "server-name", "", "tls: name to verify and send as SNI (default: the host of -addr)")
 	fs.StringVar(&o.kafkaWait, "kafka-wait", "", "after sending, poll this Kafka topic's end offsets (`host:port/topic`) every 5 ms until they grew by the records sent; prints stored= and done_unix=")
-	fs.DurationVar(&o.waitStall, "wait-stall", 20*time.Second, "with -kafka-wait: give up when nothing new arrived for this long")
+	fs.DurationVar(&o.waitStall, "wait-stall", 20*time.Second, "with -kafka-wait or -latency: give up when nothing new arrived for this long")
+	fs.StringVar(&o.latency, "latency", "", "stamp each record with its send time and measure end-to-end latency where the collector delivers it: file:PATH (tailed), tls:ADDR (a TLS listener for its TLS output; -sink-cert), kafka:HOST:PORT/TOPIC (consumed); prints p50, p99 and max")
+	fs.StringVar(&o.sinkCert, "sink-cert", "", "-latency tls: the listener's certificate `file` (PEM)")
+	fs.StringVar(&o.sinkKey, "sink-key", "", "-latency tls: the listener's key `file` (PEM; default: the -sink-cert file)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -153,6 +159,20 @@ func (o *options) validate() error {
 	if o.waitStall <= 0 {
 		return errors.New("-wait-stall must be positive")
 	}
+	if o.latency != "" {
+		kind, arg, _ := strings.Cut(o.latency, ":")
+		switch {
+		case o.proto == "udp":
+			return errors.New("-latency works with -proto tcp and tls")
+		case kind != "file" && kind != "tls" && kind != "kafka" || arg == "":
+			return fmt.Errorf("-latency %q: want file:PATH, tls:ADDR or kafka:HOST:PORT/TOPIC", o.latency)
+		case kind == "tls" && o.sinkCert == "":
+			return errors.New("-latency tls: needs -sink-cert")
+		}
+	}
+	if (o.sinkCert != "" || o.sinkKey != "") && !strings.HasPrefix(o.latency, "tls:") {
+		return errors.New("-sink-cert and -sink-key need -latency tls:ADDR")
+	}
 	if o.count > 0 && o.count < int64(o.conns) {
 		return fmt.Errorf("-n %d is less than -c %d: every connection sends at least one record", o.count, o.conns)
 	}
@@ -191,6 +211,8 @@ type result struct {
 	// of them was seen.
 	stored *int64
 	done   time.Time
+	// With -latency: what the sink measured.
+	latency *latencyResult
 }
 
 func (r result) seconds() float64 { return r.end.Sub(r.start).Seconds() }
@@ -206,11 +228,26 @@ func (r result) summary(stdout, stderr io.Writer, verb, over string) {
 	}
 	fmt.Fprintf(stderr, "flowgo-loadgen: %s %d records (%.1f MB)%s in %.3f s: %.0f records/s, %.1f MB/s\n",
 		verb, r.records, float64(r.bytes)/1e6, over, s, rps, mbps)
+	if r.stored != nil {
+		fmt.Fprintf(stderr, "flowgo-loadgen: the topic gained %d records, the last %.3f s after the first was sent\n",
+			*r.stored, r.done.Sub(r.start).Seconds())
+	}
+	if l := r.latency; l != nil {
+		fmt.Fprintf(stderr, "flowgo-loadgen: latency of %d records read back: p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+			l.n, ms(l.p50), ms(l.p99), ms(l.max))
+		if l.unknown > 0 {
+			fmt.Fprintf(stderr, " (%d records without a stamp)", l.unknown)
+		}
+		fmt.Fprintln(stderr)
+	}
 	if stdout != nil {
 		fmt.Fprintf(stdout, "records=%d bytes=%d seconds=%.6f records_per_s=%.0f mb_per_s=%.2f start_unix=%s end_unix=%s",
 			r.records, r.bytes, s, rps, mbps, unixString(r.start), unixString(r.end))
 		if r.stored != nil {
 			fmt.Fprintf(stdout, " stored=%d done_unix=%s", *r.stored, unixString(r.done))
+		}
+		if l := r.latency; l != nil {
+			fmt.Fprintf(stdout, " lat_records=%d lat_p50_ms=%.3f lat_p99_ms=%.3f lat_max_ms=%.3f", l.n, ms(l.p50), ms(l.p99), ms(l.max))
 		}
 		fmt.Fprintln(stdout)
 	}
@@ -256,6 +293,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		base = sumOffsets(m)
 	}
+	var sink *latencySink
+	if o.latency != "" {
+		if sink, err = startSink(ctx, o); err != nil {
+			fmt.Fprintf(stderr, "flowgo-loadgen: -latency: %v\n", err)
+			return exitFailure
+		}
+	}
 	var res result
 	if o.proto == "udp" {
 		res, err = sendUDP(ctx, o)
@@ -266,6 +310,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		var w kafkaWait
 		w, err = kc.waitKafka(ctx, base, res.records, o.waitStall)
 		res.stored, res.done = &w.stored, w.done
+	}
+	if sink != nil {
+		if err == nil {
+			err = sink.wait(ctx, res.records, o.waitStall)
+		}
+		lat := sink.close()
+		res.latency = &lat
 	}
 	over := fmt.Sprintf(" over %d %s %s", o.conns, o.proto, plural(o.conns, "connection", "connections"))
 	if o.proto == "udp" {

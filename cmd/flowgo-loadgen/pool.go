@@ -8,21 +8,61 @@ import "strconv"
 type pool struct {
 	buf  []byte
 	ends []int // ends[i] is the offset just past frame i
+	// stamps[i] is the offset of frame i's latency stamp digits (with
+	// -latency; nil otherwise).
+	stamps []int
 }
 
 // Framings of the pool; "none" is for UDP, where a datagram is the frame.
 const framingNone = "none"
 
-// newPool generates n lines with gen and frames them.
-func newPool(n int, gen func([]byte) []byte, framing string) *pool {
+// newPool generates n lines with gen and frames them. With stampFormat
+// set (the lines' format), each line carries a latency stamp placeholder.
+func newPool(n int, gen func([]byte) []byte, framing, stampFormat string) *pool {
 	p := &pool{buf: make([]byte, 0, n*260), ends: make([]int, 0, n)}
 	var line []byte
 	for range n {
 		line = gen(line[:0])
-		p.buf = appendFrame(p.buf, line, framing)
+		if stampFormat != "" {
+			var at int
+			line, at = insertStamp(line, stampFormat)
+			p.buf = appendFrame(p.buf, line, framing)
+			// The line ends the frame, but for the framing's trailer.
+			p.stamps = append(p.stamps, len(p.buf)-trailer(framing)-len(line)+at)
+		} else {
+			p.buf = appendFrame(p.buf, line, framing)
+		}
 		p.ends = append(p.ends, len(p.buf))
 	}
 	return p
+}
+
+// trailer is the bytes framing puts after a line.
+func trailer(framing string) int {
+	if framing == "syslen" || framing == framingNone {
+		return 0
+	}
+	return 1
+}
+
+// clone returns a pool with its own copy of the frames, to stamp while
+// another connection sends the original.
+func (p *pool) clone() *pool {
+	c := *p
+	c.buf = append([]byte(nil), p.buf...)
+	return &c
+}
+
+// stamp writes t into the stamps of frames i to i+k-1.
+func (p *pool) stamp(i, k int, t int64) {
+	if p.stamps == nil {
+		return
+	}
+	var digits [stampDigits]byte
+	putStamp(digits[:], t)
+	for _, at := range p.stamps[i : i+k] {
+		copy(p.buf[at:at+stampDigits], digits[:])
+	}
 }
 
 // appendFrame appends line to dst framed as framing says.

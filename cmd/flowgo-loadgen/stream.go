@@ -94,7 +94,11 @@ func sendStream(ctx context.Context, o *options) (result, error) {
 			return result{}, err
 		}
 	}
-	p := newPool(poolSize(o), o.generator(o.seed), o.framing)
+	stampFormat := ""
+	if o.latency != "" {
+		stampFormat = o.format
+	}
+	p := newPool(poolSize(o), o.generator(o.seed), o.framing, stampFormat)
 	conns := make([]net.Conn, 0, o.conns)
 	defer func() {
 		for _, c := range conns {
@@ -117,8 +121,11 @@ func sendStream(ctx context.Context, o *options) (result, error) {
 	defer stop()
 
 	return sendAll(ctx, o, p, len(conns), func(i int, pl plan) (records, bytes int64, err error) {
-		c := conns[i]
-		records, bytes, err = writeFrames(ctx, c, p, pl, o.writeSize)
+		c, cp := conns[i], p
+		if p.stamps != nil && i > 0 {
+			cp = p.clone() // stamped while the others send theirs
+		}
+		records, bytes, err = writeFrames(ctx, c, cp, pl, o.writeSize)
 		// Close sends TLS's close_notify; a TCP close hands the rest of
 		// the data to the kernel, which still delivers it.
 		if cerr := c.Close(); cerr != nil && err == nil && ctx.Err() == nil {
@@ -161,6 +168,7 @@ func writeFrames(ctx context.Context, c net.Conn, p *pool, pl plan, size int) (r
 	limit := pl.maxFrames(p.len())
 	for !pl.done(records) && ctx.Err() == nil {
 		buf, k := p.chunk(i, size, pl.remaining(records, limit))
+		p.stamp(i, k, time.Now().UnixNano())
 		n, err := c.Write(buf)
 		if err != nil {
 			// Only whole frames count; a frame cut by the error is lost.

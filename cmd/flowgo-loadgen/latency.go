@@ -1,0 +1,377 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// End-to-end latency: with -latency, each record carries the time it was
+// handed to the kernel, as "lt=" and 19 digits of Unix nanoseconds at the
+// start of its message (the digits are rewritten just before each write),
+// and a sink reading what the collector delivered subtracts it from the
+// time it read the record. The sender and the sink are this one process,
+// so they share a clock.
+const (
+	stampPrefix = "lt="
+	stampDigits = 19
+)
+
+// insertStamp puts a stamp placeholder at the start of line's message: after
+// the structured data of an RFC 5424 line, after the tag of an RFC 3164 one.
+// It returns the line and the offset of the stamp's digits.
+func insertStamp(line []byte, format string) ([]byte, int) {
+	var at int
+	if format == "rfc3164" {
+		at = bytes.Index(line, []byte(": ")) + 2
+	} else {
+		at = bytes.LastIndex(line, []byte("] ")) + 2
+	}
+	if at < 2 {
+		at = len(line)
+	}
+	stamp := stampPrefix + strings.Repeat("0", stampDigits) + " "
+	out := make([]byte, 0, len(line)+len(stamp))
+	out = append(out, line[:at]...)
+	out = append(out, stamp...)
+	out = append(out, line[at:]...)
+	return out, at + len(stampPrefix)
+}
+
+// putStamp writes t (Unix nanoseconds) as 19 digits at dst[0:19].
+func putStamp(dst []byte, t int64) {
+	for i := stampDigits - 1; i >= 0; i-- {
+		dst[i] = byte('0' + t%10)
+		t /= 10
+	}
+}
+
+// findStamp returns the stamp in a record read back, or false.
+func findStamp(rec []byte) (int64, bool) {
+	i := bytes.Index(rec, []byte(stampPrefix))
+	if i < 0 || len(rec)-i-len(stampPrefix) < stampDigits {
+		return 0, false
+	}
+	var t int64
+	for _, c := range rec[i+len(stampPrefix) : i+len(stampPrefix)+stampDigits] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		t = t*10 + int64(c-'0')
+	}
+	return t, true
+}
+
+// histogram counts latencies in microseconds: exactly below 1024 µs, then
+// in buckets 1/512 of their value wide (0.2%).
+type histogram struct {
+	counts [1024 + 44*512]int64
+	n      int64
+	max    int64
+}
+
+func bucketOf(us int64) int {
+	if us < 1024 {
+		return int(max(us, 0))
+	}
+	e := bits.Len64(uint64(us)) - 10 // ≥ 1
+	return 1024 + (e-1)*512 + int(us>>e) - 512
+}
+
+// lowest returns the smallest value of bucket i.
+func lowest(i int) int64 {
+	if i < 1024 {
+		return int64(i)
+	}
+	e := (i-1024)/512 + 1
+	return int64((i-1024)%512+512) << e
+}
+
+func (h *histogram) add(us int64) {
+	h.counts[min(bucketOf(us), len(h.counts)-1)]++
+	h.n++
+	h.max = max(h.max, us)
+}
+
+// quantile returns the q-quantile (0 < q ≤ 1), in microseconds.
+func (h *histogram) quantile(q float64) int64 {
+	if h.n == 0 {
+		return 0
+	}
+	rank := int64(q*float64(h.n) + 0.5)
+	rank = max(1, min(rank, h.n))
+	var seen int64
+	for i, c := range h.counts {
+		seen += c
+		if seen >= rank {
+			return min(lowest(i), h.max)
+		}
+	}
+	return h.max
+}
+
+// latencySink reads back what a collector delivered and measures each
+// stamped record's latency.
+type latencySink struct {
+	mu      sync.Mutex
+	h       histogram
+	seen    atomic.Int64 // stamped records read
+	unknown atomic.Int64 // records without a stamp
+	errs    chan error
+	stop    func()
+	wg      sync.WaitGroup
+}
+
+// record measures one record read at now.
+func (s *latencySink) record(now int64, rec []byte) {
+	t, ok := findStamp(rec)
+	if !ok {
+		s.unknown.Add(1)
+		return
+	}
+	s.mu.Lock()
+	s.h.add((now - t) / 1000)
+	s.mu.Unlock()
+	s.seen.Add(1)
+}
+
+// startSink starts the sink -latency names: file:PATH, tls:ADDR or
+// kafka:HOST:PORT/TOPIC. It is reading (the file at its current end, the
+// topic at its end offsets, the listener bound) when it returns.
+func startSink(ctx context.Context, o *options) (*latencySink, error) {
+	kind, arg, _ := strings.Cut(o.latency, ":")
+	ctx, cancel := context.WithCancel(ctx)
+	s := &latencySink{errs: make(chan error, 1), stop: cancel}
+	var err error
+	switch kind {
+	case "file":
+		err = s.startFile(ctx, arg)
+	case "tls":
+		err = s.startTLS(ctx, arg, o.sinkCert, o.sinkKey)
+	case "kafka":
+		err = s.startKafka(ctx, arg)
+	default:
+		err = fmt.Errorf("-latency %q: want file:PATH, tls:ADDR or kafka:HOST:PORT/TOPIC", o.latency)
+	}
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *latencySink) fail(err error) {
+	select {
+	case s.errs <- err:
+	default:
+	}
+}
+
+// startFile tails path from its current end (it may not exist yet),
+// polling every millisecond, and measures each complete line.
+func (s *latencySink) startFile(ctx context.Context, path string) error {
+	var off int64
+	if fi, err := os.Stat(path); err == nil {
+		off = fi.Size()
+	}
+	s.wg.Go(func() {
+		var f *os.File
+		defer func() {
+			if f != nil {
+				f.Close()
+			}
+		}()
+		buf := make([]byte, 1<<20)
+		var part []byte // a line not yet complete
+		for ctx.Err() == nil {
+			if f == nil {
+				var err error
+				if f, err = os.Open(path); err != nil {
+					f = nil
+					time.Sleep(time.Millisecond)
+					continue
+				}
+			}
+			n, err := f.ReadAt(buf, off)
+			if n == 0 {
+				if err != nil && !errors.Is(err, io.EOF) {
+					s.fail(err)
+					return
+				}
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			now := time.Now().UnixNano()
+			off += int64(n)
+			data := buf[:n]
+			if len(part) > 0 {
+				i := bytes.IndexByte(data, '\n')
+				if i < 0 {
+					part = append(part, data...)
+					continue
+				}
+				part = append(part, data[:i]...)
+				s.record(now, part)
+				part = part[:0]
+				data = data[i+1:]
+			}
+			for {
+				i := bytes.IndexByte(data, '\n')
+				if i < 0 {
+					part = append(part, data...)
+					break
+				}
+				s.record(now, data[:i])
+				data = data[i+1:]
+			}
+		}
+	})
+	return nil
+}
+
+// startTLS accepts TLS connections on addr (a collector's TLS output) and
+// measures each frame, NUL- or LF-terminated.
+func (s *latencySink) startTLS(ctx context.Context, addr, cert, key string) error {
+	if cert == "" {
+		return errors.New("-latency tls: needs -sink-cert (and -sink-key)")
+	}
+	if key == "" {
+		key = cert
+	}
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		return fmt.Errorf("-sink-cert/-sink-key: %w", err)
+	}
+	ln, err := tls.Listen("tcp", addr, &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		return err
+	}
+	context.AfterFunc(ctx, func() { ln.Close() })
+	s.wg.Go(func() {
+		var conns sync.WaitGroup
+		defer conns.Wait()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			context.AfterFunc(ctx, func() { c.Close() })
+			conns.Go(func() {
+				defer c.Close()
+				var part []byte
+				buf := make([]byte, 1<<20)
+				for {
+					n, err := c.Read(buf)
+					now := time.Now().UnixNano()
+					data := buf[:n]
+					for len(data) > 0 {
+						i := bytes.IndexAny(data, "\x00\n")
+						if i < 0 {
+							part = append(part, data...)
+							break
+						}
+						if len(part) > 0 {
+							part = append(part, data[:i]...)
+							s.record(now, part)
+							part = part[:0]
+						} else if i > 0 {
+							s.record(now, data[:i])
+						}
+						data = data[i+1:]
+					}
+					if err != nil {
+						return
+					}
+				}
+			})
+		}
+	})
+	return nil
+}
+
+// startKafka consumes the topic from its current end offsets and measures
+// each record's value.
+func (s *latencySink) startKafka(ctx context.Context, arg string) error {
+	t, err := parseKafkaTarget(arg)
+	if err != nil {
+		return fmt.Errorf("-latency kafka:%w", err)
+	}
+	ends, err := newKafkaClient(t).endOffsets(ctx)
+	if err != nil {
+		return err
+	}
+	at := map[int32]kgo.Offset{}
+	for p, off := range ends {
+		at[int32(p)] = kgo.NewOffset().At(off)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(t.broker),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{t.topic: at}),
+		kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	s.wg.Go(func() {
+		defer cl.Close()
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			now := time.Now().UnixNano()
+			if err := fs.Err0(); err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+				s.fail(err)
+				return
+			}
+			fs.EachRecord(func(r *kgo.Record) { s.record(now, r.Value) })
+		}
+	})
+	return nil
+}
+
+// wait returns once want stamped records were read, or none came for stall.
+func (s *latencySink) wait(ctx context.Context, want int64, stall time.Duration) error {
+	last, lastAt := s.seen.Load(), time.Now()
+	for {
+		n := s.seen.Load()
+		if n >= want {
+			return nil
+		}
+		if n != last {
+			last, lastAt = n, time.Now()
+		}
+		if time.Since(lastAt) >= stall {
+			return fmt.Errorf("latency sink: %d of %d records read back, none for %s", n, want, stall)
+		}
+		select {
+		case err := <-s.errs:
+			return fmt.Errorf("latency sink: %w", err)
+		case <-ctx.Done():
+			return errInterrupted
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// close stops the sink and returns what it measured.
+func (s *latencySink) close() latencyResult {
+	s.stop()
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return latencyResult{n: s.h.n, p50: s.h.quantile(0.5), p99: s.h.quantile(0.99), max: s.h.max, unknown: s.unknown.Load()}
+}
+
+// latencyResult is what a sink measured, in microseconds.
+type latencyResult struct {
+	n, p50, p99, max, unknown int64
+}
+
+func ms(us int64) float64 { return float64(us) / 1000 }
