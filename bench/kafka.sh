@@ -21,7 +21,9 @@
 #   FLOWGO_KEYS extra [output] lines for flowgo, e.g. 'kafka_threads = 2'
 #   BLACKHOLE 1: kfaked -blackhole (acknowledges, stores nothing) [0]
 #   REPS [3]; BENCH_PORT [25514]; KAFKA_PORT [29092]
-#   RSYSLOGD  rsyslogd with omkafka (Debian rsyslog-kafka) [/usr/sbin/rsyslogd]
+#   FLOWGO    the flowgo binary [$BENCH_WORK/bin/flowgo]
+#   RSYSLOGD, RSYSLOG_MODULES: rsyslogd and a module directory with omkafka
+#             (Debian rsyslog-kafka) [setup.sh's, else the system's]
 #   RESULTS, RESULTS_SUFFIX as for net.sh
 # Results: $RESULTS/kafka$RESULTS_SUFFIX.txt, one line per run, then the
 # median (min–max) per configuration.
@@ -35,11 +37,9 @@ CODECS=${CODECS:-lz4}
 ACKS=${ACKS:-"-1"}
 FULL=${FULL:-true}
 KPORT=${KAFKA_PORT:-29092}
-RSYSLOGD=${RSYSLOGD:-/usr/sbin/rsyslogd}
-RSYSLOG_MODULES=${RSYSLOG_MODULES:-/usr/lib/x86_64-linux-gnu/rsyslog}
 OUT=$RESULTS/kafka${RESULTS_SUFFIX:-}.txt
 
-[[ -x $BIN/flowgo-loadgen && -x $BIN/flowgo && -x $BIN/kfaked ]] || { echo "run bench/setup.sh first" >&2; exit 2; }
+[[ -x $BIN/flowgo-loadgen && -x $FLOWGO && -x $BIN/kfaked ]] || { echo "run bench/setup.sh first" >&2; exit 2; }
 if [[ " ${SERVERS[*]} " == *" rsyslog "* && ! -e $RSYSLOG_MODULES/omkafka.so ]]; then
 	echo "rsyslog's omkafka is missing: apt-get install rsyslog-kafka (or set RSYSLOGD and RSYSLOG_MODULES)" >&2
 	exit 2
@@ -65,7 +65,7 @@ kafka_acks = $acks
 kafka_compression = "$codec"
 ${FLOWGO_KEYS:-}
 EOT
-	RECEIVER=("$BIN/flowgo" run -c "$d/flowgo.toml")
+	RECEIVER=("$FLOWGO" run -c "$d/flowgo.toml")
 	CONFIG=$d/flowgo.toml
 }
 
@@ -178,7 +178,6 @@ run_one() { # SERVER CODEC ACKS FULL REP
 : >"$OUT"
 say "# bench/kafka.sh ${SERVERS[*]}: N=$N REPS=$REPS CODECS=$CODECS ACKS=$ACKS FULL=$FULL BLACKHOLE=${BLACKHOLE:-0} FLOWGO_KEYS=${FLOWGO_KEYS:-}"
 machine_header
-say "# rsyslogd (omkafka): $("$RSYSLOGD" -v 2>/dev/null | head -1)"
 declare -A NAMES
 for rep in $(seq "$REPS"); do
 	for codec in $CODECS; do

@@ -24,6 +24,16 @@ WORK=${BENCH_WORK:-/var/tmp/flowgo-bench}
 TOOLS=${BENCH_TOOLS:-/var/tmp/flowgo-bench-tools}
 RSYSLOG_ROOT=$TOOLS/root
 BIN=$WORK/bin
+# The flowgo under test (FLOWGO=/path/to/old/flowgo for a before/after run).
+FLOWGO=${FLOWGO:-$BIN/flowgo}
+# rsyslog: the one setup.sh unpacked, else the system's (Debian's rsyslog,
+# with rsyslog-kafka for omkafka), run as a foreground process of its own.
+RSYSLOGD=${RSYSLOGD:-$RSYSLOG_ROOT/usr/sbin/rsyslogd}
+RSYSLOG_MODULES=${RSYSLOG_MODULES:-$RSYSLOG_ROOT/usr/lib/x86_64-linux-gnu/rsyslog}
+if [[ ! -x $RSYSLOGD && -x /usr/sbin/rsyslogd ]]; then
+	RSYSLOGD=/usr/sbin/rsyslogd
+	RSYSLOG_MODULES=/usr/lib/x86_64-linux-gnu/rsyslog
+fi
 CERTS=$WORK/certs
 PORT=${BENCH_PORT:-25514}
 REPS=${REPS:-3}
@@ -48,8 +58,8 @@ build() {
 machine_header() {
 	say "# $(date -u +%FT%TZ) on $(uname -srm), $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 	say "# cpu: $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
-	say "# flowgo: $(cd "$REPO" && git describe --always --dirty 2>/dev/null || echo unknown)"
-	say "# rsyslog: $("$RSYSLOG_ROOT/usr/sbin/rsyslogd" -v 2>/dev/null | head -1 || echo missing)"
+	say "# flowgo: $(cd "$REPO" && git describe --always --dirty 2>/dev/null || echo unknown), binary $FLOWGO"
+	say "# rsyslog: $("$RSYSLOGD" -v 2>/dev/null | head -1 || echo missing) ($RSYSLOGD)"
 	say "# syslog-ng: $(syslog-ng --version 2>/dev/null | head -1 || echo missing)"
 	say "# load average before this script: $(cut -d' ' -f1-3 /proc/loadavg)"
 }

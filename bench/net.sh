@@ -19,6 +19,8 @@
 #   FLOWGO_OUTPUTS flowgo's output formats, any encoder: gelf, or rfc5424
 #            for the plain-file comparison with the baselines' file [gelf]
 #   UDP_RCVBUF every UDP receiver's socket receive buffer, bytes [33554432]
+#   FLOWGO_KEYS extra [output] lines for flowgo, e.g. 'file_buffer_size = 1048576'
+#   FLOWGO   the flowgo binary [$BENCH_WORK/bin/flowgo]
 #   FLOWGO_QUEUE flowgo's [queue]: memory, or disk:SYNC (SYNC: interval,
 #            batch, none; the queue in the run's directory) [memory]
 #   RSYSLOG_QUEUE rsyslog's action queue: direct (none), or da: a
@@ -71,6 +73,7 @@ config_flowgo() {
 		echo "file_path = \"$d/out\""
 		echo "format = \"$format\""
 		echo 'framing = "line"'
+		[[ -n ${FLOWGO_KEYS:-} ]] && echo "$FLOWGO_KEYS"
 		if [[ ${FLOWGO_QUEUE:-memory} == disk:* ]]; then
 			echo
 			echo '[queue]'
@@ -79,7 +82,7 @@ config_flowgo() {
 			echo "sync = \"${FLOWGO_QUEUE#disk:}\""
 		fi
 	} >"$d/flowgo.toml"
-	RECEIVER=("$BIN/flowgo" run -c "$d/flowgo.toml")
+	RECEIVER=("$FLOWGO" run -c "$d/flowgo.toml")
 	CONFIG=$d/flowgo.toml
 }
 
@@ -129,8 +132,7 @@ EOT
 		fi
 		echo "ruleset(name=\"bench\") { action(type=\"omfile\" file=\"$d/out\" template=\"$template\"$queue) }"
 	} >"$d/rsyslog.conf"
-	RECEIVER=("$RSYSLOG_ROOT/usr/sbin/rsyslogd" -n -f "$d/rsyslog.conf" -i "$d/rsyslog.pid"
-		-M "$RSYSLOG_ROOT/usr/lib/x86_64-linux-gnu/rsyslog")
+	RECEIVER=("$RSYSLOGD" -n -f "$d/rsyslog.conf" -i "$d/rsyslog.pid" -M "$RSYSLOG_MODULES")
 	CONFIG=$d/rsyslog.conf
 }
 

@@ -18,9 +18,9 @@ self_check
 
 SIZES=("$@")
 ((${#SIZES[@]})) || SIZES=(5MB 500MB 5GB)
-OUT=$RESULTS/pipe.txt
+OUT=$RESULTS/pipe${RESULTS_SUFFIX:-}.txt
 : >"$OUT"
-[[ -x $BIN/flowgo ]] || { echo "run bench/setup.sh first" >&2; exit 2; }
+[[ -x $FLOWGO ]] || { echo "run bench/setup.sh first" >&2; exit 2; }
 say "# bench/pipe.sh ${SIZES[*]}: REPS=$REPS"
 machine_header
 mkdir -p "$WORK/pipe"
@@ -56,13 +56,13 @@ for size in "${SIZES[@]}"; do
 	cat "$in" >/dev/null # into the page cache
 	say ""
 	say "## pipe rfc5424 -> gelf, $size input: $n lines, $bytes bytes"
-	show "/usr/bin/time -v $BIN/flowgo pipe --from rfc5424 --to gelf < $in > $WORK/pipe/out.gelf"
+	show "/usr/bin/time -v $FLOWGO pipe --from rfc5424 --to gelf < $in > $WORK/pipe/out.gelf"
 	rps=() cpu=() rss=()
 	for rep in $(seq "$REPS"); do
 		load=$(cut -d' ' -f1 /proc/loadavg)
 		rm -f "$WORK/pipe/out.gelf"
 		set +e
-		/usr/bin/time -v -o "$WORK/pipe/time.txt" "$BIN/flowgo" pipe --from rfc5424 --to gelf \
+		/usr/bin/time -v -o "$WORK/pipe/time.txt" "$FLOWGO" pipe --from rfc5424 --to gelf \
 			<"$in" >"$WORK/pipe/out.gelf" 2>"$WORK/pipe/stderr.txt"
 		code=$?
 		set -e

@@ -4,8 +4,8 @@
 #   - rsyslog with its TLS driver: Debian's rsyslog and syslog-ng-core
 #     conflict (each is "the system logger"), so rsyslog's packages are
 #     downloaded with apt-get and unpacked under $BENCH_TOOLS, not installed;
-#     their libraries (libestr0, libfastjson4, liblognorm5, libgnutls30) are
-#     installed with apt-get;
+#     their libraries (libestr0, libfastjson4, liblognorm5, libgnutls30,
+#     librdkafka1 for omkafka) are installed with apt-get;
 #   - a throw-away CA and server certificate for the TLS runs (openssl).
 # Run as root (apt-get). Idempotent: what is there already is kept.
 source "$(dirname "$0")/lib.sh"
@@ -22,10 +22,10 @@ command -v ss >/dev/null || apt_install iproute2
 command -v openssl >/dev/null || apt_install openssl
 command -v syslog-ng >/dev/null || apt_install syslog-ng-core
 
-if [[ ! -x $RSYSLOG_ROOT/usr/sbin/rsyslogd ]]; then
-	apt_install libestr0 libfastjson4 liblognorm5 libgnutls30
+if [[ ! -x $RSYSLOG_ROOT/usr/sbin/rsyslogd || ! -e $RSYSLOG_ROOT/usr/lib/x86_64-linux-gnu/rsyslog/omkafka.so ]]; then
+	apt_install libestr0 libfastjson4 liblognorm5 libgnutls30 librdkafka1
 	mkdir -p "$TOOLS/debs"
-	(cd "$TOOLS/debs" && apt-get download rsyslog rsyslog-gnutls)
+	(cd "$TOOLS/debs" && apt-get download rsyslog rsyslog-gnutls rsyslog-kafka)
 	for deb in "$TOOLS"/debs/*.deb; do dpkg-deb -x "$deb" "$RSYSLOG_ROOT"; done
 fi
 if ldd "$RSYSLOG_ROOT/usr/sbin/rsyslogd" "$RSYSLOG_ROOT"/usr/lib/x86_64-linux-gnu/rsyslog/*.so | grep -q 'not found'; then
@@ -49,4 +49,4 @@ if [[ ! -s $CERTS/server.pem ]]; then
 fi
 
 build
-echo "ready: $BIN/flowgo $BIN/flowgo-loadgen, rsyslog $("$RSYSLOG_ROOT/usr/sbin/rsyslogd" -v | head -1 | awk '{print $2}'), $(syslog-ng --version | head -1), certificates in $CERTS"
+echo "ready: $BIN/flowgo $BIN/flowgo-loadgen $BIN/kfaked, rsyslog $("$RSYSLOG_ROOT/usr/sbin/rsyslogd" -v | head -1 | awk '{print $2}'), $(syslog-ng --version | head -1), certificates in $CERTS"

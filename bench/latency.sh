@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# End-to-end latency (issue 15): flowgo-loadgen sends RFC 5424 lines over one
+# TCP connection at a steady rate, each stamped with its send time
+# (-latency), to a collector whose output the load generator reads back:
+# it tails the output file, listens as the TLS output's GELF server, or
+# consumes the Kafka topic, and reports p50, p99 and max of receive − send.
+#
+#   bench/latency.sh [SERVER...]    SERVER: flowgo, rsyslog (default: both)
+#
+# Outputs (OUTPUTS):
+#   file      GELF file, default settings
+#   filebuf   GELF file with file_buffer_size = 1048576 (rsyslog: omfile
+#             ioBufferSize="1m", with its default flushOnTXEnd)
+#   kafka     GELF to Kafka, lz4, acks -1, a standalone kfaked, 3 partitions
+#   tls       GELF over TLS, NUL-framed (rsyslog: omfwd with the GnuTLS
+#             driver, TCP_FrameDelimiter 0)
+#   tlsasync  flowgo's tls_async = true (no rsyslog counterpart)
+#
+# Environment (defaults in brackets):
+#   RATES records/s [10000 100000 500000]; SECONDS_PER_RUN [10]
+#   OUTPUTS [file filebuf kafka tls tlsasync]; REPS [3]
+#   FULL gelf_full_message for flowgo [true]; FLOWGO (the binary)
+#   BENCH_PORT [25514], KAFKA_PORT [29092], SINK_PORT [29601]
+#   RESULTS, RESULTS_SUFFIX as for net.sh
+# Results: $RESULTS/latency$RESULTS_SUFFIX.txt: one line per run, then the
+# median (min–max) of each figure per configuration.
+source "$(dirname "$0")/lib.sh"
+self_check
+
+SERVERS=("$@")
+((${#SERVERS[@]})) || SERVERS=(flowgo rsyslog)
+RATES=${RATES:-10000 100000 500000}
+SECS=${SECONDS_PER_RUN:-10}
+OUTPUTS=${OUTPUTS:-file filebuf kafka tls tlsasync}
+FULL=${FULL:-true}
+KPORT=${KAFKA_PORT:-29092}
+SPORT=${SINK_PORT:-29601}
+OUT=$RESULTS/latency${RESULTS_SUFFIX:-}.txt
+
+[[ -x $BIN/flowgo-loadgen && -x $FLOWGO && -x $BIN/kfaked ]] || { echo "run bench/setup.sh first" >&2; exit 2; }
+[[ -s $CERTS/server.pem ]] || { echo "run bench/setup.sh first (certificates)" >&2; exit 2; }
+
+# gelf_template: rsyslog's GELF-like JSON, full_message included.
+gelf_template() {
+	cat <<'EOT'
+template(name="gelf" type="list" option.jsonf="on") {
+  constant(outname="version" value="1.1" format="jsonf")
+  property(outname="host" name="hostname" format="jsonf")
+  property(outname="short_message" name="msg" format="jsonf")
+  property(outname="full_message" name="rawmsg" format="jsonf")
+  property(outname="timestamp" name="timereported" dateFormat="rfc3339" format="jsonf")
+  property(outname="level" name="syslogseverity" format="jsonf" datatype="number")
+  property(outname="_facility" name="syslogfacility-text" format="jsonf")
+  property(outname="application_name" name="app-name" format="jsonf")
+  property(outname="process_id" name="procid" format="jsonf")
+  property(outname="_msgid" name="msgid" format="jsonf")
+  property(outname="_structured_data" name="structured-data" format="jsonf")
+}
+EOT
+}
+
+# configure SERVER OUTPUT DIR: the receiver's config, RECEIVER and SINK.
+configure() {
+	local server=$1 output=$2 d=$3
+	SINK=("file:$d/out")
+	case $output in
+	kafka) SINK=("kafka:127.0.0.1:$KPORT/logs") ;;
+	tls | tlsasync) SINK=("tls:127.0.0.1:$SPORT" -sink-cert "$CERTS/server.pem" -sink-key "$CERTS/server.key") ;;
+	esac
+	if [[ $server == flowgo ]]; then
+		{
+			printf '[input]\ntype = "tcp"\nlisten = "127.0.0.1:%s"\nformat = "rfc5424"\nframing = "line"\n\n' "$PORT"
+			printf '[output]\nformat = "gelf"\ngelf_full_message = %s\n' "$FULL"
+			case $output in
+			file) printf 'type = "file"\nfile_path = "%s/out"\n' "$d" ;;
+			filebuf) printf 'type = "file"\nfile_path = "%s/out"\nfile_buffer_size = 1048576\n' "$d" ;;
+			kafka) printf 'type = "kafka"\nkafka_brokers = ["127.0.0.1:%s"]\nkafka_topic = "logs"\nkafka_acks = -1\nkafka_compression = "lz4"\n' "$KPORT" ;;
+			tls) printf 'type = "tls"\nconnect = ["127.0.0.1:%s"]\ntls_ca_file = "%s/ca.pem"\n' "$SPORT" "$CERTS" ;;
+			tlsasync) printf 'type = "tls"\nconnect = ["127.0.0.1:%s"]\ntls_ca_file = "%s/ca.pem"\ntls_async = true\n' "$SPORT" "$CERTS" ;;
+			esac
+		} >"$d/flowgo.toml"
+		RECEIVER=("$FLOWGO" run -c "$d/flowgo.toml")
+		CONFIG=$d/flowgo.toml
+		return 0
+	fi
+	[[ $output == tlsasync ]] && return 1 # no rsyslog counterpart
+	{
+		echo "global(workDirectory=\"$d\" maxMessageSize=\"64k\" defaultNetstreamDriverCAFile=\"$CERTS/ca.pem\")"
+		echo 'module(load="imtcp" maxSessions="1000")'
+		[[ $output == kafka ]] && echo 'module(load="omkafka")'
+		echo "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"$PORT\" ruleset=\"bench\")"
+		gelf_template
+		echo 'ruleset(name="bench") {'
+		case $output in
+		file) echo "  action(type=\"omfile\" file=\"$d/out\" template=\"gelf\")" ;;
+		filebuf) echo "  action(type=\"omfile\" file=\"$d/out\" template=\"gelf\" ioBufferSize=\"1m\")" ;;
+		kafka) echo "  action(type=\"omkafka\" broker=[\"127.0.0.1:$KPORT\"] topic=\"logs\" template=\"gelf\" partitions.auto=\"on\""
+			echo '         confParam=["compression.codec=lz4"] topicConfParam=["acks=-1"])' ;;
+		tls) echo "  action(type=\"omfwd\" target=\"127.0.0.1\" port=\"$SPORT\" protocol=\"tcp\" template=\"gelf\""
+			echo '         StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="anon" gnutlsPriorityString="NORMAL"'
+			echo '         TCP_Framing="traditional" TCP_FrameDelimiter="0")' ;;
+		esac
+		echo '}'
+	} >"$d/rsyslog.conf"
+	RECEIVER=("$RSYSLOGD" -n -f "$d/rsyslog.conf" -i "$d/rsyslog.pid" -M "$RSYSLOG_MODULES")
+	CONFIG=$d/rsyslog.conf
+}
+
+declare -A P50 P99 MAX CPU NAMES
+run_one() { # SERVER OUTPUT RATE REP
+	local server=$1 output=$2 rate=$3 rep=$4
+	local name="$server-$output-$rate"
+	[[ $server == flowgo && $FULL == false ]] && name+="-short"
+	local d=$WORK/run/latency-$name-$rep
+	rm -rf "$d" && mkdir -p "$d"
+	configure "$server" "$output" "$d" || return 0
+	local lg=("$BIN/flowgo-loadgen" -addr "127.0.0.1:$PORT" -rate "$rate" -d "${SECS}s" -latency "${SINK[@]}")
+	if ((rep == 1)); then
+		say ""
+		say "## $name"
+		sed 's/^/#   /' "$CONFIG" | tee -a "$OUT"
+		show "${RECEIVER[@]}"
+		show "${lg[@]}"
+	fi
+	local kp=
+	if [[ $output == kafka ]]; then
+		wait_port_free "$KPORT"
+		"$BIN/kfaked" -port "$KPORT" -topic logs -partitions 3 >"$d/kfaked.log" 2>&1 &
+		kp=$!
+		wait_listen tcp "$KPORT" "$kp" || { say "run=$rep $name failed: kfaked did not start"; return 0; }
+	fi
+	wait_port_free "$PORT"
+	"${RECEIVER[@]}" >"$d/receiver.log" 2>&1 &
+	local pid=$!
+	if ! wait_listen tcp "$PORT" "$pid"; then
+		say "run=$rep $name failed: the receiver did not listen: $(head -c 300 "$d/receiver.log")"
+		stop_receiver "$pid"
+		[[ -n $kp ]] && stop_receiver "$kp"
+		return 0
+	fi
+	sleep 0.5
+	local load t0 lgout
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	t0=$(cpu_ticks "$pid")
+	if ! lgout=$("${lg[@]}" 2>>"$d/loadgen.log"); then
+		say "run=$rep $name failed: $(tail -1 "$d/loadgen.log"); receiver: $(head -c 300 "$d/receiver.log")"
+	fi
+	local t1
+	t1=$(cpu_ticks "$pid")
+	stop_receiver "$pid"
+	[[ -n $kp ]] && stop_receiver "$kp"
+	rm -f "$d/out"
+	[[ -n $lgout ]] || return 0
+	local n p50 p99 mx c
+	n=$(kv lat_records "$lgout")
+	p50=$(kv lat_p50_ms "$lgout")
+	p99=$(kv lat_p99_ms "$lgout")
+	mx=$(kv lat_max_ms "$lgout")
+	c=$(awk -v t="$((t1 - t0))" -v hz="$CLK_TCK" -v n="$n" 'BEGIN{printf "%.2f", (n > 0 ? t/hz/n*1e6 : 0)}')
+	say "run=$rep $name load1=$load sent=$(kv records "$lgout") read_back=$n offered_per_s=$(kv records_per_s "$lgout") p50_ms=$p50 p99_ms=$p99 max_ms=$mx cpu_us_per_record=$c"
+	P50[$name]+="$p50 "
+	P99[$name]+="$p99 "
+	MAX[$name]+="$mx "
+	CPU[$name]+="$c "
+	NAMES[$name]=1
+}
+
+: >"$OUT"
+say "# bench/latency.sh ${SERVERS[*]}: RATES=$RATES SECONDS_PER_RUN=$SECS OUTPUTS=$OUTPUTS REPS=$REPS FULL=$FULL"
+machine_header
+for rep in $(seq "$REPS"); do
+	for rate in $RATES; do
+		for output in $OUTPUTS; do
+			for server in "${SERVERS[@]}"; do
+				run_one "$server" "$output" "$rate" "$rep"
+			done
+		done
+	done
+done
+say ""
+for name in $(printf '%s\n' "${!NAMES[@]}" | sort -t- -k3,3n -k2,2 -k1,1); do
+	# shellcheck disable=SC2086
+	say "= $name: p50 ms $(stats ${P50[$name]}), p99 ms $(stats ${P99[$name]}), max ms $(stats ${MAX[$name]}), CPU µs/record $(stats ${CPU[$name]})"
+done
