@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # TCP RFC 5424 → GELF → Kafka, flowgo against rsyslog's omkafka (issue 15):
 #
-#   bench/kafka.sh [SERVER...]      SERVER: flowgo, rsyslog (default: both)
+#   bench/kafka.sh [SERVER...]      SERVER: flowgo, rsyslog (default: both),
+#                                   or flowgo-NAME: flowgo run from $BENCH_WORK/bin/flowgo-NAME
+#                                   (an older build, for a before/after in one run)
 #
 # Each run starts a fresh standalone broker (internal/kfaked, franz-go's kfake
 # as a process of its own) with a topic of 3 partitions, then the receiver,
@@ -45,9 +47,9 @@ if [[ " ${SERVERS[*]} " == *" rsyslog "* && ! -e $RSYSLOG_MODULES/omkafka.so ]];
 	exit 2
 fi
 
-# config_flowgo DIR CODEC ACKS FULL
+# config_flowgo BINARY DIR CODEC ACKS FULL
 config_flowgo() {
-	local d=$1 codec=$2 acks=$3 full=$4
+	local bin=$1 d=$2 codec=$3 acks=$4 full=$5
 	cat >"$d/flowgo.toml" <<EOT
 [input]
 type = "tcp"
@@ -58,14 +60,14 @@ framing = "line"
 [output]
 type = "kafka"
 format = "gelf"
-gelf_full_message = $full
+$([[ $full == true ]] || echo "gelf_full_message = $full")
 kafka_brokers = ["127.0.0.1:$KPORT"]
 kafka_topic = "logs"
 kafka_acks = $acks
 kafka_compression = "$codec"
 ${FLOWGO_KEYS:-}
 EOT
-	RECEIVER=("$FLOWGO" run -c "$d/flowgo.toml")
+	RECEIVER=("$bin" run -c "$d/flowgo.toml")
 	CONFIG=$d/flowgo.toml
 }
 
@@ -115,11 +117,12 @@ declare -A RPS CPU KCPU RSS LOST
 run_one() { # SERVER CODEC ACKS FULL REP
 	local server=$1 codec=$2 acks=$3 full=$4 rep=$5
 	local name="$server-$codec-acks$acks"
-	[[ $server == flowgo && $full == false ]] && name+="-short"
+	[[ $server == flowgo* && $full == false ]] && name+="-short"
 	local d=$WORK/run/kafka-$name-$rep
 	rm -rf "$d" && mkdir -p "$d"
 	case $server in
-	flowgo) config_flowgo "$d" "$codec" "$acks" "$full" ;;
+	flowgo) config_flowgo "$FLOWGO" "$d" "$codec" "$acks" "$full" ;;
+	flowgo-*) config_flowgo "$BIN/$server" "$d" "$codec" "$acks" "$full" ;;
 	rsyslog) config_rsyslog "$d" "$codec" "$acks" ;;
 	esac
 	local lg=("$BIN/flowgo-loadgen" -addr "127.0.0.1:$PORT" -n "$N" -kafka-wait "127.0.0.1:$KPORT/logs")
@@ -183,8 +186,12 @@ for rep in $(seq "$REPS"); do
 	for codec in $CODECS; do
 		for acks in $ACKS; do
 			for server in "${SERVERS[@]}"; do
-				if [[ $server == flowgo ]]; then
-					for full in $FULL; do run_one flowgo "$codec" "$acks" "$full" "$rep"; done
+				if [[ $server == flowgo* ]]; then
+					for full in $FULL; do
+						# An older build may not know gelf_full_message.
+						[[ $server == flowgo-* && $full != true ]] && continue
+						run_one "$server" "$codec" "$acks" "$full" "$rep"
+					done
 				else
 					run_one "$server" "$codec" "$acks" true "$rep"
 				fi

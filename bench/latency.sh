@@ -5,7 +5,8 @@
 # it tails the output file, listens as the TLS output's GELF server, or
 # consumes the Kafka topic, and reports p50, p99 and max of receive − send.
 #
-#   bench/latency.sh [SERVER...]    SERVER: flowgo, rsyslog (default: both)
+#   bench/latency.sh [SERVER...]    SERVER: flowgo, rsyslog (default: both), or
+#                                   flowgo-NAME: $BENCH_WORK/bin/flowgo-NAME (an older build)
 #
 # Outputs (OUTPUTS):
 #   file      GELF file, default settings
@@ -67,10 +68,11 @@ configure() {
 	kafka) SINK=("kafka:127.0.0.1:$KPORT/logs") ;;
 	tls | tlsasync) SINK=("tls:127.0.0.1:$SPORT" -sink-cert "$CERTS/server.pem" -sink-key "$CERTS/server.key") ;;
 	esac
-	if [[ $server == flowgo ]]; then
+	if [[ $server == flowgo* ]]; then
 		{
 			printf '[input]\ntype = "tcp"\nlisten = "127.0.0.1:%s"\nformat = "rfc5424"\nframing = "line"\n\n' "$PORT"
-			printf '[output]\nformat = "gelf"\ngelf_full_message = %s\n' "$FULL"
+			printf '[output]\nformat = "gelf"\n'
+			[[ $FULL == true ]] || printf 'gelf_full_message = %s\n' "$FULL"
 			case $output in
 			file) printf 'type = "file"\nfile_path = "%s/out"\n' "$d" ;;
 			filebuf) printf 'type = "file"\nfile_path = "%s/out"\nfile_buffer_size = 1048576\n' "$d" ;;
@@ -80,6 +82,7 @@ configure() {
 			esac
 		} >"$d/flowgo.toml"
 		RECEIVER=("$FLOWGO" run -c "$d/flowgo.toml")
+		[[ $server == flowgo-* ]] && RECEIVER[0]=$BIN/$server
 		CONFIG=$d/flowgo.toml
 		return 0
 	fi
@@ -110,7 +113,7 @@ declare -A P50 P99 MAX CPU NAMES
 run_one() { # SERVER OUTPUT RATE REP
 	local server=$1 output=$2 rate=$3 rep=$4
 	local name="$server-$output-$rate"
-	[[ $server == flowgo && $FULL == false ]] && name+="-short"
+	[[ $server == flowgo* && $FULL == false ]] && name+="-short"
 	local d=$WORK/run/latency-$name-$rep
 	rm -rf "$d" && mkdir -p "$d"
 	configure "$server" "$output" "$d" || return 0

@@ -386,12 +386,15 @@ func TestKafkaReadBackWithKcat(t *testing.T) {
 	}{
 		{"lz4 in plain text", "lz4", false},
 		{"zstd over TLS", "zstd", true},
+		{"gzip", "gzip", false},
+		{"snappy", "snappy", false},
+		{"no compression", "none", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var opts []kfake.Opt
 			keys := ""
-			args := []string{"-C", "-e", "-o", "beginning", "-q", "-f", `%p|%o|%K|%k|%S|%s\n`}
+			args := []string{"-C", "-e", "-o", "beginning", "-q", "-X", "check.crcs=true", "-f", `%p|%o|%K|%k|%S|%s\n`}
 			if tt.tls {
 				opts = append(opts, kfake.TLS(files.server))
 				keys = fmt.Sprintf("kafka_tls = true\nkafka_tls_ca_file = %q\n", files.ca)
