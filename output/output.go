@@ -40,6 +40,15 @@ type Flusher interface {
 	FlushInterval() time.Duration
 }
 
+// IdleFlusher is a Flusher whose buffered frames can be written out
+// without the pipeline waiting: when its queue runs empty the pipeline calls
+// FlushIdle, which starts writing and returns (the TLS output's lanes write
+// on their own goroutines), instead of Flush.
+type IdleFlusher interface {
+	Flusher
+	FlushIdle()
+}
+
 // Reloader is an output that can reopen its files or re-read its
 // certificates without a restart (logrotate's postrotate, certificate
 // rotation); the pipeline calls Reload on SIGHUP, between writes.

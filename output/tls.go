@@ -330,7 +330,7 @@ func (o *tlsOutput) start() {
 	defer o.mu.Unlock()
 	o.started = true
 	for range o.keys.Threads {
-		l := &lane{o: o, flushes: make(chan chan struct{}), bo: backoff{
+		l := &lane{o: o, flushes: make(chan chan struct{}), poke: make(chan struct{}, 1), bo: backoff{
 			init:  o.keys.DelayInit.Get(),
 			max:   o.keys.DelayMax.Get(),
 			probe: o.keys.ProbeTime.Get(),
@@ -514,6 +514,24 @@ func (o *tlsOutput) Flush(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// FlushIdle asks the connected lanes to write what tls_async buffered,
+// without waiting for them: the pipeline's queue ran empty, and the lanes
+// write while the next batch is on its way. A lane that is writing already
+// writes everything it holds before it waits again.
+func (o *tlsOutput) FlushIdle() {
+	if !o.started || o.closed || !o.keys.Async {
+		return
+	}
+	for _, l := range o.lanes {
+		select {
+		case l.poke <- struct{}{}:
+		default: // one is pending already
+		}
+	}
+}
+
+var _ IdleFlusher = (*tlsOutput)(nil)
 
 // FlushInterval is tls_flush_interval with tls_async, and 0 (no timed
 // flush: every write is flushed) without.

@@ -17,6 +17,7 @@ import (
 type lane struct {
 	o       *tlsOutput
 	flushes chan chan struct{}
+	poke    chan struct{} // write what is buffered (FlushIdle); nobody waits
 	bo      backoff
 
 	// Owned by the lane's goroutine.
@@ -103,6 +104,10 @@ func (l *lane) run() {
 		select {
 		case c := <-work:
 			l.take(c)
+		case <-l.poke:
+			if err := l.writeOut(); err != nil {
+				l.fail(err)
+			}
 		case ch := <-l.flushes:
 			l.waiters = append(l.waiters, waiter{end: l.s.end(), ch: ch})
 			if err := l.writeOut(); err != nil {

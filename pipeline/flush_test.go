@@ -1,13 +1,18 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/flowgo/flowgo/internal/testcerts"
 )
 
 // A buffering file output (file_buffer_size far larger than the records,
@@ -57,5 +62,84 @@ file_flush_interval = "1h"
 	}
 	if n := p.Stats().Sent.Load(); n != 6 {
 		t.Errorf("sent %d records; want 6", n)
+	}
+}
+
+// The TLS output with tls_async buffers what it is given; when the queue
+// runs empty its lanes write it out at once, not at the next
+// tls_flush_interval (an hour here), and not only once 64 KiB are buffered.
+func TestATLSAsyncOutputWritesWhenTheQueueRunsEmpty(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcerts.NewCA(t, "flush test CA")
+	srv := ca.Server(t)
+	caFile := testcerts.WriteFile(t, dir, "ca.pem", ca.CertPEM)
+	pair, err := tls.X509KeyPair(srv.CertPEM, srv.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	var got bytes.Buffer
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := c.Read(buf)
+					mu.Lock()
+					got.Write(buf[:n])
+					mu.Unlock()
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	pr, pw := io.Pipe()
+	p := build(t, fmt.Sprintf(`
+[input]
+type = "stdin"
+format = "testline"
+[output]
+type = "tls"
+format = "testmsg"
+framing = "nul"
+connect = [%q]
+tls_ca_file = %q
+tls_async = true
+tls_flush_interval = "1h"
+`, ln.Addr().String(), caFile), Options{Stdin: pr})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		pw.Close()
+		<-done
+	}()
+	want := ""
+	for burst := range 2 {
+		for i := range 3 {
+			line := fmt.Sprintf("burst %d record %d", burst, i)
+			want += line + "\x00"
+			if _, err := io.WriteString(pw, line+"\n"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, fmt.Sprintf("burst %d at the TLS server (it stays in the lane's buffer until the queue runs empty)", burst), func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return got.String() == want
+		})
 	}
 }

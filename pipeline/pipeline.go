@@ -595,11 +595,17 @@ func (p *Pipeline) runOutput() {
 // rsyslog's flushOnTXEnd does: a record then never waits for a buffer to
 // fill or for the next timed flush while nothing else is coming. Under load
 // the queue is never empty, and the buffer's size and the flush interval
-// bound the wait. It reports whether it flushed.
+// bound the wait. An output that can write its buffer on its own
+// goroutines (output.IdleFlusher) is only told to, so that the output stage
+// does not wait for it. It reports whether it flushed.
 func (p *Pipeline) flushBuffered() bool {
 	fl, ok := p.out.out.(output.Flusher)
 	if !ok || fl.FlushInterval() <= 0 {
 		return false
+	}
+	if idle, ok := fl.(output.IdleFlusher); ok {
+		idle.FlushIdle()
+		return true
 	}
 	if err := fl.Flush(p.hardCtx); err != nil {
 		p.retryLog.Event(slog.LevelWarn, "output flush failed", p.out.name, err)
