@@ -60,15 +60,15 @@ func NewBatcher(dec decoder.Decoder, sink Sink, source string, maxRecords, maxBy
 	return &Batcher{dec: dec, sink: sink, source: source, maxRecords: max(maxRecords, 1), maxBytes: max(maxBytes, 1)}
 }
 
-// Add decodes frame, counting rawLen bytes as read. On a decode error the
-// frame is left to the caller, which rejects it with its origin.
-func (bt *Batcher) Add(frame []byte, rawLen int) error {
+// Add decodes frame. On a decode error the frame is left to the caller,
+// which rejects it with its origin. (Stream inputs count the bytes they read
+// as they read them, through ByteCounter.)
+func (bt *Batcher) Add(frame []byte) error {
 	if bt.b == nil {
 		bt.b = flowgo.GetBatch()
 		bt.b.Source = bt.source
 	}
 	b := bt.b
-	b.BytesIn += rawLen
 	r := b.Next()
 	if err := bt.dec.Decode(frame, r, &b.Arena); err != nil {
 		b.Drop()

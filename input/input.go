@@ -48,6 +48,25 @@ type ConnCounter interface {
 	ConnCounts() (open, refused, handshakeFailures int64)
 }
 
+// ConnAbortCounter is an input whose connections can end with what the
+// peer sent possibly lost, for metrics.
+type ConnAbortCounter interface {
+	// ConnsAborted returns how many connections ended so far: reset by the
+	// peer (its kernel discards what flowgo had not read), closed by flowgo
+	// with bytes unread (the pipeline stopping, octet counting lost), or
+	// ended by another read error.
+	ConnsAborted() (reset, unread, readError int64)
+}
+
+// ByteCounter is a Sink that counts the raw bytes an input reads. Stream
+// inputs (tcp, tls, stdin) report every read to it, framing and rejected
+// frames included, so that the count is exact whatever becomes of the
+// bytes; their batches' BytesIn stay 0. Datagram inputs count through
+// BytesIn.
+type ByteCounter interface {
+	CountBytes(n int)
+}
+
 // Sink is the pipeline as an input sees it. Its methods are safe for
 // concurrent use.
 type Sink interface {
