@@ -110,6 +110,10 @@ type Config struct {
 	BatchBytes   int
 	// Workers is how many goroutines may decode one stream in parallel.
 	Workers int
+	// Buffers is the memory budget of the pipeline's stream inputs for
+	// partial frames and read buffers (stream_buffer_max_bytes); nil means
+	// unlimited.
+	Buffers *Buffers
 	// Stdin is what the stdin input reads.
 	Stdin io.Reader
 	Log   *slog.Logger

@@ -146,6 +146,8 @@ func (in *stdinInput) read(ctx context.Context, dispatch func(*rawChunk) bool, s
 		r = &countingReader{r: r, count: bc.CountBytes}
 	}
 	sp := NewSplitter(r, c.Framing, c.MaxMessageSize, c.Truncate)
+	sp.useBudget(c.Buffers, &bufHolder{})
+	defer sp.Close()
 	ch := chunkPool.Get().(*rawChunk)
 	ch.reset()
 	flush := func() bool {
@@ -159,6 +161,7 @@ func (in *stdinInput) read(ctx context.Context, dispatch func(*rawChunk) bool, s
 	}
 	ok := true
 	sp.BeforeRead = func() { ok = ok && flush() }
+	sp.BeforeWait = sp.BeforeRead
 	for ok {
 		frame, err := sp.Next()
 		if frame == nil && err != nil {

@@ -319,8 +319,12 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 	}
 
 	sp := NewSplitter(tail, s.c.Framing, s.c.MaxMessageSize, s.c.Truncate)
+	hold := &bufHolder{}
+	sp.useBudget(s.c.Buffers, hold)
+	defer sp.Close()
 	bt := NewBatcher(s.c.Decoder, sink, s.c.Name, s.c.BatchRecords, s.c.BatchBytes)
 	bt.SetPeer(s.k.PeerField, peer)
+	bt.useBudget(s.c.Buffers, hold)
 	bt.Pipelined()
 	defer bt.Release()
 	open := true
@@ -328,13 +332,20 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 	// already holds bytes the read will not wait, and the batch grows
 	// instead: a TLS read returns one 16 KiB record at most, so this is what
 	// lets TLS batches grow under load. One ioctl per read, not per record.
+	// The same moment, with the socket empty and the splitter holding no
+	// more than its own small buffer can, is when the buffer goes back to
+	// the budget: an idle connection holds none of it.
 	pending := newPendingProbe(sc.Conn)
 	sp.BeforeRead = func() {
 		if pending.bytes() > 0 {
 			return
 		}
 		open = open && bt.Flush()
+		sp.Shrink()
 	}
+	// Waiting for room in the budget stops reading: hand the batch over
+	// first.
+	sp.BeforeWait = func() { open = open && bt.Flush() }
 
 	var end error
 	for open {

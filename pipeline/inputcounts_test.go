@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/internal/testcerts"
 )
 
@@ -304,4 +305,64 @@ format = "testmsg"
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// stream_buffer_max_bytes sets the budget the pipeline's stream inputs
+// share, defaults to 64 MiB, is checked, and changes on a reload.
+func TestStreamBufferBudgetKey(t *testing.T) {
+	mem, id := newMem(t)
+	src := "[input]\ntype = \"stdin\"\nformat=\"testline\"\n%s\n[output]\ntype=\"testmem\"\nformat=\"testmsg\"\nid=\"" + id + "\"\n"
+	limit := func(p *Pipeline) int {
+		_, _, l := p.plan.buffers.Usage()
+		return l
+	}
+	if got := limit(build(t, fmt.Sprintf(src, ""), Options{})); got != 64<<20 {
+		t.Errorf("default budget %d; want %d", got, 64<<20)
+	}
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	p := build(t, fmt.Sprintf(src, "stream_buffer_max_bytes = 1048576"), Options{Stdin: pr})
+	if got := limit(p); got != 1<<20 {
+		t.Errorf("budget %d; want 1048576", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	io.WriteString(pw, "running\n")
+	waitFor(t, "the pipeline to run", func() bool { return len(mem.got()) == 1 })
+	for _, bad := range []string{"0", "1000", "-1", "68719476737"} {
+		f, err := config.Parse("test.toml", fmt.Sprintf(src, "stream_buffer_max_bytes = "+bad))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "test.toml:4: input.stream_buffer_max_bytes: must be between 262144 (256 KiB) and 68719476736 bytes, not " + bad
+		if _, err := Build(f, Options{}); err == nil || err.Error() != want {
+			t.Errorf("stream_buffer_max_bytes = %s: %v; want %s", bad, err, want)
+		}
+	}
+	f, err := config.Parse("test.toml", fmt.Sprintf(src, "stream_buffer_max_bytes = 2097152"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := p.NewUpdate(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.np.buffers != p.plan.buffers {
+		t.Error("a reload builds its inputs with a budget of their own: the pipeline's would be exceeded twice over")
+	}
+	if got := limit(p); got != 1<<20 {
+		t.Errorf("budget %d before the update is applied; want 1048576", got)
+	}
+	u.Stop()
+	if err := u.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if got := limit(p); got != 2<<20 {
+		t.Errorf("budget %d after the reload; want 2097152", got)
+	}
 }
