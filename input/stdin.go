@@ -170,7 +170,7 @@ func (in *stdinInput) read(ctx context.Context, dispatch func(*rawChunk) bool, s
 			}
 			if errors.Is(err, ErrFramingLost) {
 				// The frame was rejected; what follows cannot be framed.
-				err = fmt.Errorf("stdin stopped at byte %d, %d bytes after it unread: %w", sp.Offset(), sp.Buffered(), err)
+				err = fmt.Errorf("stdin stopped at byte %d (that frame was rejected; what follows it is not read): %w", sp.Offset(), err)
 			} else if n := sp.Buffered(); n > 0 {
 				c.Log.Warn("stdin: incomplete frame discarded", "bytes", n)
 			}
