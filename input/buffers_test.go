@@ -2,12 +2,14 @@ package input
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/flowgo/flowgo"
@@ -194,4 +196,48 @@ func TestBufferReserveGoesToOneStreamAtATime(t *testing.T) {
 	if b.tryAcquire(a, 76, partialFrames) || !b.tryAcquire(a, 75, partialFrames) || !b.tryAcquire(c, 25, queuedRecords) {
 		t.Error("partial frames are not held to three quarters of the budget")
 	}
+}
+
+// FuzzSplitterWithBudget checks that taking buffers from a budget, and
+// giving them back before every read (as an idle connection does), changes
+// nothing in what the splitter returns, and that it gives back all it took.
+func FuzzSplitterWithBudget(f *testing.F) {
+	for _, s := range []string{"5 hello3 abc", "a\nb\r\n", "x5 y\n2 ok", "{}\x00{}", strings.Repeat("long line ", 600) + "\nok\n",
+		"9999999999 <13>1 x\n5 hello", "7000 " + strings.Repeat("z", 7000) + "2 ok"} {
+		f.Add(s, uint8(0), uint16(100))
+		f.Add(s, uint8(2), uint16(5000))
+	}
+	framings := []string{"line", "nul", "syslen", "auto"}
+	f.Fuzz(func(t *testing.T, in string, which uint8, maxSize uint16) {
+		framing := framings[int(which)%len(framings)]
+		limit := int(maxSize%20000) + 1
+		plain, err := splitAll(t, in, framing, limit, false, iotest.HalfReader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem := NewBuffers(64 << 10)
+		sp := NewSplitter(iotest.HalfReader(strings.NewReader(in)), framing, limit, false)
+		sp.useBudget(mem, &bufHolder{})
+		sp.BeforeRead = sp.Shrink
+		var got []frameResult
+		for {
+			frame, err := sp.Next()
+			if frame == nil && err != nil {
+				if errors.Is(err, ErrFramingLost) {
+					got = append(got, framingLost)
+				} else if !errors.Is(err, io.EOF) {
+					t.Fatal(err)
+				}
+				break
+			}
+			got = append(got, frameResult{string(frame), err != nil})
+		}
+		if fmt.Sprint(got) != fmt.Sprint(plain) {
+			t.Fatalf("%s %q: with a budget %v; without %v", framing, in, got, plain)
+		}
+		sp.Close()
+		if used, _, _ := mem.Usage(); used != 0 {
+			t.Fatalf("%d bytes of budget still held after Close", used)
+		}
+	})
 }
