@@ -355,7 +355,9 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 			break
 		}
 		if err == nil && sp.Buffered() == 0 && sc.wasStopped() && tail.partial(sp.Framing()) {
-			err = errCutAtShutdown
+			// A framing error (with the reason the README lists), Is
+			// errCutAtShutdown.
+			err = &FrameError{Offset: sp.Offset(), Reason: errCutAtShutdown.Error(), Err: errCutAtShutdown}
 		}
 		if err != nil {
 			sink.Reject(s.origin(peer, sp), frame, err)
