@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -35,6 +37,12 @@ func TestStreamBuffersBoundMemory(t *testing.T) {
 		perConn = 16 << 10 // goroutines, the connection's own 4 KiB buffer, the socket: what max_connections bounds
 		base    = 32 << 20 // the process before any connection (14 MiB), and room for the garbage collector
 	)
+	// Go raises the soft limit on open files to the hard one; the test
+	// and flowgo each need one descriptor per connection.
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur < conns+256 {
+		t.Fatalf("open files limit %d (%v): this test needs %d; raise it (ulimit -n)", rl.Cur, err, conns+256)
+	}
 	cfg := writeConfig(t, fmt.Sprintf(`
 [input]
 type = "tcp"
