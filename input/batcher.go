@@ -1,6 +1,7 @@
 package input
 
 import (
+	"net/netip"
 	"sync/atomic"
 
 	"github.com/flowgo/flowgo"
@@ -21,6 +22,10 @@ type Batcher struct {
 	lost       atomic.Bool
 	peerField  string
 	peer       string
+	// od is dec when it can use the sender's address (decoder.Origin),
+	// which is addr.
+	od   decoder.OriginDecoder
+	addr netip.Addr
 
 	// The budget the batches take from until the queue has them (see
 	// Buffers), when set: charged is what the batch being built holds,
@@ -96,21 +101,32 @@ func (bt *Batcher) charge(frame []byte) {
 
 // SetPeer makes every record decoded from now on carry the sender's address
 // addr as a parameter named field (input.peer_field), in a structured-data
-// element of its own with an empty ID. An empty field turns it off.
+// element of its own with an empty ID. An empty field turns it off. Whatever
+// the field, addr ("host:port") is also the sender the decoder is given as
+// its decoder.Origin: the hostname of an RFC 3164 line without a header.
 func (bt *Batcher) SetPeer(field, addr string) {
 	bt.peerField, bt.peer = field, addr
+	bt.addr = netip.Addr{}
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		bt.addr = ap.Addr()
+	}
 }
+
+// PeerAddr implements decoder.Origin: the sender given to SetPeer.
+func (bt *Batcher) PeerAddr() netip.Addr { return bt.addr }
 
 // NewBatcher returns a batcher decoding with dec into batches of at most
 // maxRecords records and about maxBytes bytes, named source.
 func NewBatcher(dec decoder.Decoder, sink Sink, source string, maxRecords, maxBytes int) *Batcher {
-	return &Batcher{dec: dec, sink: sink, source: source, maxRecords: max(maxRecords, 1), maxBytes: max(maxBytes, 1)}
+	od, _ := dec.(decoder.OriginDecoder)
+	return &Batcher{dec: dec, od: od, sink: sink, source: source, maxRecords: max(maxRecords, 1), maxBytes: max(maxBytes, 1)}
 }
 
-// Add decodes frame. On a decode error the frame is left to the caller,
-// which rejects it with its origin. (Stream inputs count the bytes they read
-// as they read them, through ByteCounter.)
-func (bt *Batcher) Add(frame []byte) error {
+// Add decodes frame, counting rawLen bytes as read when it decodes. On a
+// decode error the frame is left to the caller, which rejects it with its
+// origin. (The tcp and tls inputs pass 0: they count every byte they read,
+// as they read it, through ByteCounter.)
+func (bt *Batcher) Add(frame []byte, rawLen int) error {
 	if bt.mem != nil {
 		bt.charge(frame)
 	}
@@ -120,10 +136,17 @@ func (bt *Batcher) Add(frame []byte) error {
 	}
 	b := bt.b
 	r := b.Next()
-	if err := bt.dec.Decode(frame, r, &b.Arena); err != nil {
+	var err error
+	if bt.od != nil {
+		err = bt.od.DecodeFrom(frame, bt, r, &b.Arena)
+	} else {
+		err = bt.dec.Decode(frame, r, &b.Arena)
+	}
+	if err != nil {
 		b.Drop()
 		return err
 	}
+	b.BytesIn += rawLen
 	bt.estimate += 2*len(frame) + recordCharge
 	if bt.peerField != "" {
 		AddPeer(r, &b.Arena, bt.peerField, bt.peer)

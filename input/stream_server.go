@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/internal/ratelog"
 )
 
@@ -42,9 +43,9 @@ const (
 // streamKeys are the keys of input.type tcp and tls.
 type streamKeys struct {
 	Listen string `toml:"listen"`
-	// Timeout is the idle time, in seconds, after which a connection that
-	// sent nothing is closed; 0 means never.
-	Timeout int `toml:"timeout"`
+	// Timeout is the idle time after which a connection that sent nothing
+	// is closed (an integer counts seconds, as in Flowgger); 0 means never.
+	Timeout config.Duration[config.Seconds] `toml:"timeout"`
 	// MaxConnections bounds the open connections; 0 means no limit.
 	MaxConnections int `toml:"max_connections"`
 	// TCPKeepalive is the idle time before keepalive probes; 0 turns them off.
@@ -58,7 +59,7 @@ type streamKeys struct {
 func decodeStreamKeys(c Config, defaultListen string) (streamKeys, error) {
 	k := streamKeys{
 		Listen:         defaultListen,
-		Timeout:        DefaultIdleTimeout,
+		Timeout:        config.Count[config.Seconds](DefaultIdleTimeout),
 		MaxConnections: DefaultMaxConnections,
 		TCPKeepalive:   DefaultTCPKeepalive,
 	}
@@ -72,8 +73,8 @@ func decodeStreamKeys(c Config, defaultListen string) (streamKeys, error) {
 	if err := streamCheckListen(k.Listen); err != nil {
 		return k, s.Errorf("listen", "%v", err)
 	}
-	if k.Timeout < 0 {
-		return k, s.Errorf("timeout", "must be 0 (no idle timeout) or a number of seconds, not %d", k.Timeout)
+	if k.Timeout.Get() < 0 {
+		return k, s.Errorf("timeout", "must be 0 (no idle timeout) or a number of seconds, not %v", k.Timeout)
 	}
 	if k.MaxConnections < 0 {
 		return k, s.Errorf("max_connections", "must be 0 (no limit) or positive, not %d", k.MaxConnections)
@@ -124,6 +125,10 @@ type streamServer struct {
 	kind      string      // "tcp" or "tls", for logs
 	tls       *tls.Config // nil for tcp
 	handshake time.Duration
+
+	// session, when set, serves each connection past its TLS handshake
+	// instead of the framing loop below (the relp input).
+	session func(ctx context.Context, sc *streamConn, conn net.Conn, peer string, sink Sink)
 
 	bound chan struct{} // closed when Run has bound its listener, or failed to
 	addr  net.Addr
@@ -253,7 +258,7 @@ func (s *streamServer) accept(ctx context.Context, ln net.Listener, sink Sink, w
 			continue
 		}
 		delay = 0
-		sc := &streamConn{Conn: conn, timeout: time.Duration(s.k.Timeout) * time.Second}
+		sc := &streamConn{Conn: conn, timeout: s.k.Timeout.Get()}
 		if !s.track(sc) {
 			s.refused.Add(1)
 			if tc, ok := conn.(*net.TCPConn); ok {
@@ -298,7 +303,7 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 	log := s.c.Log
 	log.Debug("connection opened", "type", s.kind, "peer", peer)
 
-	var r io.Reader = sc
+	var conn net.Conn = sc
 	if s.tls != nil {
 		tc := tls.Server(sc, s.tls)
 		sc.SetDeadline(time.Now().Add(s.handshake))
@@ -310,10 +315,14 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 			return
 		}
 		sc.SetDeadline(time.Time{})
-		r = tc
+		conn = tc
 	}
 	sc.manage()
-	tail := &tailReader{r: r, last: -1}
+	if s.session != nil {
+		s.session(ctx, sc, conn, peer, sink)
+		return
+	}
+	tail := &tailReader{r: conn, last: -1}
 	if bc, ok := sink.(ByteCounter); ok {
 		tail.count = bc.CountBytes
 	}
@@ -363,7 +372,7 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 			sink.Reject(s.origin(peer, sp), frame, err)
 			continue
 		}
-		if err := bt.Add(frame); err != nil {
+		if err := bt.Add(frame, 0); err != nil {
 			sink.Reject(s.origin(peer, sp), frame, err)
 		}
 	}
@@ -383,9 +392,11 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 	case !open:
 		s.countUnread(peer, "connection closed: the pipeline is stopping", unread, nil)
 		log.Debug("connection closed: the pipeline is stopping", "type", s.kind, "peer", peer)
-	case errors.Is(end, ErrFramingLost):
-		s.countUnread(peer, "connection closed: its octet counting cannot be followed", unread, end)
-		s.logEnded.Event(slog.LevelWarn, "closing the connection: its octet counting cannot be followed (the frame is rejected)", peer, end,
+	case errors.Is(end, ErrFramingLost), errors.As(end, new(*FrameError)):
+		// Octet counting or Cap'n Proto framing that cannot be followed:
+		// the frame was rejected, what follows is not read.
+		s.countUnread(peer, "connection closed: its framing cannot be followed", unread, end)
+		s.logEnded.Event(slog.LevelWarn, "closing the connection: its framing cannot be followed (the frame is rejected)", peer, end,
 			"frames", sp.Frames(), "unread_bytes", unread)
 	case errors.Is(end, errIdle):
 		s.logIdle.Event(slog.LevelInfo, "closing idle connection", peer, end, "timeout", sc.timeout.String())
