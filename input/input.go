@@ -48,6 +48,13 @@ type ConnCounter interface {
 	ConnCounts() (open, refused, handshakeFailures int64)
 }
 
+// ReadyReporter is an input that can run and yet not receive, such as the
+// redis input while its server cannot be reached; /readyz asks it.
+type ReadyReporter interface {
+	// Ready reports whether the input receives, and if not, why.
+	Ready() (ok bool, reason string)
+}
+
 // Sink is the pipeline as an input sees it. Its methods are safe for
 // concurrent use.
 type Sink interface {
