@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/internal/redistest"
 	"github.com/flowgo/flowgo/internal/syncbuf"
+	"github.com/flowgo/flowgo/internal/testcerts"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -531,7 +533,10 @@ func TestRedisConfig(t *testing.T) {
 		}
 	})
 	t.Run("redis_connect as Flowgger's URL reads it", func(t *testing.T) {
-		tests := []struct{ in, addr, user, pass string; db int }{
+		tests := []struct {
+			in, addr, user, pass string
+			db                   int
+		}{
 			{"10.0.0.5", "10.0.0.5:6379", "", "", -1},
 			{"redis.example:6380", "redis.example:6380", "", "", -1},
 			{"[::1]:7000", "[::1]:7000", "", "", -1},
@@ -588,4 +593,54 @@ func TestRedisGlobEscape(t *testing.T) {
 	if got := redisGlobEscape(`a*b?[c]\d`); got != `a\*b\?\[c\]\\d` {
 		t.Errorf("redisGlobEscape = %q", got)
 	}
+}
+
+// Mutual TLS with a real redis-server that speaks only TLS and requires a
+// client certificate; a server the CA did not sign is refused, retried and
+// reported, never fatal.
+func TestRedisTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcerts.NewCA(t, "redis test CA")
+	srvLeaf := ca.Server(t)
+	cli := ca.Client(t, "flowgo")
+	probe := ca.Client(t, "test harness")
+	srv := redistest.StartTLS(t, redistest.TLS{
+		CertFile:       testcerts.WriteFile(t, dir, "server.pem", srvLeaf.CertPEM),
+		KeyFile:        testcerts.WriteFile(t, dir, "server.key", srvLeaf.KeyPEM),
+		CAFile:         testcerts.WriteFile(t, dir, "ca.pem", ca.CertPEM),
+		ClientCertFile: testcerts.WriteFile(t, dir, "probe.pem", probe.CertPEM),
+		ClientKeyFile:  testcerts.WriteFile(t, dir, "probe.key", probe.KeyPEM),
+	})
+	c := srv.Client("", "")
+	redisPush(t, c, "logs", seqItems("tls", 0, 500))
+	keys := fmt.Sprintf("redis_tls = true\nredis_tls_ca_file = %q\nredis_tls_cert = %q\nredis_tls_key = %q",
+		filepath.Join(dir, "ca.pem"),
+		testcerts.WriteFile(t, dir, "client.pem", cli.CertPEM),
+		testcerts.WriteFile(t, dir, "client.key", cli.KeyPEM))
+
+	t.Run("a server of another CA is refused", func(t *testing.T) {
+		other := testcerts.NewCA(t, "another CA")
+		otherCA := testcerts.WriteFile(t, dir, "other.pem", other.CertPEM)
+		k := strings.Replace(keys, filepath.Join(dir, "ca.pem"), otherCA, 1)
+		sink := newTestSink()
+		r := startRedis(t, srv, k, sink)
+		redisWait(t, 20*time.Second, "an error", func() bool { return r.in.Errors() > 0 })
+		if ok, why := r.in.Ready(); ok || !strings.Contains(why, "certificate") {
+			t.Errorf("Ready() = %v, %q; want false, naming the certificate", ok, why)
+		}
+		r.stop(t)
+		if n := sink.count(); n != 0 {
+			t.Errorf("%d records through an unverified server", n)
+		}
+	})
+	t.Run("mutual TLS delivers", func(t *testing.T) {
+		sink := newTestSink()
+		r := startRedis(t, srv, keys, sink)
+		redisWait(t, 20*time.Second, "500 records", func() bool { return sink.count() >= 500 })
+		r.stop(t)
+		if !strings.Contains(r.logs.String(), "redis: consuming over TLS") {
+			t.Errorf("the start is not logged as TLS:\n%s", r.logs)
+		}
+		checkEmpty(t, c, "logs", 1)
+	})
 }

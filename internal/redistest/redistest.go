@@ -5,7 +5,7 @@ package redistest
 
 import (
 	"bufio"
-	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -28,6 +28,17 @@ type Server struct {
 	conf string
 	cmd  *exec.Cmd
 	done chan struct{}
+	tls  *tls.Config // set when the server speaks only TLS
+}
+
+// TLS names the PEM files of a server that speaks only TLS.
+type TLS struct {
+	CertFile, KeyFile string
+	// CAFile holds the CAs that sign client certificates; with it the
+	// server requires one (tls-auth-clients yes), and the harness shows
+	// ClientCertFile and ClientKeyFile.
+	CAFile                        string
+	ClientCertFile, ClientKeyFile string
 }
 
 // Start runs redis-server with the given configuration lines after the
@@ -35,19 +46,56 @@ type Server struct {
 // test, never skips it, when redis-server is missing: .ci/tools installs it.
 func Start(t testing.TB, lines ...string) *Server {
 	t.Helper()
+	return start(t, nil, lines)
+}
+
+// StartTLS is Start for a server that speaks only TLS, on its port.
+func StartTLS(t testing.TB, o TLS, lines ...string) *Server {
+	t.Helper()
+	auth := "no"
+	if o.CAFile != "" {
+		auth = "yes"
+	}
+	pre := []string{
+		"tls-cert-file " + o.CertFile,
+		"tls-key-file " + o.KeyFile,
+		"tls-auth-clients " + auth,
+	}
+	if o.CAFile != "" {
+		pre = append(pre, "tls-ca-cert-file "+o.CAFile)
+	}
+	return start(t, &o, append(pre, lines...))
+}
+
+func start(t testing.TB, o *TLS, lines []string) *Server {
+	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("redis-server is needed (Debian package redis-server, installed by .ci/tools): %v", err)
 	}
 	s := &Server{t: t, Dir: t.TempDir()}
+	if o != nil {
+		s.tls = &tls.Config{InsecureSkipVerify: true}
+		if o.CAFile != "" {
+			cert, err := tls.LoadX509KeyPair(o.ClientCertFile, o.ClientKeyFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.tls.Certificates = []tls.Certificate{cert}
+		}
+	}
 	var err error
 	for range 5 {
 		if s.Port, err = freePort(); err != nil {
 			t.Fatal(err)
 		}
 		s.Addr = fmt.Sprintf("127.0.0.1:%d", s.Port)
+		port := fmt.Sprintf("port %d", s.Port)
+		if s.tls != nil {
+			port = fmt.Sprintf("port 0\ntls-port %d", s.Port)
+		}
 		conf := []string{
 			"bind 127.0.0.1",
-			fmt.Sprintf("port %d", s.Port),
+			port,
 			"dir " + s.Dir,
 			"logfile " + filepath.Join(s.Dir, "redis.log"),
 			"daemonize no",
@@ -114,6 +162,9 @@ func (s *Server) answers() bool {
 	if err != nil {
 		return false
 	}
+	if s.tls != nil {
+		c = tls.Client(c, s.tls)
+	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(2 * time.Second))
 	if _, err := c.Write([]byte("PING\r\n")); err != nil {
@@ -177,19 +228,7 @@ func (s *Server) Log() string {
 // Client returns a client of the server (authenticated as user, when
 // given), closed at the end of the test.
 func (s *Server) Client(user, password string) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, Username: user, Password: password, Protocol: 2, DisableIdentity: true})
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, Username: user, Password: password, Protocol: 2, DisableIdentity: true, TLSConfig: s.tls})
 	s.t.Cleanup(func() { c.Close() })
 	return c
-}
-
-// Wait polls cond every 10ms until it holds or d passes.
-func Wait(ctx context.Context, d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return true
 }
