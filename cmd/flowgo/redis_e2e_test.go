@@ -273,3 +273,26 @@ file_path = %q
 		t.Errorf("%d duplicates; at most a batch per worker can be written and not yet removed", dups)
 	}
 }
+
+// Every key of the redis input (as flowgo check prints them) is documented
+// in the shipped flowgo.toml (TestShippedConfigDocumentsEveryKey does this
+// for the other types).
+func TestRedisKeysAreInTheShippedConfig(t *testing.T) {
+	shipped, err := os.ReadFile("../../flowgo.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := flowgo(t, nil, "check", "-c", writeConfig(t, "[input]\ntype = \"redis\"\n[output]\ntype = \"stdout\"\n"))
+	if r.code != 0 {
+		t.Fatalf("check: %s", r.stderr)
+	}
+	keys := regexp.MustCompile(`(?m)^\s+(redis_\w+) = `).FindAllStringSubmatch(r.stdout, -1)
+	if len(keys) < 12 {
+		t.Fatalf("only %d redis_ keys in:\n%s", len(keys), r.stdout)
+	}
+	for _, m := range keys {
+		if !regexp.MustCompile(`(?m)^#?` + m[1] + ` = `).Match(shipped) {
+			t.Errorf("flowgo.toml does not document %q", m[1])
+		}
+	}
+}
