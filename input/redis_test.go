@@ -355,7 +355,7 @@ func TestRedisRejectsItemsThatDoNotDecodeAndRemovesThem(t *testing.T) {
 func TestRedisACLUserAndPassword(t *testing.T) {
 	srv := redistest.Start(t,
 		"user default off",
-		"user flowgo on >s3cret ~logs* +@list +@connection +@keyspace",
+		"user flowgo on >s3cret ~logs* +@list +@connection +scan +type",
 		"user admin on >adm1n ~* &* +@all")
 	admin := srv.Client("admin", "adm1n")
 	redisPush(t, admin, "logs", seqItems("a", 0, 100))
@@ -387,6 +387,9 @@ func TestRedisACLUserAndPassword(t *testing.T) {
 		}
 		r.stop(t)
 		checkEmpty(t, admin, "logs", 1)
+		if strings.Contains(r.logs.String(), "cannot look for temporary lists") {
+			t.Errorf("the documented ACL does not allow the hand-over of other workers' lists:\n%s", r.logs)
+		}
 	})
 	t.Run("credentials in redis_connect, as Flowgger's URL takes them", func(t *testing.T) {
 		redisPush(t, admin, "logs", seqItems("b", 0, 10))
