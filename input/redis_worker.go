@@ -39,6 +39,10 @@ type redisWorker struct {
 	client *redis.Client
 	legacy bool // BRPOPLPUSH and RPOPLPUSH: the server is older than 6.2
 
+	// The keys and count as command arguments, boxed once rather than for
+	// every item's command.
+	queueArg, tmpArg, minusOne any
+
 	followUps int // non-blocking moves after a blocking one; adapts to the load
 	confirmed []string
 	cmds      []*redis.StringCmd
@@ -60,6 +64,7 @@ func newRedisWorker(in *Redis, n int) *redisWorker {
 		client: in.newClient(), legacy: in.forceLegacy,
 		followUps: redisMinFollowUps, orphansDone: n != 0,
 	}
+	w.queueArg, w.tmpArg, w.minusOne = w.queue, w.tmp, int64(-1)
 	why := "connecting"
 	w.notReady.Store(&why)
 	return w
@@ -177,10 +182,11 @@ func (w *redisWorker) take(ctx context.Context) ([]string, error) {
 	w.cmds = cmds
 	for i := range cmds {
 		if w.legacy {
-			cmds[i] = pipe.RPopLPush(ctx, w.queue, w.tmp)
+			cmds[i] = redis.NewStringCmd(ctx, "rpoplpush", w.queueArg, w.tmpArg)
 		} else {
-			cmds[i] = pipe.LMove(ctx, w.queue, w.tmp, "RIGHT", "LEFT")
+			cmds[i] = redis.NewStringCmd(ctx, "lmove", w.queueArg, w.tmpArg, "RIGHT", "LEFT")
 		}
+		_ = pipe.Process(ctx, cmds[i])
 	}
 	_, _ = pipe.Exec(ctx)
 	bytes := len(v)
@@ -299,7 +305,7 @@ func (w *redisWorker) remove(ctx context.Context) error {
 	}
 	pipe := w.client.Pipeline()
 	for _, v := range w.confirmed {
-		pipe.LRem(ctx, w.tmp, -1, v)
+		_ = pipe.Process(ctx, redis.NewIntCmd(ctx, "lrem", w.tmpArg, w.minusOne, v))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("lrem: %w", err)
