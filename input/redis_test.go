@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -645,5 +646,29 @@ func TestRedisTLS(t *testing.T) {
 			t.Errorf("the start is not logged as TLS:\n%s", r.logs)
 		}
 		checkEmpty(t, c, "logs", 1)
+	})
+}
+
+// FuzzParseRedisConnect: redis_connect never panics the parser, and an
+// accepted value gives a host:port with a valid port.
+func FuzzParseRedisConnect(f *testing.F) {
+	for _, s := range []string{"127.0.0.1", "h:6379", "[::1]:7000", ":pw@h:1/3", "u:p%40ss@h", "h:", "redis://h", "h/x", "[::1", "@", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		addr, _, _, db, err := parseRedisConnect(s)
+		if err != nil {
+			return
+		}
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || host == "" {
+			t.Fatalf("parseRedisConnect(%q) accepted, giving %q (%v)", s, addr, err)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			t.Fatalf("parseRedisConnect(%q) gave port %q", s, port)
+		}
+		if db < -1 {
+			t.Fatalf("parseRedisConnect(%q) gave db %d", s, db)
+		}
 	})
 }
