@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -218,6 +219,9 @@ func parseRedisConnect(v string) (addr, user, pass string, db int, err error) {
 	host, port := u.Hostname(), u.Port()
 	if host == "" {
 		return "", "", "", db, fmt.Errorf("no host in %q", v)
+	}
+	if _, err := netip.ParseAddr(host); err != nil && (strings.ContainsAny(host, "[]:%") || strings.TrimSpace(host) != host) {
+		return "", "", "", db, fmt.Errorf("%q is not a host name or IP address", host)
 	}
 	if port == "" {
 		if strings.HasSuffix(u.Host, ":") {
