@@ -202,6 +202,10 @@ format = "rfc5424"
 		last = left
 		return stable >= 25 // 0.5 s without a move
 	})
+	syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+	out1, _ := io.ReadAll(stdout)
+	cmd.Wait()
+	// What the killed process left in its temporary lists.
 	held := map[int]bool{}
 	for _, k := range tmps {
 		items, err := c.LRange(context.Background(), k, 0, -1).Result()
@@ -212,9 +216,6 @@ format = "rfc5424"
 			held[s] = true
 		}
 	}
-	syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-	out1, _ := io.ReadAll(stdout)
-	cmd.Wait()
 	if len(held) == 0 {
 		t.Fatal("nothing was held in the temporary lists at the kill; the test proves nothing")
 	}
