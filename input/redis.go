@@ -319,16 +319,19 @@ func (in *Redis) newClient() *redis.Client {
 		Password: in.k.Password,
 		DB:       in.k.DB,
 		// RESP2 is all a list consumer needs, and what every server speaks.
-		Protocol:         2,
-		DisableIdentity:  true,
-		MaxRetries:       -1,
-		DialTimeout:      redisDialTimeout,
-		DialerRetries:    1,
-		ReadTimeout:      redisIOTimeout,
-		WriteTimeout:     redisIOTimeout,
-		PoolSize:         1,
-		PipelinePoolSize: 1,
-		ConnMaxIdleTime:  -1,
+		Protocol:        2,
+		DisableIdentity: true,
+		MaxRetries:      -1,
+		// A deadline on a command's context (the removal at shutdown)
+		// bounds its reads and writes too.
+		ContextTimeoutEnabled: true,
+		DialTimeout:           redisDialTimeout,
+		DialerRetries:         1,
+		ReadTimeout:           redisIOTimeout,
+		WriteTimeout:          redisIOTimeout,
+		PoolSize:              1,
+		PipelinePoolSize:      1,
+		ConnMaxIdleTime:       -1,
 	}
 	if in.tlsFiles != nil {
 		host, _, _ := net.SplitHostPort(in.addr)

@@ -33,7 +33,6 @@ var errSinkClosed = errors.New("the pipeline is stopping")
 // over again before anything new is taken.
 type redisWorker struct {
 	in     *Redis
-	n      int
 	queue  string
 	tmp    string
 	client *redis.Client
@@ -50,6 +49,9 @@ type redisWorker struct {
 
 	delay  time.Duration // before the next try after an error
 	failed bool          // since the last time the worker worked
+	// recovered is set once the temporary list was handed over since the
+	// start or the last error.
+	recovered bool
 
 	// notReady holds why the worker cannot work, nil once it does.
 	notReady atomic.Pointer[string]
@@ -60,7 +62,7 @@ type redisWorker struct {
 
 func newRedisWorker(in *Redis, n int) *redisWorker {
 	w := &redisWorker{
-		in: in, n: n, queue: in.k.QueueKey, tmp: in.tmpKey(n),
+		in: in, queue: in.k.QueueKey, tmp: in.tmpKey(n),
 		client: in.newClient(), legacy: in.forceLegacy,
 		followUps: redisMinFollowUps, orphansDone: n != 0,
 	}
@@ -78,13 +80,12 @@ func (w *redisWorker) run(ctx context.Context, sink Sink) {
 	// between commands.
 	cctx := context.WithoutCancel(ctx)
 	w.delay = redisRetryFirst
-	recovered := false
 	for {
-		err := w.cycle(ctx, cctx, sink, &recovered)
+		err := w.cycle(ctx, cctx, sink)
 		if err == nil || errors.Is(err, errSinkClosed) {
 			return
 		}
-		recovered = false
+		w.recovered = false
 		w.failed = true
 		n := w.in.errCount.Add(1)
 		why := err.Error()
@@ -122,11 +123,11 @@ func (w *redisWorker) stopFailing() {
 // cycle removes what is confirmed, recovers the temporary list if needed,
 // then takes, hands over and removes batches until ctx ends. It returns
 // nil when ctx ended with nothing left to confirm.
-func (w *redisWorker) cycle(ctx, cctx context.Context, sink Sink, recovered *bool) error {
+func (w *redisWorker) cycle(ctx, cctx context.Context, sink Sink) error {
 	if err := w.remove(cctx); err != nil {
 		return err
 	}
-	if !*recovered {
+	if !w.recovered {
 		if err := w.recover(cctx, sink, w.tmp); err != nil {
 			return err
 		}
@@ -136,7 +137,7 @@ func (w *redisWorker) cycle(ctx, cctx context.Context, sink Sink, recovered *boo
 			}
 			w.orphansDone = true
 		}
-		*recovered = true
+		w.recovered = true
 		w.notReady.Store(nil)
 		if w.failed {
 			w.failed = false
