@@ -35,6 +35,7 @@ type redisWorker struct {
 	in     *Redis
 	queue  string
 	tmp    string
+	origin string // of rejected items: "list <queue>"
 	client *redis.Client
 	legacy bool // BRPOPLPUSH and RPOPLPUSH: the server is older than 6.2
 
@@ -62,7 +63,7 @@ type redisWorker struct {
 
 func newRedisWorker(in *Redis, n int) *redisWorker {
 	w := &redisWorker{
-		in: in, queue: in.k.QueueKey, tmp: in.tmpKey(n),
+		in: in, queue: in.k.QueueKey, tmp: in.tmpKey(n), origin: "list " + in.k.QueueKey,
 		client: in.newClient(), legacy: in.forceLegacy,
 		followUps: redisMinFollowUps, orphansDone: n != 0,
 	}
@@ -153,7 +154,7 @@ func (w *redisWorker) cycle(ctx, cctx context.Context, sink Sink) error {
 		if len(taken) == 0 {
 			continue
 		}
-		if err := w.deliver(sink, taken, "list "+w.queue); err != nil {
+		if err := w.deliver(sink, taken, w.origin); err != nil {
 			return err
 		}
 		if err := w.remove(cctx); err != nil {
