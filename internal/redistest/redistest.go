@@ -131,6 +131,7 @@ func freePort() (int, error) {
 func (s *Server) start() error {
 	cmd := exec.Command("redis-server", s.conf)
 	cmd.Dir = s.Dir
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("redis-server: %w", err)
 	}
