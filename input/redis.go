@@ -22,7 +22,7 @@ import (
 )
 
 func init() {
-	Register("redis", Type{New: newRedis})
+	Register("redis", Type{New: newRedis, Framing: "list item"})
 }
 
 // Defaults of the redis input's keys: Flowgger's.
@@ -111,11 +111,12 @@ type Redis struct {
 	// start, as on a server older than 6.2 (tests).
 	forceLegacy bool
 
-	errCount atomic.Int64
-	errLog   *ratelog.Log
-	workers  []*redisWorker
-	started  atomic.Bool
-	mu       sync.Mutex // guards workers while Run builds them
+	errCount  atomic.Int64
+	recovered atomic.Int64 // items handed over from temporary lists
+	errLog    *ratelog.Log
+	workers   []*redisWorker
+	started   atomic.Bool
+	mu        sync.Mutex // guards workers while Run builds them
 }
 
 func newRedis(c Config) (Input, error) {
@@ -288,6 +289,14 @@ func (in *Redis) Reload() error {
 
 // Errors returns how many Redis commands have failed since the start.
 func (in *Redis) Errors() int64 { return in.errCount.Load() }
+
+// Counters implements CounterSource.
+func (in *Redis) Counters() []Counter {
+	return []Counter{
+		{Name: "redis_errors_total", Help: "Redis commands that failed; each is retried after a back-off.", Value: in.errCount.Load()},
+		{Name: "redis_items_recovered_total", Help: "Items handed over again from temporary lists: left by an earlier run or a crash, or moved by a command whose reply was lost. Some may be duplicates.", Value: in.recovered.Load()},
+	}
+}
 
 // Ready implements ReadyReporter: the input is ready when every worker
 // has reached Redis and its last command succeeded.

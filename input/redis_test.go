@@ -324,6 +324,11 @@ func TestRedisHandsOverTemporaryListsLeftByAnEarlierRun(t *testing.T) {
 	if !strings.Contains(r.logs.String(), "handed over items left in a temporary list") {
 		t.Errorf("no log of the recovery:\n%s", r.logs)
 	}
+	for _, c := range r.in.Counters() {
+		if c.Name == "redis_items_recovered_total" && c.Value != 5 {
+			t.Errorf("%s = %d; want 5", c.Name, c.Value)
+		}
+	}
 }
 
 func TestRedisRejectsItemsThatDoNotDecodeAndRemovesThem(t *testing.T) {

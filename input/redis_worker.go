@@ -339,6 +339,7 @@ func (w *redisWorker) recover(ctx context.Context, sink Sink, tmp string) error 
 			return err
 		}
 		total += len(items)
+		w.in.recovered.Add(int64(len(items)))
 	}
 	if total > 0 {
 		w.in.c.Log.Info("redis: handed over items left in a temporary list by an earlier run", "list", tmp, "items", total)
