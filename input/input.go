@@ -67,6 +67,13 @@ type ByteCounter interface {
 	CountBytes(n int)
 }
 
+// ReadyReporter is an input that can run and yet not receive, such as the
+// redis input while its server cannot be reached; /readyz asks it.
+type ReadyReporter interface {
+	// Ready reports whether the input receives, and if not, why.
+	Ready() (ok bool, reason string)
+}
+
 // Counter is one of an input's own counters, beyond those every input has.
 type Counter struct {
 	// Name is the metric's name after "flowgo_input_"
