@@ -177,11 +177,16 @@ func (bt *Batcher) Flush() bool {
 	return !bt.lost.Load()
 }
 
-// Release returns an unused batch to the pool and, when Pipelined, waits
-// until every batch flushed is handed over. Call it when done, after the
-// last Flush.
+// Release hands over what the current batch holds, returns an unused
+// batch to the pool and, when Pipelined, waits until every batch flushed
+// is handed over. Call it when done. Records are never dropped here: a
+// batch the pipeline refuses (it is stopping for good) is counted as lost
+// by the sink.
 func (bt *Batcher) Release() {
-	if bt.b != nil && bt.b.Len() == 0 {
+	if bt.b != nil && bt.b.Len() > 0 {
+		bt.Flush()
+	}
+	if bt.b != nil {
 		flowgo.PutBatch(bt.b)
 		bt.b = nil
 	}

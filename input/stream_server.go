@@ -345,19 +345,24 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 	// more than its own small buffer can, is when the buffer goes back to
 	// the budget: an idle connection holds none of it.
 	pending := newPendingProbe(sc.Conn)
+	// Once the pipeline refuses a batch (it stops for good: the shutdown
+	// timeout passed), the connection still reads what had arrived (its
+	// stop budget) and hands it over, so that every record the kernel
+	// acknowledged to the sender is counted as lost, not dropped unseen
+	// with the socket: Flush is called even when open is already false.
 	sp.BeforeRead = func() {
 		if pending.bytes() > 0 {
 			return
 		}
-		open = open && bt.Flush()
+		open = bt.Flush() && open
 		sp.Shrink()
 	}
 	// Waiting for room in the budget stops reading: hand the batch over
 	// first.
-	sp.BeforeWait = func() { open = open && bt.Flush() }
+	sp.BeforeWait = func() { open = bt.Flush() && open }
 
 	var end error
-	for open {
+	for {
 		frame, err := sp.Next()
 		if frame == nil && err != nil {
 			end = err
@@ -375,8 +380,11 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 		if err := bt.Add(frame, 0); err != nil {
 			sink.Reject(s.origin(peer, sp), frame, err)
 		}
+		if !open && !sc.isStopping() {
+			sc.stop() // read no more than what has arrived
+		}
 	}
-	open = open && bt.Flush()
+	open = bt.Flush() && open
 
 	// What the peer sent and flowgo did not read: framed or not, in this
 	// process or in the socket (for TLS, encrypted bytes).
@@ -468,6 +476,12 @@ func (c *streamConn) stop() {
 	// Wake a Read blocked on an empty socket (or a handshake); Read sees
 	// stopping and goes on with the budget.
 	c.Conn.SetReadDeadline(time.Now())
+}
+
+func (c *streamConn) isStopping() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stopping
 }
 
 func (c *streamConn) wasStopped() bool {
