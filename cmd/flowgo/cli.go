@@ -52,6 +52,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	logLevel := global.String("log-level", "info", "")
 	cpuProfile := global.String("cpuprofile", "", "")
 	memProfile := global.String("memprofile", "", "")
+	showVersion := global.Bool("version", false, "")
+	global.BoolVar(showVersion, "v", false, "")
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage())
@@ -66,6 +68,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	e.log = log
+	if *showVersion {
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	}
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
 		if err != nil {
@@ -134,7 +140,7 @@ Usage:
   flowgo queue inspect PATH     a disk queue's segments, records, read position, damage
   flowgo queue dump [--all] [--format F] PATH
                                 write the records a disk queue holds to stdout
-  flowgo version                print the version
+  flowgo version                print the version (also flowgo --version, flowgo -v)
 Global flags (before the command):
   --log-format text|json        diagnostics format on stderr (default text)
   --log-level debug|info|warn|error
