@@ -156,7 +156,7 @@ func checkAddresses(plans map[string]*plan, paths map[string]string) error {
 			if ip.network == "" {
 				continue
 			}
-			u := use{n, ip.name, ip.network, ip.address}
+			u := use{n, ip.section, ip.network, ip.address}
 			for _, o := range uses {
 				if o.network == u.network && sameAddress(o.address, u.address) {
 					return &config.Error{File: paths[n], Key: u.input + ".listen",

@@ -96,8 +96,8 @@ func (p *Pipeline) inputHealth() []ComponentHealth {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []ComponentHealth
-	for name, r := range p.inputs {
-		ch := ComponentHealth{Pipeline: p.Name, Component: name + " " + r.plan.typ, Healthy: true}
+	for name := range p.inputs {
+		ch := ComponentHealth{Pipeline: p.Name, Component: "input " + name, Healthy: true}
 		if why, failed := p.failed[name]; failed {
 			ch.Healthy, ch.Reason = false, why
 		}

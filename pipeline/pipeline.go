@@ -443,7 +443,7 @@ func (p *Pipeline) inputEnded(r *inputRun, err error) {
 	p.running--
 	if err != nil {
 		if r.plan.network != "" {
-			where := r.plan.name + ".listen " + r.plan.address
+			where := r.plan.section + ".listen " + r.plan.address
 			if p.opts.Path != "" {
 				where += " in " + p.opts.Path
 			}
