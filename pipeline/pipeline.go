@@ -342,6 +342,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		defer close(outDone)
 		p.runOutput()
 	}()
+	defer p.startProbes(ctx)() // for /readyz
 
 	inCtx, cancelInputs := context.WithCancel(ctx)
 	defer cancelInputs()
