@@ -96,6 +96,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.checkCmd(args[1:])
 	case "queue":
 		return e.queueCmd(args[1:])
+	case "tap":
+		return e.tapCmd(ctx, args[1:])
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
@@ -140,6 +142,10 @@ Usage:
   flowgo queue inspect PATH     a disk queue's segments, records, read position, damage
   flowgo queue dump [--all] [--format F] PATH
                                 write the records a disk queue holds to stdout
+  flowgo tap [--metrics-url URL] [--pipeline P] [--input NAME | --output NAME]
+            [--format F] [-n N] [--rejected]
+                                watch a running flowgo's records live (from its
+                                [metrics] listener; default %[8]s)
   flowgo version                print the version (also flowgo --version, flowgo -v)
 Global flags (before the command):
   --log-format text|json        diagnostics format on stderr (default text)
@@ -156,7 +162,7 @@ Output framings: %[7]s (aliases nop, none)
 Exit status: 0 success; 1 records rejected (pipe), lost, or an input failed; 2 usage or configuration error.
 `, defaultConfig, strings.Join(input.Names(), ", "), strings.Join(decoder.Names(), ", "),
 		input.FramingHelp(), strings.Join(output.Names(), ", "), strings.Join(encoder.Names(), ", "),
-		strings.Join(output.Framings, ", "))
+		strings.Join(output.Framings, ", "), defaultMetricsURL)
 }
 
 func versionString() string {
