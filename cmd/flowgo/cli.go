@@ -45,6 +45,9 @@ type env struct {
 
 // run runs one flowgo command line and returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// Everything written to stderr goes through one writer, so that pipe's
+	// progress line (on a terminal) is erased before anything else.
+	stderr = &statusWriter{w: stderr}
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	global := flag.NewFlagSet("flowgo", flag.ContinueOnError)
 	global.SetOutput(io.Discard)
@@ -136,8 +139,9 @@ Usage:
   flowgo run [-c FILE]...       the same; each -c (a file, or a directory of
                                 *.toml files) adds a pipeline; SIGHUP reloads
 
-  flowgo pipe --from FORMAT --to FORMAT [--framing F] [--output-framing F] [--errors FILE]
-                                convert stdin to stdout
+  flowgo pipe --from FORMAT --to FORMAT [--framing F] [--output-framing F] [--errors FILE] [--quiet]
+                                convert stdin to stdout (progress on stderr when
+                                it is a terminal, unless --quiet)
   flowgo check [-c FILE]...     validate and print every effective key
   flowgo queue inspect PATH     a disk queue's segments, records, read position, damage
   flowgo queue dump [--all] [--format F] PATH
@@ -347,6 +351,7 @@ func (e *env) pipeCmd(ctx context.Context, args []string) int {
 	outFraming := fs.String("output-framing", "line", "output framing: "+strings.Join(output.Framings, ", "))
 	errorsPath := fs.String("errors", "", "write rejected frames, byte for byte and whole, to this file")
 	maxSize := fs.Int("max-message-size", pipeline.DefaultMaxMessageSize, "longest frame in bytes")
+	quiet := fs.Bool("quiet", false, "no progress line (drawn only when stderr is a terminal)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -372,6 +377,10 @@ func (e *env) pipeCmd(ctx context.Context, args []string) int {
 	stdin := e.stdin
 	if stdin == nil {
 		stdin = os.Stdin
+	}
+	var prog *progress
+	if sw, ok := e.stderr.(*statusWriter); ok && !*quiet && sw.terminal() != nil {
+		prog, stdin = newProgress(stdin)
 	}
 	var errFile *errorsFile
 	if *errorsPath != "" && input.ValidFraming(*framing) && *maxSize > 0 {
@@ -402,8 +411,18 @@ func (e *env) pipeCmd(ctx context.Context, args []string) int {
 	if errFile != nil && errFile.spool != nil {
 		r = stopper{runner: p, stop: errFile.spool.stop}
 	}
+	var stopProgress func()
+	if prog != nil {
+		prog.stats = p.Stats()
+		stop, done := make(chan struct{}), make(chan struct{})
+		go prog.run(e.stderr.(*statusWriter), stop, done)
+		stopProgress = func() { close(stop); <-done }
+	}
 	code := e.execute(ctx, r, p.Reload)
 	report.Flush()
+	if stopProgress != nil {
+		stopProgress()
+	}
 	if errFile != nil {
 		if err := errFile.Close(); err != nil {
 			fmt.Fprintf(e.stderr, "flowgo pipe: --errors: %v\n", err)

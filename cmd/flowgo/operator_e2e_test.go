@@ -7,7 +7,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -16,8 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	fg "github.com/flowgo/flowgo"
+
 	"github.com/flowgo/flowgo/decoder"
+	"github.com/flowgo/flowgo/internal/sample"
 )
 
 func TestVersionFlags(t *testing.T) {
@@ -174,6 +179,96 @@ listen = "127.0.0.1:0"
 		r := flowgo(t, nil, "tap", "--metrics-url", metrics)
 		if r.code != 1 || !strings.Contains(r.stderr, "cannot reach flowgo's metrics listener at "+metrics) {
 			t.Errorf("exit %d, stderr %q; want 1 and the address", r.code, r.stderr)
+		}
+	})
+}
+
+// pipeOnPty runs flowgo pipe with stdin from a regular file of n RFC 5424
+// lines, stdout to a file, and stderr on a pseudo-terminal when tty (a pipe
+// otherwise), and returns what stderr showed.
+func pipeOnPty(t *testing.T, n int, tty bool, args ...string) (string, int) {
+	t.Helper()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.log")
+	if err := os.WriteFile(in, sample.Lines(n, sample.New(1).RFC5424), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdin, err := os.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	stdout, err := os.Create(filepath.Join(dir, "out.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdout.Close()
+	cmd := exec.Command(flowgoBin, append([]string{"pipe", "--from", "rfc5424", "--to", "gelf"}, args...)...)
+	cmd.Stdin, cmd.Stdout = stdin, stdout
+	var got bytes.Buffer
+	read := make(chan struct{})
+	if tty {
+		master, slave, err := pty.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer master.Close()
+		cmd.Stderr = slave
+		go func() {
+			defer close(read)
+			io.Copy(&got, master) // ends with EIO once the child and we closed the slave
+		}()
+		err = cmd.Start()
+		slave.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		cmd.Stderr = &got
+		close(read)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code := 0
+	if err := cmd.Wait(); err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatal(err)
+		}
+		code = ee.ExitCode()
+	}
+	select {
+	case <-read:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the terminal's output did not end")
+	}
+	out, _ := os.ReadFile(stdout.Name())
+	if lines := bytes.Count(out, []byte("\n")); lines != n {
+		t.Errorf("%d records converted; want %d", lines, n)
+	}
+	return got.String(), code
+}
+
+func TestPipeShowsProgressOnATerminal(t *testing.T) {
+	const n = 300_000
+	final := regexp.MustCompile(`\r\x1b\[Kflowgo pipe: 300000 records, [\d.]+[kM]?/s, [\d.]+ MB/s, 0 rejected, [\d.]+m?s, 100%\r?\n$`)
+	t.Run("a terminal shows the progress and keeps the last line", func(t *testing.T) {
+		got, code := pipeOnPty(t, n, true)
+		if code != 0 || !final.MatchString(got) {
+			t.Errorf("exit %d, terminal showed %q; want 0 and the final progress line", code, got)
+		}
+	})
+	t.Run("not on a terminal, nothing", func(t *testing.T) {
+		got, code := pipeOnPty(t, n, false)
+		if code != 0 || got != "" {
+			t.Errorf("exit %d, stderr %q; want 0 and nothing", code, got)
+		}
+	})
+	t.Run("--quiet, nothing on a terminal either", func(t *testing.T) {
+		got, code := pipeOnPty(t, n, true, "--quiet")
+		if code != 0 || got != "" {
+			t.Errorf("exit %d, terminal showed %q; want 0 and nothing", code, got)
 		}
 	})
 }
