@@ -46,6 +46,17 @@ type Reloader interface {
 	Reload() error
 }
 
+// Prober is an Output that can prove, without sending a record, that it
+// can deliver: a round trip to its peer, a writable file. The pipeline
+// calls Probe from a goroutine of its own, concurrently with Write, at
+// start and whenever it has no recent proof (no successful write), and
+// counts the output ready for /readyz only once a probe or a write
+// succeeded. Probe returns nil or why the output cannot deliver now; it
+// returns promptly when ctx ends, and changes nothing the output delivers.
+type Prober interface {
+	Probe(ctx context.Context) error
+}
+
 // Config is what a constructor gets.
 type Config struct {
 	// Section is the [output] table; the constructor decodes its own keys

@@ -112,6 +112,7 @@ type Pipeline struct {
 	codec      atomic.Pointer[codec]
 	gens       atomic.Uint64
 	batchIDs   atomic.Uint64 // delivery identities (flowgo.Batch.ID)
+	taps       tapHub        // flowgo tap; costs one atomic load per batch when idle
 
 	mu        sync.Mutex
 	plan      *plan
@@ -343,6 +344,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		defer close(outDone)
 		p.runOutput()
 	}()
+	defer p.startProbes(ctx)() // for /readyz
 
 	inCtx, cancelInputs := context.WithCancel(ctx)
 	defer cancelInputs()
@@ -445,7 +447,7 @@ func (p *Pipeline) inputEnded(r *inputRun, err error) {
 	p.running--
 	if err != nil {
 		if r.plan.network != "" {
-			where := r.plan.name + ".listen " + r.plan.address
+			where := r.plan.section + ".listen " + r.plan.address
 			if p.opts.Path != "" {
 				where += " in " + p.opts.Path
 			}
@@ -716,6 +718,9 @@ func (p *Pipeline) deliver(b *flowgo.Batch) bool {
 		err := p.out.out.Write(ctx, b)
 		p.health.wrote(err)
 		p.metrics.observeWrite(frames, time.Since(start), err)
+		if err == nil && p.taps.on.Load() {
+			p.tapOutput(p.out.name, p.codec.Load().framing, b)
+		}
 		if err == nil {
 			p.stats.Writes.Add(1)
 			p.stats.Sent.Add(int64(frames))
@@ -773,6 +778,9 @@ func (p *Pipeline) giveUp(records int64) {
 // reject counts and reports a frame that will not be delivered, and keeps
 // it in dead when set.
 func (p *Pipeline) reject(component, origin string, frame []byte, err error, dead *deadLetter) {
+	if p.taps.on.Load() {
+		p.tapReject(component, origin, frame, err)
+	}
 	if dead != nil {
 		dead.Write(frame, err)
 	}

@@ -90,6 +90,9 @@ func (s *inputSink) Prepare(b *flowgo.Batch) {
 
 func (s *inputSink) Put(b *flowgo.Batch) error {
 	s.Prepare(b)
+	if s.p.taps.on.Load() {
+		s.p.tapInput(s.name, b)
+	}
 	n, bytesIn := b.Len(), b.BytesIn
 	if err := s.p.queue.Put(s.p.hardCtx, b); err != nil {
 		if errors.Is(err, queue.ErrNotSynced) {
