@@ -1,0 +1,906 @@
+package input
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/flowgo/flowgo"
+	"github.com/flowgo/flowgo/internal/ratelog"
+	"github.com/fsnotify/fsnotify"
+)
+
+// How the tailer paces itself. None of these changes what is read, only
+// how soon.
+const (
+	// passBudget bounds the bytes read from one file before the next file's
+	// turn, so that one busy file cannot starve the others.
+	passBudget = 256 << 10
+	// tickEvery is the housekeeping period: timeouts, rotated files, hand-over
+	// of a batch that is filling slowly.
+	tickEvery = 100 * time.Millisecond
+	// pollEvery is how often open files are checked with fstat for growth
+	// inotify did not report (file systems without inotify, NFS).
+	pollEvery = time.Second
+	// scanDebounce is how soon after an inotify create, rename or remove
+	// event the glob is expanded again.
+	scanDebounce = 50 * time.Millisecond
+	// splitterIdle: a file that has not grown for this long gives back its
+	// read buffer (it keeps its descriptor until file_idle_timeout).
+	splitterIdle = 2 * time.Second
+	// lastLineWindow is how far back read_from = "end" looks for the start
+	// of a partly written last line.
+	lastLineWindow = 64 << 10
+)
+
+// tailFile is one file being tailed, known by its identity (device and
+// inode), whatever its name now.
+type tailFile struct {
+	id   fileID
+	path string // where it was last found
+	gen  uint32 // bumped when the file is truncated or replaced
+	fp   fingerprint
+
+	fd     *os.File
+	rd     fileReader
+	sp     *Splitter
+	spBase int64 // file offset of the splitter's stream offset 0
+	off    int64 // without a splitter: where reading resumes
+
+	ml multiline
+
+	dirty        bool // may have bytes not read yet
+	touched      bool // its checkpoint may have moved since the last hand-over
+	rotated      bool // its name no longer leads to it
+	rotatedAt    time.Time
+	deleted      bool // no name leads to it (nlink 0)
+	released     bool
+	lastData     time.Time
+	partialSince time.Time // since when an unterminated line waits, unchanged
+}
+
+// readPos is the file offset of the next byte to read.
+func (f *tailFile) readPos() int64 {
+	if f.sp != nil {
+		return f.rd.off
+	}
+	return f.off
+}
+
+// consumedOff is the offset just past the lines taken from the file.
+func (f *tailFile) consumedOff() int64 {
+	if f.sp != nil {
+		return f.spBase + f.sp.Consumed()
+	}
+	return f.off
+}
+
+// commitOff is where reading must resume to miss nothing: before a
+// multi-line record still being joined, and before an unterminated line.
+func (f *tailFile) commitOff() int64 {
+	if f.ml.pending {
+		return f.ml.startOff
+	}
+	return f.consumedOff()
+}
+
+// fileReader reads a tailed file for its splitter, with pread from off. At
+// the end of the file, and after budget bytes, it returns ErrNoData.
+type fileReader struct {
+	f       *os.File
+	off     int64
+	budget  int
+	yielded bool  // stopped by the budget, not by the end of the file
+	err     error // a read error other than the end of the file
+}
+
+func (r *fileReader) Read(p []byte) (int, error) {
+	if r.budget <= 0 {
+		r.yielded = true
+		return 0, ErrNoData
+	}
+	if len(p) > r.budget {
+		p = p[:r.budget]
+	}
+	n, err := r.f.ReadAt(p, r.off)
+	r.off += int64(n)
+	r.budget -= n
+	if n > 0 {
+		return n, nil
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		r.err = err
+	}
+	return 0, ErrNoData
+}
+
+// handoverItem is a batch (nil when there is none) and the checkpoint
+// changes that hold once it is confirmed.
+type handoverItem struct {
+	b   *flowgo.Batch
+	ops []ckOp
+}
+
+// tailer runs one file input: a single goroutine finds, reads, frames,
+// joins and decodes; a second hands batches to the pipeline and advances
+// the checkpoints when the pipeline confirms them; a third writes the
+// checkpoint file.
+type tailer struct {
+	in       *File
+	k        fileKeys
+	c        Config
+	log      *slog.Logger
+	sink     Sink
+	store    *checkpointStore
+	firstRun bool // no checkpoint file: read_from applies to the first scan
+
+	bt       *Batcher
+	handover chan handoverItem
+	failed   atomic.Bool // the pipeline refused a batch: it is stopping for good
+
+	files      map[fileID]*tailFile
+	byPath     map[string]*tailFile
+	order      []*tailFile // the files in path order, for round-robin reading
+	orderDirty bool
+	nOpen      int
+	ops        []ckOp
+	touched    []*tailFile
+	headBuf    []byte
+
+	watcher  *fsnotify.Watcher
+	watched  map[string]bool
+	scanAt   time.Time
+	lastPoll time.Time
+
+	logRead, logWatch, logSave *ratelog.Log
+}
+
+func newTailer(in *File, sink Sink, store *checkpointStore, firstRun bool) *tailer {
+	log := in.c.Log
+	t := &tailer{
+		in: in, k: in.k, c: in.c, log: log, sink: sink, store: store, firstRun: firstRun,
+		handover: make(chan handoverItem, 2),
+		files:    map[fileID]*tailFile{},
+		byPath:   map[string]*tailFile{},
+		watched:  map[string]bool{},
+		headBuf:  make([]byte, max(fpMax, lastLineWindow)),
+		logRead:  ratelog.New(log, "file read errors", "path", 10*time.Second, 5),
+		logWatch: ratelog.New(log, "inotify errors", "path", 10*time.Second, 5),
+		logSave:  ratelog.New(log, "checkpoint writes failed", "path", 10*time.Second, 3),
+	}
+	t.bt = NewBatcher(in.c.Decoder, fileBatchSink{t}, in.c.Name, in.c.BatchRecords, in.c.BatchBytes)
+	return t
+}
+
+// fileBatchSink is the Sink the tailer's Batcher hands full batches to: it
+// passes them, with the checkpoint changes they carry, to the goroutine that
+// confirms them.
+type fileBatchSink struct{ t *tailer }
+
+func (s fileBatchSink) Put(b *flowgo.Batch) error {
+	s.t.handover <- handoverItem{b: b, ops: s.t.takeOps()}
+	if s.t.failed.Load() {
+		return errStopped
+	}
+	return nil
+}
+func (s fileBatchSink) Prepare(b *flowgo.Batch)                       { s.t.sink.Prepare(b) }
+func (s fileBatchSink) Reject(origin string, frame []byte, err error) { s.t.sink.Reject(origin, frame, err) }
+func (s fileBatchSink) Dropped(n int, reason string)                  { s.t.sink.Dropped(n, reason) }
+
+func (t *tailer) run(ctx context.Context) error {
+	if w, err := fsnotify.NewBufferedWatcher(1024); err != nil {
+		t.log.Warn("inotify unavailable: files are polled every second and the glob every file_scan_interval", "error", err)
+	} else {
+		t.watcher = w
+		defer w.Close()
+	}
+	now := time.Now()
+	t.scan(now, true)
+	// Write the first checkpoints before reading anything, so that a restart
+	// knows the files found now (and where read_from put them).
+	t.store.apply(t.takeOps())
+	t.store.dirty = true
+	if err := t.store.save(); err != nil {
+		t.closeAll()
+		return fmt.Errorf("file: writing the checkpoint file: %w", err)
+	}
+	t.log.Info("tailing files", "src", t.k.Src, "files", len(t.files), "checkpoints", t.in.path,
+		"read_from", t.readFromNote(), "inotify", t.watcher != nil)
+
+	commitDone := make(chan struct{})
+	go t.commit(commitDone)
+	saveStop, saveDone := make(chan struct{}), make(chan struct{})
+	go t.saveLoop(saveStop, saveDone)
+
+	t.loop(ctx)
+
+	// Hand over the records complete so far. An unterminated line and a
+	// multi-line record still being joined stay behind the checkpoint and
+	// are read again at the next start.
+	t.handOver()
+	close(t.handover)
+	<-commitDone
+	close(saveStop)
+	<-saveDone
+	if err := t.store.save(); err != nil {
+		t.log.Error("writing the checkpoint file at exit failed: the next start reads some lines again", "path", t.in.path, "error", err)
+	}
+	t.closeAll()
+	for _, l := range []*ratelog.Log{t.logRead, t.logWatch, t.logSave} {
+		l.Flush()
+	}
+	return nil
+}
+
+func (t *tailer) readFromNote() string {
+	if !t.firstRun {
+		return "checkpoints (files without one from the beginning)"
+	}
+	return t.k.ReadFrom
+}
+
+func (t *tailer) closeAll() {
+	for _, f := range t.files {
+		if f.fd != nil {
+			f.fd.Close()
+			f.fd = nil
+		}
+	}
+	t.nOpen = 0
+}
+
+// commit hands batches to the pipeline in order and applies the checkpoint
+// changes each one carries once the pipeline has taken it.
+func (t *tailer) commit(done chan struct{}) {
+	defer close(done)
+	for it := range t.handover {
+		if it.b != nil {
+			if err := t.sink.Put(it.b); err != nil {
+				t.failed.Store(true)
+			}
+		}
+		if !t.failed.Load() {
+			t.store.apply(it.ops)
+		}
+	}
+}
+
+func (t *tailer) saveLoop(stop, done chan struct{}) {
+	defer close(done)
+	tick := time.NewTicker(t.k.CheckpointInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			if err := t.store.save(); err != nil {
+				t.logSave.Event(slog.LevelError, "writing the checkpoint file failed, retrying", t.in.path, err)
+			}
+		}
+	}
+}
+
+func (t *tailer) loop(ctx context.Context) {
+	tick := time.NewTicker(tickEvery)
+	defer tick.Stop()
+	var events chan fsnotify.Event
+	var errs chan error
+	if t.watcher != nil {
+		events, errs = t.watcher.Events, t.watcher.Errors
+	}
+	for ctx.Err() == nil && !t.failed.Load() {
+		read := t.readRound(time.Now())
+		t.drainEvents(events, errs)
+		if read > 0 {
+			select {
+			case <-tick.C:
+				t.housekeep(time.Now())
+			default:
+			}
+			continue
+		}
+		// Nothing more to read now: hand the batch over before waiting.
+		t.handOver()
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			t.onEvent(ev)
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			t.onWatchError(err)
+		case <-tick.C:
+			t.housekeep(time.Now())
+		}
+	}
+}
+
+func (t *tailer) drainEvents(events chan fsnotify.Event, errs chan error) {
+	for range 4096 {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			t.onEvent(ev)
+		case err, ok := <-errs:
+			if !ok {
+				return
+			}
+			t.onWatchError(err)
+		default:
+			return
+		}
+	}
+}
+
+func (t *tailer) onEvent(ev fsnotify.Event) {
+	if ev.Has(fsnotify.Write) {
+		if f := t.byPath[ev.Name]; f != nil {
+			f.dirty = true
+		}
+	}
+	if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+			delete(t.watched, ev.Name) // a watched directory that went away
+		}
+		if due := time.Now().Add(scanDebounce); due.Before(t.scanAt) {
+			t.scanAt = due
+		}
+	}
+}
+
+func (t *tailer) onWatchError(err error) {
+	if errors.Is(err, fsnotify.ErrEventOverflow) {
+		// Events were lost: look at everything.
+		t.logWatch.Event(slog.LevelWarn, "inotify queue overflowed: rescanning", "", err)
+		t.scanAt = time.Now()
+		for _, f := range t.files {
+			f.dirty = true
+		}
+		return
+	}
+	t.logWatch.Event(slog.LevelWarn, "inotify error", "", err)
+}
+
+// readRound reads every file that may have grown, each up to passBudget.
+func (t *tailer) readRound(now time.Time) (read int64) {
+	if t.orderDirty {
+		t.order = t.order[:0]
+		for _, f := range t.files {
+			t.order = append(t.order, f)
+		}
+		sort.Slice(t.order, func(i, j int) bool { return t.order[i].path < t.order[j].path })
+		t.orderDirty = false
+	}
+	for _, f := range t.order {
+		if !f.dirty || f.released {
+			continue
+		}
+		read += t.readFile(f, now)
+		if t.failed.Load() {
+			return read
+		}
+	}
+	return read
+}
+
+// readFile reads what f has gained, up to passBudget bytes.
+func (t *tailer) readFile(f *tailFile, now time.Time) int64 {
+	if f.fd == nil {
+		if !t.slot() {
+			return 0 // stays dirty: read when a descriptor frees up
+		}
+		if !t.reopen(f) {
+			return 0
+		}
+	}
+	st, err := f.fd.Stat()
+	if err != nil {
+		t.readFailed(f, err)
+		return 0
+	}
+	size := st.Size()
+	if nlink(st) == 0 {
+		f.deleted = true
+	}
+	if size < f.readPos() {
+		t.restart(f, size, "truncated")
+	} else if !t.checkHead(f, size) {
+		t.restart(f, size, "truncated and written again (its first bytes changed)")
+	}
+	if size == f.readPos() {
+		f.dirty = false
+		return 0
+	}
+	if f.sp == nil {
+		f.spBase = f.off
+		f.rd = fileReader{f: f.fd, off: f.off}
+		f.sp = NewSplitter(&f.rd, t.c.Framing, t.c.MaxMessageSize, t.c.Truncate)
+	}
+	f.rd.f, f.rd.budget, f.rd.yielded, f.rd.err = f.fd, passBudget, false, nil
+	start := f.rd.off
+	for {
+		frame, err := f.sp.Next()
+		if frame == nil && err != nil {
+			break // ErrNoData: fileReader turns every read error into it
+		}
+		t.frame(f, frame, err, now)
+	}
+	n := f.rd.off - start
+	if f.rd.err != nil {
+		t.readFailed(f, f.rd.err)
+		return n
+	}
+	f.dirty = f.rd.yielded
+	if n > 0 {
+		f.lastData = now
+		f.partialSince = now
+	}
+	if f.sp.Buffered() == 0 {
+		f.partialSince = time.Time{}
+	}
+	return n
+}
+
+// frame takes one line (or a rejected one, with ferr) from f's splitter.
+func (t *tailer) frame(f *tailFile, frame []byte, ferr error, now time.Time) {
+	off := f.spBase + f.sp.Offset()
+	end := f.spBase + f.sp.Consumed()
+	raw := int(end - off)
+	if raw <= 0 {
+		raw = len(frame) + 1
+	}
+	t.touch(f)
+	if ferr != nil {
+		t.flushMultiline(f) // the record before ends here
+		t.sink.Reject(origin(f.path, off), frame, ferr)
+		return
+	}
+	if f.ml.rule == nil {
+		t.add(f, frame, raw, off)
+		return
+	}
+	if rec, recOff, recRaw, ok := f.ml.push(frame, off, end, now); ok {
+		t.add(f, rec, recRaw, recOff)
+	}
+}
+
+func origin(path string, off int64) string {
+	return "file " + path + " offset " + strconv.FormatInt(off, 10)
+}
+
+// add decodes one record of f into the batch. The batch may be handed over
+// inside (when full): f's checkpoint must already count this record.
+func (t *tailer) add(f *tailFile, rec []byte, raw int, off int64) {
+	if t.k.PathField != "" {
+		t.bt.SetPeer(t.k.PathField, f.path)
+	}
+	if err := t.bt.Add(rec, raw); err != nil {
+		t.sink.Reject(origin(f.path, off), rec, err)
+	}
+}
+
+func (t *tailer) touch(f *tailFile) {
+	if !f.touched {
+		f.touched = true
+		t.touched = append(t.touched, f)
+	}
+}
+
+// takeOps returns the checkpoint changes gathered since the last hand-over,
+// with the current offset of every file read since.
+func (t *tailer) takeOps() []ckOp {
+	for _, f := range t.touched {
+		t.ops = append(t.ops, ckOp{kind: ckMark, id: f.id, gen: f.gen, offset: f.commitOff(), path: f.path})
+		f.touched = false
+	}
+	t.touched = t.touched[:0]
+	ops := t.ops
+	t.ops = nil
+	return ops
+}
+
+// handOver passes the batch being filled, and the checkpoint changes, on.
+func (t *tailer) handOver() {
+	t.bt.Flush()
+	if len(t.ops) > 0 || len(t.touched) > 0 {
+		t.handover <- handoverItem{ops: t.takeOps()}
+	}
+}
+
+// flushMultiline emits f's pending multi-line record.
+func (t *tailer) flushMultiline(f *tailFile) {
+	if rec, off, raw, ok := f.ml.flush(); ok {
+		t.touch(f)
+		t.add(f, rec, raw, off)
+	}
+}
+
+// flushPending emits what f holds that no more bytes will complete: an
+// unterminated line, then the multi-line record being joined.
+func (t *tailer) flushPending(f *tailFile, now time.Time) {
+	if f.sp != nil {
+		if frame, err := f.sp.TakePartial(); frame != nil {
+			t.frame(f, frame, err, now)
+		}
+		f.partialSince = time.Time{}
+	}
+	t.flushMultiline(f)
+}
+
+// checkHead verifies that f still begins with the bytes its fingerprint
+// covers, and extends the fingerprint while the file is shorter than fpMax.
+func (t *tailer) checkHead(f *tailFile, size int64) bool {
+	if int64(f.fp.Len) > size {
+		return false
+	}
+	n := int(min(size, fpMax))
+	buf := t.headBuf[:n]
+	got, err := f.fd.ReadAt(buf, 0)
+	if got < f.fp.Len {
+		return err != nil && !errors.Is(err, io.EOF) // a read error is reported by the read
+	}
+	if fpHash(buf[:f.fp.Len]) != f.fp.Sum {
+		return false
+	}
+	if got > f.fp.Len {
+		f.fp = fingerprint{Len: got, Sum: fpHash(buf[:got])}
+		t.ops = append(t.ops, ckOp{kind: ckFP, id: f.id, gen: f.gen, fp: f.fp})
+	}
+	return true
+}
+
+// restart reads f again from its beginning: it was truncated (copytruncate)
+// or replaced in place.
+func (t *tailer) restart(f *tailFile, size int64, why string) {
+	t.log.Warn("file "+why+": reading it again from the beginning", "path", f.path, "offset", f.consumedOff(), "size", size)
+	t.flushPending(f, time.Now())
+	f.gen++
+	f.sp, f.off = nil, 0
+	head := t.readHead(f.fd, size)
+	f.fp = fingerprint{Len: len(head), Sum: fpHash(head)}
+	t.ops = append(t.ops, ckOp{kind: ckSet, id: f.id, entry: checkpoint{ID: f.id, FP: f.fp, Gen: f.gen, Path: f.path}})
+	t.touch(f)
+}
+
+func (t *tailer) readHead(fd *os.File, size int64) []byte {
+	buf := t.headBuf[:min(size, fpMax)]
+	n, _ := fd.ReadAt(buf, 0)
+	return buf[:n]
+}
+
+func (t *tailer) readFailed(f *tailFile, err error) {
+	t.logRead.Event(slog.LevelWarn, "reading a file failed; it is reopened at its offset later", f.path, err)
+	t.closeFile(f)
+	f.dirty = false // the next poll or scan tries again
+}
+
+// slot makes room for one more open file, closing the file idle longest if
+// file_max_open are open. It reports whether there is room.
+func (t *tailer) slot() bool {
+	if t.nOpen < t.k.MaxOpen {
+		return true
+	}
+	var victim *tailFile
+	for _, f := range t.order {
+		if f.fd != nil && !f.dirty && !f.released && !f.rotated && !f.deleted &&
+			(victim == nil || f.lastData.Before(victim.lastData)) {
+			victim = f
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	t.closeFile(victim)
+	return true
+}
+
+// reopen opens a closed file again by its name, if the name still leads to
+// it.
+func (t *tailer) reopen(f *tailFile) bool {
+	fd, err := os.Open(f.path)
+	if err != nil {
+		t.release(f, "gone while closed: "+err.Error())
+		return false
+	}
+	st, err := fd.Stat()
+	if err != nil || statID(st) != f.id {
+		fd.Close()
+		t.release(f, "its name leads to another file now (rotated while closed)")
+		t.scanAt = time.Now()
+		return false
+	}
+	f.fd = fd
+	t.nOpen++
+	return true
+}
+
+// closeFile closes f's descriptor, keeping it tracked; reading resumes at
+// the lines not taken yet when it is reopened.
+func (t *tailer) closeFile(f *tailFile) {
+	if f.sp != nil {
+		f.off = f.consumedOff()
+		f.sp = nil
+	}
+	f.partialSince = time.Time{}
+	if f.fd != nil {
+		f.fd.Close()
+		f.fd = nil
+		t.nOpen--
+	}
+}
+
+// release stops tailing f for good: what it holds is emitted, its
+// descriptor closed and its checkpoint forgotten.
+func (t *tailer) release(f *tailFile, why string) {
+	t.flushPending(f, time.Now())
+	if f.fd != nil {
+		f.fd.Close()
+		f.fd = nil
+		t.nOpen--
+	}
+	f.sp = nil
+	f.released = true
+	delete(t.files, f.id)
+	if t.byPath[f.path] == f {
+		delete(t.byPath, f.path)
+	}
+	t.ops = append(t.ops, ckOp{kind: ckDel, id: f.id})
+	t.orderDirty = true
+	t.log.Info("file released", "path", f.path, "reason", why)
+}
+
+// housekeep runs the timed work: scans, polls, timeouts, releases.
+func (t *tailer) housekeep(now time.Time) {
+	if !now.Before(t.scanAt) {
+		t.scan(now, false)
+	}
+	poll := now.Sub(t.lastPoll) >= pollEvery
+	if poll {
+		t.lastPoll = now
+	}
+	for _, f := range t.order {
+		if f.released {
+			continue
+		}
+		if f.fd != nil && (poll || f.rotated) {
+			if st, err := f.fd.Stat(); err == nil {
+				if nlink(st) == 0 {
+					f.deleted = true
+				}
+				if st.Size() != f.readPos() {
+					f.dirty = true
+				}
+			}
+		}
+		if f.sp != nil && t.k.PartialLineTimeout > 0 && !f.dirty && !f.partialSince.IsZero() &&
+			now.Sub(f.partialSince) >= t.k.PartialLineTimeout {
+			if frame, err := f.sp.TakePartial(); frame != nil {
+				t.frame(f, frame, err, now)
+			}
+			f.partialSince = time.Time{}
+		}
+		if f.ml.rule != nil && f.ml.due(now) {
+			t.flushMultiline(f)
+		}
+		if f.fd == nil || f.dirty {
+			continue
+		}
+		switch {
+		case f.deleted:
+			t.release(f, "deleted, read to its end")
+		case f.rotated:
+			if now.Sub(later(f.rotatedAt, f.lastData)) >= t.k.RotateWait {
+				t.release(f, "rotated, read to its end, no growth for file_rotate_wait")
+			}
+		case now.Sub(f.lastData) >= t.k.IdleTimeout:
+			t.closeFile(f)
+		case f.sp != nil && f.sp.Buffered() == 0 && now.Sub(f.lastData) >= splitterIdle:
+			f.off = f.consumedOff()
+			f.sp = nil
+		}
+	}
+	t.handOver()
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// scan expands the glob, tracks new files, notices renamed and vanished
+// ones, and updates the inotify watches.
+func (t *tailer) scan(now time.Time, first bool) {
+	t.scanAt = now.Add(t.k.ScanInterval)
+	res := expandGlob(t.k.Src)
+	seen := make(map[fileID]bool, len(res.paths))
+	byPath := make(map[string]*tailFile, len(res.paths))
+	for _, p := range res.paths {
+		st, err := os.Stat(p)
+		if err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		id := statID(st)
+		if seen[id] {
+			continue // another name of a file already seen (a hard or symbolic link)
+		}
+		f := t.files[id]
+		if f == nil {
+			if f = t.track(p, id, first, now); f == nil {
+				continue
+			}
+		} else {
+			if f.path != p {
+				t.log.Info("file renamed, still matched by src", "from", f.path, "to", p)
+				f.path = p
+				t.touch(f)
+			}
+			f.rotated = false
+			if f.fd == nil && st.Size() != f.off {
+				f.dirty = true
+			}
+		}
+		seen[id] = true
+		byPath[p] = f
+	}
+	for id, f := range t.files {
+		if seen[id] {
+			continue
+		}
+		if f.fd == nil {
+			t.release(f, "no longer matched by src, and closed")
+			continue
+		}
+		if !f.rotated {
+			f.rotated, f.rotatedAt, f.dirty = true, now, true
+			t.log.Info("file renamed or removed: reading it to its end before releasing it", "path", f.path)
+		}
+	}
+	t.byPath = byPath
+	if first {
+		for id := range t.store.snapshot() {
+			if t.files[id] == nil {
+				t.ops = append(t.ops, ckOp{kind: ckDel, id: id})
+			}
+		}
+	}
+	t.updateWatches(res.dirs)
+}
+
+// track starts tailing the file at p: at its checkpoint when it has a
+// valid one, else at the beginning, or, for a file found by the first scan
+// of an input without checkpoints, where read_from says.
+func (t *tailer) track(p string, id fileID, first bool, now time.Time) *tailFile {
+	fd, err := os.Open(p)
+	if err != nil {
+		t.logRead.Event(slog.LevelWarn, "cannot open a file matched by src", p, err)
+		return nil
+	}
+	st, err := fd.Stat()
+	if err != nil || statID(st) != id {
+		fd.Close() // replaced between the scan's stat and the open: the next scan sees it
+		t.scanAt = now.Add(scanDebounce)
+		return nil
+	}
+	size := st.Size()
+	head := t.readHead(fd, size)
+	f := &tailFile{id: id, path: p, lastData: now, fp: fingerprint{Len: len(head), Sum: fpHash(head)}}
+	if t.in.ml != nil {
+		f.ml.rule = t.in.ml
+	}
+	ck, known := t.store.get(id)
+	switch {
+	case known && ck.FP.Len <= len(head) && fpHash(head[:ck.FP.Len]) == ck.FP.Sum:
+		f.gen = ck.Gen
+		if size >= ck.Offset {
+			f.off = ck.Offset
+		} else {
+			t.log.Warn("file truncated while flowgo was stopped: reading it from the beginning", "path", p, "offset", ck.Offset, "size", size)
+		}
+	case known:
+		t.log.Info("file replaced while flowgo was stopped (its first bytes differ from the checkpoint's): reading it from the beginning", "path", p)
+		f.gen = ck.Gen + 1
+	case first && t.firstRun && t.k.ReadFrom == "end":
+		f.off = t.lastLineStart(fd, size)
+	}
+	t.ops = append(t.ops, ckOp{kind: ckSet, id: id, entry: checkpoint{ID: id, FP: f.fp, Offset: f.off, Gen: f.gen, Path: p}})
+	if t.nOpen < t.k.MaxOpen {
+		f.fd = fd
+		t.nOpen++
+	} else {
+		fd.Close()
+	}
+	f.dirty = size != f.off
+	t.files[id] = f
+	t.orderDirty = true
+	return f
+}
+
+// lastLineStart returns where the last line of a file of size bytes
+// begins, if it is not terminated yet (a writer is writing it), else size;
+// read_from = "end" starts there, so that the line is read whole.
+func (t *tailer) lastLineStart(fd *os.File, size int64) int64 {
+	if size == 0 {
+		return 0
+	}
+	from := max(0, size-lastLineWindow)
+	buf := t.headBuf[:size-from]
+	n, _ := fd.ReadAt(buf, from)
+	buf = buf[:n]
+	delim := byte('\n')
+	if t.c.Framing == FramingNUL {
+		delim = 0
+	}
+	if n == 0 || buf[n-1] == delim {
+		return from + int64(n)
+	}
+	for i := n - 1; i >= 0; i-- {
+		if buf[i] == delim {
+			return from + int64(i) + 1
+		}
+	}
+	if from == 0 {
+		return 0
+	}
+	return size
+}
+
+func (t *tailer) updateWatches(dirs []string) {
+	if t.watcher == nil {
+		return
+	}
+	want := make(map[string]bool, len(dirs))
+	for _, d := range dirs {
+		want[d] = true
+	}
+	for d := range t.watched {
+		if !want[d] {
+			t.watcher.Remove(d)
+			delete(t.watched, d)
+		}
+	}
+	for d := range want {
+		if t.watched[d] {
+			continue
+		}
+		if err := t.watcher.Add(d); err != nil {
+			t.logWatch.Event(slog.LevelWarn, "cannot watch a directory with inotify: it is polled", d, err)
+			continue
+		}
+		t.watched[d] = true
+	}
+}
+
+func statID(st os.FileInfo) fileID {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return fileID{Dev: uint64(s.Dev), Ino: s.Ino}
+	}
+	return fileID{}
+}
+
+func nlink(st os.FileInfo) uint64 {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return uint64(s.Nlink)
+	}
+	return 1
+}
