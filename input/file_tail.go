@@ -192,9 +192,11 @@ func (s fileBatchSink) Put(b *flowgo.Batch) error {
 	}
 	return nil
 }
-func (s fileBatchSink) Prepare(b *flowgo.Batch)                       { s.t.sink.Prepare(b) }
-func (s fileBatchSink) Reject(origin string, frame []byte, err error) { s.t.sink.Reject(origin, frame, err) }
-func (s fileBatchSink) Dropped(n int, reason string)                  { s.t.sink.Dropped(n, reason) }
+func (s fileBatchSink) Prepare(b *flowgo.Batch) { s.t.sink.Prepare(b) }
+func (s fileBatchSink) Reject(origin string, frame []byte, err error) {
+	s.t.sink.Reject(origin, frame, err)
+}
+func (s fileBatchSink) Dropped(n int, reason string) { s.t.sink.Dropped(n, reason) }
 
 func (t *tailer) run(ctx context.Context) error {
 	if w, err := fsnotify.NewBufferedWatcher(1024); err != nil {
