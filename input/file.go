@@ -72,6 +72,8 @@ type File struct {
 	k    fileKeys
 	ml   *multilineRule
 	path string // the checkpoint file
+
+	noInotify bool // tests: poll only, as on a file system without inotify
 }
 
 func newFile(c Config) (Input, error) {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"sync/atomic"
@@ -199,7 +201,9 @@ func (s fileBatchSink) Reject(origin string, frame []byte, err error) {
 func (s fileBatchSink) Dropped(n int, reason string) { s.t.sink.Dropped(n, reason) }
 
 func (t *tailer) run(ctx context.Context) error {
-	if w, err := fsnotify.NewBufferedWatcher(1024); err != nil {
+	if t.in.noInotify {
+		t.log.Info("inotify off: files are polled")
+	} else if w, err := fsnotify.NewBufferedWatcher(1024); err != nil {
 		t.log.Warn("inotify unavailable: files are polled every second and the glob every file_scan_interval", "error", err)
 	} else {
 		t.watcher = w
@@ -571,16 +575,108 @@ func (t *tailer) checkHead(f *tailFile, size int64) bool {
 }
 
 // restart reads f again from its beginning: it was truncated (copytruncate)
-// or replaced in place.
+// or rewritten in place. What it held beyond the lines already taken is read
+// from the copy copytruncate made, when one is found in the same directory.
 func (t *tailer) restart(f *tailFile, size int64, why string) {
-	t.log.Warn("file "+why+": reading it again from the beginning", "path", f.path, "offset", f.consumedOff(), "size", size)
-	t.flushPending(f, time.Now())
+	consumed := f.consumedOff()
+	t.log.Warn("file "+why+": reading it again from the beginning", "path", f.path, "offset", consumed, "size", size)
+	now := time.Now()
+	if !t.drainCopy(f, consumed, now) {
+		t.flushPending(f, now)
+	}
 	f.gen++
 	f.sp, f.off = nil, 0
 	head := t.readHead(f.fd, size)
 	f.fp = fingerprint{Len: len(head), Sum: fpHash(head)}
 	t.ops = append(t.ops, ckOp{kind: ckSet, id: f.id, entry: checkpoint{ID: f.id, FP: f.fp, Gen: f.gen, Path: f.path}})
 	t.touch(f)
+}
+
+// drainCopy looks, in f's directory, for a copy of f as it was before it
+// was truncated: another regular file at least consumed bytes long that
+// begins with the bytes of f's fingerprint. It reads that copy from
+// consumed to its end, as the rest of f, and reports whether it found one.
+func (t *tailer) drainCopy(f *tailFile, consumed int64, now time.Time) bool {
+	if consumed == 0 || f.fp.Len == 0 {
+		return false
+	}
+	dir := filepath.Dir(f.path)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	var best string
+	var bestTime time.Time
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.Size() < consumed || statID(info) == f.id {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if !t.sameHead(p, f.fp) {
+			continue
+		}
+		if best == "" || info.ModTime().After(bestTime) {
+			best, bestTime = p, info.ModTime()
+		}
+	}
+	if best == "" {
+		return false
+	}
+	fd, err := os.Open(best)
+	if err != nil {
+		return false
+	}
+	defer fd.Close()
+	f.spBase = consumed
+	f.rd = fileReader{f: fd, off: consumed, budget: math.MaxInt}
+	f.sp = NewSplitter(&f.rd, t.c.Framing, t.c.MaxMessageSize, t.c.Truncate)
+	for {
+		frame, err := f.sp.Next()
+		if frame == nil && err != nil {
+			break
+		}
+		t.frame(f, frame, err, now)
+	}
+	t.flushPending(f, now)
+	t.log.Info("the lines the truncated file held beyond what was read were read from its copy",
+		"path", f.path, "copy", best, "from", consumed, "to", f.rd.off)
+	f.sp = nil
+	return true
+}
+
+// sameHead reports whether the file at p begins with the bytes fp covers.
+func (t *tailer) sameHead(p string, fp fingerprint) bool {
+	fd, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer fd.Close()
+	buf := t.headBuf[:fp.Len]
+	n, _ := fd.ReadAt(buf, 0)
+	return n == fp.Len && fpHash(buf) == fp.Sum
+}
+
+// locate finds the file id in dir: where logrotate's rename put a file
+// (rotated names stay in the directory unless olddir is set). It returns
+// "" when it is not there.
+func locate(dir string, id fileID) string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return ""
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if info, err := e.Info(); err == nil && statID(info) == id {
+			return filepath.Join(dir, e.Name())
+		}
+	}
+	return ""
 }
 
 func (t *tailer) readHead(fd *os.File, size int64) []byte {
@@ -626,8 +722,23 @@ func (t *tailer) reopen(f *tailFile) bool {
 	st, err := fd.Stat()
 	if err != nil || statID(st) != f.id {
 		fd.Close()
-		t.release(f, "its name leads to another file now (rotated while closed)")
 		t.scanAt = time.Now()
+		// Rotated while closed: follow it to its new name.
+		if p := locate(filepath.Dir(f.path), f.id); p != "" {
+			if fd, err = os.Open(p); err == nil {
+				if st, err := fd.Stat(); err == nil && statID(st) == f.id {
+					t.log.Info("file rotated while closed: reading it to its end under its new name", "path", f.path, "now", p)
+					f.path, f.fd = p, fd
+					t.nOpen++
+					if !f.rotated {
+						f.rotated, f.rotatedAt = true, time.Now()
+					}
+					return true
+				}
+				fd.Close()
+			}
+		}
+		t.release(f, "its name leads to another file now and it was not found in its directory")
 		return false
 	}
 	f.fd = fd
@@ -748,7 +859,7 @@ func (t *tailer) scan(now time.Time, first bool) {
 		}
 		f := t.files[id]
 		if f == nil {
-			if f = t.track(p, id, first, now); f == nil {
+			if f = t.track(p, id, first, false, now); f == nil {
 				continue
 			}
 		} else {
@@ -770,6 +881,12 @@ func (t *tailer) scan(now time.Time, first bool) {
 			continue
 		}
 		if f.fd == nil {
+			if p := locate(filepath.Dir(f.path), f.id); p != "" {
+				// Rotated while closed: read what it gained under its new name.
+				f.path, f.dirty = p, true
+				f.rotated, f.rotatedAt = true, now
+				continue
+			}
 			t.release(f, "no longer matched by src, and closed")
 			continue
 		}
@@ -780,10 +897,20 @@ func (t *tailer) scan(now time.Time, first bool) {
 	}
 	t.byPath = byPath
 	if first {
-		for id := range t.store.snapshot() {
-			if t.files[id] == nil {
-				t.ops = append(t.ops, ckOp{kind: ckDel, id: id})
+		// Files with a checkpoint that src no longer matches were rotated
+		// while flowgo was stopped: read the rest of each where it now is.
+		for id, ck := range t.store.snapshot() {
+			if t.files[id] != nil {
+				continue
 			}
+			if p := locate(filepath.Dir(ck.Path), id); p != "" {
+				if f := t.track(p, id, false, true, now); f != nil {
+					f.rotated, f.rotatedAt = true, now
+					t.log.Info("file rotated while flowgo was stopped: reading it to its end", "path", ck.Path, "now", p)
+					continue
+				}
+			}
+			t.ops = append(t.ops, ckOp{kind: ckDel, id: id})
 		}
 	}
 	t.updateWatches(res.dirs)
@@ -791,8 +918,9 @@ func (t *tailer) scan(now time.Time, first bool) {
 
 // track starts tailing the file at p: at its checkpoint when it has a
 // valid one, else at the beginning, or, for a file found by the first scan
-// of an input without checkpoints, where read_from says.
-func (t *tailer) track(p string, id fileID, first bool, now time.Time) *tailFile {
+// of an input without checkpoints, where read_from says. With onlyResume it
+// tracks the file only if it has a valid checkpoint.
+func (t *tailer) track(p string, id fileID, first, onlyResume bool, now time.Time) *tailFile {
 	fd, err := os.Open(p)
 	if err != nil {
 		t.logRead.Event(slog.LevelWarn, "cannot open a file matched by src", p, err)
@@ -811,8 +939,13 @@ func (t *tailer) track(p string, id fileID, first bool, now time.Time) *tailFile
 		f.ml.rule = t.in.ml
 	}
 	ck, known := t.store.get(id)
+	valid := known && ck.FP.Len <= len(head) && fpHash(head[:ck.FP.Len]) == ck.FP.Sum
+	if onlyResume && (!valid || size < ck.Offset) {
+		fd.Close()
+		return nil
+	}
 	switch {
-	case known && ck.FP.Len <= len(head) && fpHash(head[:ck.FP.Len]) == ck.FP.Sum:
+	case valid:
 		f.gen = ck.Gen
 		if size >= ck.Offset {
 			f.off = ck.Offset
