@@ -84,13 +84,18 @@ func expandIn(dir string, comps []string, res *globResult) {
 	res.dirs = append(res.dirs, dir)
 	var names []string
 	if !hasMeta(c) {
-		names = []string{c}
+		if _, err := os.Lstat(filepath.Join(dir, c)); err == nil {
+			names = []string{c}
+		}
 	} else {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
 			return
 		}
 		for _, e := range entries {
+			if len(rest) == 0 && e.IsDir() {
+				continue // directories are never tailed
+			}
 			if ok, _ := filepath.Match(c, e.Name()); ok {
 				names = append(names, e.Name())
 			}
