@@ -255,6 +255,14 @@ func (st *checkpointStore) apply(ops []ckOp) {
 	}
 }
 
+// saveNow writes the checkpoints, changed or not.
+func (st *checkpointStore) saveNow() error {
+	st.mu.Lock()
+	st.dirty = true
+	st.mu.Unlock()
+	return st.save()
+}
+
 // save writes the checkpoints if they changed since the last save.
 func (st *checkpointStore) save() error {
 	st.mu.Lock()

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -192,12 +193,14 @@ func testLogrotate(t *testing.T, mode string) {
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf("%s {\n    rotate 10\n    %s\n    %s\n}\n", app, mode, extra)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// src matches the rotated names too: the renamed file is followed
+	// under its new name, and the compressed ones are not read.
 	out := filepath.Join(dir, "out.log")
 	cfg := filepath.Join(dir, "flowgo.toml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
 [input]
 type = "file"
-src = %q
+src = "%s*"
 file_rotate_wait = "1s"
 [output]
 type = "file"
@@ -219,15 +222,26 @@ format = "passthrough"
 
 	counts := waitAllOrLogrotateLost(t, out, n, logs, mode, p.stderr)
 	p.stop()
+	var dup []int
 	for s, c := range counts {
 		if c > 1 {
-			t.Errorf("seq %d delivered %d times", s, c)
+			dup = append(dup, s)
 		}
+	}
+	if len(dup) > 0 {
+		sort.Ints(dup)
+		t.Errorf("%d lines delivered more than once, the first %v\nflowgo:\n%s", len(dup), dup[:min(10, len(dup))], p.stderr)
+	}
+	if !strings.Contains(p.stderr.String(), "rejected=0") {
+		t.Errorf("frames rejected (compressed files read as lines?):\n%s", p.stderr)
+	}
+	if !strings.Contains(p.stderr.String(), "gzip-compressed") {
+		t.Errorf("no compressed file noticed:\n%s", p.stderr)
 	}
 	if mode == "copytruncate" && !strings.Contains(p.stderr.String(), "file truncated") {
 		t.Errorf("flowgo did not notice a truncation:\n%s", p.stderr)
 	}
-	if mode == "create" && !strings.Contains(p.stderr.String(), "file renamed or removed") {
+	if mode == "create" && !strings.Contains(p.stderr.String(), "file released") {
 		t.Errorf("flowgo did not notice a rotation:\n%s", p.stderr)
 	}
 }

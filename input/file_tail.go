@@ -1,6 +1,7 @@
 package input
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -157,6 +158,10 @@ type tailer struct {
 	touched    []*tailFile
 	headBuf    []byte
 
+	skipped      map[fileID]bool       // compressed files and copies matched by src, logged once
+	firstEntries map[fileID]checkpoint // the checkpoints found at start, during the first scan
+	copied       map[fileID]bool       // checkpoints whose content is read from a copy
+
 	watcher  *fsnotify.Watcher
 	watched  map[string]bool
 	scanAt   time.Time
@@ -173,6 +178,8 @@ func newTailer(in *File, sink Sink, store *checkpointStore, firstRun bool) *tail
 		files:    map[fileID]*tailFile{},
 		byPath:   map[string]*tailFile{},
 		watched:  map[string]bool{},
+		skipped:  map[fileID]bool{},
+		copied:   map[fileID]bool{},
 		headBuf:  make([]byte, max(fpMax, lastLineWindow)),
 		logRead:  ratelog.New(log, "file read errors", "path", 10*time.Second, 5),
 		logWatch: ratelog.New(log, "inotify errors", "path", 10*time.Second, 5),
@@ -214,8 +221,7 @@ func (t *tailer) run(ctx context.Context) error {
 	// Write the first checkpoints before reading anything, so that a restart
 	// knows the files found now (and where read_from put them).
 	t.store.apply(t.takeOps())
-	t.store.dirty = true
-	if err := t.store.save(); err != nil {
+	if err := t.store.saveNow(); err != nil {
 		t.closeAll()
 		return fmt.Errorf("file: writing the checkpoint file: %w", err)
 	}
@@ -427,6 +433,14 @@ func (t *tailer) readFile(f *tailFile, now time.Time) int64 {
 	if nlink(st) == 0 {
 		f.deleted = true
 	}
+	if f.fp.Len == 0 && size > 0 {
+		// Empty when found: it may be a compressed file being written.
+		if kind := compressed(t.readHead(f.fd, size)); kind != "" {
+			t.skipped[f.id] = true
+			t.release(f, "it turned out "+kind+"-compressed (a rotated log?)")
+			return 0
+		}
+	}
 	if size < f.readPos() {
 		t.restart(f, size, "truncated")
 	} else if !t.checkHead(f, size) {
@@ -593,9 +607,11 @@ func (t *tailer) restart(f *tailFile, size int64, why string) {
 }
 
 // drainCopy looks, in f's directory, for a copy of f as it was before it
-// was truncated: another regular file at least consumed bytes long that
-// begins with the bytes of f's fingerprint. It reads that copy from
-// consumed to its end, as the rest of f, and reports whether it found one.
+// was truncated: another regular file that begins with the bytes of f's
+// fingerprint. It reads that copy from consumed to its end, as the rest of
+// f (the copy may also end before consumed: then the lines written between
+// the copy and the truncation were read from f itself), and reports
+// whether it found one.
 func (t *tailer) drainCopy(f *tailFile, consumed int64, now time.Time) bool {
 	if consumed == 0 || f.fp.Len == 0 {
 		return false
@@ -607,12 +623,13 @@ func (t *tailer) drainCopy(f *tailFile, consumed int64, now time.Time) bool {
 	}
 	var best string
 	var bestTime time.Time
+	var bestID fileID
 	for _, e := range ents {
 		if !e.Type().IsRegular() {
 			continue
 		}
 		info, err := e.Info()
-		if err != nil || info.Size() < consumed || statID(info) == f.id {
+		if err != nil || info.Size() < int64(f.fp.Len) || statID(info) == f.id {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())
@@ -620,7 +637,7 @@ func (t *tailer) drainCopy(f *tailFile, consumed int64, now time.Time) bool {
 			continue
 		}
 		if best == "" || info.ModTime().After(bestTime) {
-			best, bestTime = p, info.ModTime()
+			best, bestTime, bestID = p, info.ModTime(), statID(info)
 		}
 	}
 	if best == "" {
@@ -631,6 +648,12 @@ func (t *tailer) drainCopy(f *tailFile, consumed int64, now time.Time) bool {
 		return false
 	}
 	defer fd.Close()
+	t.skipped[bestID] = true // its content is read now: not as a file of its own if src matches it
+	if st, err := fd.Stat(); err != nil || st.Size() <= consumed {
+		t.flushPending(f, now)
+		t.log.Info("the truncated file's copy holds nothing past what was read", "path", f.path, "copy", best)
+		return true
+	}
 	f.spBase = consumed
 	f.rd = fileReader{f: fd, off: consumed, budget: math.MaxInt}
 	f.sp = NewSplitter(&f.rd, t.c.Framing, t.c.MaxMessageSize, t.c.Truncate)
@@ -845,9 +868,19 @@ func later(a, b time.Time) time.Time {
 // ones, and updates the inotify watches.
 func (t *tailer) scan(now time.Time, first bool) {
 	t.scanAt = now.Add(t.k.ScanInterval)
+	if first {
+		t.firstEntries = t.store.snapshot()
+	}
 	res := expandGlob(t.k.Src)
 	seen := make(map[fileID]bool, len(res.paths))
 	byPath := make(map[string]*tailFile, len(res.paths))
+	// Files new to this run are looked at once the known ones are tracked,
+	// so that a copy (copytruncate) can be told from a new file.
+	type found struct {
+		p  string
+		id fileID
+	}
+	var fresh []found
 	for _, p := range res.paths {
 		st, err := os.Stat(p)
 		if err != nil || !st.Mode().IsRegular() {
@@ -857,9 +890,18 @@ func (t *tailer) scan(now time.Time, first bool) {
 		if seen[id] {
 			continue // another name of a file already seen (a hard or symbolic link)
 		}
+		seen[id] = true
+		if t.skipped[id] {
+			continue
+		}
 		f := t.files[id]
 		if f == nil {
+			if _, known := t.firstEntries[id]; !first || !known {
+				fresh = append(fresh, found{p, id})
+				continue
+			}
 			if f = t.track(p, id, first, false, now); f == nil {
+				delete(seen, id)
 				continue
 			}
 		} else {
@@ -873,8 +915,14 @@ func (t *tailer) scan(now time.Time, first bool) {
 				f.dirty = true
 			}
 		}
-		seen[id] = true
 		byPath[p] = f
+	}
+	for _, c := range fresh {
+		if f := t.track(c.p, c.id, first, false, now); f != nil {
+			byPath[c.p] = f
+		} else if !t.skipped[c.id] {
+			delete(seen, c.id)
+		}
 	}
 	for id, f := range t.files {
 		if seen[id] {
@@ -896,11 +944,16 @@ func (t *tailer) scan(now time.Time, first bool) {
 		}
 	}
 	t.byPath = byPath
+	for id := range t.skipped {
+		if !seen[id] {
+			delete(t.skipped, id)
+		}
+	}
 	if first {
 		// Files with a checkpoint that src no longer matches were rotated
 		// while flowgo was stopped: read the rest of each where it now is.
-		for id, ck := range t.store.snapshot() {
-			if t.files[id] != nil {
+		for id, ck := range t.firstEntries {
+			if t.files[id] != nil || t.copied[id] {
 				continue
 			}
 			if p := locate(filepath.Dir(ck.Path), id); p != "" {
@@ -913,6 +966,7 @@ func (t *tailer) scan(now time.Time, first bool) {
 			t.ops = append(t.ops, ckOp{kind: ckDel, id: id})
 		}
 	}
+	t.firstEntries = nil
 	t.updateWatches(res.dirs)
 }
 
@@ -934,6 +988,14 @@ func (t *tailer) track(p string, id fileID, first, onlyResume bool, now time.Tim
 	}
 	size := st.Size()
 	head := t.readHead(fd, size)
+	if kind := compressed(head); kind != "" {
+		fd.Close()
+		if !t.skipped[id] {
+			t.skipped[id] = true
+			t.log.Info("not tailing a "+kind+"-compressed file matched by src (a rotated log?)", "path", p)
+		}
+		return nil
+	}
 	f := &tailFile{id: id, path: p, lastData: now, fp: fingerprint{Len: len(head), Sum: fpHash(head)}}
 	if t.in.ml != nil {
 		f.ml.rule = t.in.ml
@@ -944,12 +1006,27 @@ func (t *tailer) track(p string, id fileID, first, onlyResume bool, now time.Tim
 		fd.Close()
 		return nil
 	}
+	if !valid {
+		switch from, copyOf, skip := t.copyOf(p, id, head); {
+		case skip:
+			fd.Close()
+			t.skipped[id] = true
+			t.log.Info("not tailing a copy of a file already tailed (copytruncate?): its first bytes are the same", "path", p, "copy_of", copyOf)
+			return nil
+		case copyOf != "":
+			// copytruncate while flowgo was stopped: the copy holds the
+			// lines past the original's checkpoint.
+			t.log.Info("reading the copy copytruncate made while flowgo was stopped, from the original's checkpoint", "path", p, "copy_of", copyOf, "offset", from)
+			valid, ck = true, checkpoint{Offset: from}
+		}
+	}
 	switch {
 	case valid:
 		f.gen = ck.Gen
 		if size >= ck.Offset {
 			f.off = ck.Offset
 		} else {
+			f.gen++ // not the content the checkpoint was for
 			t.log.Warn("file truncated while flowgo was stopped: reading it from the beginning", "path", p, "offset", ck.Offset, "size", size)
 		}
 	case known:
@@ -969,6 +1046,39 @@ func (t *tailer) track(p string, id fileID, first, onlyResume bool, now time.Tim
 	t.files[id] = f
 	t.orderDirty = true
 	return f
+}
+
+// minCopyFP is how many leading bytes a file must share with a tailed one
+// to be taken for its copy: enough that distinct files rarely do.
+const minCopyFP = 256
+
+// copyOf tells whether the file at p, new to the input and beginning with
+// head, is a copy of one tailed in the same directory (copytruncate's
+// copy, matched by src): skip when its content is followed in the original;
+// otherwise, at the first scan, when the original's checkpoint is past its
+// copy-time content (copytruncate while flowgo was stopped), copyOf names
+// the original and from is where to read the copy.
+func (t *tailer) copyOf(p string, id fileID, head []byte) (from int64, copyOf string, skip bool) {
+	dir := filepath.Dir(p)
+	same := func(fp fingerprint) bool {
+		return fp.Len >= minCopyFP && len(head) >= fp.Len && fpHash(head[:fp.Len]) == fp.Sum
+	}
+	for _, f := range t.files {
+		if f.id != id && filepath.Dir(f.path) == dir && same(f.fp) {
+			return 0, f.path, true
+		}
+	}
+	for eid, e := range t.firstEntries {
+		if eid == id || t.copied[eid] || filepath.Dir(e.Path) != dir || !same(e.FP) {
+			continue
+		}
+		if f := t.files[eid]; f != nil && f.gen == e.Gen {
+			return 0, e.Path, true // the original resumed: its content is read there
+		}
+		t.copied[eid] = true
+		return e.Offset, e.Path, false
+	}
+	return 0, "", false
 }
 
 // lastLineStart returns where the last line of a file of size bytes
@@ -1024,6 +1134,21 @@ func (t *tailer) updateWatches(dirs []string) {
 		}
 		t.watched[d] = true
 	}
+}
+
+// compressed names the compression of a file that begins with head, or "".
+// logrotate compresses rotated files; a src that matches them must not read
+// them as lines.
+func compressed(head []byte) string {
+	switch {
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		return "gzip"
+	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return "zstd"
+	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
+		return "xz"
+	}
+	return ""
 }
 
 func statID(st os.FileInfo) fileID {

@@ -757,3 +757,58 @@ func TestFileDefaultCheckpointPath(t *testing.T) {
 		t.Errorf("checkpoint path with a disk queue %q; want %q", got, want)
 	}
 }
+
+// logrotate (rename and create) while flowgo is stopped, with a src that
+// does not match the rotated name: the file is found again by its inode in
+// its directory and read from its checkpoint to its end.
+func TestFileRotatedWhileStoppedOutsideSrc(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	keys := fmt.Sprintf("src = %q\nread_from = \"beginning\"", log)
+	keys += fmt.Sprintf("\nfile_checkpoint_path = %q", filepath.Join(dir, "ck.json"))
+	appendLines(t, log, "a", 0, 10)
+	r := startFile(t, keys, newTestSink())
+	checkExactlyOnce(t, r.waitMsgs(10), lines("a", 0, 10))
+	r.stop()
+	appendLines(t, log, "b", 0, 10)
+	if err := os.Rename(log, filepath.Join(dir, "app.log-20261130")); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, log, "c", 0, 10)
+	r2 := startFile(t, keys, newTestSink())
+	checkExactlyOnce(t, r2.waitMsgs(20), append(lines("b", 0, 10), lines("c", 0, 10)...))
+	if !waitFor(fileWait, func() bool { return strings.Contains(r2.logs.String(), "msg=\"file released\"") }) {
+		t.Errorf("the rotated file was not released:\n%s", r2.logs)
+	}
+}
+
+// copytruncate while flowgo is stopped, with a src that matches the copy:
+// the copy is read from the original's checkpoint, not from its beginning,
+// and the truncated original from its beginning.
+func TestFileCopyTruncateWhileStopped(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	keys := fmt.Sprintf("src = %q\nread_from = \"beginning\"", log+"*")
+	keys += fmt.Sprintf("\nfile_checkpoint_path = %q", filepath.Join(dir, "ck.json"))
+	appendLines(t, log, "a long enough line to fingerprint the file", 0, 20)
+	r := startFile(t, keys, newTestSink())
+	r.waitMsgs(20)
+	r.stop()
+	appendLines(t, log, "b", 0, 10)
+	data, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(log+".1", data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(log, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, log, "c", 0, 10)
+	r2 := startFile(t, keys, newTestSink())
+	r2.waitMsgs(20)
+	time.Sleep(300 * time.Millisecond) // a copy read from its beginning would show now
+	msgs, _, _, _ := r2.sink.snapshot()
+	checkExactlyOnce(t, msgs, append(lines("b", 0, 10), lines("c", 0, 10)...))
+}
