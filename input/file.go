@@ -104,6 +104,11 @@ func newFile(c Config) (Input, error) {
 	if err := checkGlob(k.Src); err != nil {
 		return nil, s.Errorf("src", "%v", err)
 	}
+	// Absolute, so that paths compare with inotify's event names and the
+	// working directory does not matter after the start.
+	if abs, err := filepath.Abs(k.Src); err == nil {
+		k.Src = abs
+	}
 	switch c.Framing {
 	case "", FramingLine:
 		c.Framing = FramingLine

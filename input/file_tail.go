@@ -884,6 +884,9 @@ func (t *tailer) scan(now time.Time, first bool) {
 	for _, p := range res.paths {
 		st, err := os.Stat(p)
 		if err != nil || !st.Mode().IsRegular() {
+			if first && err == nil && st.IsDir() {
+				t.log.Warn("src matches a directory, which is not tailed: to tail the files in it, end src with /*", "path", p)
+			}
 			continue
 		}
 		id := statID(st)
