@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"time"
 )
 
@@ -90,6 +91,9 @@ func newFile(c Config) (Input, error) {
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if !fileIdentities {
+		return nil, fmt.Errorf("type: the file input needs device and inode numbers, which %s does not give", runtime.GOOS)
 	}
 	s := c.Section
 	if s == nil {

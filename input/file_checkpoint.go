@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 )
 
 // fileID identifies a file whatever its name: device and inode. An inode
@@ -182,9 +181,9 @@ func openCheckpoints(path, src string) (st *checkpointStore, existed bool, warn 
 	if err != nil {
 		return nil, false, nil, fmt.Errorf("file_checkpoint_path: %w", err)
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := lockFile(lock); err != nil {
 		lock.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, errLocked) {
 			return nil, false, nil, fmt.Errorf("file_checkpoint_path %s is in use by another file input (in this or another flowgo process): give each its own", path)
 		}
 		return nil, false, nil, fmt.Errorf("file_checkpoint_path: locking %s.lock: %w", path, err)

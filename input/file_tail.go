@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/flowgo/flowgo"
@@ -1152,18 +1151,4 @@ func compressed(head []byte) string {
 		return "xz"
 	}
 	return ""
-}
-
-func statID(st os.FileInfo) fileID {
-	if s, ok := st.Sys().(*syscall.Stat_t); ok {
-		return fileID{Dev: uint64(s.Dev), Ino: s.Ino}
-	}
-	return fileID{}
-}
-
-func nlink(st os.FileInfo) uint64 {
-	if s, ok := st.Sys().(*syscall.Stat_t); ok {
-		return uint64(s.Nlink)
-	}
-	return 1
 }
