@@ -201,7 +201,7 @@ func testLogrotate(t *testing.T, mode string) {
 [input]
 type = "file"
 src = "%s*"
-file_rotate_wait = "1s"
+file_rotate_wait = "2s"
 [output]
 type = "file"
 file_path = %q

@@ -840,11 +840,15 @@ func (t *tailer) housekeep(now time.Time) {
 			continue
 		}
 		switch {
-		case f.deleted:
-			t.release(f, "deleted, read to its end")
-		case f.rotated:
+		case f.rotated || f.deleted:
+			// Its writer may not have reopened its log yet: keep reading
+			// until it has been quiet for file_rotate_wait.
 			if now.Sub(later(f.rotatedAt, f.lastData)) >= t.k.RotateWait {
-				t.release(f, "rotated, read to its end, no growth for file_rotate_wait")
+				why := "rotated, read to its end, no growth for file_rotate_wait"
+				if f.deleted {
+					why = "deleted, read to its end, no growth for file_rotate_wait"
+				}
+				t.release(f, why)
 			}
 		case now.Sub(f.lastData) >= t.k.IdleTimeout:
 			t.closeFile(f)

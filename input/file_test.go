@@ -398,7 +398,9 @@ func TestFileRotationRenameAndCreate(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "app.log")
 	appendString(t, log, "")
-	r := startFile(t, fmt.Sprintf("src = %q", log), newTestSink())
+	// file_rotate_wait: a writer that the shared machine holds up between
+	// its check of the name and its write still writes to the renamed file.
+	r := startFile(t, fmt.Sprintf("src = %q\nfile_rotate_wait = \"2s\"", log), newTestSink())
 	// What the input holds for itself: its lock, inotify, app.log.
 	base := openFDs(t)
 	w := startWriter(t, log, "line", 2*time.Millisecond)
