@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -607,6 +608,10 @@ func TestFileManyFilesWithFewDescriptors(t *testing.T) {
 	empty := startFile(t, fmt.Sprintf("src = %q", filepath.Join(t.TempDir(), "*.log")), newTestSink())
 	base := openFDs(t)
 	empty.stop()
+	var ms0 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	heapBefore := ms0.HeapAlloc
 	r := startFile(t, fmt.Sprintf("src = %q\nread_from = \"beginning\"\nfile_max_open = %d", filepath.Join(dir, "*.log"), maxOpen), newTestSink())
 	// Sample the descriptors while the input works through the files.
 	most := 0
@@ -630,6 +635,14 @@ func TestFileManyFilesWithFewDescriptors(t *testing.T) {
 	}
 	msgs, _, _, _ := r.sink.snapshot()
 	checkExactlyOnce(t, msgs, want)
+	// Memory: the input holds its state for 1,000 files and read buffers
+	// for at most file_max_open of them (16 KiB each, at this pace).
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	if held := int64(ms.HeapAlloc) - int64(heapBefore); held > 16<<20 {
+		t.Errorf("%d MiB more heap in use while tailing 1,000 files; want under 16", held>>20)
+	}
 	// Besides file_max_open files, a few descriptors live briefly: the
 	// checkpoint file being written and its directory, a file examined
 	// before it is tracked, and this test's own appends.
