@@ -492,3 +492,51 @@ framing = "line"
 		t.Errorf("no checkpoint file in the working directory: %v", err)
 	}
 }
+
+// A reload (SIGHUP) that changes the file input stops it, which writes its
+// checkpoints and releases its lock, and starts the new one, which resumes
+// there: nothing missing, nothing twice.
+func TestFileReloadResumes(t *testing.T) {
+	dir := t.TempDir()
+	app := filepath.Join(dir, "app.log")
+	appendString(t, app, "")
+	out := filepath.Join(dir, "out.log")
+	cfg := filepath.Join(dir, "flowgo.toml")
+	write := func(extra string) {
+		t.Helper()
+		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
+[input]
+type = "file"
+src = %q
+%s
+[output]
+type = "file"
+file_path = %q
+format = "rfc5424"
+`, app, extra, out)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("")
+	p := startFlowgo(t, dir, "run", "-c", cfg)
+	w := startWriter(t, app, syslogLine, 5*time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	write(`path_field = "file"`)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	if !waitFor(fileWait, func() bool { return strings.Count(p.stderr.String(), `msg="tailing files"`) == 2 }) {
+		t.Fatalf("the changed input did not start again:\n%s", p.stderr)
+	}
+	time.Sleep(300 * time.Millisecond)
+	n := w.stop(t)
+	counts := waitAllSeq(t, out, n, p.stderr)
+	p.stop()
+	for s, c := range counts {
+		if c > 1 {
+			t.Errorf("seq %d delivered %d times", s, c)
+		}
+	}
+	data, _ := os.ReadFile(out)
+	if !bytes.Contains(data, []byte(`file="`+app+`"`)) {
+		t.Errorf("no record carries the path after the reload")
+	}
+}
