@@ -238,6 +238,7 @@ func (t *tailer) run(ctx context.Context) error {
 	// multi-line record still being joined stay behind the checkpoint and
 	// are read again at the next start.
 	t.handOver()
+	t.bt.Release()
 	close(t.handover)
 	<-commitDone
 	close(saveStop)
