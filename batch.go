@@ -1,6 +1,9 @@
 package flowgo
 
-import "sync"
+import (
+	"sync"
+	"unsafe"
+)
 
 // Batch is the unit that travels through the pipeline: the records an input
 // decoded, the arena their memory lives in, and, once the pipeline has encoded
@@ -28,6 +31,17 @@ type Batch struct {
 	BytesIn int
 	// Source names the input the batch came from, for logs and metrics.
 	Source string
+
+	// ID is the batch's delivery identity, given by the pipeline's output
+	// stage before the first Write and kept across the retries of that
+	// Write: an output that sees the ID of a Write that failed knows it is
+	// the retry of that batch, however batches are pooled or combined. Each
+	// new batch handed to an output gets a new ID; 0 is never used.
+	ID uint64
+	// QueuePos is where the batch's records end in a disk queue; the queue
+	// sets it when it reads the batch and confirms up to it in Done. The
+	// memory queue leaves it zero.
+	QueuePos QueuePos
 
 	// The share of the queue's budget the batch holds (see Queue.Put).
 	queueRecords, queueBytes int
@@ -92,9 +106,22 @@ func (b *Batch) Reset() {
 	b.ResetEncoded()
 	b.BytesIn = 0
 	b.Source = ""
+	b.ID = 0
+	b.QueuePos = QueuePos{}
 }
 
-var recordSize = int(unsafeSizeofRecord())
+// QueuePos is a place in a disk queue: a segment and a byte offset in it.
+type QueuePos struct {
+	Segment uint64
+	Offset  int64
+}
+
+// Less reports whether p comes before q.
+func (p QueuePos) Less(q QueuePos) bool {
+	return p.Segment < q.Segment || p.Segment == q.Segment && p.Offset < q.Offset
+}
+
+var recordSize = int(unsafe.Sizeof(Record{}))
 
 var batchPool = sync.Pool{New: func() any { return new(Batch) }}
 

@@ -19,8 +19,14 @@
 #   FLOWGO_OUTPUTS flowgo's output formats, any encoder: gelf, or rfc5424
 #            for the plain-file comparison with the baselines' file [gelf]
 #   UDP_RCVBUF every UDP receiver's socket receive buffer, bytes [33554432]
+#   FLOWGO_QUEUE flowgo's [queue]: memory, or disk:SYNC (SYNC: interval,
+#            batch, none; the queue in the run's directory) [memory]
+#   RSYSLOG_QUEUE rsyslog's action queue: direct (none), or da: a
+#            disk-assisted LinkedList queue (queue.filename,
+#            queue.saveOnShutdown="on") [direct]
 #   REPS     repetitions of each run [3]; BENCH_PORT [25514]
-#   RESULTS  where the results go [bench/results]
+#   RESULTS  where the results go [bench/results]; RESULTS_SUFFIX is added
+#            to the file names
 # Results: $RESULTS/net-SERVER-SUITE.txt, one line per run, then the
 # median (min–max) per configuration.
 source "$(dirname "$0")/lib.sh"
@@ -65,6 +71,13 @@ config_flowgo() {
 		echo "file_path = \"$d/out\""
 		echo "format = \"$format\""
 		echo 'framing = "line"'
+		if [[ ${FLOWGO_QUEUE:-memory} == disk:* ]]; then
+			echo
+			echo '[queue]'
+			echo 'type = "disk"'
+			echo "path = \"$d/queue\""
+			echo "sync = \"${FLOWGO_QUEUE#disk:}\""
+		fi
 	} >"$d/flowgo.toml"
 	RECEIVER=("$BIN/flowgo" run -c "$d/flowgo.toml")
 	CONFIG=$d/flowgo.toml
@@ -110,7 +123,11 @@ template(name="json" type="list" option.jsonf="on") {
   property(outname="_structured_data" name="structured-data" format="jsonf")
 }
 EOT
-		echo "ruleset(name=\"bench\") { action(type=\"omfile\" file=\"$d/out\" template=\"$template\") }"
+		local queue=''
+		if [[ ${RSYSLOG_QUEUE:-direct} == da ]]; then
+			queue=" queue.type=\"LinkedList\" queue.filename=\"q\" queue.saveOnShutdown=\"on\""
+		fi
+		echo "ruleset(name=\"bench\") { action(type=\"omfile\" file=\"$d/out\" template=\"$template\"$queue) }"
 	} >"$d/rsyslog.conf"
 	RECEIVER=("$RSYSLOG_ROOT/usr/sbin/rsyslogd" -n -f "$d/rsyslog.conf" -i "$d/rsyslog.pid"
 		-M "$RSYSLOG_ROOT/usr/lib/x86_64-linux-gnu/rsyslog")
@@ -157,6 +174,8 @@ measure() {
 	[[ $proto == udp ]] && name+="-b$UDP_BATCH"
 	[[ $proto == udp && -n $UDP_RATE ]] && name+="-r$UDP_RATE"
 	name+="-$output"
+	[[ $server == flowgo && ${FLOWGO_QUEUE:-memory} != memory ]] && name+="-queue-${FLOWGO_QUEUE/:/-}"
+	[[ $server == rsyslog && ${RSYSLOG_QUEUE:-direct} != direct ]] && name+="-queue-$RSYSLOG_QUEUE"
 	local rps=() cpu=() rss=() lost_total=0 rep
 	for rep in $(seq "$REPS"); do
 		local d=$WORK/run/$server-$name-$rep
@@ -229,7 +248,7 @@ outputs() { # SERVER SUITE
 SUMMARY=()
 for server in "${SERVERS[@]}"; do
 	for suite in $SUITES; do
-		OUT=$RESULTS/net-$server-$suite.txt
+		OUT=$RESULTS/net-$server-$suite${RESULTS_SUFFIX:-}.txt
 		: >"$OUT"
 		say "# bench/net.sh $server $suite: N=$N N_UDP=$N_UDP REPS=$REPS; RFC 5424 lines of ~247 bytes from flowgo-loadgen"
 		machine_header

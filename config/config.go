@@ -269,7 +269,10 @@ func (s *Section) Decode(v any) error {
 	if err := s.file.md.PrimitiveDecode(s.prim, v); err != nil {
 		return s.file.tomlError(err)
 	}
-	return s.checkTables(reflect.TypeOf(v))
+	if err := s.checkTables(reflect.TypeOf(v)); err != nil {
+		return err
+	}
+	return s.checkValues(reflect.ValueOf(v))
 }
 
 // checkTables reports map-typed fields set to something other than a
@@ -300,6 +303,9 @@ func (s *Section) checkTables(t reflect.Type) error {
 	}
 	return nil
 }
+
+// Decoded reports whether a component decoded s.
+func (s *Section) Decoded() bool { return len(s.targets) > 0 }
 
 // Effective returns the section as the components see it: every key they
 // decoded, with its default when the file does not set it, as TOML. Values

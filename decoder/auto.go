@@ -13,7 +13,7 @@ func init() {
 	Register("auto", newAuto)
 }
 
-var _ Decoder = (*Auto)(nil)
+var _ OriginDecoder = (*Auto)(nil)
 
 // Auto detects the format of each frame and hands it to that format's
 // decoder (input.format = "auto"), for inputs where RFC 5424, RFC 3164,
@@ -73,6 +73,12 @@ func (d *Auto) slot(name string) *Decoder {
 
 // Decode implements Decoder.
 func (d *Auto) Decode(frame []byte, r *flowgo.Record, a *flowgo.Arena) error {
+	return d.DecodeFrom(frame, nil, r, a)
+}
+
+// DecodeFrom implements OriginDecoder: o goes to the format's decoder when
+// it can use it (rfc3164).
+func (d *Auto) DecodeFrom(frame []byte, o Origin, r *flowgo.Record, a *flowgo.Arena) error {
 	if len(bytes.TrimSpace(frame)) == 0 {
 		return Errorf("auto", 0, "empty frame")
 	}
@@ -81,7 +87,12 @@ func (d *Auto) Decode(frame []byte, r *flowgo.Record, a *flowgo.Arena) error {
 	if sub == nil {
 		return Errorf("auto", 0, "detected %s, but no %s decoder is configured", name, name)
 	}
-	err := sub.Decode(frame, r, a)
+	var err error
+	if od, ok := sub.(OriginDecoder); ok && o != nil {
+		err = od.DecodeFrom(frame, o, r, a)
+	} else {
+		err = sub.Decode(frame, r, a)
+	}
 	if err == nil {
 		return nil
 	}

@@ -1,6 +1,6 @@
 // Package decoder turns frames (one syslog line, one GELF object, ...) into
 // flowgo Records. Each format registers a constructor under its TOML name
-// (input.format): rfc5424, rfc3164, gelf, ltsv and auto.
+// (input.format): rfc5424, rfc3164, gelf, ltsv, auto and capnp.
 //
 // Decoders are strict, as Flowgger's are: a frame that is not valid in its
 // format is rejected with the reason and the column, never guessed into a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -14,11 +15,13 @@ import (
 // RFC3164 decodes BSD syslog lines: RFC 3164 and the variants found in the
 // wild. A line is
 //
-//	[<PRI>] [COUNTER: ] [HOSTNAME: ] TIMESTAMP [ZONE] ": " [TAG] MSG
+//	[<PRI>] [COUNTER: ] [HOSTNAME: ] TIMESTAMP [ZONE] ": " [HOSTNAME] [TAG] MSG
 //	[<PRI>] [COUNTER: ] TIMESTAMP [ZONE] [HOSTNAME] [TAG] MSG
+//	<PRI> [TAG] MSG
 //
 // The first form is that of network devices (Cisco IOS, and Flowgger's
-// "HOSTNAME: timestamp: msg" variant), the second the classic one.
+// "HOSTNAME: timestamp: msg" variant), the second the classic one, the
+// third a line without a header (below).
 //
 // PRI is optional; without it Facility and Severity stay flowgo.Unset.
 // COUNTER is the Cisco message counter (up to two, or a lone ':'); the
@@ -39,8 +42,12 @@ import (
 // HOSTNAME is the token after the timestamp, unless that token ends with
 // ':', contains '[' or is not printable ASCII: then the line has no
 // hostname and the token starts the TAG or the message (local syslogd and
-// OpenBSD lines such as "Apr 27 23:06:01 syslogd[68529]: start"). Runs of
-// spaces between header fields are one separator.
+// OpenBSD lines such as "Apr 27 23:06:01 syslogd[68529]: start"). An IPv6
+// address is a hostname even when it ends with "::". AIX relays write
+// "Message forwarded from HOST: " there, which gives HOSTNAME HOST. After
+// "TIMESTAMP: " a token followed by a Cisco mnemonic ("%SYS-5-CONFIG_I:")
+// is the HOSTNAME (Cisco IOS with "logging origin-id"). Runs of spaces
+// between header fields are one separator.
 //
 // TAG is "app[pid]: " or "app: " ("app:" at the end of the line), app
 // being 1-48 printable ASCII characters other than ':' and '[', pid 1-128
@@ -48,16 +55,31 @@ import (
 // or pid means absent. Msg is the text after the TAG and the one space
 // that follows it, with white space kept as sent; without a TAG it is the
 // rest of the line. FullMsg is the whole line with trailing white space
-// removed.
+// removed. With rfc3164_tag = "first_word" the first word is the TAG even
+// without a colon ("app msg", "app[pid] msg"), as rsyslog and syslog-ng
+// read it: rsyslog forwards RFC 5424 messages so.
+//
+// A line with a PRI whose text after the PRI does not begin like a
+// timestamp (a digit, a month name, or a Cisco clock mark or counter
+// before one) has no header, as Python's SysLogHandler sends it:
+// "<14>app: text". RFC 3164 §4.3.3 tells a relay to accept it and supply
+// the header: the time is the receive time, the hostname the sender's
+// address when the input knows it (see Origin), and a TAG is read when
+// present. A line that begins like a timestamp and does not parse is
+// rejected, and so is a line with neither PRI nor timestamp: nothing says
+// it is syslog.
 //
 // An RFC3164 is safe for concurrent use.
 type RFC3164 struct {
 	loc   *time.Location
 	now   func() time.Time
 	zones bsdZoneCache
+	// firstWord reads the first word as the TAG, colon or not
+	// (rfc3164_tag = "first_word").
+	firstWord bool
 }
 
-var _ Decoder = (*RFC3164)(nil)
+var _ OriginDecoder = (*RFC3164)(nil)
 
 // NewRFC3164 returns a decoder that reads timestamps without a zone in loc
 // (UTC when loc is nil).
@@ -72,13 +94,25 @@ func init() {
 	Register("rfc3164", newRFC3164Config)
 }
 
-// newRFC3164Config builds the decoder from the input section. Its one key,
-// rfc3164_timezone, names the location of timestamps that carry no zone:
-// an IANA name, "UTC" (the default) or "Local".
+// Values of rfc3164_tag.
+const (
+	// RFC3164TagColon reads a TAG only when it ends with ':' ("app: ",
+	// "app[pid]: "): the default.
+	RFC3164TagColon = "colon"
+	// RFC3164TagFirstWord reads the first word as the TAG, with or without
+	// a colon, as rsyslog and syslog-ng do.
+	RFC3164TagFirstWord = "first_word"
+)
+
+// newRFC3164Config builds the decoder from the input section. Its keys:
+// rfc3164_timezone names the location of timestamps that carry no zone (an
+// IANA name, "UTC", the default, or "Local"); rfc3164_tag says what is a
+// TAG ("colon", the default, or "first_word").
 func newRFC3164Config(s *config.Section) (Decoder, error) {
 	c := struct {
 		Timezone string `toml:"rfc3164_timezone"`
-	}{Timezone: "UTC"}
+		Tag      string `toml:"rfc3164_tag"`
+	}{Timezone: "UTC", Tag: RFC3164TagColon}
 	if err := s.Decode(&c); err != nil {
 		return nil, err
 	}
@@ -86,7 +120,16 @@ func newRFC3164Config(s *config.Section) (Decoder, error) {
 	if err != nil {
 		return nil, s.Errorf("rfc3164_timezone", "%v", err)
 	}
-	return NewRFC3164(loc), nil
+	d := NewRFC3164(loc)
+	switch c.Tag {
+	case RFC3164TagColon:
+	case RFC3164TagFirstWord:
+		d.firstWord = true
+	default:
+		return nil, s.Errorf("rfc3164_tag", "%q is not %q (a TAG ends with ':') or %q (the first word is the TAG, as rsyslog reads it)",
+			c.Tag, RFC3164TagColon, RFC3164TagFirstWord)
+	}
+	return d, nil
 }
 
 // rfc3164Location resolves the rfc3164_timezone setting: an IANA name,
@@ -136,10 +179,21 @@ type bsdLine struct {
 	pid  bsdSpan
 	msg  bsdSpan
 	time time.Time
+	// noHeader marks a line without timestamp and hostname: the hostname
+	// is the sender's address.
+	noHeader bool
 }
 
-// Decode parses one BSD syslog line into r.
+// Decode parses one BSD syslog line into r. A line without a header gets
+// no hostname: use DecodeFrom to give it the sender's.
 func (d *RFC3164) Decode(frame []byte, r *flowgo.Record, a *flowgo.Arena) error {
+	return d.DecodeFrom(frame, nil, r, a)
+}
+
+// DecodeFrom parses one BSD syslog line that came from o into r. o is
+// asked only for a line without a header, whose hostname is then the
+// sender's address (see Origin).
+func (d *RFC3164) DecodeFrom(frame []byte, o Origin, r *flowgo.Record, a *flowgo.Arena) error {
 	n := len(frame)
 	for n > 0 && bsdIsSpace(frame[n-1]) {
 		n--
@@ -155,7 +209,11 @@ func (d *RFC3164) Decode(frame []byte, r *flowgo.Record, a *flowgo.Arena) error 
 	s := flowgo.UnsafeString(a.Copy(b))
 	r.FullMsg = s
 	r.Time = l.time
-	r.Hostname = bsdField(s, l.host)
+	if l.noHeader {
+		r.Hostname = appendPeer(o, a)
+	} else {
+		r.Hostname = bsdField(s, l.host)
+	}
 	r.AppName = bsdField(s, l.app)
 	r.ProcID = bsdField(s, l.pid)
 	r.Msg = s[l.msg.lo:l.msg.hi]
@@ -207,7 +265,27 @@ func (d *RFC3164) parse(b []byte, l *bsdLine) *Error {
 		l.pri = v
 		i = bsdSkipSpaces(b, j+1)
 	}
+	// A line with a PRI and no sign of a header is not parsed for one: the
+	// failure would cost the allocation of an error.
+	stamped := l.pri < 0 || bsdLooksStamped(b, i) || bsdDeviceStamped(b, i)
+	if stamped {
+		err := d.header(b, i, l)
+		if err == nil {
+			return nil
+		}
+		if l.pri < 0 || bsdLooksStamped(b, i) {
+			return err
+		}
+	}
+	// No header: RFC 3164 §4.3.3.
+	*l = bsdLine{pri: l.pri, time: d.now().UTC(), noHeader: true}
+	d.tag(b, i, l)
+	return nil
+}
 
+// header reads the header at b[i:], after the PRI, and the TAG after it.
+func (d *RFC3164) header(b []byte, i int, l *bsdLine) *Error {
+	n := len(b)
 	// Cisco IOS puts a message counter, and with "service sequence-numbers"
 	// a second one, before the timestamp: "<189>105: 000104: Mar 12 ...".
 	// With both turned off the colon stays: "<189>: Mar 12 ...".
@@ -245,7 +323,7 @@ func (d *RFC3164) parse(b []byte, l *bsdLine) *Error {
 		st = bsdStamp{}
 		var err *Error
 		if j, err = d.parseStamp(b, i, cisco, &st); err != nil {
-			if devErr != nil && !bsdIsDigit(b[i]) {
+			if devErr != nil && i < n && !bsdIsDigit(b[i]) {
 				return devErr // what follows "HOSTNAME:" is the better clue
 			}
 			return err
@@ -257,25 +335,100 @@ func (d *RFC3164) parse(b []byte, l *bsdLine) *Error {
 	case j == n:
 		// A timestamp and nothing else: an empty message.
 	case b[j] == ':':
-		l.tag(b, bsdSkipSpaces(b, j+1))
+		i = bsdSkipSpaces(b, j+1)
+		if l.host.hi == l.host.lo {
+			// Cisco IOS with "logging origin-id": "*Oct 07 03:10:04:
+			// mydevice.com %CRYPTO-4-RECVD_PKT_INV_SPI: text".
+			k := i
+			for k < n && b[k] != ' ' {
+				k++
+			}
+			if m := bsdSkipSpaces(b, k); m > k && m < n && b[m] == '%' && bsdIsHostname(b[i:k]) {
+				var t bsdLine
+				if d.tag(b, m, &t); t.app.hi > t.app.lo {
+					l.host, i = bsdSpan{i, k}, m
+				}
+			}
+		}
+		d.tag(b, i, l)
 	case l.host.hi > l.host.lo:
-		l.tag(b, bsdSkipSpaces(b, j))
+		d.tag(b, bsdSkipSpaces(b, j), l)
 	default:
 		i = bsdSkipSpaces(b, j)
 		k := i
 		for k < n && b[k] != ' ' {
 			k++
 		}
-		if bsdIsHostname(b[i:k]) {
+		switch {
+		case bytes.HasPrefix(b[i:], bsdAIXForwarded):
+			// AIX relays: "Message forwarded from HOST: sshd[42]: text".
+			h := i + len(bsdAIXForwarded)
+			e := h
+			for e < n && b[e] != ' ' {
+				e++
+			}
+			if e-h >= 2 && b[e-1] == ':' && bsdIsHostname(b[h:e-1]) {
+				l.host = bsdSpan{h, e - 1}
+				i = bsdSkipSpaces(b, e)
+				break
+			}
+			l.host = bsdSpan{i, k} // "Message" is the hostname, as in RFC 3164
+			i = bsdSkipSpaces(b, k)
+		case bsdIsHostname(b[i:k]) || bsdIsIPv6(b[i:k]):
 			l.host = bsdSpan{i, k}
 			i = bsdSkipSpaces(b, k)
 			if i+2 < n && b[i] == ':' && b[i+1] == ' ' && b[i+2] == '%' {
 				i += 2 // Cisco ASA and FTD: "fw01 : %ASA-6-302013: ..."
 			}
 		}
-		l.tag(b, i)
+		d.tag(b, i, l)
 	}
 	return nil
+}
+
+// bsdAIXForwarded starts what AIX relays put where the hostname belongs.
+var bsdAIXForwarded = []byte("Message forwarded from ")
+
+// tag reads the TAG and the message from b[i:], as the decoder's
+// rfc3164_tag says.
+func (d *RFC3164) tag(b []byte, i int, l *bsdLine) {
+	if d.firstWord {
+		l.word(b, i)
+	} else {
+		l.tag(b, i)
+	}
+}
+
+// bsdDeviceStamped reports whether b[i:] begins with the HOSTNAME of the
+// device form followed by what looks like a timestamp: "router1: Aug ...".
+func bsdDeviceStamped(b []byte, i int) bool {
+	k := i
+	for k < len(b) && b[k] != ' ' {
+		k++
+	}
+	return k-i >= 2 && b[k-1] == ':' && bsdIsHostname(b[i:k-1]) && bsdLooksStamped(b, bsdSkipSpaces(b, k))
+}
+
+// bsdLooksStamped reports whether the text after the PRI at b[i:] begins
+// like a timestamp: a digit (a year, an RFC 3339 date or a Cisco counter),
+// or a month name, also after a Cisco counter colon (": Mar") or clock mark
+// ("*Mar", ".Mar"). Such a line is rejected when it does not parse; any
+// other has no header.
+func bsdLooksStamped(b []byte, i int) bool {
+	n := len(b)
+	if i < n && b[i] == ':' {
+		i = bsdSkipSpaces(b, i+1)
+	}
+	if i < n && (b[i] == '*' || b[i] == '.') {
+		i++
+	}
+	switch {
+	case i < n && bsdIsDigit(b[i]):
+		return true
+	case i+3 <= n && bsdMonth(b[i], b[i+1], b[i+2]) != 0:
+		return i+3 == n || b[i+3] == ' '
+	}
+	return false
 }
 
 // tag reads "app[pid]: msg", "app: msg" or a bare message from b[i:].
@@ -306,6 +459,45 @@ func (l *bsdLine) tag(b []byte, i int) {
 	}
 	l.app, l.pid = app, pid
 	l.msg = bsdSpan{min(j+2, n), n}
+}
+
+// word reads the TAG as rsyslog and syslog-ng do (rfc3164_tag =
+// "first_word"): the first word, up to a space or a ':', with an optional
+// "[pid]" and ':' at its end, is the TAG. A word that goes on after them
+// ("app[1]x") or that is too long for an APP-NAME is message text.
+func (l *bsdLine) word(b []byte, i int) {
+	n := len(b)
+	l.msg = bsdSpan{i, n}
+	j := i
+	for j < n && bsdIsTagChar(b[j]) {
+		j++
+	}
+	if j == i || j-i > bsdMaxApp {
+		return
+	}
+	app, pid := bsdSpan{i, j}, bsdSpan{}
+	if j < n && b[j] == '[' {
+		k := j + 1
+		for k < n && b[k] != ']' && b[k] > 32 && b[k] < 127 {
+			k++
+		}
+		if k == n || b[k] != ']' || k == j+1 || k-j-1 > bsdMaxPID {
+			return
+		}
+		pid = bsdSpan{j + 1, k}
+		j = k + 1
+	}
+	if j < n && b[j] == ':' {
+		j++
+	}
+	if j < n && b[j] != ' ' && b[j-1] != ':' {
+		return
+	}
+	l.app, l.pid = app, pid
+	if j < n && b[j] == ' ' {
+		j++
+	}
+	l.msg = bsdSpan{j, n}
 }
 
 // bsdStamp is a timestamp being parsed.
@@ -374,7 +566,7 @@ func (d *RFC3164) parseStamp(b []byte, i int, cisco bool, st *bsdStamp) (int, *E
 	if err != nil {
 		return i, err
 	}
-	if !st.hasYear && i+5 <= n && b[i] == ' ' && bsdDigits(b, i+1, 4) && (i+5 == n || b[i+5] == ' ' || b[i+5] == ':') {
+	if !st.hasYear && i+5 <= n && b[i] == ' ' && bsdDigits(b, i+1, 4) && bsdStampEnd(b, i+5) {
 		if y := bsdAtoi(b[i+1 : i+5]); y >= 1970 && y < 2100 {
 			st.year, st.hasYear = y, true // "Aug  6 11:15:24 2024 host", HPE Comware
 			i += 5
@@ -768,6 +960,21 @@ func bsdIsHostname(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// bsdIsIPv6 reports whether b is an IPv6 address, which may end with
+// "::" and so look like a TAG.
+func bsdIsIPv6(b []byte) bool {
+	if len(b) < 2 || len(b) > 45 || bytes.IndexByte(b, ':') < 0 {
+		return false
+	}
+	for _, c := range b {
+		if !bsdIsDigit(c) && c != ':' && c != '.' && (c|0x20 < 'a' || c|0x20 > 'f') {
+			return false
+		}
+	}
+	a, err := netip.ParseAddr(flowgo.UnsafeString(b))
+	return err == nil && a.Is6()
 }
 
 // bsdIsTagChar reports whether c may be in a TAG's name: printable ASCII

@@ -19,3 +19,11 @@ func RFC3164ZoneToken(tok string) bool {
 	var c bsdZoneCache
 	return c.lookup([]byte(tok)) != nil
 }
+
+// TagRule returns the decoder's rfc3164_tag.
+func (d *RFC3164) TagRule() string {
+	if d.firstWord {
+		return RFC3164TagFirstWord
+	}
+	return RFC3164TagColon
+}

@@ -27,6 +27,8 @@ func setClock(e Encoder, c clock) {
 		e.now = c
 	case *Passthrough:
 		e.now = c
+	case *Capnp:
+		e.now = c
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package encoder turns flowgo Records into bytes of an output format. Each
 // format registers a constructor under its TOML name (output.format): gelf
-// (alias json), rfc5424, rfc3164, ltsv and passthrough.
+// (alias json), rfc5424, rfc3164, ltsv, passthrough and capnp.
 //
 // Encoders write one record without framing; the pipeline adds the output
 // framing (line, nul, syslen) and makes sure a record never contains the

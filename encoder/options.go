@@ -16,6 +16,7 @@ import (
 var formatKeys = []struct{ key, users string }{
 	{"gelf_extra", "gelf"},
 	{"ltsv_extra", "ltsv"},
+	{"capnp_extra", "capnp"},
 	{"syslog_prepend_timestamp", "rfc3164 and passthrough"},
 	{"rfc3164_prepend_timestamp", "rfc3164 and passthrough"},
 	{"syslog_sd_id", "rfc5424 and rfc3164"},

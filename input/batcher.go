@@ -1,6 +1,7 @@
 package input
 
 import (
+	"net/netip"
 	"sync/atomic"
 
 	"github.com/flowgo/flowgo"
@@ -21,6 +22,10 @@ type Batcher struct {
 	lost       atomic.Bool
 	peerField  string
 	peer       string
+	// od is dec when it can use the sender's address (decoder.Origin),
+	// which is addr.
+	od   decoder.OriginDecoder
+	addr netip.Addr
 
 	// With Pipelined: the batches on their way to the handing-over goroutine.
 	handover chan *flowgo.Batch
@@ -49,15 +54,25 @@ func (bt *Batcher) Pipelined() {
 
 // SetPeer makes every record decoded from now on carry the sender's address
 // addr as a parameter named field (input.peer_field), in a structured-data
-// element of its own with an empty ID. An empty field turns it off.
+// element of its own with an empty ID. An empty field turns it off. Whatever
+// the field, addr ("host:port") is also the sender the decoder is given as
+// its decoder.Origin: the hostname of an RFC 3164 line without a header.
 func (bt *Batcher) SetPeer(field, addr string) {
 	bt.peerField, bt.peer = field, addr
+	bt.addr = netip.Addr{}
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		bt.addr = ap.Addr()
+	}
 }
+
+// PeerAddr implements decoder.Origin: the sender given to SetPeer.
+func (bt *Batcher) PeerAddr() netip.Addr { return bt.addr }
 
 // NewBatcher returns a batcher decoding with dec into batches of at most
 // maxRecords records and about maxBytes bytes, named source.
 func NewBatcher(dec decoder.Decoder, sink Sink, source string, maxRecords, maxBytes int) *Batcher {
-	return &Batcher{dec: dec, sink: sink, source: source, maxRecords: max(maxRecords, 1), maxBytes: max(maxBytes, 1)}
+	od, _ := dec.(decoder.OriginDecoder)
+	return &Batcher{dec: dec, od: od, sink: sink, source: source, maxRecords: max(maxRecords, 1), maxBytes: max(maxBytes, 1)}
 }
 
 // Add decodes frame, counting rawLen bytes as read. On a decode error the
@@ -70,7 +85,13 @@ func (bt *Batcher) Add(frame []byte, rawLen int) error {
 	b := bt.b
 	b.BytesIn += rawLen
 	r := b.Next()
-	if err := bt.dec.Decode(frame, r, &b.Arena); err != nil {
+	var err error
+	if bt.od != nil {
+		err = bt.od.DecodeFrom(frame, bt, r, &b.Arena)
+	} else {
+		err = bt.dec.Decode(frame, r, &b.Arena)
+	}
+	if err != nil {
 		b.Drop()
 		return err
 	}

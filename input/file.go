@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"sync/atomic"
 	"time"
 )
 
@@ -75,6 +76,55 @@ type File struct {
 	path string // the checkpoint file
 
 	noInotify bool // tests: poll only, as on a file system without inotify
+
+	st fileStats
+}
+
+// fileStats are the file input's own counters (Counters), kept across runs.
+type fileStats struct {
+	truncated atomic.Int64 // files read again from 0: truncated or rewritten
+	copies    atomic.Int64 // truncated files whose rest was read from their copy
+	released  [releaseKinds]atomic.Int64
+	skipped   [skipKinds]atomic.Int64
+	ckErrors  atomic.Int64 // checkpoint writes that failed
+}
+
+// Why a file is released (no longer tailed).
+const (
+	releaseRotated = iota // renamed away from src, read to its end
+	releaseDeleted        // deleted, read to its end
+	releaseGone           // gone (or replaced) while closed
+	releaseSkipped        // turned out compressed
+	releaseKinds
+)
+
+var releaseNames = [releaseKinds]string{"rotated", "deleted", "gone", "compressed"}
+
+// Why a file matched by src is not tailed.
+const (
+	skipCompressed = iota
+	skipCopy
+	skipKinds
+)
+
+var skipNames = [skipKinds]string{"compressed", "copy"}
+
+// Counters implements CounterSource.
+func (in *File) Counters() []Counter {
+	out := []Counter{
+		{Name: "file_truncations_total", Help: "Tailed files found truncated or rewritten in place (copytruncate), read again from their beginning.", Value: in.st.truncated.Load()},
+		{Name: "file_copies_read_total", Help: "Truncated files whose lines not yet read were read from the copy copytruncate made.", Value: in.st.copies.Load()},
+		{Name: "file_checkpoint_write_errors_total", Help: "Writes of the checkpoint file that failed (retried every file_checkpoint_interval).", Value: in.st.ckErrors.Load()},
+	}
+	for i := range releaseKinds {
+		out = append(out, Counter{Name: "file_released_total", Help: "Files no longer tailed, by reason: rotated or deleted (read to their end), gone while closed, compressed.",
+			Reason: releaseNames[i], Value: in.st.released[i].Load()})
+	}
+	for i := range skipKinds {
+		out = append(out, Counter{Name: "file_skipped_total", Help: "Files matched by src and not read: compressed (gzip, zstd, xz), or a copy of a tailed file.",
+			Reason: skipNames[i], Value: in.st.skipped[i].Load()})
+	}
+	return out
 }
 
 func newFile(c Config) (Input, error) {
@@ -206,8 +256,12 @@ func newFile(c Config) (Input, error) {
 func defaultCheckpointPath(c Config) string {
 	dir := "."
 	if c.Section != nil && c.Section.File() != nil {
-		if q := c.Section.File().Tables["queue"]; q != nil {
+		f := c.Section.File()
+		if q := f.Tables["queue"]; q != nil && q.Raw()["type"] == "disk" {
 			if p, ok := q.Raw()["path"].(string); ok && p != "" {
+				if !filepath.IsAbs(p) && f.Path != "" {
+					p = filepath.Join(filepath.Dir(f.Path), p) // as the disk queue reads it
+				}
 				dir = filepath.Dir(filepath.Clean(p))
 			}
 		}

@@ -18,7 +18,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,54 +25,29 @@ import (
 	"github.com/flowgo/flowgo/internal/syncbuf"
 )
 
-var flowgoBuild struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
-
-// flowgoBinary builds cmd/flowgo once per test run.
-func flowgoBinary(t *testing.T) string {
-	t.Helper()
-	b := &flowgoBuild
-	b.once.Do(func() {
-		if b.dir, b.err = os.MkdirTemp("", "flowgo-file-e2e"); b.err != nil {
-			return
-		}
-		b.path = filepath.Join(b.dir, "flowgo")
-		out, err := exec.Command("go", "build", "-o", b.path, "../cmd/flowgo").CombinedOutput()
-		if err != nil {
-			b.err = fmt.Errorf("building flowgo: %v\n%s", err, out)
-		}
-	})
-	if b.err != nil {
-		t.Fatal(b.err)
-	}
-	return b.path
-}
-
+// TestMain removes the flowgo binary the end-to-end tests built
+// (buildFlowgoBinary, shared with the relp tests).
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if flowgoBuild.dir != "" {
-		os.RemoveAll(flowgoBuild.dir)
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
 	}
 	os.Exit(code)
 }
 
-// flowgoProc is a flowgo process run by a test, in its own directory.
-type flowgoProc struct {
+// fileFlowgo is a flowgo process run by a file input test, in its own directory.
+type fileFlowgo struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	stderr *syncbuf.Buffer
 	done   chan error
 }
 
-func startFlowgo(t *testing.T, dir string, args ...string) *flowgoProc {
+func startFileFlowgo(t *testing.T, dir string, args ...string) *fileFlowgo {
 	t.Helper()
-	cmd := exec.Command(flowgoBinary(t), args...)
+	cmd := exec.Command(buildFlowgoBinary(t), args...)
 	cmd.Dir = dir
-	p := &flowgoProc{t: t, cmd: cmd, stderr: &syncbuf.Buffer{}, done: make(chan error, 1)}
+	p := &fileFlowgo{t: t, cmd: cmd, stderr: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -97,7 +71,7 @@ func startFlowgo(t *testing.T, dir string, args ...string) *flowgoProc {
 }
 
 // stop sends SIGTERM and waits for a clean exit.
-func (p *flowgoProc) stop() {
+func (p *fileFlowgo) stop() {
 	p.t.Helper()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -112,7 +86,7 @@ func (p *flowgoProc) stop() {
 }
 
 // kill sends SIGKILL and waits until the process is gone.
-func (p *flowgoProc) kill() {
+func (p *fileFlowgo) kill() {
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	err := <-p.done
 	p.done <- err
@@ -209,7 +183,7 @@ format = "passthrough"
 `, app, out)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := startFlowgo(t, dir, "run", "-c", cfg)
+	p := startFileFlowgo(t, dir, "run", "-c", cfg)
 	w := startWriter(t, app, syslogLine, 5*time.Millisecond)
 	for i := range 4 {
 		time.Sleep(700 * time.Millisecond)
@@ -343,7 +317,7 @@ format = "passthrough"
 `, app, ck, out)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := startFlowgo(t, dir, "run", "-c", cfg)
+	p := startFileFlowgo(t, dir, "run", "-c", cfg)
 	if !waitFor(2*fileWait, func() bool { st, err := os.Stat(out); return err == nil && st.Size() > int64(len(buf.Bytes())/5) }) {
 		t.Fatalf("flowgo wrote little:\n%s", p.stderr)
 	}
@@ -380,7 +354,7 @@ format = "passthrough"
 	// Lines written while flowgo is down are read too.
 	appendLines(t, app, syslogLine, n, n+1000)
 
-	p2 := startFlowgo(t, dir, "run", "-c", cfg)
+	p2 := startFileFlowgo(t, dir, "run", "-c", cfg)
 	counts := waitAllSeq(t, out, n+1000, p2.stderr)
 	p2.stop()
 
@@ -459,12 +433,12 @@ framing = "line"
 `, dir)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	check := exec.Command(flowgoBinary(t), "check", "-c", cfg)
+	check := exec.Command(buildFlowgoBinary(t), "check", "-c", cfg)
 	check.Dir = dir
 	if msg, err := check.CombinedOutput(); err != nil {
 		t.Fatalf("flowgo check: %v\n%s", err, msg)
 	}
-	p := startFlowgo(t, dir, cfg) // Flowgger's command line: the file as the only argument
+	p := startFileFlowgo(t, dir, cfg) // Flowgger's command line: the file as the only argument
 	appendLines(t, app, syslogLine, 100, 200)
 	later := filepath.Join(dir, "containers", "def", "def-json.log")
 	if err := os.MkdirAll(filepath.Dir(later), 0o755); err != nil {
@@ -518,7 +492,7 @@ format = "rfc5424"
 		}
 	}
 	write("")
-	p := startFlowgo(t, dir, "run", "-c", cfg)
+	p := startFileFlowgo(t, dir, "run", "-c", cfg)
 	w := startWriter(t, app, syslogLine, 5*time.Millisecond)
 	time.Sleep(300 * time.Millisecond)
 	write(`path_field = "file"`)

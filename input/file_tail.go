@@ -244,6 +244,7 @@ func (t *tailer) run(ctx context.Context) error {
 	close(saveStop)
 	<-saveDone
 	if err := t.store.save(); err != nil {
+		t.in.st.ckErrors.Add(1)
 		t.log.Error("writing the checkpoint file at exit failed: the next start reads some lines again", "path", t.in.path, "error", err)
 	}
 	t.closeAll()
@@ -296,6 +297,7 @@ func (t *tailer) saveLoop(stop, done chan struct{}) {
 			return
 		case <-tick.C:
 			if err := t.store.save(); err != nil {
+				t.in.st.ckErrors.Add(1)
 				t.logSave.Event(slog.LevelError, "writing the checkpoint file failed, retrying", t.in.path, err)
 			}
 		}
@@ -437,7 +439,7 @@ func (t *tailer) readFile(f *tailFile, now time.Time) int64 {
 		// Empty when found: it may be a compressed file being written.
 		if kind := compressed(t.readHead(f.fd, size)); kind != "" {
 			t.skipped[f.id] = true
-			t.release(f, "it turned out "+kind+"-compressed (a rotated log?)")
+			t.release(f, releaseSkipped, "it turned out "+kind+"-compressed (a rotated log?)")
 			return 0
 		}
 	}
@@ -594,6 +596,7 @@ func (t *tailer) checkHead(f *tailFile, size int64) bool {
 func (t *tailer) restart(f *tailFile, size int64, why string) {
 	consumed := f.consumedOff()
 	t.log.Warn("file "+why+": reading it again from the beginning", "path", f.path, "offset", consumed, "size", size)
+	t.in.st.truncated.Add(1)
 	now := time.Now()
 	if !t.drainCopy(f, consumed, now) {
 		t.flushPending(f, now)
@@ -665,6 +668,7 @@ func (t *tailer) drainCopy(f *tailFile, consumed int64, now time.Time) bool {
 		t.frame(f, frame, err, now)
 	}
 	t.flushPending(f, now)
+	t.in.st.copies.Add(1)
 	t.log.Info("the lines the truncated file held beyond what was read were read from its copy",
 		"path", f.path, "copy", best, "from", consumed, "to", f.rd.off)
 	f.sp = nil
@@ -739,7 +743,7 @@ func (t *tailer) slot() bool {
 func (t *tailer) reopen(f *tailFile) bool {
 	fd, err := os.Open(f.path)
 	if err != nil {
-		t.release(f, "gone while closed: "+err.Error())
+		t.release(f, releaseGone, "gone while closed: "+err.Error())
 		return false
 	}
 	st, err := fd.Stat()
@@ -761,7 +765,7 @@ func (t *tailer) reopen(f *tailFile) bool {
 				fd.Close()
 			}
 		}
-		t.release(f, "its name leads to another file now and it was not found in its directory")
+		t.release(f, releaseGone, "its name leads to another file now and it was not found in its directory")
 		return false
 	}
 	f.fd = fd
@@ -785,8 +789,10 @@ func (t *tailer) closeFile(f *tailFile) {
 }
 
 // release stops tailing f for good: what it holds is emitted, its
-// descriptor closed and its checkpoint forgotten.
-func (t *tailer) release(f *tailFile, why string) {
+// descriptor closed and its checkpoint forgotten. kind is the reason
+// counted.
+func (t *tailer) release(f *tailFile, kind int, why string) {
+	t.in.st.released[kind].Add(1)
 	t.flushPending(f, time.Now())
 	if f.fd != nil {
 		f.fd.Close()
@@ -845,11 +851,11 @@ func (t *tailer) housekeep(now time.Time) {
 			// Its writer may not have reopened its log yet: keep reading
 			// until it has been quiet for file_rotate_wait.
 			if now.Sub(later(f.rotatedAt, f.lastData)) >= t.k.RotateWait {
-				why := "rotated, read to its end, no growth for file_rotate_wait"
 				if f.deleted {
-					why = "deleted, read to its end, no growth for file_rotate_wait"
+					t.release(f, releaseDeleted, "deleted, read to its end, no growth for file_rotate_wait")
+				} else {
+					t.release(f, releaseRotated, "rotated, read to its end, no growth for file_rotate_wait")
 				}
-				t.release(f, why)
 			}
 		case now.Sub(f.lastData) >= t.k.IdleTimeout:
 			t.closeFile(f)
@@ -942,7 +948,7 @@ func (t *tailer) scan(now time.Time, first bool) {
 				f.rotated, f.rotatedAt = true, now
 				continue
 			}
-			t.release(f, "no longer matched by src, and closed")
+			t.release(f, releaseGone, "no longer matched by src, and closed")
 			continue
 		}
 		if !f.rotated {
@@ -999,6 +1005,7 @@ func (t *tailer) track(p string, id fileID, first, onlyResume bool, now time.Tim
 		fd.Close()
 		if !t.skipped[id] {
 			t.skipped[id] = true
+			t.in.st.skipped[skipCompressed].Add(1)
 			t.log.Info("not tailing a "+kind+"-compressed file matched by src (a rotated log?)", "path", p)
 		}
 		return nil
@@ -1018,6 +1025,7 @@ func (t *tailer) track(p string, id fileID, first, onlyResume bool, now time.Tim
 		case skip:
 			fd.Close()
 			t.skipped[id] = true
+			t.in.st.skipped[skipCopy].Add(1)
 			t.log.Info("not tailing a copy of a file already tailed (copytruncate?): its first bytes are the same", "path", p, "copy_of", copyOf)
 			return nil
 		case copyOf != "":

@@ -426,6 +426,9 @@ func TestFileRotationRenameAndCreate(t *testing.T) {
 	if !waitFor(fileWait, func() bool { return openFDs(t) <= base }) {
 		t.Errorf("%d descriptors open; want at most %d, as before the rotations", openFDs(t), base)
 	}
+	if c := counter(r.in, "file_released_total", "rotated"); c != 3 {
+		t.Errorf("file_released_total{reason=rotated} = %d; want 3", c)
+	}
 }
 
 func TestFileCopyTruncate(t *testing.T) {
@@ -456,6 +459,9 @@ func TestFileCopyTruncate(t *testing.T) {
 	checkExactlyOnce(t, r.waitMsgs(n), lines("line", 0, n))
 	if c := strings.Count(r.logs.String(), "file truncated: reading it again from the beginning"); c < 1 {
 		t.Errorf("truncation not logged:\n%s", r.logs)
+	}
+	if c := counter(r.in, "file_truncations_total", ""); c != 3 {
+		t.Errorf("file_truncations_total = %d; want 3", c)
 	}
 }
 
@@ -759,17 +765,23 @@ func TestFileDefaultCheckpointPath(t *testing.T) {
 	if got, want := in.(*File).CheckpointPath(), filepath.Join(wd, "web.input-1.checkpoints.json"); got != want {
 		t.Errorf("default checkpoint path %q; want %q", got, want)
 	}
-	// Next to the disk queue's directory when [queue] path is set.
-	f, err = config.Parse("web.toml", "[input]\ntype = \"file\"\nsrc = \"/x\"\n[queue]\ntype = \"disk\"\npath = \"/var/lib/flowgo/queue-web\"\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err = newFile(Config{Section: f.Inputs[0], Name: "input", Pipeline: "web", MaxMessageSize: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := in.(*File).CheckpointPath(), "/var/lib/flowgo/web.input.checkpoints.json"; got != want {
-		t.Errorf("checkpoint path with a disk queue %q; want %q", got, want)
+	// Next to the disk queue's directory when [queue] path is set (a
+	// relative one is relative to the config file, as for the queue).
+	for _, tc := range []struct{ path, want string }{
+		{"/var/lib/flowgo/queue-web", "/var/lib/flowgo/web.input.checkpoints.json"},
+		{"state/queue", "/etc/flowgo/state/web.input.checkpoints.json"},
+	} {
+		f, err = config.Parse("/etc/flowgo/web.toml", fmt.Sprintf("[input]\ntype = \"file\"\nsrc = \"/x\"\n[queue]\ntype = \"disk\"\npath = %q\n", tc.path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err = newFile(Config{Section: f.Inputs[0], Name: "input", Pipeline: "web", MaxMessageSize: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := in.(*File).CheckpointPath(); got != tc.want {
+			t.Errorf("checkpoint path with a disk queue at %q: %q; want %q", tc.path, got, tc.want)
+		}
 	}
 }
 
@@ -826,4 +838,14 @@ func TestFileCopyTruncateWhileStopped(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // a copy read from its beginning would show now
 	msgs, _, _, _ := r2.sink.snapshot()
 	checkExactlyOnce(t, msgs, append(lines("b", 0, 10), lines("c", 0, 10)...))
+}
+
+// counter returns one of the input's own counters.
+func counter(in *File, name, reason string) int64 {
+	for _, c := range in.Counters() {
+		if c.Name == name && c.Reason == reason {
+			return c.Value
+		}
+	}
+	return -1
 }

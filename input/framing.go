@@ -13,7 +13,7 @@ const (
 	FramingLine   = "line"   // frames end with LF; a trailing CR is removed
 	FramingNUL    = "nul"    // frames end with a NUL byte (GELF over TCP)
 	FramingSyslen = "syslen" // RFC 6587 octet counting: "LEN SP FRAME"
-	FramingAuto   = "auto"   // syslen if the stream's first frame starts with a digit, else line
+	FramingAuto   = "auto"   // syslen if the stream's first frame starts with a digit, nul if it ends with NUL, else line
 )
 
 // Framings lists the input framings, for help texts and errors.
@@ -23,6 +23,8 @@ var Framings = []string{FramingLine, FramingNUL, FramingSyslen, FramingAuto}
 func ValidFraming(f string) bool {
 	switch f {
 	case FramingLine, FramingNUL, FramingSyslen, FramingAuto:
+		return true
+	case FramingCapnp:
 		return true
 	}
 	return false
@@ -248,29 +250,47 @@ func (s *Splitter) split() (frame []byte, err error, ok bool) {
 		return s.splitCounted()
 	case FramingNUL:
 		return s.splitDelimited(0)
+	case FramingCapnp:
+		return s.splitCapnp()
 	default:
 		return s.splitDelimited('\n')
 	}
 }
 
-// decideAuto picks the framing from the stream's first non-blank byte.
+// decideAuto picks the framing from the start of the stream: syslen when
+// the first non-blank byte is a digit, nul when the first frame ends with
+// a NUL rather than a LF (Python's SysLogHandler over TCP, GELF), line
+// otherwise. It waits until the first frame's end is buffered, or
+// max_message_size bytes without one (line then reports the frame too
+// long), so the choice does not depend on how the stream was cut into reads.
 func (s *Splitter) decideAuto() bool {
-	for i := s.start; i < s.end; i++ {
-		switch c := s.buf[i]; {
-		case c == '\n' || c == '\r' || c == ' ':
-			continue
-		case c >= '1' && c <= '9':
-			s.framing = FramingSyslen
-		default:
+	first := s.start
+	for first < s.end && (s.buf[first] == '\n' || s.buf[first] == '\r' || s.buf[first] == ' ') {
+		first++
+	}
+	if first == s.end {
+		if s.err != nil {
 			s.framing = FramingLine
+			return true
 		}
+		return false
+	}
+	if c := s.buf[first]; c >= '1' && c <= '9' {
+		s.framing = FramingSyslen
 		return true
 	}
-	if s.err != nil {
+	window := s.buf[first:min(s.end, first+s.max+1)]
+	switch i := bytes.IndexAny(window, "\n\x00"); {
+	case i >= 0 && window[i] == 0:
+		// The blank bytes before the first frame would stay in it.
+		s.framing = FramingNUL
+		s.start, s.scanned = first, max(s.scanned, first)
+	case i >= 0, len(window) > s.max, s.err != nil:
 		s.framing = FramingLine
-		return true
+	default:
+		return false
 	}
-	return false
+	return true
 }
 
 func (s *Splitter) splitDelimited(delim byte) ([]byte, error, bool) {

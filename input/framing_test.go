@@ -82,6 +82,11 @@ func TestSplitter(t *testing.T) {
 		{"auto picks syslen from a leading digit", "auto", "5 hello5 world", 100, false, good("hello", "world")},
 		{"auto picks line otherwise", "auto", "<13>1 a\n<13>1 b\n", 100, false, good("<13>1 a", "<13>1 b")},
 		{"auto skips leading blank lines", "auto", "\n\n3 abc", 100, false, good("abc")},
+		{"auto picks nul when the first frame ends with NUL", "auto", "<14>a\x00<14>b\nc\x00", 100, false, good("<14>a", "<14>b\nc")},
+		{"auto picks nul after leading blank lines, which it drops", "auto", "\r\n<14>a\x00<14>b\x00", 100, false, good("<14>a", "<14>b")},
+		{"auto picks line when a LF comes before any NUL", "auto", "<14>a\n<14>b\x00\n", 100, false, good("<14>a", "<14>b\x00")},
+		{"auto picks line for a first frame longer than the limit", "auto", "abc\x00", 2, false, []frameResult{{"ab", true}}},
+		{"auto picks nul for an unterminated NUL stream's last frame", "auto", "{}\x00{\"a\":1}", 100, false, good("{}", `{"a":1}`)},
 	}
 	readers := map[string]func(io.Reader) io.Reader{
 		"whole":    func(r io.Reader) io.Reader { return r },
@@ -169,7 +174,7 @@ func (infiniteX) Read(p []byte) (int, error) {
 }
 
 func FuzzSplitter(f *testing.F) {
-	for _, s := range []string{"5 hello3 abc", "a\nb\r\n", "x5 y\n2 ok", "10 short", "{}\x00{}", "\n\n3 abc", "99999999999 x"} {
+	for _, s := range []string{"5 hello3 abc", "a\nb\r\n", "x5 y\n2 ok", "10 short", "{}\x00{}", "\n\n3 abc", "99999999999 x", "<14>a\x00<14>b\x00", "\n<14>a\x00b\nc"} {
 		f.Add(s, uint8(0), uint8(16))
 		f.Add(s, uint8(2), uint8(3))
 	}

@@ -48,6 +48,24 @@ type ConnCounter interface {
 	ConnCounts() (open, refused, handshakeFailures int64)
 }
 
+// Counter is one of an input's own counters, beyond those every input has.
+type Counter struct {
+	// Name is the metric's name after "flowgo_input_"
+	// ("relp_frames_acked_total"); Help its help text.
+	Name, Help string
+	// Reason is the value of the metric's reason label; "" for a metric
+	// without one. All series of one Name have a reason, or none has.
+	Reason string
+	Value  int64
+}
+
+// CounterSource is an input with counters of its own (the relp input's
+// acknowledged frames). The pipeline exports them, labelled with the
+// pipeline, input and type, when metrics are scraped.
+type CounterSource interface {
+	Counters() []Counter
+}
+
 // Sink is the pipeline as an input sees it. Its methods are safe for
 // concurrent use.
 type Sink interface {
@@ -108,6 +126,9 @@ type Type struct {
 	New Constructor
 	// Stream is true for byte-stream inputs, which take input.framing.
 	Stream bool
+	// Framing names, for an input that is not Stream, how its frames come
+	// ("relp"), for flowgo check; "datagram" when empty.
+	Framing string
 }
 
 var registry = internalregistry.New[Type]("input type")

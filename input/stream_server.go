@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/internal/ratelog"
 )
 
@@ -41,9 +42,9 @@ const (
 // streamKeys are the keys of input.type tcp and tls.
 type streamKeys struct {
 	Listen string `toml:"listen"`
-	// Timeout is the idle time, in seconds, after which a connection that
-	// sent nothing is closed; 0 means never.
-	Timeout int `toml:"timeout"`
+	// Timeout is the idle time after which a connection that sent nothing
+	// is closed (an integer counts seconds, as in Flowgger); 0 means never.
+	Timeout config.Duration[config.Seconds] `toml:"timeout"`
 	// MaxConnections bounds the open connections; 0 means no limit.
 	MaxConnections int `toml:"max_connections"`
 	// TCPKeepalive is the idle time before keepalive probes; 0 turns them off.
@@ -57,7 +58,7 @@ type streamKeys struct {
 func decodeStreamKeys(c Config, defaultListen string) (streamKeys, error) {
 	k := streamKeys{
 		Listen:         defaultListen,
-		Timeout:        DefaultIdleTimeout,
+		Timeout:        config.Count[config.Seconds](DefaultIdleTimeout),
 		MaxConnections: DefaultMaxConnections,
 		TCPKeepalive:   DefaultTCPKeepalive,
 	}
@@ -71,8 +72,8 @@ func decodeStreamKeys(c Config, defaultListen string) (streamKeys, error) {
 	if err := streamCheckListen(k.Listen); err != nil {
 		return k, s.Errorf("listen", "%v", err)
 	}
-	if k.Timeout < 0 {
-		return k, s.Errorf("timeout", "must be 0 (no idle timeout) or a number of seconds, not %d", k.Timeout)
+	if k.Timeout.Get() < 0 {
+		return k, s.Errorf("timeout", "must be 0 (no idle timeout) or a number of seconds, not %v", k.Timeout)
 	}
 	if k.MaxConnections < 0 {
 		return k, s.Errorf("max_connections", "must be 0 (no limit) or positive, not %d", k.MaxConnections)
@@ -123,6 +124,10 @@ type streamServer struct {
 	kind      string      // "tcp" or "tls", for logs
 	tls       *tls.Config // nil for tcp
 	handshake time.Duration
+
+	// session, when set, serves each connection past its TLS handshake
+	// instead of the framing loop below (the relp input).
+	session func(ctx context.Context, sc *streamConn, conn net.Conn, peer string, sink Sink)
 
 	bound chan struct{} // closed when Run has bound its listener, or failed to
 	addr  net.Addr
@@ -245,7 +250,7 @@ func (s *streamServer) accept(ctx context.Context, ln net.Listener, sink Sink, w
 			continue
 		}
 		delay = 0
-		sc := &streamConn{Conn: conn, timeout: time.Duration(s.k.Timeout) * time.Second}
+		sc := &streamConn{Conn: conn, timeout: s.k.Timeout.Get()}
 		if !s.track(sc) {
 			s.refused.Add(1)
 			if tc, ok := conn.(*net.TCPConn); ok {
@@ -290,7 +295,7 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 	log := s.c.Log
 	log.Debug("connection opened", "type", s.kind, "peer", peer)
 
-	var r io.Reader = sc
+	var conn net.Conn = sc
 	if s.tls != nil {
 		tc := tls.Server(sc, s.tls)
 		sc.SetDeadline(time.Now().Add(s.handshake))
@@ -302,10 +307,14 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 			return
 		}
 		sc.SetDeadline(time.Time{})
-		r = tc
+		conn = tc
 	}
 	sc.manage()
-	tail := &tailReader{r: r, last: -1}
+	if s.session != nil {
+		s.session(ctx, sc, conn, peer, sink)
+		return
+	}
+	tail := &tailReader{r: conn, last: -1}
 
 	sp := NewSplitter(tail, s.c.Framing, s.c.MaxMessageSize, s.c.Truncate)
 	bt := NewBatcher(s.c.Decoder, sink, s.c.Name, s.c.BatchRecords, s.c.BatchBytes)

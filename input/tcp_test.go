@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/flowgo/flowgo"
+	"github.com/flowgo/flowgo/config"
 )
 
 // framingCases are streams in every framing and the frames they hold.
@@ -486,7 +487,8 @@ func TestStreamKeyErrorsNameTheKey(t *testing.T) {
 		{"a listen address without a port", `listen = "0.0.0.0"`, "input.listen: want host:port"},
 		{"a port out of range", `listen = ":70000"`, "input.listen: port \"70000\""},
 		{"a negative timeout", `timeout = -1`, "input.timeout: must be 0"},
-		{"a timeout as a string", `timeout = "1h"`, "timeout"},
+		{"a timeout that is no duration", `timeout = "an hour"`, "input.timeout: invalid duration"},
+		{"a timeout that overflows", `timeout = 18446744074`, "input.timeout: 18446744074 seconds is out of range"},
 		{"negative max_connections", `max_connections = -5`, "input.max_connections"},
 		{"a keepalive under a second", `tcp_keepalive = "10ms"`, "input.tcp_keepalive: must be"},
 		{"a bad keepalive duration", `tcp_keepalive = "often"`, "tcp_keepalive"},
@@ -519,7 +521,7 @@ func TestStreamDefaults(t *testing.T) {
 		case *TLS:
 			k = v.k
 		}
-		want := streamKeys{Listen: tc.listen, Timeout: 3600, MaxConnections: 10000, TCPKeepalive: time.Minute}
+		want := streamKeys{Listen: tc.listen, Timeout: config.Count[config.Seconds](3600), MaxConnections: 10000, TCPKeepalive: time.Minute}
 		if k != want {
 			t.Errorf("%s defaults = %+v; want %+v", tc.typ, k, want)
 		}

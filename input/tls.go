@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/internal/tlsconf"
 )
 
@@ -57,8 +58,18 @@ func newTLS(c Config) (Input, error) {
 	if err != nil {
 		return nil, err
 	}
+	srv := newStreamServer(c, k, "tls")
+	certs, err := srv.configureTLS(c.Section)
+	if err != nil {
+		return nil, err
+	}
+	return &TLS{streamServer: srv, certs: certs}, nil
+}
+
+// configureTLS reads the tls_* keys of s (nil: the defaults) and makes srv
+// serve TLS with them. The relp input shares it (relp_tls = true).
+func (srv *streamServer) configureTLS(s *config.Section) (*tlsconf.Reloader, error) {
 	t := tlsKeys{Cert: DefaultTLSCert, Level: "intermediate", HandshakeTimeout: DefaultTLSHandshakeTimeout}
-	s := c.Section
 	errorf := func(key, format string, args ...any) error {
 		if s == nil {
 			return fmt.Errorf(key+": "+format, args...)
@@ -90,7 +101,6 @@ func newTLS(c Config) (Input, error) {
 		}
 	}
 
-	srv := newStreamServer(c, k, "tls")
 	log := srv.c.Log
 	cfg, certs, warnings, err := tlsconf.ServerConfig(tlsconf.Options{
 		CertFile: t.Cert, KeyFile: t.Key, CAFile: t.CAFile, VerifyPeer: t.VerifyPeer,
@@ -108,7 +118,7 @@ func newTLS(c Config) (Input, error) {
 	}
 	srv.tls = cfg
 	srv.handshake = t.HandshakeTimeout
-	return &TLS{streamServer: srv, certs: certs}, nil
+	return certs, nil
 }
 
 // tlsErrorKey picks the key a tlsconf error is about.

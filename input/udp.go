@@ -19,6 +19,7 @@ import (
 	"github.com/klauspost/compress/zlib"
 
 	"github.com/flowgo/flowgo"
+	"github.com/flowgo/flowgo/decoder"
 )
 
 func init() {
@@ -295,6 +296,7 @@ func (u *udpInput) Run(ctx context.Context, sink Sink) error {
 	)
 	for range udpReaders(u.c.Workers) {
 		r := &udpReader{u: u, sink: sink, chunks: chunks, dr: newDatagramReader(uc)}
+		r.od, _ = u.c.Decoder.(decoder.OriginDecoder)
 		wg.Go(func() {
 			if err := r.run(ctx); err != nil {
 				errMu.Lock()
@@ -341,6 +343,10 @@ type udpReader struct {
 	infl   inflater
 	msg    []byte // a reassembled chunked message
 	peer   []byte // the sender's address as text
+	// od is the decoder when it can use the sender (decoder.Origin);
+	// cur is the datagram being decoded, whose sender PeerAddr returns.
+	od  decoder.OriginDecoder
+	cur int
 	// started is when the current batch got its first record.
 	started time.Time
 }
@@ -480,7 +486,14 @@ func (r *udpReader) handle(i int) {
 		r.started = time.Now()
 	}
 	rec := b.Next()
-	if err := c.Decoder.Decode(payload, rec, &b.Arena); err != nil {
+	var err error
+	if r.od != nil {
+		r.cur = i
+		err = r.od.DecodeFrom(payload, r, rec, &b.Arena)
+	} else {
+		err = c.Decoder.Decode(payload, rec, &b.Arena)
+	}
+	if err != nil {
 		b.Drop()
 		r.reject(i, payload, err)
 		return
@@ -494,6 +507,10 @@ func (r *udpReader) handle(i int) {
 		r.flush()
 	}
 }
+
+// PeerAddr implements decoder.Origin: the sender of the datagram being
+// decoded, looked up only when the decoder asks.
+func (r *udpReader) PeerAddr() netip.Addr { return r.dr.sender(r.cur).Addr() }
 
 var errEmptyDatagram = errors.New("empty datagram")
 

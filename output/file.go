@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"math"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	"github.com/flowgo/flowgo"
+	"github.com/flowgo/flowgo/config"
+	"github.com/flowgo/flowgo/internal/logfile"
 	"github.com/flowgo/flowgo/internal/timefmt"
 )
 
@@ -35,14 +36,17 @@ const maxBufferSize = 1 << 30
 
 // fileConfig holds the [output] keys of the file output, with Flowgger's names.
 type fileConfig struct {
-	Path           string        `toml:"file_path"`
-	BufferSize     int64         `toml:"file_buffer_size"`
-	FlushInterval  time.Duration `toml:"file_flush_interval"`
-	RotationSize   int64         `toml:"file_rotation_size"`
-	RotationTime   int64         `toml:"file_rotation_time"` // minutes
-	RotationFiles  int64         `toml:"file_rotation_maxfiles"`
-	RotationFormat string        `toml:"file_rotation_timeformat"`
-	Compress       string        `toml:"file_rotation_compress"`
+	Path           string                          `toml:"file_path"`
+	BufferSize     int64                           `toml:"file_buffer_size"`
+	FlushInterval  time.Duration                   `toml:"file_flush_interval"`
+	RotationSize   int64                           `toml:"file_rotation_size"`
+	RotationTime   config.Duration[config.Minutes] `toml:"file_rotation_time"`
+	RotationFiles  int64                           `toml:"file_rotation_maxfiles"`
+	RotationFormat string                          `toml:"file_rotation_timeformat"`
+	Compress       string                          `toml:"file_rotation_compress"`
+	// Mode is the mode of the files the output creates (rotated and
+	// compressed files keep it).
+	Mode config.FileMode `toml:"file_mode"`
 }
 
 // fileHandle is the part of *os.File the output uses; tests substitute one
@@ -54,8 +58,15 @@ type fileHandle interface {
 	Stat() (os.FileInfo, error)
 }
 
-func openAppend(name string) (fileHandle, error) {
-	return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o666)
+// openAppend opens name for appending, creating it with file_mode; as
+// root it refuses a link an unprivileged user could have planted (see
+// package logfile).
+func (o *File) openAppend(name string) (fileHandle, error) {
+	f, err := logfile.OpenAppend(name, o.mode)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 // File is the file output: it appends frames to file_path and rotates it the
@@ -83,6 +94,7 @@ type File struct {
 	stamp         *timefmt.Format
 	shape         stampShape // nil when stamps have no fixed shape
 	compress      string     // "" (none), "gzip" or "zstd"
+	mode          os.FileMode
 	log           *slog.Logger
 
 	now  func() time.Time                 // the clock, injectable for tests
@@ -107,11 +119,10 @@ type File struct {
 // progress records how much of a batch a failed Write delivered, so that
 // the retry of that same batch does not write those bytes twice.
 type progress struct {
-	b      *flowgo.Batch
+	id     uint64 // the batch's delivery identity (flowgo.Batch.ID)
 	frames int
 	end    int
-	off    int    // bytes of b.Data delivered
-	sum    uint32 // CRC-32 of b.Data[:off]: the batch must be the same
+	off    int // bytes of b.Data delivered
 }
 
 var _ Output = (*File)(nil)
@@ -126,6 +137,7 @@ func NewFile(c Config) (*File, error) {
 		RotationFiles:  50,
 		RotationFormat: DefaultRotationTimeFormat,
 		Compress:       "none",
+		Mode:           config.Mode(logfile.DefaultMode),
 	}
 	if err := s.Decode(&cfg); err != nil {
 		return nil, err
@@ -145,6 +157,9 @@ func NewFile(c Config) (*File, error) {
 	} else if !fi.IsDir() {
 		return nil, s.Errorf("file_path", "%q is not a directory", filepath.Dir(cfg.Path))
 	}
+	if err := logfile.Check(cfg.Path); err != nil {
+		return nil, s.Errorf("file_path", "%v", err)
+	}
 	if cfg.BufferSize < 0 || cfg.BufferSize > maxBufferSize {
 		return nil, s.Errorf("file_buffer_size", "must be between 0 and %d bytes, not %d", maxBufferSize, cfg.BufferSize)
 	}
@@ -154,8 +169,8 @@ func NewFile(c Config) (*File, error) {
 	if cfg.RotationSize < 0 {
 		return nil, s.Errorf("file_rotation_size", "must be 0 (no size rotation) or a size in bytes, not %d", cfg.RotationSize)
 	}
-	if cfg.RotationTime < 0 || cfg.RotationTime > math.MaxInt64/int64(time.Minute) {
-		return nil, s.Errorf("file_rotation_time", "must be 0 (no time rotation) or a number of minutes, not %d", cfg.RotationTime)
+	if cfg.RotationTime.Get() < 0 {
+		return nil, s.Errorf("file_rotation_time", "must be 0 (no time rotation) or a number of minutes, not %v", cfg.RotationTime)
 	}
 	if cfg.RotationFiles < 0 || cfg.RotationFiles > math.MaxInt32 {
 		return nil, s.Errorf("file_rotation_maxfiles", "must be between 0 and %d, not %d", math.MaxInt32, cfg.RotationFiles)
@@ -175,13 +190,14 @@ func NewFile(c Config) (*File, error) {
 		bufSize:       int(cfg.BufferSize),
 		flushInterval: cfg.FlushInterval,
 		rotSize:       cfg.RotationSize,
-		rotTime:       time.Duration(cfg.RotationTime) * time.Minute,
+		rotTime:       cfg.RotationTime.Get(),
 		maxFiles:      int(cfg.RotationFiles),
 		stamp:         stamp,
 		log:           c.Log,
+		mode:          cfg.Mode.Get(),
 		now:           time.Now,
-		open:          openAppend,
 	}
+	o.open = o.openAppend
 	o.stem, o.ext = splitName(base)
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
@@ -264,7 +280,7 @@ func (o *File) Write(ctx context.Context, b *flowgo.Batch) error {
 	}
 	if err := o.write(ctx, b, &off); err != nil {
 		if off > 0 {
-			o.resume = progress{b: b, frames: n, end: b.Ends[n-1], off: off, sum: crc32.ChecksumIEEE(b.Data[:off])}
+			o.resume = progress{id: b.ID, frames: n, end: b.Ends[n-1], off: off}
 		}
 		return err
 	}
@@ -295,11 +311,7 @@ func checkFrames(b *flowgo.Batch) error {
 func (o *File) resumeAt(b *flowgo.Batch) int {
 	p := o.resume
 	o.resume = progress{}
-	if p.b != b || p.frames != b.Frames() || p.frames == 0 || p.end != b.Ends[p.frames-1] || p.off > len(b.Data) {
-		return 0
-	}
-	// Batches are recycled: the same pointer may carry other records.
-	if crc32.ChecksumIEEE(b.Data[:p.off]) != p.sum {
+	if p.id == 0 || p.id != b.ID || p.frames != b.Frames() || p.end != b.Ends[p.frames-1] || p.off > len(b.Data) {
 		return 0
 	}
 	return p.off

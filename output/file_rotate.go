@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flowgo/flowgo/internal/logfile"
 	"github.com/flowgo/flowgo/internal/timefmt"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -523,7 +524,9 @@ func (a *archiver) compress(c candidate) error {
 	}
 
 	tmp := a.tmpName()
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, st.Mode().Perm())
+	// A new file, never through a link someone planted: pass removed any
+	// leftover, so whatever is there now is not ours.
+	out, err := logfile.CreateNew(tmp, st.Mode().Perm())
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -72,8 +73,13 @@ func frames(n int, f func(i int) string) []string {
 	return out
 }
 
+// testBatchIDs gives the tests' batches delivery identities, as the
+// pipeline does: a Write of the same ID is a retry.
+var testBatchIDs atomic.Uint64
+
 func fillBatch(b *flowgo.Batch, frames []string) {
 	b.ResetEncoded()
+	b.ID = testBatchIDs.Add(1)
 	for _, f := range frames {
 		b.Data = append(b.Data, f...)
 		b.Ends = append(b.Ends, len(b.Data))
@@ -181,7 +187,7 @@ func TestFileWritesABatchWithOneCall(t *testing.T) {
 	o, dir := newTestFile(t, `file_path = "DIR/out.log"`)
 	var calls int
 	o.open = func(name string) (fileHandle, error) {
-		f, err := openAppend(name)
+		f, err := o.openAppend(name)
 		return &countingFile{fileHandle: f, calls: &calls}, err
 	}
 	mustWrite(t, o, frames(1000, func(i int) string { return fmt.Sprintf("record %d\n", i) })...)
@@ -523,7 +529,7 @@ func (fs *faults) set(limit int) {
 func withFaults(o *File, limit int, err error) *faults {
 	fs := &faults{limit: limit, err: err}
 	o.open = func(name string) (fileHandle, error) {
-		f, err := openAppend(name)
+		f, err := o.openAppend(name)
 		if err != nil {
 			return nil, err
 		}
@@ -977,7 +983,9 @@ func TestFileConfigErrors(t *testing.T) {
 		{"a stamp with a slash", "file_path = \"o.log\"\nfile_rotation_timeformat = \"%Y/%m\"", "t.toml:4: output.file_rotation_timeformat: the stamp \"2003/01\" would put a path separator"},
 		{"an unknown compression", "file_path = \"o.log\"\nfile_rotation_size = 9\nfile_rotation_compress = \"lz4\"", "t.toml:5: output.file_rotation_compress: unknown compression \"lz4\" (known: none, gzip, zstd)"},
 		{"a bad flush interval", "file_path = \"o.log\"\nfile_flush_interval = \"soon\"", "t.toml:4: output.file_flush_interval"},
-		{"a flush interval without unit", "file_path = \"o.log\"\nfile_flush_interval = 1", "t.toml:4: output.file_flush_interval: must be a duration of at least 1ms"},
+		{"a flush interval without unit", "file_path = \"o.log\"\nfile_flush_interval = 1", "t.toml:4: output.file_flush_interval: 1 is not a duration: write it with its unit"},
+		{"a flush interval under 1ms", "file_path = \"o.log\"\nfile_flush_interval = \"10us\"", "t.toml:4: output.file_flush_interval: must be a duration of at least 1ms"},
+		{"a rotation time that overflows", "file_path = \"o.log\"\nfile_rotation_time = 153722867281", "t.toml:4: output.file_rotation_time: 153722867281 minutes is out of range"},
 		{"a numbered file_path with size rotation", "file_path = \"o.1\"\nfile_rotation_size = 9", "t.toml:3: output.file_path: \"o.1\" ends in a number"},
 		{"compression needs stamps of a fixed shape", "file_path = \"o.log\"\nfile_rotation_time = 1\nfile_rotation_timeformat = \"%b-%d\"\nfile_rotation_compress = \"gzip\"", "t.toml:5: output.file_rotation_timeformat: with file_rotation_compress"},
 	}

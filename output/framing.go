@@ -13,23 +13,48 @@ const (
 	FramingNUL    = "nul"    // record, then NUL (GELF over TCP/TLS)
 	FramingSyslen = "syslen" // RFC 6587 octet counting: "LEN SP record"
 	FramingNoop   = "noop"   // records back to back (Kafka: one record per message)
+	FramingCapnp  = "capnp"  // Cap'n Proto messages as they are: each carries its length
 )
 
 // Framings lists the output framings, for help texts and errors.
-var Framings = []string{FramingLine, FramingNUL, FramingSyslen, FramingNoop}
+var Framings = []string{FramingLine, FramingNUL, FramingSyslen, FramingNoop, FramingCapnp}
 
 // NormalizeFraming returns the canonical name of an output framing,
 // accepting Flowgger's aliases nop and none for noop.
 func NormalizeFraming(f string) (string, error) {
 	switch f {
-	case FramingLine, FramingNUL, FramingSyslen, FramingNoop:
+	case FramingLine, FramingNUL, FramingSyslen, FramingNoop, FramingCapnp:
 		return f, nil
 	case "nop", "none":
 		return FramingNoop, nil
-	case "capnp":
-		return "", fmt.Errorf("framing %q: Cap'n Proto is not supported yet", f)
 	}
 	return "", fmt.Errorf("framing %q unknown (known: %s; aliases nop, none)", f, strings.Join(Framings, ", "))
+}
+
+// FormatFraming returns the framing records of format get, given the one
+// configured or the output type's default (framing), and whether it was
+// configured (set).
+//
+// Cap'n Proto messages are binary and carry their own length: they get the
+// capnp framing unless another is set, and only framings that leave the
+// bytes alone (capnp, noop, syslen) can carry them. line and nul would
+// escape every LF or NUL byte of the message, which breaks it, so they are
+// an error. The capnp framing carries nothing but Cap'n Proto messages.
+func FormatFraming(format, framing string, set bool) (string, error) {
+	if format != "capnp" {
+		if framing == FramingCapnp {
+			return "", fmt.Errorf("framing %q carries Cap'n Proto messages; set format = \"capnp\" or another framing", framing)
+		}
+		return framing, nil
+	}
+	if !set {
+		return FramingCapnp, nil
+	}
+	switch framing {
+	case FramingCapnp, FramingNoop, FramingSyslen:
+		return framing, nil
+	}
+	return "", fmt.Errorf("framing %q would break binary Cap'n Proto messages (it escapes bytes inside them); use \"capnp\" (the default for format capnp: each message carries its length) or \"syslen\"", framing)
 }
 
 // Frame turns the record encoded at dst[start:] into a frame: it escapes the

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"net"
 	"os"
@@ -63,11 +62,11 @@ type kafkaConfig struct {
 	// in-sync replica, 1 the leader, 0 nothing (best effort: losses and
 	// refusals go unnoticed, order is not kept; a startup warning says so).
 	Acks int `toml:"kafka_acks"`
-	// Timeout (milliseconds) is the longest one produce request may take,
+	// Timeout (an integer counts milliseconds) is the longest one produce request may take,
 	// from sending to acknowledgement; the brokers are given half of it to
 	// gather replica acknowledgements, kafka-go's rule, leaving the rest for
 	// the network. A request that times out is retried.
-	Timeout int `toml:"kafka_timeout"`
+	Timeout config.Duration[config.Milliseconds] `toml:"kafka_timeout"`
 	// Threads is the most produce requests in flight at once for a batch.
 	// A partition never has more than one, so order per partition (and
 	// per key) holds for any value.
@@ -160,7 +159,6 @@ type Kafka struct {
 	next     int         // partition rotation for keyless messages
 	byPart   map[int][]int
 	pending  []int
-	seed     maphash.Seed
 	closed   bool
 	failures int // consecutive failed writes
 
@@ -188,7 +186,7 @@ func newKafka(c Config) (Output, error) {
 	s := c.Section
 	cfg := kafkaConfig{
 		Acks:            DefaultKafkaAcks,
-		Timeout:         DefaultKafkaTimeout,
+		Timeout:         config.Count[config.Milliseconds](DefaultKafkaTimeout),
 		Threads:         DefaultKafkaThreads,
 		Coalesce:        DefaultKafkaCoalesce,
 		Compression:     DefaultKafkaCompression,
@@ -205,7 +203,7 @@ func newKafka(c Config) (Output, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	k := &Kafka{cfg: cfg, log: log, seed: maphash.MakeSeed()}
+	k := &Kafka{cfg: cfg, log: log}
 	if err := k.validate(s); err != nil {
 		return nil, err
 	}
@@ -244,10 +242,10 @@ func (k *Kafka) validate(s *config.Section) error {
 	default:
 		return s.Errorf("kafka_acks", "must be -1 (all in-sync replicas), 1 (the leader) or 0 (no acknowledgement), not %d", cfg.Acks)
 	}
-	if cfg.Timeout <= 0 {
-		return s.Errorf("kafka_timeout", "must be a positive number of milliseconds, not %d", cfg.Timeout)
+	if cfg.Timeout.Get() <= 0 {
+		return s.Errorf("kafka_timeout", "must be a positive number of milliseconds, not %v", cfg.Timeout)
 	}
-	k.timeout = time.Duration(cfg.Timeout) * time.Millisecond
+	k.timeout = cfg.Timeout.Get()
 	if cfg.Threads < 1 || cfg.Threads > 256 {
 		return s.Errorf("kafka_threads", "must be from 1 to 256, not %d", cfg.Threads)
 	}
@@ -469,12 +467,9 @@ func (k *Kafka) Close(ctx context.Context) error {
 // in flight when its context ended never reads a batch the pipeline has
 // recycled.
 type kafkaBatch struct {
-	// Identity of the pipeline batch, to recognise it when the pipeline
-	// retries it.
-	src     *flowgo.Batch
-	srcData *byte
-	srcLen  int
-	sum     uint64
+	// id is the pipeline batch's delivery identity (flowgo.Batch.ID): a
+	// Write with the same one is the retry of this batch.
+	id uint64
 
 	data  []byte // frames, then keys
 	ends  []int  // frame i is data[ends[i-1]:ends[i]]
@@ -513,13 +508,7 @@ func (kb *kafkaBatch) unfinished() int { return kb.todo }
 // load copies b's frames and keys into kb.
 func (kb *kafkaBatch) load(b *flowgo.Batch, key func(*flowgo.Record) string) {
 	n := b.Frames()
-	kb.src = b
-	kb.srcData = nil
-	if len(b.Data) > 0 {
-		kb.srcData = &b.Data[0]
-	}
-	kb.srcLen = len(b.Data)
-	kb.sum = 0
+	kb.id = b.ID
 	kb.data = append(kb.data[:0], b.Data...)
 	kb.ends = append(kb.ends[:0], b.Ends...)
 	kb.keys = kb.keys[:0]
@@ -553,16 +542,10 @@ func resetBools(s []bool, n int) []bool {
 	return s
 }
 
-// same reports whether b is the batch kb was loaded from, unchanged: the
-// pipeline retries a batch by calling Write again with the same one.
-func (kb *kafkaBatch) same(b *flowgo.Batch, seed maphash.Seed) bool {
-	if kb.src != b || len(b.Data) != kb.srcLen || len(b.Ends) != len(kb.ends) {
-		return false
-	}
-	if len(b.Data) > 0 && &b.Data[0] != kb.srcData {
-		return false
-	}
-	return maphash.Bytes(seed, b.Data) == kb.sum
+// same reports whether b is the batch kb was loaded from: the pipeline
+// retries a batch by calling Write again with the same identity.
+func (kb *kafkaBatch) same(b *flowgo.Batch) bool {
+	return b.ID != 0 && b.ID == kb.id && len(b.Ends) == len(kb.ends)
 }
 
 // Write sends every frame of b not yet acknowledged and returns nil once
@@ -575,7 +558,7 @@ func (k *Kafka) Write(ctx context.Context, b *flowgo.Batch) error {
 		return errors.New("kafka: output closed")
 	}
 	kb := k.pend
-	if kb != nil && !kb.same(b, k.seed) {
+	if kb != nil && !kb.same(b) {
 		// The pipeline gave up on that batch (it counted it lost).
 		k.log.Debug("kafka: a batch that failed was not retried", "unacknowledged", kb.todo)
 		k.pend, kb = nil, nil
@@ -594,7 +577,6 @@ func (k *Kafka) Write(ctx context.Context, b *flowgo.Batch) error {
 
 	err := k.send(ctx, kb, retry)
 	if err != nil {
-		kb.sum = maphash.Bytes(k.seed, b.Data)
 		k.pend = kb
 		k.failures++
 		if k.failures == 1 {
@@ -624,7 +606,7 @@ func (k *Kafka) Write(ctx context.Context, b *flowgo.Batch) error {
 		}
 		k.stats.failed.Add(int64(len(kb.perms)))
 	}
-	kb.src = nil
+	kb.id = 0
 	k.spare = kb
 	if be != nil {
 		return be

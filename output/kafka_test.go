@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,10 +84,14 @@ func buildKafka(f *config.File) (output.Output, error) {
 	return typ.New(output.Config{Section: f.Output, Format: "gelf", Framing: output.FramingNoop, Log: quietLog})
 }
 
+// testBatchIDs gives the tests' batches delivery identities, as the
+// pipeline does: a Write of the same ID is a retry.
+var testBatchIDs atomic.Uint64
+
 // batchOf builds an encoded batch: frame i is values[i], from a record
 // whose hostname is hosts[i] (when hosts is not nil).
 func batchOf(values [][]byte, hosts []string) *flowgo.Batch {
-	b := &flowgo.Batch{Source: "test"}
+	b := &flowgo.Batch{Source: "test", ID: testBatchIDs.Add(1)}
 	for i, v := range values {
 		r := b.Next()
 		if hosts != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flowgo/flowgo"
+	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/internal/tlsconf"
 )
 
@@ -79,20 +80,20 @@ const (
 
 // tlsKeys are the [output] keys of the tls output.
 type tlsKeys struct {
-	Connect       []string      `toml:"connect"`
-	Timeout       int           `toml:"timeout"`
-	Threads       int           `toml:"tls_threads"`
-	Cert          string        `toml:"tls_cert"`
-	Key           string        `toml:"tls_key"`
-	CAFile        string        `toml:"tls_ca_file"`
-	VerifyPeer    bool          `toml:"tls_verify_peer"`
-	Ciphers       string        `toml:"tls_ciphers"`
-	Level         string        `toml:"tls_compatibility_level"`
-	Async         bool          `toml:"tls_async"`
-	FlushInterval time.Duration `toml:"tls_flush_interval"`
-	DelayInit     int           `toml:"tls_recovery_delay_init"`
-	DelayMax      int           `toml:"tls_recovery_delay_max"`
-	ProbeTime     int           `toml:"tls_recovery_probe_time"`
+	Connect       []string                             `toml:"connect"`
+	Timeout       config.Duration[config.Seconds]      `toml:"timeout"`
+	Threads       int                                  `toml:"tls_threads"`
+	Cert          string                               `toml:"tls_cert"`
+	Key           string                               `toml:"tls_key"`
+	CAFile        string                               `toml:"tls_ca_file"`
+	VerifyPeer    bool                                 `toml:"tls_verify_peer"`
+	Ciphers       string                               `toml:"tls_ciphers"`
+	Level         string                               `toml:"tls_compatibility_level"`
+	Async         bool                                 `toml:"tls_async"`
+	FlushInterval time.Duration                        `toml:"tls_flush_interval"`
+	DelayInit     config.Duration[config.Milliseconds] `toml:"tls_recovery_delay_init"`
+	DelayMax      config.Duration[config.Milliseconds] `toml:"tls_recovery_delay_max"`
+	ProbeTime     config.Duration[config.Milliseconds] `toml:"tls_recovery_probe_time"`
 }
 
 // tlsOutput sends frames over TLS to one of the connect servers, over
@@ -157,7 +158,7 @@ type chunk struct {
 // pipeline calls Write again with the same batch: Write then waits for
 // those chunks instead of handing them over twice.
 type inflight struct {
-	b       *flowgo.Batch
+	id      uint64 // the batch's delivery identity (flowgo.Batch.ID)
 	size    int
 	chunks  []*chunk
 	sent    int // chunks handed over (and copied)
@@ -179,14 +180,14 @@ type TLSStats struct {
 func newTLS(c Config) (Output, error) {
 	s := c.Section
 	k := tlsKeys{
-		Timeout:       DefaultTLSTimeout,
+		Timeout:       config.Count[config.Seconds](DefaultTLSTimeout),
 		Threads:       1,
 		VerifyPeer:    true,
 		Level:         "intermediate",
 		FlushInterval: DefaultTLSFlushInterval,
-		DelayInit:     DefaultTLSDelayInit,
-		DelayMax:      DefaultTLSDelayMax,
-		ProbeTime:     DefaultTLSProbeTime,
+		DelayInit:     config.Count[config.Milliseconds](DefaultTLSDelayInit),
+		DelayMax:      config.Count[config.Milliseconds](DefaultTLSDelayMax),
+		ProbeTime:     config.Count[config.Milliseconds](DefaultTLSProbeTime),
 	}
 	if err := s.Decode(&k); err != nil {
 		return nil, err
@@ -200,17 +201,17 @@ func newTLS(c Config) (Output, error) {
 		}
 	}
 	switch {
-	case k.Timeout < 0:
-		return nil, s.Errorf("timeout", "must be a number of seconds, 0 for none, not %d", k.Timeout)
+	case k.Timeout.Get() < 0:
+		return nil, s.Errorf("timeout", "must be a number of seconds, 0 for none, not %v", k.Timeout)
 	case k.Threads < 1 || k.Threads > maxTLSThreads:
 		return nil, s.Errorf("tls_threads", "must be between 1 and %d connections, not %d", maxTLSThreads, k.Threads)
-	case k.DelayInit < 0:
+	case k.DelayInit.Get() < 0:
 		return nil, s.Errorf("tls_recovery_delay_init", "must not be negative")
-	case k.DelayMax < 1:
+	case k.DelayMax.Get() < time.Millisecond:
 		return nil, s.Errorf("tls_recovery_delay_max", "must be at least 1 ms")
-	case k.DelayMax < k.DelayInit:
-		return nil, s.Errorf("tls_recovery_delay_max", "cannot be less than tls_recovery_delay_init (%d)", k.DelayInit)
-	case k.ProbeTime < 0:
+	case k.DelayMax.Get() < k.DelayInit.Get():
+		return nil, s.Errorf("tls_recovery_delay_max", "cannot be less than tls_recovery_delay_init (%v)", k.DelayInit)
+	case k.ProbeTime.Get() < 0:
 		return nil, s.Errorf("tls_recovery_probe_time", "must not be negative")
 	case k.Async && k.FlushInterval <= 0:
 		return nil, s.Errorf("tls_flush_interval", "must be positive, such as \"100ms\"")
@@ -241,7 +242,7 @@ func newTLS(c Config) (Output, error) {
 		keys:    k,
 		log:     log,
 		tls:     r,
-		timeout: time.Duration(k.Timeout) * time.Second,
+		timeout: k.Timeout.Get(),
 		sample:  tcpSample,
 		rand:    func(n int64) int64 { return rand.Int64N(n) },
 		addrs:   append([]string(nil), k.Connect...),
@@ -330,9 +331,9 @@ func (o *tlsOutput) start() {
 	o.started = true
 	for range o.keys.Threads {
 		l := &lane{o: o, flushes: make(chan chan struct{}), bo: backoff{
-			init:  time.Duration(o.keys.DelayInit) * time.Millisecond,
-			max:   time.Duration(o.keys.DelayMax) * time.Millisecond,
-			probe: time.Duration(o.keys.ProbeTime) * time.Millisecond,
+			init:  o.keys.DelayInit.Get(),
+			max:   o.keys.DelayMax.Get(),
+			probe: o.keys.ProbeTime.Get(),
 			rand:  o.rand,
 		}}
 		l.bo.delay = l.bo.init
@@ -361,9 +362,9 @@ func (o *tlsOutput) Write(ctx context.Context, b *flowgo.Batch) error {
 	}
 	o.start()
 	w := o.inflight
-	if w == nil || w.b != b || w.size != len(b.Data) {
+	if w == nil || b.ID == 0 || w.id != b.ID || w.size != len(b.Data) {
 		w = &o.spare
-		*w = inflight{b: b, size: len(b.Data), chunks: o.split(b, w.chunks[:0])}
+		*w = inflight{id: b.ID, size: len(b.Data), chunks: o.split(b, w.chunks[:0])}
 		o.inflight = w
 	}
 	tick := o.ticker()
@@ -402,7 +403,7 @@ func (o *tlsOutput) Write(ctx context.Context, b *flowgo.Batch) error {
 	// they serve the next batch.
 	o.free = append(o.free, w.chunks...)
 	clear(w.chunks)
-	w.chunks, w.b = w.chunks[:0], nil
+	w.chunks, w.id = w.chunks[:0], 0
 	o.inflight = nil
 	return nil
 }

@@ -23,7 +23,7 @@ func gelfBatch(n int) *flowgo.Batch {
 		"Successfully probed container readiness: pod default/api-7d9f8c6b5-x2lqz",
 		"order 812733 processed in 41 ms: 3 items, total 129.90 EUR, payment authorised",
 	}
-	b := &flowgo.Batch{}
+	b := &flowgo.Batch{ID: testBatchIDs.Add(1)}
 	for i := range n {
 		b.Data = fmt.Appendf(b.Data, `{"version":"1.1","host":%q,"short_message":"%s","timestamp":1732579200.%06d,"level":6,`+
 			`"application_name":%q,"process_id":"%d","_msgid":"REQ","_facility":"local0","_request_id":"%016x"}`+"\x00",

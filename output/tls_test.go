@@ -125,6 +125,7 @@ func feedErr(o output.Output, from, to, per int) error {
 	b := &flowgo.Batch{}
 	for i := from; i < to; i += per {
 		b.Data, b.Ends = b.Data[:0], b.Ends[:0]
+		b.ID = testBatchIDs.Add(1)
 		for j := i; j < min(i+per, to); j++ {
 			b.Data = append(b.Data, record(j)...)
 			b.Data = append(b.Data, 0)

@@ -2,9 +2,12 @@ package pipeline
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -13,7 +16,9 @@ import (
 	"github.com/flowgo/flowgo/decoder"
 	"github.com/flowgo/flowgo/encoder"
 	"github.com/flowgo/flowgo/input"
+	"github.com/flowgo/flowgo/internal/logfile"
 	"github.com/flowgo/flowgo/output"
+	"github.com/flowgo/flowgo/queue"
 )
 
 // inputHeader holds the keys every [input] table may have.
@@ -26,7 +31,37 @@ type inputHeader struct {
 	QueueMaxBytes    int    `toml:"queue_max_bytes"`
 	MaxMessageSize   int    `toml:"max_message_size"`
 	MaxMessageAction string `toml:"max_message_action"`
-	DeadLetterFile   string `toml:"dead_letter_file"`
+	deadLetterKeys
+}
+
+// deadLetterKeys are the keys of a dead_letter_file, in [input] and [output].
+type deadLetterKeys struct {
+	DeadLetterFile string `toml:"dead_letter_file"`
+	// DeadLetterMaxFrameSize is the most bytes of one frame kept; a longer
+	// frame is kept in part, marked (CutMark).
+	DeadLetterMaxFrameSize int             `toml:"dead_letter_max_frame_size"`
+	DeadLetterFileMode     config.FileMode `toml:"dead_letter_file_mode"`
+}
+
+// maxDeadLetterFrame bounds dead_letter_max_frame_size, as max_message_size.
+const maxDeadLetterFrame = 64 << 20
+
+// check validates the keys of s; the frame limit defaults to def.
+func (k *deadLetterKeys) check(s *config.Section, def int) error {
+	if !s.Has("dead_letter_max_frame_size") {
+		k.DeadLetterMaxFrameSize = def
+	}
+	if n := k.DeadLetterMaxFrameSize; n < 1 || n > maxDeadLetterFrame {
+		return s.Errorf("dead_letter_max_frame_size", "must be between 1 and %d bytes, not %d", maxDeadLetterFrame, n)
+	}
+	if k.DeadLetterFile == "" {
+		for _, key := range []string{"dead_letter_max_frame_size", "dead_letter_file_mode"} {
+			if s.Has(key) {
+				s.Warn(key, "has no effect without dead_letter_file")
+			}
+		}
+	}
+	return nil
 }
 
 // outputHeader holds the keys every [output] table may have.
@@ -34,8 +69,17 @@ type outputHeader struct {
 	Type            string        `toml:"type"`
 	Format          string        `toml:"format"`
 	Framing         string        `toml:"framing"`
-	DeadLetterFile  string        `toml:"dead_letter_file"`
 	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
+	deadLetterKeys
+}
+
+// queueKeys is the [queue] table.
+type queueKeys struct {
+	Type         string        `toml:"type"`
+	Path         string        `toml:"path"`
+	MaxBytes     int64         `toml:"max_bytes"`
+	Sync         string        `toml:"sync"`
+	SyncInterval time.Duration `toml:"sync_interval"`
 }
 
 // plan is a pipeline's components, built and validated from one config
@@ -46,6 +90,8 @@ type plan struct {
 	out        *outputPlan
 	queueSize  int
 	queueBytes int
+	queue      queueKeys
+	queueLine  int // of [queue] path, for errors when it cannot be opened
 	describe   []string
 	sections   []*config.Section
 	warnings   []string
@@ -101,7 +147,10 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 			pl.release(log)
 		}
 	}()
-	if err := f.CheckTables("metrics"); err != nil {
+	if err := f.CheckTables("metrics", "queue"); err != nil {
+		return nil, err
+	}
+	if err := buildQueue(f, opts, pl); err != nil {
 		return nil, err
 	}
 	workers := opts.Workers
@@ -111,7 +160,8 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 	var headers []*inputHeader
 	for _, s := range f.Inputs {
 		h := &inputHeader{Type: "syslog-tls", Format: "rfc5424", Framing: "line",
-			MaxMessageSize: DefaultMaxMessageSize, MaxMessageAction: "reject"}
+			MaxMessageSize: DefaultMaxMessageSize, MaxMessageAction: "reject",
+			deadLetterKeys: deadLetterKeys{DeadLetterFileMode: config.Mode(logfile.DefaultMode)}}
 		headers = append(headers, h)
 		if err := s.Decode(h); err != nil {
 			return nil, err
@@ -136,11 +186,16 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 		if h.MaxMessageAction != "reject" && h.MaxMessageAction != "truncate" {
 			return nil, s.Errorf("max_message_action", "must be \"reject\" or \"truncate\", not %q", h.MaxMessageAction)
 		}
-		if h.QueueSize < 0 {
-			return nil, s.Errorf("queuesize", "must not be negative")
+		if err := h.deadLetterKeys.check(s, h.MaxMessageSize); err != nil {
+			return nil, err
 		}
-		if h.QueueMaxBytes < 0 {
-			return nil, s.Errorf("queue_max_bytes", "must not be negative")
+		// 0 is not "the default": a queue that holds nothing cannot run, and
+		// a value that silently means something else hides a mistake.
+		if s.Has("queuesize") && h.QueueSize <= 0 {
+			return nil, s.Errorf("queuesize", "must be at least 1 record, not %d (leave it out for the default, %d)", h.QueueSize, DefaultQueueSize)
+		}
+		if s.Has("queue_max_bytes") && h.QueueMaxBytes <= 0 {
+			return nil, s.Errorf("queue_max_bytes", "must be at least 1 byte, not %d (leave it out for the default, %d)", h.QueueMaxBytes, DefaultQueueMaxBytes)
 		}
 		pl.queueSize = max(pl.queueSize, h.QueueSize)
 		pl.queueBytes = max(pl.queueBytes, h.QueueMaxBytes)
@@ -149,18 +204,35 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 		if err != nil {
 			return nil, s.Errorf("type", "%v", err)
 		}
+		if !typ.Stream && h.Format == "capnp" {
+			return nil, s.Errorf("format", "format \"capnp\" needs a stream input (stdin, tcp or tls), where framing \"capnp\" cuts the messages; not type %q", h.Type)
+		}
+		if typ.Stream {
+			if h.Framing, err = input.FormatFraming(h.Format, h.Framing, s.Has("framing") || h.Framed); err != nil {
+				key := "framing"
+				if !s.Has("framing") {
+					key = "framed"
+				}
+				return nil, s.Errorf(key, "%v", err)
+			}
+		}
 		dec, err := decoder.New(h.Format, s)
 		if err != nil {
 			return nil, wrapKey(s, "format", err)
 		}
 		name := s.Name()
 		ip := &inputPlan{name: name, typ: canon, text: sectionText(s)}
+		if err := checkNotOutputFile(f, s, h.DeadLetterFile); err != nil {
+			return nil, err
+		}
 		if h.DeadLetterFile != "" {
 			framing := h.Framing
 			if !typ.Stream {
 				framing = input.FramingLine
 			}
-			if ip.dead, err = deadLetterFor(opts, h.DeadLetterFile, framing); err != nil {
+			settings := deadLetterSettings{framing: framing, mode: h.DeadLetterFileMode.Get(),
+				maxFrame: h.DeadLetterMaxFrameSize, inputMax: h.MaxMessageSize}
+			if ip.dead, err = deadLetterFor(opts, h.DeadLetterFile, settings); err != nil {
 				return nil, s.Errorf("dead_letter_file", "%v", err)
 			}
 			pl.inputs = append(pl.inputs, ip) // so that release closes it on error
@@ -182,7 +254,7 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 		}
 		framing := h.Framing
 		if !typ.Stream {
-			framing = "datagram"
+			framing = cmp.Or(typ.Framing, "datagram")
 		}
 		ip.describe = fmt.Sprintf("%s: type %s, format %s, framing %s, max_message_size %d (%s)",
 			name, canon, h.Format, framing, h.MaxMessageSize, h.MaxMessageAction)
@@ -207,8 +279,12 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 	}
 
 	s := f.Output
-	h := outputHeader{Type: "kafka", Format: "gelf", ShutdownTimeout: DefaultShutdownTimeout}
+	h := outputHeader{Type: "kafka", Format: "gelf", ShutdownTimeout: DefaultShutdownTimeout,
+		deadLetterKeys: deadLetterKeys{DeadLetterFileMode: config.Mode(logfile.DefaultMode)}}
 	if err := s.Decode(&h); err != nil {
+		return nil, err
+	}
+	if err := h.deadLetterKeys.check(s, DefaultMaxMessageSize); err != nil {
 		return nil, err
 	}
 	s.Legacy("Flowgger no longer reads it", "tls_method", "tls_timeout", "debug_lf")
@@ -237,6 +313,11 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 			return nil, s.Errorf("framing", "%v", err)
 		}
 	}
+	if typ.FixedFraming == "" {
+		if framing, err = output.FormatFraming(h.Format, framing, s.Has("framing")); err != nil {
+			return nil, s.Errorf("framing", "%v", err)
+		}
+	}
 	h.Framing = framing // flowgo check shows the framing in effect
 	enc, err := encoder.New(h.Format, s)
 	if err != nil {
@@ -245,8 +326,12 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 	op := &outputPlan{name: canon, shutdown: h.ShutdownTimeout, text: sectionText(s),
 		codec: &codec{enc: enc, format: h.Format, framing: framing}}
 	pl.out = op
+	if err := checkNotOutputFile(f, s, h.DeadLetterFile); err != nil {
+		return nil, err
+	}
 	if h.DeadLetterFile != "" {
-		if op.codec.dead, err = deadLetterFor(opts, h.DeadLetterFile, "line"); err != nil {
+		settings := deadLetterSettings{framing: "line", mode: h.DeadLetterFileMode.Get(), maxFrame: h.DeadLetterMaxFrameSize}
+		if op.codec.dead, err = deadLetterFor(opts, h.DeadLetterFile, settings); err != nil {
 			return nil, s.Errorf("dead_letter_file", "%v", err)
 		}
 	}
@@ -254,16 +339,146 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 	if err != nil {
 		return nil, wrapKey(s, "", err)
 	}
-	pl.describe = append(pl.describe,
-		fmt.Sprintf("queue: %d records, %d bytes", pl.queueSize, pl.queueBytes),
+	queueLine := fmt.Sprintf("queue: memory, %d records, %d bytes", pl.queueSize, pl.queueBytes)
+	if pl.queue.Type == "disk" {
+		queueLine = fmt.Sprintf("queue: disk at %s, max_bytes %d, sync %s", pl.queue.Path, pl.queue.MaxBytes, pl.queue.Sync)
+		if pl.queue.Sync == queue.SyncInterval {
+			queueLine += " every " + pl.queue.SyncInterval.String()
+		}
+	}
+	pl.describe = append(pl.describe, queueLine,
 		fmt.Sprintf("output: type %s, format %s, framing %s, shutdown_timeout %s", canon, h.Format, framing, h.ShutdownTimeout))
-	if err := f.Check("metrics"); err != nil {
+	if err := f.Check("metrics", "queue"); err != nil {
 		return nil, err
 	}
 	pl.sections = append(append(pl.sections, f.Inputs...), f.Output)
+	if m, ok := f.Tables["metrics"]; ok && m.Decoded() {
+		// Decoded by LoadGroup; flowgo check prints it with the rest.
+		pl.sections = append(pl.sections, m)
+	}
+	if q := f.Tables["queue"]; q != nil {
+		pl.sections = append(pl.sections, q)
+	}
 	pl.warnings = f.Warnings()
 	ok = true
 	return pl, nil
+}
+
+// buildQueue reads and checks the [queue] table. A disk queue is opened by
+// Build, not here: a reload keeps the one running, and flowgo check opens
+// nothing (it checks that the path could be used).
+func buildQueue(f *config.File, opts Options, pl *plan) error {
+	k := queueKeys{Type: "memory", MaxBytes: queue.DefaultMaxBytes, Sync: queue.SyncInterval, SyncInterval: queue.DefaultSyncInterval}
+	s := f.Tables["queue"]
+	if s == nil {
+		pl.queue = k
+		return nil
+	}
+	if err := s.Decode(&k); err != nil {
+		return err
+	}
+	switch k.Type {
+	case "memory":
+		for _, key := range []string{"path", "max_bytes", "sync", "sync_interval"} {
+			if s.Has(key) {
+				return s.Errorf(key, "only for type = \"disk\" (the memory queue is sized by [input] queuesize and queue_max_bytes)")
+			}
+		}
+	case "disk":
+		if k.Path == "" {
+			return s.Errorf("path", "required with type = \"disk\": the queue's own directory")
+		}
+		if !filepath.IsAbs(k.Path) && f.Path != "" {
+			// Relative to the config file, as an operator reads it.
+			k.Path = filepath.Join(filepath.Dir(f.Path), k.Path)
+		}
+		k.Path = filepath.Clean(k.Path)
+		if k.MaxBytes < queue.MinMaxBytes {
+			return s.Errorf("max_bytes", "must be at least %d (4 MiB), not %d", queue.MinMaxBytes, k.MaxBytes)
+		}
+		switch k.Sync {
+		case queue.SyncInterval, queue.SyncBatch, queue.SyncNone:
+		default:
+			return s.Errorf("sync", "must be \"interval\", \"batch\" or \"none\", not %q", k.Sync)
+		}
+		if k.SyncInterval <= 0 {
+			return s.Errorf("sync_interval", "must be positive, such as \"1s\"")
+		}
+		if opts.CheckOnly {
+			if err := checkQueuePath(k.Path); err != nil {
+				return s.Errorf("path", "%v", err)
+			}
+		}
+	default:
+		return s.Errorf("type", "must be \"memory\" or \"disk\", not %q", k.Type)
+	}
+	pl.queue = k
+	pl.queueLine = s.Line("path")
+	return nil
+}
+
+// checkQueuePath tells, without creating anything, whether a disk queue
+// could be opened at path: an existing writable directory, or a path
+// whose nearest existing parent is a writable directory.
+func checkQueuePath(path string) error {
+	p := path
+	for {
+		fi, err := os.Stat(p)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("%s is not a directory", p)
+			}
+			return dirWritable(p)
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return err
+		}
+		p = parent
+	}
+}
+
+// outputFile returns the file_path of f's output when it is a file output,
+// "" otherwise.
+func outputFile(f *config.File) string {
+	raw := f.Output.Raw()
+	typ, _ := raw["type"].(string)
+	if _, canon, err := output.Lookup(typ); err != nil || canon != "file" {
+		return ""
+	}
+	path, _ := raw["file_path"].(string)
+	return path
+}
+
+// checkNotOutputFile refuses a dead-letter file (key dead_letter_file of s)
+// that is the file output's file_path: records and rejected frames would
+// mix in one file, each appended through its own buffer. Paths are compared
+// absolute and cleaned, and as files when both exist (links). It runs
+// before the dead-letter file is opened, so a refused one is not created.
+func checkNotOutputFile(f *config.File, s *config.Section, dead string) error {
+	path := outputFile(f)
+	if path == "" || dead == "" {
+		return nil
+	}
+	a, errA := filepath.Abs(path)
+	b, errB := filepath.Abs(dead)
+	same := errA == nil && errB == nil && a == b
+	if !same {
+		sa, errA := os.Stat(path)
+		sb, errB := os.Stat(dead)
+		same = errA == nil && errB == nil && os.SameFile(sa, sb)
+	}
+	if !same {
+		return nil
+	}
+	where := fmt.Sprintf("output.file_path (line %d)", f.Output.Line("file_path"))
+	if s == f.Output {
+		where = fmt.Sprintf("file_path (line %d)", f.Output.Line("file_path"))
+	}
+	return s.Errorf("dead_letter_file", "%q is also %s: rejected frames would be mixed with the records; name another file", dead, where)
 }
 
 // legacyCompression accepts Flowgger's tls_compression: false is what

@@ -10,107 +10,218 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
+
+	"github.com/flowgo/flowgo/input"
+	"github.com/flowgo/flowgo/internal/logfile"
 )
 
-// deadLetter keeps rejected raw frames in a file so that strict decoding
-// loses nothing: each frame is written byte for byte with the framing it
-// came with (line, nul or syslen), so the file can be replayed through
-// flowgo with the same framing. It is shared by everything that names the
-// same path, and safe for concurrent use.
-type deadLetter struct {
-	path    string
-	framing string
+// deadLetterFlushDelay bounds how long a rejected frame stays in a
+// dead-letter file's buffer: the first frame written into an empty buffer
+// schedules a flush this much later, so rejected frames reach the file
+// (and survive a kill -9 of flowgo) within it, with one write call per
+// interval however many frames are rejected.
+const deadLetterFlushDelay = 100 * time.Millisecond
 
-	mu      sync.Mutex
-	f       io.WriteCloser
-	w       *bufio.Writer
-	written int64
-	err     error
-	refs    int // under deadMu
-}
-
-// openDeadLetter opens (appends to) path.
-func openDeadLetter(path, framing string) (*deadLetter, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return nil, err
+// CutMark is what ends a frame a dead-letter file (or pipe mode's --errors)
+// keeps only in part: the frame's first kept bytes are followed by
+// "[flowgo: cut, KEPT of TOTAL bytes kept]", or "[flowgo: cut, KEPT bytes
+// kept]" when the input did not read the rest (a frame longer than
+// max_message_size). The mark is inside the frame, before its delimiter
+// (and counted in a syslen length), so the file's framing holds; every cut
+// frame carries it, so a cut frame is never taken for the original.
+func CutMark(kept, total int) string {
+	if total < 0 {
+		return "[flowgo: cut, " + strconv.Itoa(kept) + " bytes kept]"
 	}
-	return newDeadLetter(path, framing, f), nil
+	return "[flowgo: cut, " + strconv.Itoa(kept) + " of " + strconv.Itoa(total) + " bytes kept]"
 }
 
-func newDeadLetter(path, framing string, w io.WriteCloser) *deadLetter {
+// deadFile is one dead-letter file, shared by every section that names its
+// path: each frame is appended whole through one writer, so frames never
+// interleave. Safe for concurrent use.
+type deadFile struct {
+	path string
+	mode fs.FileMode
+
+	mu     sync.Mutex
+	f      io.WriteCloser
+	w      *bufio.Writer
+	err    error
+	armed  bool // a flush is scheduled
+	timer  *time.Timer
+	closed bool
+	refs   int // under deadMu
+}
+
+// deadLetter keeps rejected raw frames in a dead-letter file so that strict
+// decoding loses nothing: each frame is written byte for byte with the
+// framing it came with (line, nul, syslen, or capnp: messages back to
+// back), so the file can be replayed through flowgo with the same framing. A frame longer than maxFrame, or
+// one the input already cut, is kept in part and marked (CutMark). Each
+// section that names a dead-letter file has its own deadLetter (its
+// framing, its limits); the file is shared.
+type deadLetter struct {
+	*deadFile
+	framing  string
+	maxFrame int // most bytes of a frame kept
+	inputMax int // the input's max_message_size; 0 for the output's file
+}
+
+// deadLetterSettings are a section's dead-letter keys.
+type deadLetterSettings struct {
+	framing  string
+	mode     fs.FileMode
+	maxFrame int
+	inputMax int
+}
+
+func newDeadFile(path string, mode fs.FileMode, w io.WriteCloser) *deadFile {
+	return &deadFile{path: path, mode: mode, f: w, w: bufio.NewWriterSize(w, 64<<10)}
+}
+
+func (s deadLetterSettings) view(d *deadFile) *deadLetter {
+	framing := s.framing
 	if framing == "" || framing == "auto" {
 		framing = "line"
 	}
-	return &deadLetter{path: path, framing: framing, f: w, w: bufio.NewWriterSize(w, 64<<10)}
+	maxFrame := s.maxFrame
+	if maxFrame <= 0 {
+		maxFrame = DefaultMaxMessageSize
+	}
+	return &deadLetter{deadFile: d, framing: framing, maxFrame: maxFrame, inputMax: s.inputMax}
 }
 
-// Write appends one frame. Errors are remembered and reported by Close: a
-// dead-letter file that cannot be written must not stop the pipeline.
-func (d *deadLetter) Write(frame []byte) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.err != nil {
+// Write appends one frame, rejected for reason. Errors are remembered and
+// reported by Flush and Close: a dead-letter file that cannot be written
+// must not stop the pipeline.
+func (d *deadLetter) Write(frame []byte, reason error) {
+	kept, mark := frame, ""
+	switch {
+	case len(frame) > d.maxFrame:
+		kept = frame[:d.maxFrame]
+		total := len(frame)
+		if d.cutByInput(frame, reason) {
+			total = -1
+		}
+		mark = CutMark(len(kept), total)
+	case d.cutByInput(frame, reason):
+		mark = CutMark(len(kept), -1)
+	}
+	f := d.deadFile
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil || f.closed {
 		return
 	}
 	switch d.framing {
 	case "syslen":
-		d.w.WriteString(strconv.Itoa(len(frame)))
-		d.w.WriteByte(' ')
-		d.w.Write(frame)
+		f.w.WriteString(strconv.Itoa(len(kept) + len(mark)))
+		f.w.WriteByte(' ')
+		f.w.Write(kept)
+		_, f.err = f.w.WriteString(mark)
 	case "nul":
-		d.w.Write(frame)
-		d.err = d.w.WriteByte(0)
+		f.w.Write(kept)
+		f.w.WriteString(mark)
+		f.err = f.w.WriteByte(0)
+	case "capnp": // messages carry their length; a cut one ends what can be replayed
+		f.w.Write(kept)
+		_, f.err = f.w.WriteString(mark)
 	default:
-		d.w.Write(frame)
-		d.err = d.w.WriteByte('\n')
+		f.w.Write(kept)
+		f.w.WriteString(mark)
+		f.err = f.w.WriteByte('\n')
 	}
-	if d.err != nil {
-		d.err = fmt.Errorf("dead-letter file %s: %w", d.path, d.err)
+	if f.err != nil {
+		f.err = fmt.Errorf("dead-letter file %s: %w", f.path, f.err)
+		return
 	}
-	d.written++
+	if f.w.Buffered() > 0 && !f.armed {
+		f.armed = true
+		if f.timer == nil {
+			f.timer = time.AfterFunc(deadLetterFlushDelay, f.timedFlush)
+		} else {
+			f.timer.Reset(deadLetterFlushDelay)
+		}
+	}
+}
+
+// cutByInput reports whether frame is the head of a longer one: an input
+// rejects a frame longer than max_message_size with ErrFrameTooLong, and
+// stream inputs hand over only its first max_message_size bytes (a UDP
+// datagram comes whole, and so longer).
+func (d *deadLetter) cutByInput(frame []byte, reason error) bool {
+	return d.inputMax > 0 && len(frame) <= d.inputMax && tooLong(reason)
+}
+
+func tooLong(err error) bool {
+	if errors.Is(err, input.ErrFrameTooLong) {
+		return true
+	}
+	// Until FrameError wraps its cause, its reason names it.
+	var fe *input.FrameError
+	return errors.As(err, &fe) && strings.Contains(fe.Reason, input.ErrFrameTooLong.Error())
+}
+
+func (f *deadFile) timedFlush() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.armed = false
+	if f.closed {
+		return
+	}
+	f.flushLocked()
+}
+
+func (f *deadFile) flushLocked() {
+	if f.err == nil {
+		if err := f.w.Flush(); err != nil {
+			f.err = fmt.Errorf("dead-letter file %s: %w", f.path, err)
+		}
+	}
 }
 
 // Flush pushes buffered frames to the file.
-func (d *deadLetter) Flush() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.err == nil {
-		if err := d.w.Flush(); err != nil {
-			d.err = fmt.Errorf("dead-letter file %s: %w", d.path, err)
-		}
-	}
-	return d.err
+func (f *deadFile) Flush() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.flushLocked()
+	return f.err
 }
 
 // Reopen flushes, closes and reopens the file at its path, so that after
 // logrotate renamed it (postrotate: SIGHUP) new frames go to a new file.
-func (d *deadLetter) Reopen() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.err == nil {
-		d.err = d.w.Flush()
+func (f *deadFile) Reopen() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = f.w.Flush()
 	}
-	d.f.Close()
-	f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f.f.Close()
+	nf, err := logfile.OpenAppend(f.path, f.mode)
 	if err != nil {
-		d.err = fmt.Errorf("dead-letter file %s: %w", d.path, err)
-		return d.err
+		f.err = fmt.Errorf("dead-letter file %s: %w", f.path, err)
+		return f.err
 	}
-	d.f = f
-	d.w.Reset(f)
-	flushErr := d.err
-	d.err = nil
+	f.f = nf
+	f.w.Reset(nf)
+	flushErr := f.err
+	f.err = nil
 	return flushErr
 }
 
 // Close flushes and closes the file.
-func (d *deadLetter) Close() error {
-	err := d.Flush()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if cerr := d.f.Close(); err == nil && cerr != nil {
+func (f *deadFile) Close() error {
+	err := f.Flush()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	if f.timer != nil {
+		f.timer.Stop()
+	}
+	if cerr := f.f.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	return err
@@ -121,22 +232,29 @@ func (d *deadLetter) Close() error {
 // through one writer, so frames never interleave.
 var (
 	deadMu    sync.Mutex
-	deadFiles = map[string]*deadLetter{}
+	deadFiles = map[string]*deadFile{}
 )
 
 // deadLetterFor acquires the dead-letter file at path, or, when the
 // pipeline is built only to be checked, checks that it could be opened and
 // returns nil: checking a configuration creates no file.
-func deadLetterFor(opts Options, path, framing string) (*deadLetter, error) {
+func deadLetterFor(opts Options, path string, s deadLetterSettings) (*deadLetter, error) {
 	if opts.CheckOnly {
 		return nil, checkDeadLetterPath(path)
 	}
-	return acquireDeadLetter(path, framing)
+	f, err := acquireDeadLetter(path, s.mode)
+	if err != nil {
+		return nil, err
+	}
+	return s.view(f), nil
 }
 
 // checkDeadLetterPath reports why path could not be opened for appending,
 // without creating it.
 func checkDeadLetterPath(path string) error {
+	if err := logfile.Check(path); err != nil {
+		return err
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err == nil {
 		return f.Close()
@@ -158,19 +276,20 @@ func checkDeadLetterPath(path string) error {
 	return nil
 }
 
-// acquireDeadLetter opens path for appending, or returns the writer already
-// open for it, with one more reference.
-func acquireDeadLetter(path, framing string) (*deadLetter, error) {
+// acquireDeadLetter opens path for appending (creating it with mode), or
+// returns the file already open for it, with one more reference.
+func acquireDeadLetter(path string, mode fs.FileMode) (*deadFile, error) {
 	deadMu.Lock()
 	defer deadMu.Unlock()
 	if d, ok := deadFiles[path]; ok {
 		d.refs++
 		return d, nil
 	}
-	d, err := openDeadLetter(path, framing)
+	fh, err := logfile.OpenAppend(path, mode)
 	if err != nil {
 		return nil, err
 	}
+	d := newDeadFile(path, mode, fh)
 	d.refs = 1
 	deadFiles[path] = d
 	return d, nil
@@ -182,20 +301,21 @@ func (d *deadLetter) release(log *slog.Logger) {
 	if d == nil {
 		return
 	}
+	f := d.deadFile
 	deadMu.Lock()
-	d.refs--
-	last := d.refs == 0
+	f.refs--
+	last := f.refs == 0
 	if last {
-		delete(deadFiles, d.path)
+		delete(deadFiles, f.path)
 	}
 	deadMu.Unlock()
 	if !last {
-		if err := d.Flush(); err != nil {
+		if err := f.Flush(); err != nil {
 			log.Error("dead-letter file", "error", err)
 		}
 		return
 	}
-	if err := d.Close(); err != nil {
+	if err := f.Close(); err != nil {
 		log.Error("dead-letter file", "error", err)
 	}
 }
@@ -203,7 +323,7 @@ func (d *deadLetter) release(log *slog.Logger) {
 // flushDeadLetters writes out what every dead-letter file buffers.
 func flushDeadLetters(log *slog.Logger) {
 	deadMu.Lock()
-	files := make([]*deadLetter, 0, len(deadFiles))
+	files := make([]*deadFile, 0, len(deadFiles))
 	for _, d := range deadFiles {
 		files = append(files, d)
 	}

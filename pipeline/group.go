@@ -204,7 +204,7 @@ func LoadGroup(paths []string, opts Options, version string) (*Group, error) {
 
 func (g *Group) release() {
 	for _, m := range g.members {
-		m.p.plan.release(g.log)
+		m.p.Release()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		m.p.out.out.Close(ctx)
 		cancel()
@@ -307,7 +307,7 @@ func (g *Group) Reload() error {
 			u.Discard()
 		}
 		for _, m := range added {
-			m.p.plan.release(g.log)
+			m.p.Release()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			m.p.out.out.Close(ctx)
 			cancel()

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"github.com/flowgo/flowgo/queue"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +44,12 @@ type metricsCollector struct {
 	pipelines func() []*Pipeline
 }
 
+// The labels of input metrics; an input's own counters use them too.
+var (
+	inputLabels       = []string{"pipeline", "input", "type"}
+	inputReasonLabels = []string{"pipeline", "input", "type", "reason"}
+)
+
 var (
 	descInRecords   = prometheus.NewDesc("flowgo_input_records_total", "Records decoded and queued.", []string{"pipeline", "input", "type"}, nil)
 	descInBytes     = prometheus.NewDesc("flowgo_input_bytes_total", "Raw bytes read by the input.", []string{"pipeline", "input", "type"}, nil)
@@ -70,7 +77,9 @@ var (
 func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInRecords, descInBytes, descInBatches, descInRejected, descInDropped, descInLost,
 		descInConns, descInRefused, descInHandshake, descOutRecords, descOutBytes, descOutWrites, descOutRetries,
-		descOutFailed, descLost, descQueueRecords, descQueueBytes, descQueueMaxRecs, descQueueMaxByte} {
+		descOutFailed, descLost, descQueueRecords, descQueueBytes, descQueueMaxRecs, descQueueMaxByte,
+		descDiskRecords, descDiskBytes, descDiskMaxBytes, descDiskSegments, descDiskAge, descDiskReplayed,
+		descDiskDamRecs, descDiskDamBytes, descDiskWriteErr, descDiskResets, descDiskMissing, descDiskSync} {
 		ch <- d
 	}
 	// The histograms' descriptors vary with the pipelines; an unchecked
@@ -118,6 +127,16 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 				counter(descInRefused, refused, l...)
 				counter(descInHandshake, hs, l...)
 			}
+			if ctr.own != nil {
+				for _, c := range ctr.own.Counters() {
+					names, values := inputLabels, l
+					if c.Reason != "" {
+						names, values = inputReasonLabels, append(l[:len(l):len(l)], c.Reason)
+					}
+					d := prometheus.NewDesc("flowgo_input_"+c.Name, c.Help, names, nil)
+					counter(d, c.Value, values...)
+				}
+			}
 		}
 		st := &p.stats
 		counter(descOutRecords, st.Sent.Load(), name, outName)
@@ -127,12 +146,59 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descOutFailed, st.EncodeFailed.Load(), name, outName, "encode")
 		counter(descOutFailed, st.Failed.Load(), name, outName, "refused")
 		counter(descLost, st.Lost.Load(), name)
-		recs, bytes, maxRecs, maxBytes := p.queue.Usage()
-		gauge(descQueueRecords, int64(recs), name)
-		gauge(descQueueBytes, int64(bytes), name)
-		gauge(descQueueMaxRecs, int64(maxRecs), name)
-		gauge(descQueueMaxByte, int64(maxBytes), name)
+		if p.disk != nil {
+			collectDisk(ch, name, p.disk)
+		} else {
+			recs, bytes, maxRecs, maxBytes := p.mem.Usage()
+			gauge(descQueueRecords, int64(recs), name)
+			gauge(descQueueBytes, int64(bytes), name)
+			gauge(descQueueMaxRecs, int64(maxRecs), name)
+			gauge(descQueueMaxByte, int64(maxBytes), name)
+		}
 		p.metrics.writeRecords.Collect(ch)
 		p.metrics.writeSeconds.Collect(ch)
 	}
+}
+
+// The disk queue's metrics, per pipeline ([queue] type = "disk").
+var (
+	descDiskRecords  = prometheus.NewDesc("flowgo_queue_disk_records", "Records in the disk queue not yet confirmed by the output.", []string{"pipeline"}, nil)
+	descDiskBytes    = prometheus.NewDesc("flowgo_queue_disk_bytes", "Bytes of the disk queue's segment files.", []string{"pipeline"}, nil)
+	descDiskMaxBytes = prometheus.NewDesc("flowgo_queue_disk_capacity_bytes", "The disk queue's budget ([queue] max_bytes).", []string{"pipeline"}, nil)
+	descDiskSegments = prometheus.NewDesc("flowgo_queue_disk_segments", "Segment files of the disk queue.", []string{"pipeline"}, nil)
+	descDiskAge      = prometheus.NewDesc("flowgo_queue_disk_oldest_age_seconds", "How long the oldest record read and not yet confirmed has waited since it was queued.", []string{"pipeline"}, nil)
+	descDiskReplayed = prometheus.NewDesc("flowgo_queue_replayed_total", "Records delivered again after a restart: sent before it but not confirmed (possible duplicates).", []string{"pipeline"}, nil)
+	descDiskDamRecs  = prometheus.NewDesc("flowgo_queue_damaged_records_total", "Records the disk queue lost to damage (failed checksums), as far as batch headers tell.", []string{"pipeline"}, nil)
+	descDiskDamBytes = prometheus.NewDesc("flowgo_queue_damaged_bytes_total", "Bytes of the disk queue skipped as damaged, including torn writes truncated at start.", []string{"pipeline"}, nil)
+	descDiskWriteErr = prometheus.NewDesc("flowgo_queue_write_errors_total", "Disk queue appends that failed (disk full, I/O error) and were retried.", []string{"pipeline"}, nil)
+	descDiskResets   = prometheus.NewDesc("flowgo_queue_position_resets_total", "Read positions recovered at start: missing or damaged position file, or a missing segment.", []string{"pipeline"}, nil)
+	descDiskMissing  = prometheus.NewDesc("flowgo_queue_missing_segments_total", "Segments found missing between others at start (deleted behind flowgo's back): their records are lost.", []string{"pipeline"}, nil)
+	descDiskSync     = prometheus.NewDesc("flowgo_queue_sync_duration_seconds", "How long each fsync of a disk queue segment took.", []string{"pipeline"}, nil)
+)
+
+func collectDisk(ch chan<- prometheus.Metric, name string, d *queue.Disk) {
+	u := d.Usage()
+	st := &d.Stats
+	g := func(desc *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, name)
+	}
+	c := func(desc *prometheus.Desc, v int64) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), name)
+	}
+	g(descQueueRecords, float64(u.Records))
+	g(descQueueBytes, float64(u.Bytes))
+	g(descQueueMaxByte, float64(u.MaxBytes))
+	g(descDiskRecords, float64(u.Records))
+	g(descDiskBytes, float64(u.Bytes))
+	g(descDiskMaxBytes, float64(u.MaxBytes))
+	g(descDiskSegments, float64(u.Segments))
+	g(descDiskAge, u.OldestAge.Seconds())
+	c(descDiskReplayed, st.Replayed.Load())
+	c(descDiskDamRecs, st.DamagedRecords.Load())
+	c(descDiskDamBytes, st.DamagedBytes.Load()+st.TornBytes.Load())
+	c(descDiskWriteErr, st.WriteErrors.Load())
+	c(descDiskResets, st.PositionResets.Load())
+	c(descDiskMissing, st.MissingSegments.Load())
+	count, sum, buckets := st.SyncSeconds.Snapshot()
+	ch <- prometheus.MustNewConstHistogram(descDiskSync, count, sum, buckets, name)
 }

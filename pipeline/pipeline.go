@@ -32,6 +32,7 @@ import (
 	"github.com/flowgo/flowgo/input"
 	"github.com/flowgo/flowgo/internal/ratelog"
 	"github.com/flowgo/flowgo/output"
+	"github.com/flowgo/flowgo/queue"
 )
 
 // Defaults for pipeline-level keys.
@@ -99,7 +100,9 @@ type Pipeline struct {
 	onReject func(input, origin string, frame []byte, err error)
 	rejMu    sync.Mutex
 
-	queue      *flowgo.Queue
+	queue      batchQueue
+	mem        *flowgo.Queue // the queue when [queue] type = "memory"
+	disk       *queue.Disk   // the queue when [queue] type = "disk"
 	stats      Stats
 	hardCtx    context.Context
 	hardCancel context.CancelFunc
@@ -108,6 +111,7 @@ type Pipeline struct {
 	retryLog   *ratelog.Log
 	codec      atomic.Pointer[codec]
 	gens       atomic.Uint64
+	batchIDs   atomic.Uint64 // delivery identities (flowgo.Batch.ID)
 
 	mu        sync.Mutex
 	plan      *plan
@@ -127,6 +131,16 @@ type Pipeline struct {
 	reloads chan chan error
 	health  outputHealth
 	metrics *pipelineMetrics
+}
+
+// batchQueue is the hand-over between the inputs and the output stage:
+// the memory queue (flowgo.Queue) or the disk queue (queue.Disk). Put
+// returning nil is the queue's confirmation: the inputs that acknowledge
+// (RELP, Redis, file checkpoints) acknowledge after it.
+type batchQueue interface {
+	Put(ctx context.Context, b *flowgo.Batch) error
+	Batches() <-chan *flowgo.Batch
+	Done(b *flowgo.Batch)
 }
 
 type inputRun struct {
@@ -161,7 +175,6 @@ func Build(f *config.File, opts Options) (*Pipeline, error) {
 	}
 	p := &Pipeline{
 		Name: opts.Name, log: log, opts: opts, onReject: opts.OnReject,
-		queue:    flowgo.NewQueue(pl.queueSize, pl.queueBytes),
 		plan:     pl,
 		inputs:   map[string]*inputRun{},
 		counters: map[string]*inputCounters{},
@@ -179,7 +192,30 @@ func Build(f *config.File, opts Options) (*Pipeline, error) {
 	p.retryLog = ratelog.New(log, "output write failures", "origin", 10*time.Second, 1)
 	pl.out.codec.gen = p.gens.Add(1)
 	p.codec.Store(pl.out.codec)
+	if pl.queue.Type == "disk" && !opts.CheckOnly {
+		d, err := queue.Open(queue.Config{
+			Path: pl.queue.Path, MaxBytes: pl.queue.MaxBytes, Sync: pl.queue.Sync, SyncInterval: pl.queue.SyncInterval,
+			BatchRecords: DefaultBatchRecords, BatchBytes: DefaultBatchBytes, Reader: "output", Log: log,
+		})
+		if err != nil {
+			pl.release(log)
+			return nil, &config.Error{File: opts.Path, Line: pl.queueLine, Key: "queue.path", Msg: err.Error()}
+		}
+		d.SetPrepare(p.encode)
+		p.disk, p.queue = d, d
+	} else {
+		p.mem = flowgo.NewQueue(pl.queueSize, pl.queueBytes)
+		p.queue = p.mem
+	}
 	return p, nil
+}
+
+// Release frees what Build opened, for a pipeline that will not run.
+func (p *Pipeline) Release() {
+	p.plan.release(p.log)
+	if p.disk != nil {
+		p.disk.Close()
+	}
 }
 
 // Describe returns the effective pipeline: a summary line per component,
@@ -215,8 +251,11 @@ func (p *Pipeline) Warnings() []string {
 // Stats returns the pipeline's counters.
 func (p *Pipeline) Stats() *Stats { return &p.stats }
 
-// Queue returns the pipeline's queue.
-func (p *Pipeline) Queue() *flowgo.Queue { return p.queue }
+// Queue returns the pipeline's memory queue, nil with a disk queue.
+func (p *Pipeline) Queue() *flowgo.Queue { return p.mem }
+
+// DiskQueue returns the pipeline's disk queue, nil with a memory queue.
+func (p *Pipeline) DiskQueue() *queue.Disk { return p.disk }
 
 // HardStop gives up delivering: pending writes are abandoned and what is
 // left is counted as lost. The CLI calls it on a second signal.
@@ -268,13 +307,21 @@ func (p *Pipeline) Reload() error {
 // when an input could not run; lost records are reported in Stats.
 func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.hardCancel()
-	// The shutdown timeout starts when ctx ends.
-	stopTimer := context.AfterFunc(ctx, func() {
+	// The shutdown timeout starts when ctx ends, or when the inputs end on
+	// their own (stdin at EOF): then too an output that cannot deliver
+	// must not keep the process for ever.
+	draining, startDrain := context.WithCancel(ctx)
+	defer startDrain()
+	stopTimer := context.AfterFunc(draining, func() {
 		p.mu.Lock()
 		timeout := p.out.shutdown
 		p.mu.Unlock()
 		t := time.AfterFunc(timeout, func() {
-			if p.hardCtx.Err() == nil {
+			switch {
+			case p.hardCtx.Err() != nil:
+			case p.disk != nil:
+				p.log.Warn("shutdown timeout passed: what is not delivered stays in the disk queue", "shutdown_timeout", timeout.String())
+			default:
 				p.log.Error("shutdown timeout passed: giving up on undelivered records", "shutdown_timeout", timeout.String())
 			}
 			p.hardCancel()
@@ -283,6 +330,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	})
 	defer stopTimer()
 
+	if p.disk != nil {
+		p.disk.Start()
+		// Past the shutdown timeout the reader stops: what it has not
+		// handed over stays on disk for the next start.
+		stopReader := context.AfterFunc(p.hardCtx, p.disk.Stop)
+		defer stopReader()
+	}
 	outDone := make(chan struct{})
 	go func() {
 		defer close(outDone)
@@ -314,9 +368,14 @@ wait:
 			flushDeadLetters(p.log)
 		}
 	}
+	startDrain()
 	cancelInputs()
 	p.stopAllInputs()
-	p.queue.Close()
+	if p.disk != nil {
+		p.disk.CloseInput()
+	} else {
+		p.mem.Close()
+	}
 	<-outDone
 
 	closeCtx := p.hardCtx
@@ -335,6 +394,15 @@ wait:
 	}
 	p.mu.Unlock()
 	p.out.codec.dead.release(p.log)
+	if p.disk != nil {
+		left := p.disk.Usage().Records
+		if err := p.disk.Close(); err != nil {
+			p.log.Error("closing the disk queue", "error", err)
+		}
+		if left > 0 {
+			p.log.Warn("records left in the disk queue: delivered at the next start", "records", left, "queue", p.disk.Path())
+		}
+	}
 	p.rejectLog.Flush()
 	p.dropLog.Flush()
 	p.retryLog.Flush()
@@ -355,6 +423,7 @@ func (p *Pipeline) startInputLocked(ip *inputPlan, initial bool) {
 	if cc, ok := ip.input.(input.ConnCounter); ok {
 		ctr.conns = cc
 	}
+	ctr.own, _ = ip.input.(input.CounterSource)
 	ctx, cancel := context.WithCancel(p.runCtx)
 	r := &inputRun{plan: ip, cancel: cancel, done: make(chan struct{}), initial: initial,
 		sink: &inputSink{p: p, name: ip.name, dead: ip.dead, ctr: ctr}}
@@ -479,16 +548,22 @@ func (p *Pipeline) runOutput() {
 					break gather
 				}
 			}
+			var delivered bool
 			if len(group) == 1 {
-				p.deliver(b)
+				delivered = p.deliver(b)
 			} else {
 				p.combine(combined, group)
-				p.deliver(combined)
+				delivered = p.deliver(combined)
 				clear(combined.Records)
 				combined.Records = combined.Records[:0]
+				combined.ID = 0
 			}
 			for i, g := range group {
-				p.queue.Done(g)
+				// A disk queue confirms only what was delivered: the
+				// rest stays queued for the next start.
+				if delivered || p.disk == nil {
+					p.queue.Done(g)
+				}
 				flowgo.PutBatch(g)
 				group[i] = nil
 			}
@@ -568,6 +643,7 @@ func (p *Pipeline) combine(dst *flowgo.Batch, group []*flowgo.Batch) {
 	}
 	dst.Encoded = true
 	dst.EncodedGen = c.gen
+	dst.QueuePos = group[len(group)-1].QueuePos
 }
 
 func (p *Pipeline) finishOutput() {
@@ -605,11 +681,17 @@ func (p *Pipeline) encode(b *flowgo.Batch) {
 
 // deliver writes b until the output takes it, backing off between tries.
 // A reload may swap the output while it waits; b is then encoded again.
-func (p *Pipeline) deliver(b *flowgo.Batch) {
+// It returns false when it gave up (the shutdown timeout passed); records
+// the encoder or the output refused for good count as delivered: they
+// went to the dead-letter files.
+func (p *Pipeline) deliver(b *flowgo.Batch) bool {
 	ctx := p.hardCtx
 	if ctx.Err() != nil {
-		p.stats.Lost.Add(int64(b.Len()))
-		return
+		p.giveUp(int64(b.Len()))
+		return false
+	}
+	if b.ID == 0 {
+		b.ID = p.batchIDs.Add(1) // kept by every retry below
 	}
 	delay := firstRetryDelay
 	for attempt := 1; ; attempt++ {
@@ -618,7 +700,10 @@ func (p *Pipeline) deliver(b *flowgo.Batch) {
 		}
 		frames := b.Frames()
 		if frames == 0 {
-			return
+			return true
+		}
+		if p.disk != nil {
+			p.disk.Sent(b)
 		}
 		start := time.Now()
 		p.health.writing(start)
@@ -629,7 +714,7 @@ func (p *Pipeline) deliver(b *flowgo.Batch) {
 			p.stats.Writes.Add(1)
 			p.stats.Sent.Add(int64(frames))
 			p.stats.BytesOut.Add(int64(len(b.Data)))
-			return
+			return true
 		}
 		var be *flowgo.BatchError
 		if errors.As(err, &be) {
@@ -641,11 +726,11 @@ func (p *Pipeline) deliver(b *flowgo.Batch) {
 			p.stats.Failed.Add(int64(len(be.Failed)))
 			p.stats.Sent.Add(int64(frames - len(be.Failed)))
 			p.stats.BytesOut.Add(int64(len(b.Data)))
-			return
+			return true
 		}
 		if ctx.Err() != nil {
-			p.stats.Lost.Add(int64(frames))
-			return
+			p.giveUp(int64(frames))
+			return false
 		}
 		p.stats.Retries.Add(1)
 		wait := delay/2 + rand.N(delay/2+1) // jitter, so that restarts do not stampede
@@ -656,8 +741,8 @@ func (p *Pipeline) deliver(b *flowgo.Batch) {
 			delay = min(2*delay, maxRetryDelay)
 		case <-ctx.Done():
 			timer.Stop()
-			p.stats.Lost.Add(int64(frames))
-			return
+			p.giveUp(int64(frames))
+			return false
 		case sw := <-p.swaps:
 			timer.Stop()
 			p.doSwap(sw) // a new configuration may fix what failed: try it at once
@@ -670,11 +755,20 @@ func (p *Pipeline) deliver(b *flowgo.Batch) {
 	}
 }
 
+// giveUp accounts for records the output stage stops trying to deliver
+// (the shutdown timeout passed): lost with a memory queue; with a disk
+// queue they stay queued, since only a delivered batch is confirmed.
+func (p *Pipeline) giveUp(records int64) {
+	if p.disk == nil {
+		p.stats.Lost.Add(records)
+	}
+}
+
 // reject counts and reports a frame that will not be delivered, and keeps
 // it in dead when set.
 func (p *Pipeline) reject(component, origin string, frame []byte, err error, dead *deadLetter) {
 	if dead != nil {
-		dead.Write(frame)
+		dead.Write(frame, err)
 	}
 	if p.onReject != nil {
 		p.rejMu.Lock()

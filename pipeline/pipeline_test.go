@@ -324,7 +324,7 @@ func TestBuildErrors(t *testing.T) {
 		{"unknown format", "[input]\ntype = \"stdin\"\nformat=\"rfc9999\"\n[output]\ntype=\"stdout\"\nformat=\"testmsg\"\n",
 			`test.toml:3: input.format: input format "rfc9999" unknown`},
 		{"bad framing", "[input]\ntype = \"stdin\"\nformat=\"testline\"\nframing=\"lines\"\n[output]\ntype=\"stdout\"\nformat=\"testmsg\"\n",
-			`test.toml:4: input.framing: framing "lines" unknown (known: line, nul, syslen, auto)`},
+			`test.toml:4: input.framing: framing "lines" unknown (known: line, nul, syslen, auto, capnp)`},
 		{"typo in a key", "[input]\ntype = \"stdin\"\nformat=\"testline\"\nqueusize=5\n[output]\ntype=\"stdout\"\nformat=\"testmsg\"\n",
 			`test.toml:4: input.queusize: unknown key (did you mean "queuesize"?)`},
 		{"unknown output framing", "[input]\ntype = \"stdin\"\nformat=\"testline\"\n[output]\ntype=\"stdout\"\nformat=\"testmsg\"\nframing=\"crlf\"\n",

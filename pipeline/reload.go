@@ -57,6 +57,9 @@ func (p *Pipeline) NewUpdate(f *config.File) (*Update, error) {
 	if np.queueSize != p.plan.queueSize || np.queueBytes != p.plan.queueBytes {
 		p.log.Warn("queuesize and queue_max_bytes changes take effect at the next restart")
 	}
+	if np.queue != p.plan.queue {
+		p.log.Warn("[queue] changes take effect at the next restart: the running queue is kept", "queue", p.plan.queue.Type, "path", p.plan.queue.Path)
+	}
 	return u, nil
 }
 
@@ -92,6 +95,7 @@ func (u *Update) Start() error {
 	// The current plan: the new one, with the running objects of what stays.
 	np := *u.np
 	np.inputs = nil
+	np.queue, np.queueLine = p.plan.queue, p.plan.queueLine // kept until a restart
 	for _, ip := range u.np.inputs {
 		if k := keptPlans[ip.name]; k != nil {
 			ip.dead.release(p.log) // the new, unused plan's reference

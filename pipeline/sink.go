@@ -11,6 +11,7 @@ import (
 	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/decoder"
 	"github.com/flowgo/flowgo/input"
+	"github.com/flowgo/flowgo/queue"
 )
 
 // inputCounters counts one input's records for metrics. An input keeps its
@@ -32,7 +33,8 @@ type inputCounters struct {
 	dropMu  sync.Mutex
 	dropped map[string]*atomic.Int64 // by reason
 
-	conns input.ConnCounter // nil for inputs without connections
+	conns input.ConnCounter   // nil for inputs without connections
+	own   input.CounterSource // nil for inputs without counters of their own
 }
 
 func (c *inputCounters) drop(reason string, n int) {
@@ -77,8 +79,11 @@ type inputSink struct {
 	ctr  *inputCounters
 }
 
+// Prepare encodes b for the output, on the input's goroutine, so that
+// encoding runs in parallel. A disk queue stores records, not frames: its
+// reader encodes what it reads back, for the output of the moment.
 func (s *inputSink) Prepare(b *flowgo.Batch) {
-	if !b.Encoded {
+	if !b.Encoded && s.p.disk == nil {
 		s.p.encode(b)
 	}
 }
@@ -87,6 +92,13 @@ func (s *inputSink) Put(b *flowgo.Batch) error {
 	s.Prepare(b)
 	n, bytesIn := b.Len(), b.BytesIn
 	if err := s.p.queue.Put(s.p.hardCtx, b); err != nil {
+		if errors.Is(err, queue.ErrNotSynced) {
+			// Written, so queued, but not known durable: the input
+			// must not acknowledge it.
+			s.accepted(n, bytesIn)
+			flowgo.PutBatch(b)
+			return err
+		}
 		s.p.stats.Lost.Add(int64(n))
 		s.ctr.lost.Add(int64(n))
 		flowgo.PutBatch(b)

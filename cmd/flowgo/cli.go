@@ -88,6 +88,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.pipeCmd(ctx, args[1:])
 	case "check":
 		return e.checkCmd(args[1:])
+	case "queue":
+		return e.queueCmd(args[1:])
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
@@ -129,6 +131,9 @@ Usage:
   flowgo pipe --from FORMAT --to FORMAT [--framing F] [--output-framing F] [--errors FILE]
                                 convert stdin to stdout
   flowgo check [-c FILE]...     validate and print every effective key
+  flowgo queue inspect PATH     a disk queue's segments, records, read position, damage
+  flowgo queue dump [--all] [--format F] PATH
+                                write the records a disk queue holds to stdout
   flowgo version                print the version
 Global flags (before the command):
   --log-format text|json        diagnostics format on stderr (default text)
@@ -326,9 +331,9 @@ func (e *env) pipeCmd(ctx context.Context, args []string) int {
 	fs.SetOutput(e.stderr)
 	from := fs.String("from", "", "input format: "+strings.Join(decoder.Names(), ", "))
 	to := fs.String("to", "", "output format: "+strings.Join(encoder.Names(), ", "))
-	framing := fs.String("framing", "line", "input framing: "+input.FramingHelp())
-	outFraming := fs.String("output-framing", "line", "output framing: "+strings.Join(output.Framings, ", "))
-	errorsPath := fs.String("errors", "", "write rejected frames, byte for byte, to this file")
+	framing := fs.String("framing", "line", "input framing: "+input.FramingHelp()+" (capnp for --from capnp)")
+	outFraming := fs.String("output-framing", "line", "output framing: "+strings.Join(output.Framings, ", ")+" (capnp for --to capnp)")
+	errorsPath := fs.String("errors", "", "write rejected frames, byte for byte and whole, to this file")
 	maxSize := fs.Int("max-message-size", pipeline.DefaultMaxMessageSize, "longest frame in bytes")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -344,32 +349,46 @@ func (e *env) pipeCmd(ctx context.Context, args []string) int {
 		fmt.Fprintln(e.stderr, "flowgo pipe: --from and --to are required")
 		return exitUsage
 	}
-	src := fmt.Sprintf("[input]\ntype = \"stdin\"\nformat = %s\nframing = %s\nmax_message_size = %d\n[output]\ntype = \"stdout\"\nformat = %s\nframing = %s\n",
-		strconv.Quote(*from), strconv.Quote(*framing), *maxSize, strconv.Quote(*to), strconv.Quote(*outFraming))
+	// A framing flag left unset leaves the key out, so that the format's
+	// default applies (line, or capnp for Cap'n Proto).
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	inFramingKey, outFramingKey := "", ""
+	if set["framing"] {
+		inFramingKey = "framing = " + strconv.Quote(*framing) + "\n"
+	}
+	if set["output-framing"] {
+		outFramingKey = "framing = " + strconv.Quote(*outFraming) + "\n"
+	}
+	src := fmt.Sprintf("[input]\ntype = \"stdin\"\nformat = %s\n%smax_message_size = %d\n[output]\ntype = \"stdout\"\nformat = %s\n%s",
+		strconv.Quote(*from), inFramingKey, *maxSize, strconv.Quote(*to), outFramingKey)
 	f, err := config.Parse("", src)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "flowgo pipe: %v\n", err)
 		return exitUsage
 	}
 
-	var errFile *bufio.Writer
-	if *errorsPath != "" {
-		fh, err := os.Create(*errorsPath)
+	stdin := e.stdin
+	if stdin == nil {
+		stdin = os.Stdin
+	}
+	var errFile *errorsFile
+	if *errorsPath != "" && input.ValidFraming(*framing) && *maxSize > 0 {
+		ef, in, err := newErrorsFile(*errorsPath, stdin, *framing, *maxSize)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "flowgo pipe: --errors: %v\n", err)
 			return exitUsage
 		}
-		defer fh.Close()
-		errFile = bufio.NewWriterSize(fh, 64<<10)
+		errFile, stdin = ef, in
+		defer ef.Close()
 	}
 	report := bufio.NewWriter(e.stderr)
 	opts := pipeline.Options{
-		Name: "pipe", Log: e.log, Stdin: e.stdin, Stdout: e.stdout,
+		Name: "pipe", Log: e.log, Stdin: stdin, Stdout: e.stdout,
 		OnReject: func(_, origin string, frame []byte, err error) {
 			fmt.Fprintf(report, "%s: %v\n", origin, err)
 			if errFile != nil {
-				errFile.Write(frame)
-				errFile.WriteByte('\n')
+				errFile.reject(frame, err)
 			}
 		},
 	}
@@ -378,10 +397,14 @@ func (e *env) pipeCmd(ctx context.Context, args []string) int {
 		fmt.Fprintf(e.stderr, "flowgo pipe: %v\n", pipeArgError(err))
 		return exitUsage
 	}
-	code := e.execute(ctx, p, p.Reload)
+	var r runner = p
+	if errFile != nil && errFile.spool != nil {
+		r = stopper{runner: p, stop: errFile.spool.stop}
+	}
+	code := e.execute(ctx, r, p.Reload)
 	report.Flush()
 	if errFile != nil {
-		if err := errFile.Flush(); err != nil {
+		if err := errFile.Close(); err != nil {
 			fmt.Fprintf(e.stderr, "flowgo pipe: --errors: %v\n", err)
 			code = exitFailure
 		}

@@ -349,7 +349,8 @@ func TestShippedConfigDocumentsEveryKey(t *testing.T) {
 	seen := map[string]bool{}
 	for i, in := range inputs {
 		for j, out := range outputs {
-			cfg := writeConfig(t, fmt.Sprintf("[input]\n%s\n[output]\n%s\nformat = %q\n[metrics]\nlisten = \"127.0.0.1:0\"\n", in, out, formats[(i+j)%len(formats)]))
+			cfg := writeConfig(t, fmt.Sprintf("[input]\n%s\n[output]\n%s\nformat = %q\n[metrics]\nlisten = \"127.0.0.1:0\"\n[queue]\ntype = \"disk\"\npath = %q\n",
+				in, out, formats[(i+j)%len(formats)], filepath.Join(dir, "queue")))
 			r := flowgo(t, nil, "check", "-c", cfg)
 			if r.code != 0 {
 				t.Fatalf("check %s / %s: %s", in, out, r.stderr)
@@ -359,7 +360,7 @@ func TestShippedConfigDocumentsEveryKey(t *testing.T) {
 			}
 		}
 	}
-	for _, extra := range []string{"ltsv_schema", "ltsv_suffixes", "gelf_extra", "ltsv_extra", "syslog_prepend_timestamp", "syslog_sd_id", "rfc3164_timezone", "listen", "stall_timeout"} {
+	for _, extra := range []string{"ltsv_schema", "ltsv_suffixes", "gelf_extra", "ltsv_extra", "capnp_extra", "syslog_prepend_timestamp", "syslog_sd_id", "rfc3164_timezone", "listen", "stall_timeout", "max_bytes", "sync", "sync_interval", "path"} {
 		seen[extra] = true
 	}
 	if len(seen) < 60 {

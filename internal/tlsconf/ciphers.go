@@ -30,6 +30,83 @@ var suites = []suite{
 	{"ECDHE-RSA-AES256-SHA", tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA, []string{"ECDHE", "RSA", "AES256", "SHA1", "HIGH"}},
 }
 
+// intermediate is Mozilla's intermediate profile for TLS 1.2 (Server Side
+// TLS 5.x), as far as Go implements it: ECDHE key exchange, ECDSA or RSA
+// certificates, AES-GCM or ChaCha20-Poly1305. The profile's DHE-RSA suites
+// Go does not implement; its TLS 1.3 suites are Go's, always on. The
+// modern profile is TLS 1.3 only, so the same list serves it.
+var intermediate = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// CipherSuites returns the TLS 1.0-1.2 suites for tls_compatibility_level
+// level and the OpenSSL list tls_ciphers ("" for the level's profile).
+// intermediate and modern allow only Mozilla's intermediate suites: others
+// that tls_ciphers selects are left out, with a warning for those it names
+// one by one (an expression such as Flowgger's example "EECDH+AES128"
+// selects CBC suites with SHA-1 too, which are dropped quietly, as
+// OpenSSL's security level drops suites); old allows every suite in suites.
+func CipherSuites(level, list string) (ids []uint16, warnings []string, err error) {
+	if _, err := MinVersion(level); err != nil {
+		return nil, nil, err
+	}
+	allowed := intermediate
+	if strings.EqualFold(level, "old") {
+		allowed = make([]uint16, len(suites))
+		for i, s := range suites {
+			allowed[i] = s.id
+		}
+	}
+	if list == "" {
+		return slices.Clone(allowed), nil, nil
+	}
+	chosen, named, warnings, err := parseCiphers(list)
+	if err != nil {
+		return nil, warnings, err
+	}
+	var left []string
+	for _, id := range chosen {
+		if slices.Contains(allowed, id) {
+			ids = append(ids, id)
+		} else if named[id] {
+			left = append(left, opensslName(id))
+		}
+	}
+	if len(left) > 0 {
+		warnings = append(warnings, fmt.Sprintf("%s not enabled: not in Mozilla's intermediate profile (CBC with SHA-1); tls_compatibility_level = \"old\" allows them",
+			strings.Join(left, ", ")))
+	}
+	if len(ids) == 0 {
+		if level == "" {
+			level = "intermediate"
+		}
+		return nil, warnings, fmt.Errorf("no cipher suite of tls_compatibility_level %q is selected by %q (allowed: %s)", level, list, suiteNames(allowed))
+	}
+	return ids, warnings, nil
+}
+
+func opensslName(id uint16) string {
+	for _, s := range suites {
+		if s.id == id {
+			return s.openssl
+		}
+	}
+	return tls.CipherSuiteName(id)
+}
+
+func suiteNames(ids []uint16) string {
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = opensslName(id)
+	}
+	return strings.Join(names, ", ")
+}
+
 // insecure lists suites Go implements but does not enable by default
 // (RSA key exchange, CBC-SHA256, 3DES, RC4). flowgo never enables them:
 // a name that selects one is reported in a warning.
@@ -68,6 +145,14 @@ func (s suite) has(attr string) bool {
 // implement, and insecure suites, are reported in warnings. An empty result
 // is an error: nothing could be negotiated below TLS 1.3.
 func ParseCiphers(list string) (ids []uint16, warnings []string, err error) {
+	ids, _, warnings, err = parseCiphers(list)
+	return ids, warnings, err
+}
+
+// parseCiphers is ParseCiphers, also telling which suites the list names
+// one by one rather than through an expression (EECDH+AES128).
+func parseCiphers(list string) (ids []uint16, named map[uint16]bool, warnings []string, err error) {
+	named = map[uint16]bool{}
 	fields := strings.FieldsFunc(list, func(r rune) bool { return r == ':' || r == ',' || r == ';' || r == ' ' })
 	excluded := map[uint16]bool{}
 	var chosen []uint16
@@ -84,6 +169,9 @@ func ParseCiphers(list string) (ids []uint16, warnings []string, err error) {
 			continue
 		}
 		m := match(f)
+		if len(m) == 1 && m[0].openssl == f {
+			named[m[0].id] = true
+		}
 		if len(m) == 0 {
 			if insecure[f] {
 				warnings = append(warnings, fmt.Sprintf("cipher %s is insecure and is not enabled", f))
@@ -104,9 +192,9 @@ func ParseCiphers(list string) (ids []uint16, warnings []string, err error) {
 		}
 	}
 	if len(ids) == 0 {
-		return nil, warnings, fmt.Errorf("no cipher suite that Go implements is selected by %q (known: %s)", list, knownNames())
+		return nil, named, warnings, fmt.Errorf("no cipher suite that Go implements is selected by %q (known: %s)", list, knownNames())
 	}
-	return ids, warnings, nil
+	return ids, named, warnings, nil
 }
 
 // isKnownExpression reports whether f only names attributes that select

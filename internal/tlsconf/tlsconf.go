@@ -103,18 +103,16 @@ func newReloader(o Options, onErr func(error)) (*Reloader, []string, error) {
 	}
 	base := &tls.Config{MinVersion: minV}
 	var warnings []string
-	if o.Ciphers != "" {
-		ids, w, err := ParseCiphers(o.Ciphers)
-		if len(w) > 0 {
-			// One line for the whole list: an old OpenSSL string can name
-			// twenty suites Go does not have.
-			warnings = []string{strings.Join(w, "; ")}
-		}
-		if err != nil {
-			return nil, warnings, fmt.Errorf("tls_ciphers: %w", err)
-		}
-		base.CipherSuites = ids
+	ids, w, err := CipherSuites(o.Level, o.Ciphers)
+	if len(w) > 0 {
+		// One line for the whole list: an old OpenSSL string can name
+		// twenty suites Go does not have.
+		warnings = []string{strings.Join(w, "; ")}
 	}
+	if err != nil {
+		return nil, warnings, fmt.Errorf("tls_ciphers: %w", err)
+	}
+	base.CipherSuites = ids
 	if onErr == nil {
 		onErr = func(error) {}
 	}

@@ -210,3 +210,43 @@ func TestCertificateReloadsWhenFilesChange(t *testing.T) {
 		t.Errorf("reload errors = %v; want one", reloadErrs)
 	}
 }
+
+func TestCipherSuitesFollowMozillaIntermediate(t *testing.T) {
+	profile := []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	}
+	for _, level := range []string{"", "intermediate", "modern", "any", "default"} {
+		got, warns, err := CipherSuites(level, "")
+		if err != nil || len(warns) > 0 || !slices.Equal(got, profile) {
+			t.Errorf("CipherSuites(%q, \"\") = %v, %q, %v; want Mozilla's intermediate suites %v", level, names(got), warns, err, names(profile))
+		}
+	}
+	old, _, err := CipherSuites("old", "")
+	if err != nil || !slices.Contains(old, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA) || !slices.Contains(old, tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA) {
+		t.Errorf("CipherSuites(old) = %v, %v; want the CBC suites too", names(old), err)
+	}
+	// Flowgger's example list: the CBC suites its expressions select stay off.
+	got, warns, err := CipherSuites("intermediate", "EECDH+AES128:RSA+AES128:EECDH+AES256:RSA+AES256:EECDH+3DES:RSA+3DES:!MD5;")
+	want := []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("Flowgger's list = %v, %v; want %v", names(got), err, names(want))
+	}
+	if len(warns) > 0 {
+		t.Errorf("Flowgger's list: warnings %q; want none", warns)
+	}
+	// A suite named one by one is warned about.
+	got, warns, err = CipherSuites("", "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES256-SHA")
+	if w := strings.Join(warns, "; "); err != nil || !slices.Equal(got, []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}) ||
+		!strings.Contains(w, "ECDHE-ECDSA-AES128-SHA, ECDHE-RSA-AES256-SHA not enabled: not in Mozilla's intermediate profile") {
+		t.Errorf("named CBC suites = %v, %q, %v", names(got), w, err)
+	}
+	if _, _, err := CipherSuites("intermediate", "ECDHE-ECDSA-AES128-SHA"); err == nil || !strings.Contains(err.Error(), `no cipher suite of tls_compatibility_level "intermediate"`) {
+		t.Errorf("a list of CBC suites only = %v; want an error", err)
+	}
+	if got, _, err := CipherSuites("old", "ECDHE-ECDSA-AES128-SHA"); err != nil || !slices.Equal(got, []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}) {
+		t.Errorf("old with a CBC suite = %v, %v", names(got), err)
+	}
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flowgo/flowgo/internal/syncbuf"
+)
+
+// daemon is a `flowgo run` started by a test, stopped by its PID when the
+// test ends.
+type daemon struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stderr syncbuf.Buffer
+	exited chan struct{}
+	err    error
+}
+
+// startDaemon runs flowgo with a config file holding src in dir.
+func startDaemon(t *testing.T, dir, src string) *daemon {
+	t.Helper()
+	cfg := filepath.Join(dir, "flowgo.toml")
+	if err := os.WriteFile(cfg, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{t: t, cmd: exec.Command(flowgoBin, "run", "-c", cfg), exited: make(chan struct{})}
+	d.cmd.Dir = dir
+	d.cmd.Stderr = &d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		d.err = d.cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-d.exited:
+		default:
+			d.cmd.Process.Kill()
+			<-d.exited
+		}
+	})
+	return d
+}
+
+var listeningRE = regexp.MustCompile(`msg=listening .*\btype=(\w+) address=(\S+)`)
+
+// addr waits until flowgo logs its listener of type typ and returns the address.
+func (d *daemon) addr(typ string) string {
+	d.t.Helper()
+	deadline := time.Now().Add(waitListen)
+	for {
+		for _, l := range strings.Split(d.stderr.String(), "\n") {
+			if m := listeningRE.FindStringSubmatch(l); m != nil && m[1] == typ {
+				return m[2]
+			}
+		}
+		select {
+		case <-d.exited:
+			d.t.Fatalf("flowgo exited (%v) without listening\nstderr:\n%s", d.err, d.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("flowgo did not log a %s listener\nstderr:\n%s", typ, d.stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and waits for the exit.
+func (d *daemon) stop() {
+	d.t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(waitExit):
+		d.cmd.Process.Kill()
+		<-d.exited
+		d.t.Fatalf("flowgo did not exit within %v after SIGTERM\nstderr:\n%s", waitExit, d.stderr.String())
+	}
+}
+
+// kill sends SIGKILL and waits for the exit: nothing is flushed.
+func (d *daemon) kill() {
+	d.cmd.Process.Kill()
+	<-d.exited
+}
+
+// waitUntil polls ok with a generous deadline.
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitOutput)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", waitOutput, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

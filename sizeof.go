@@ -1,5 +1,0 @@
-package flowgo
-
-import "unsafe"
-
-func unsafeSizeofRecord() uintptr { return unsafe.Sizeof(Record{}) }
