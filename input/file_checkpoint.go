@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/flowgo/flowgo/internal/logfile"
 )
 
 // fileID identifies a file whatever its name: device and inode. An inode
@@ -177,7 +179,9 @@ func openCheckpoints(path, src string) (st *checkpointStore, existed bool, warn 
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, false, nil, fmt.Errorf("file_checkpoint_path: %w", err)
 	}
-	lock, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o640)
+	// Opened as flowgo opens every file it writes: mode 0640, and as root
+	// no symbolic link followed in a directory others can write.
+	lock, err := logfile.OpenAppend(path+".lock", logfile.DefaultMode)
 	if err != nil {
 		return nil, false, nil, fmt.Errorf("file_checkpoint_path: %w", err)
 	}
@@ -326,7 +330,7 @@ func writeFileAtomic(path string, data []byte) error {
 	if _, err := tmp.Write(data); err != nil {
 		return err
 	}
-	if err := tmp.Chmod(0o640); err != nil {
+	if err := tmp.Chmod(logfile.DefaultMode); err != nil {
 		return err
 	}
 	if err := tmp.Sync(); err != nil {
