@@ -167,6 +167,11 @@ func newFile(c Config) (Input, error) {
 	case "", FramingLine:
 		c.Framing = FramingLine
 	case FramingNUL:
+	case FramingCapnp:
+		if !s.Has("framing") {
+			return nil, s.Errorf("format", "the file input reads lines (or NUL-terminated records): format \"capnp\" needs a stream input (stdin, tcp, tls)")
+		}
+		fallthrough
 	default:
 		return nil, s.Errorf("framing", "the file input reads line (default) or nul framed files, not %q", c.Framing)
 	}

@@ -145,6 +145,7 @@ type tailer struct {
 	firstRun bool // no checkpoint file: read_from applies to the first scan
 
 	bt       *Batcher
+	peerPath string // the path the batcher adds as path_field now
 	handover chan handoverItem
 	failed   atomic.Bool // the pipeline refused a batch: it is stopping for good
 
@@ -512,8 +513,9 @@ func origin(path string, off int64) string {
 // add decodes one record of f into the batch. The batch may be handed over
 // inside (when full): f's checkpoint must already count this record.
 func (t *tailer) add(f *tailFile, rec []byte, raw int, off int64) {
-	if t.k.PathField != "" {
+	if t.k.PathField != "" && t.peerPath != f.path {
 		t.bt.SetPeer(t.k.PathField, f.path)
+		t.peerPath = f.path
 	}
 	if err := t.bt.Add(rec, raw); err != nil {
 		t.sink.Reject(origin(f.path, off), rec, err)

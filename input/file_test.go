@@ -741,6 +741,7 @@ func TestFileConfig(t *testing.T) {
 		{"src = \"/x\"\nmultiline_start = \"^a\"", "multiline_start", `set multiline = "start"`},
 		{"src = \"/x\"\nmultiline = \"indent\"\nmultiline_max_bytes = 70000", "multiline_max_bytes", "max_message_size (65536)"},
 		{"src = \"/x\"\nfile_max_open = 0", "file_max_open", "at least 1"},
+		{"src = \"/x\"\nframing = \"syslen\"", "framing", "line (default) or nul"},
 		{"src = \"/x\"\nfile_scan_interval = \"0s\"", "file_scan_interval", "at least"},
 		{"src = \"/x\"\nfile_partial_line_timeout = \"-1s\"", "file_partial_line_timeout", `"0s" or at least`},
 		{"src = \"/x\"\npath_field = \"a b\"", "path_field", "only letters"},
