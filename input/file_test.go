@@ -36,6 +36,9 @@ func newFileInput(t testing.TB, keys string, mod ...func(*Config)) (*File, *sync
 		MaxMessageSize: 64 << 10, BatchRecords: 64, BatchBytes: 1 << 20,
 		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
+	if fr, ok := f.Inputs[0].Raw()["framing"].(string); ok {
+		c.Framing = fr // the pipeline's key
+	}
 	for _, m := range mod {
 		m(&c)
 	}
@@ -43,7 +46,7 @@ func newFileInput(t testing.TB, keys string, mod ...func(*Config)) (*File, *sync
 	if err != nil {
 		return nil, logs, err
 	}
-	f.Inputs[0].Accept("type") // the pipeline's
+	f.Inputs[0].Accept("type", "framing") // the pipeline's
 	if err := f.Check(); err != nil {
 		t.Fatalf("config check: %v", err)
 	}
