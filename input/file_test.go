@@ -853,3 +853,15 @@ func counter(in *File, name, reason string) int64 {
 	}
 	return -1
 }
+
+func TestFileNULFraming(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "gelf.log")
+	appendString(t, log, "one\x00two\nlines\x00")
+	r := startFile(t, fmt.Sprintf("src = %q\nread_from = \"beginning\"\nframing = \"nul\"", log), newTestSink())
+	appendString(t, log, "thr")
+	appendString(t, log, "ee\x00")
+	if got := r.waitMsgs(3); !slices.Equal(got, []string{"one", "two\nlines", "three"}) {
+		t.Fatalf("got %q", got)
+	}
+}
