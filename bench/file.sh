@@ -100,6 +100,7 @@ for server in "${SERVERS[@]}"; do
 	OUT=$RESULTS/file-$server.txt
 	: >"$OUT"
 	machine_header
+	[[ $server == rsyslog ]] && say "# rsyslog run: $RSYSLOGD, $("$RSYSLOGD" -v 2>/dev/null | head -1)"
 	say "# input: $IN ($N lines, $(stat -c %s "$IN") bytes)"
 	outputs=$OUTPUTS
 	[[ $server == flowgo ]] && outputs=$FLOWGO_OUTPUTS
