@@ -69,6 +69,14 @@ type tailFile struct {
 	partialSince time.Time // since when an unterminated line waits, unchanged
 }
 
+// dropSplitter gives f's read buffers back; reading goes on from f.off.
+func (f *tailFile) dropSplitter() {
+	if f.sp != nil {
+		f.sp.Close()
+		f.sp = nil
+	}
+}
+
 // readPos is the file offset of the next byte to read.
 func (f *tailFile) readPos() int64 {
 	if f.sp != nil {
@@ -100,8 +108,9 @@ type fileReader struct {
 	f       *os.File
 	off     int64
 	budget  int
-	yielded bool  // stopped by the budget, not by the end of the file
-	err     error // a read error other than the end of the file
+	yielded bool      // stopped by the budget, not by the end of the file
+	err     error     // a read error other than the end of the file
+	count   func(int) // ByteCounter.CountBytes, or nil
 }
 
 func (r *fileReader) Read(p []byte) (int, error) {
@@ -116,6 +125,9 @@ func (r *fileReader) Read(p []byte) (int, error) {
 	r.off += int64(n)
 	r.budget -= n
 	if n > 0 {
+		if r.count != nil {
+			r.count(n)
+		}
 		return n, nil
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -144,10 +156,11 @@ type tailer struct {
 	store    *checkpointStore
 	firstRun bool // no checkpoint file: read_from applies to the first scan
 
-	bt       *Batcher
-	peerPath string // the path the batcher adds as path_field now
-	handover chan handoverItem
-	failed   atomic.Bool // the pipeline refused a batch: it is stopping for good
+	bt         *Batcher
+	peerPath   string    // the path the batcher adds as path_field now
+	countBytes func(int) // the sink's ByteCounter: every byte read is counted as read
+	handover   chan handoverItem
+	failed     atomic.Bool // the pipeline refused a batch: it is stopping for good
 
 	files      map[fileID]*tailFile
 	byPath     map[string]*tailFile
@@ -186,6 +199,9 @@ func newTailer(in *File, sink Sink, store *checkpointStore, firstRun bool) *tail
 		logSave:  ratelog.New(log, "checkpoint writes failed", "path", 10*time.Second, 3),
 	}
 	t.bt = NewBatcher(in.c.Decoder, fileBatchSink{t}, in.c.Name, in.c.BatchRecords, in.c.BatchBytes)
+	if bc, ok := sink.(ByteCounter); ok {
+		t.countBytes = bc.CountBytes
+	}
 	return t
 }
 
@@ -264,6 +280,7 @@ func (t *tailer) readFromNote() string {
 
 func (t *tailer) closeAll() {
 	for _, f := range t.files {
+		f.dropSplitter()
 		if f.fd != nil {
 			f.fd.Close()
 			f.fd = nil
@@ -458,7 +475,7 @@ func (t *tailer) readFile(f *tailFile, now time.Time) int64 {
 		f.rd = fileReader{f: f.fd, off: f.off}
 		f.sp = NewSplitter(&f.rd, t.c.Framing, t.c.MaxMessageSize, t.c.Truncate)
 	}
-	f.rd.f, f.rd.budget, f.rd.yielded, f.rd.err = f.fd, passBudget, false, nil
+	f.rd.f, f.rd.budget, f.rd.yielded, f.rd.err, f.rd.count = f.fd, passBudget, false, nil, t.countBytes
 	start := f.rd.off
 	for {
 		frame, err := f.sp.Next()
@@ -516,6 +533,9 @@ func (t *tailer) add(f *tailFile, rec []byte, raw int, off int64) {
 	if t.k.PathField != "" && t.peerPath != f.path {
 		t.bt.SetPeer(t.k.PathField, f.path)
 		t.peerPath = f.path
+	}
+	if t.countBytes != nil {
+		raw = 0 // counted as read
 	}
 	if err := t.bt.Add(rec, raw); err != nil {
 		t.sink.Reject(origin(f.path, off), rec, err)
@@ -604,7 +624,8 @@ func (t *tailer) restart(f *tailFile, size int64, why string) {
 		t.flushPending(f, now)
 	}
 	f.gen++
-	f.sp, f.off = nil, 0
+	f.dropSplitter()
+	f.off = 0
 	head := t.readHead(f.fd, size)
 	f.fp = fingerprint{Len: len(head), Sum: fpHash(head)}
 	t.ops = append(t.ops, ckOp{kind: ckSet, id: f.id, entry: checkpoint{ID: f.id, FP: f.fp, Gen: f.gen, Path: f.path}})
@@ -659,8 +680,9 @@ func (t *tailer) drainCopy(f *tailFile, consumed int64, now time.Time) bool {
 		t.log.Info("the truncated file's copy holds nothing past what was read", "path", f.path, "copy", best)
 		return true
 	}
+	f.dropSplitter() // what it buffered is in the copy, from consumed on
 	f.spBase = consumed
-	f.rd = fileReader{f: fd, off: consumed, budget: math.MaxInt}
+	f.rd = fileReader{f: fd, off: consumed, budget: math.MaxInt, count: t.countBytes}
 	f.sp = NewSplitter(&f.rd, t.c.Framing, t.c.MaxMessageSize, t.c.Truncate)
 	for {
 		frame, err := f.sp.Next()
@@ -673,7 +695,7 @@ func (t *tailer) drainCopy(f *tailFile, consumed int64, now time.Time) bool {
 	t.in.st.copies.Add(1)
 	t.log.Info("the lines the truncated file held beyond what was read were read from its copy",
 		"path", f.path, "copy", best, "from", consumed, "to", f.rd.off)
-	f.sp = nil
+	f.dropSplitter()
 	return true
 }
 
@@ -780,7 +802,7 @@ func (t *tailer) reopen(f *tailFile) bool {
 func (t *tailer) closeFile(f *tailFile) {
 	if f.sp != nil {
 		f.off = f.consumedOff()
-		f.sp = nil
+		f.dropSplitter()
 	}
 	f.partialSince = time.Time{}
 	if f.fd != nil {
@@ -801,7 +823,7 @@ func (t *tailer) release(f *tailFile, kind int, why string) {
 		f.fd = nil
 		t.nOpen--
 	}
-	f.sp = nil
+	f.dropSplitter()
 	f.released = true
 	delete(t.files, f.id)
 	if t.byPath[f.path] == f {
@@ -863,7 +885,7 @@ func (t *tailer) housekeep(now time.Time) {
 			t.closeFile(f)
 		case f.sp != nil && f.sp.Buffered() == 0 && now.Sub(f.lastData) >= splitterIdle:
 			f.off = f.consumedOff()
-			f.sp = nil
+			f.dropSplitter()
 		}
 	}
 	t.handOver()

@@ -4,6 +4,8 @@ import (
 	"github.com/flowgo/flowgo/queue"
 	"time"
 
+	"github.com/flowgo/flowgo/input"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -60,6 +62,7 @@ var (
 	descInConns     = prometheus.NewDesc("flowgo_input_connections", "Connections open now.", []string{"pipeline", "input", "type"}, nil)
 	descInRefused   = prometheus.NewDesc("flowgo_input_connections_refused_total", "Connections refused because max_connections were open.", []string{"pipeline", "input", "type"}, nil)
 	descInHandshake = prometheus.NewDesc("flowgo_input_tls_handshake_failures_total", "TLS handshakes that failed.", []string{"pipeline", "input", "type"}, nil)
+	descInAborted   = prometheus.NewDesc("flowgo_input_connections_aborted_total", "Connections that ended with what the peer sent possibly lost, by reason (reset: reset by the peer; unread: closed by flowgo with bytes unread; error: another read error).", []string{"pipeline", "input", "type", "reason"}, nil)
 
 	descOutRecords = prometheus.NewDesc("flowgo_output_records_total", "Records the output delivered.", []string{"pipeline", "output"}, nil)
 	descOutBytes   = prometheus.NewDesc("flowgo_output_bytes_total", "Bytes the output delivered.", []string{"pipeline", "output"}, nil)
@@ -76,7 +79,7 @@ var (
 
 func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInRecords, descInBytes, descInBatches, descInRejected, descInDropped, descInLost,
-		descInConns, descInRefused, descInHandshake, descOutRecords, descOutBytes, descOutWrites, descOutRetries,
+		descInConns, descInRefused, descInHandshake, descInAborted, descOutRecords, descOutBytes, descOutWrites, descOutRetries,
 		descOutFailed, descLost, descQueueRecords, descQueueBytes, descQueueMaxRecs, descQueueMaxByte,
 		descDiskRecords, descDiskBytes, descDiskMaxBytes, descDiskSegments, descDiskAge, descDiskReplayed,
 		descDiskDamRecs, descDiskDamBytes, descDiskWriteErr, descDiskResets, descDiskMissing, descDiskSync} {
@@ -126,6 +129,12 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 				gauge(descInConns, open, l...)
 				counter(descInRefused, refused, l...)
 				counter(descInHandshake, hs, l...)
+			}
+			if ac, ok := ctr.conns.(input.ConnAbortCounter); ok {
+				reset, unread, readErr := ac.ConnsAborted()
+				counter(descInAborted, reset, append(l, "reset")...)
+				counter(descInAborted, unread, append(l, "unread")...)
+				counter(descInAborted, readErr, append(l, "error")...)
 			}
 			if ctr.own != nil {
 				for _, c := range ctr.own.Counters() {
