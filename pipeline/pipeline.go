@@ -146,7 +146,7 @@ type batchQueue interface {
 type inputRun struct {
 	plan     *inputPlan
 	sink     *inputSink
-	cancel   context.CancelFunc
+	cancel   context.CancelCauseFunc
 	done     chan struct{}
 	stopped  bool // stopped by a reload or shutdown, under Pipeline.mu
 	initial  bool // started by Run: failing to start stops the pipeline
@@ -425,7 +425,7 @@ func (p *Pipeline) startInputLocked(ip *inputPlan, initial bool) {
 		ctr.conns = cc
 	}
 	ctr.own, _ = ip.input.(input.CounterSource)
-	ctx, cancel := context.WithCancel(p.runCtx)
+	ctx, cancel := context.WithCancelCause(p.runCtx)
 	r := &inputRun{plan: ip, cancel: cancel, done: make(chan struct{}), initial: initial,
 		sink: &inputSink{p: p, name: ip.name, dead: ip.dead, ctr: ctr}}
 	p.inputs[ip.name] = r
@@ -475,21 +475,26 @@ func (p *Pipeline) inputEnded(r *inputRun, err error) {
 }
 
 // stopInputs stops the named inputs and waits until they have handed over
-// what they received.
-func (p *Pipeline) stopInputs(names []string) {
-	p.stopInputsWhere(func(name string) bool { return contains(names, name) })
+// what they received. Those in handover are replaced by an input on the
+// same address: they leave their sockets to it (input.ErrHandover).
+func (p *Pipeline) stopInputs(names []string, handover map[string]bool) {
+	p.stopInputsWhere(func(name string) bool { return contains(names, name) }, handover)
 }
 
 // stopAllInputs stops every input, as stopInputs does.
-func (p *Pipeline) stopAllInputs() { p.stopInputsWhere(func(string) bool { return true }) }
+func (p *Pipeline) stopAllInputs() { p.stopInputsWhere(func(string) bool { return true }, nil) }
 
-func (p *Pipeline) stopInputsWhere(match func(name string) bool) {
+func (p *Pipeline) stopInputsWhere(match func(name string) bool, handover map[string]bool) {
 	p.mu.Lock()
 	var runs []*inputRun
 	for name, r := range p.inputs {
 		if match(name) {
 			r.stopped = true
-			r.cancel()
+			var cause error
+			if handover[name] {
+				cause = input.ErrHandover
+			}
+			r.cancel(cause)
 			runs = append(runs, r)
 		}
 	}
