@@ -127,11 +127,15 @@ type Pipeline struct {
 	failed    map[string]string // input name → why it stopped on its own
 
 	// Owned by the output goroutine.
-	out     *outputPlan
-	swaps   chan *swapRequest
-	reloads chan chan error
-	health  outputHealth
-	metrics *pipelineMetrics
+	out *outputPlan
+	// unflushed is the disk queue position up to which batches were
+	// written to an output that buffers, to confirm after its next flush.
+	unflushed     flowgo.QueuePos
+	haveUnflushed bool
+	swaps         chan *swapRequest
+	reloads       chan chan error
+	health        outputHealth
+	metrics       *pipelineMetrics
 }
 
 // batchQueue is the hand-over between the inputs and the output stage:
@@ -574,8 +578,15 @@ func (p *Pipeline) runOutput() {
 			}
 			for i, g := range group {
 				// A disk queue confirms only what was delivered: the
-				// rest stays queued for the next start.
-				if delivered || p.disk == nil {
+				// rest stays queued for the next start. What an output
+				// buffers is confirmed after its next flush.
+				switch {
+				case p.disk == nil:
+					p.queue.Done(g)
+				case !delivered:
+				case p.outputBuffers():
+					p.unflushed, p.haveUnflushed = g.QueuePos, true
+				default:
 					p.queue.Done(g)
 				}
 				flowgo.PutBatch(g)
@@ -588,7 +599,7 @@ func (p *Pipeline) runOutput() {
 		case now := <-tick.C:
 			if fl, ok := p.out.out.(output.Flusher); ok && fl.FlushInterval() > 0 && now.Sub(lastFlush) >= fl.FlushInterval() {
 				lastFlush = now
-				if err := fl.Flush(p.hardCtx); err != nil {
+				if err := p.flushOutput(fl); err != nil {
 					p.retryLog.Event(slog.LevelWarn, "output flush failed", p.out.name, err)
 				}
 			}
@@ -616,6 +627,9 @@ func (p *Pipeline) doSwap(sw *swapRequest) {
 	if fl, ok := old.out.(output.Flusher); ok {
 		if err := fl.Flush(ctx); err != nil {
 			p.log.Error("flushing the replaced output", "output", old.name, "error", err)
+		} else if p.haveUnflushed {
+			p.disk.Confirm(p.unflushed)
+			p.haveUnflushed = false
 		}
 	}
 	if err := old.out.Close(ctx); err != nil {
@@ -662,10 +676,30 @@ func (p *Pipeline) combine(dst *flowgo.Batch, group []*flowgo.Batch) {
 
 func (p *Pipeline) finishOutput() {
 	if fl, ok := p.out.out.(output.Flusher); ok && p.hardCtx.Err() == nil {
-		if err := fl.Flush(p.hardCtx); err != nil {
+		if err := p.flushOutput(fl); err != nil {
 			p.log.Error("flushing the output", "output", p.out.name, "error", err)
 		}
 	}
+}
+
+// outputBuffers reports whether the output keeps frames after Write
+// returns (output.Buffering).
+func (p *Pipeline) outputBuffers() bool {
+	b, ok := p.out.out.(output.Buffering)
+	return ok && b.Buffered()
+}
+
+// flushOutput flushes fl and, once the flush succeeded, confirms to the
+// disk queue what the output had buffered.
+func (p *Pipeline) flushOutput(fl output.Flusher) error {
+	if err := fl.Flush(p.hardCtx); err != nil {
+		return err
+	}
+	if p.haveUnflushed {
+		p.disk.Confirm(p.unflushed)
+		p.haveUnflushed = false
+	}
+	return nil
 }
 
 // encode fills b's frames with the current codec; records the encoder

@@ -510,9 +510,12 @@ func (d *Disk) Sent(b *flowgo.Batch) {
 // read position moves past it, and segments wholly before the position are
 // deleted (or kept aside when damaged). Called by the output stage, in the
 // order batches were received; b stays the caller's.
-func (d *Disk) Done(b *flowgo.Batch) {
+func (d *Disk) Done(b *flowgo.Batch) { d.Confirm(b.QueuePos) }
+
+// Confirm confirms every batch read up to pos, as Done does, for an output
+// stage that confirms later than it writes (an output that buffers).
+func (d *Disk) Confirm(pos flowgo.QueuePos) {
 	c := d.cur
-	pos := b.QueuePos
 	if pos.Segment == 0 || !c.state.confirmed.Less(pos) {
 		return
 	}
