@@ -268,7 +268,7 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger, buffers *input.Bu
 			pl.inputs = append(pl.inputs, ip) // so that release closes it on error
 		}
 		ip.input, err = typ.New(input.Config{
-			Section: s, Name: name, Decoder: dec, Framing: h.Framing,
+			Section: s, Name: name, Pipeline: opts.Name, Decoder: dec, Framing: h.Framing,
 			MaxMessageSize: h.MaxMessageSize, Truncate: h.MaxMessageAction == "truncate",
 			BatchRecords: DefaultBatchRecords, BatchBytes: DefaultBatchBytes,
 			Workers: workers, Stdin: opts.Stdin, Log: log.With("input", name), Buffers: pl.buffers,
