@@ -462,8 +462,11 @@ framing = "line"
 	}
 	p.stop()
 	checkExactlyOnce(t, got, append(lines("seq", 100, 200), lines("seq", 200, 250)...))
-	if _, err := os.Stat(filepath.Join(dir, "flowgger.input.checkpoints.json")); err != nil {
-		t.Errorf("no checkpoint file in the working directory: %v", err)
+	// Named after the pipeline and the input's name (by default the type
+	// and src: "file:<src>", made a file name).
+	if m, _ := filepath.Glob(filepath.Join(dir, "flowgger.file-*.checkpoints.json")); len(m) != 1 {
+		entries, _ := os.ReadDir(dir)
+		t.Errorf("want one checkpoint file flowgger.file-*.checkpoints.json in the working directory; it holds %v", entries)
 	}
 }
 

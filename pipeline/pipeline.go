@@ -203,7 +203,13 @@ func Build(f *config.File, opts Options) (*Pipeline, error) {
 			pl.release(log)
 			return nil, &config.Error{File: opts.Path, Line: pl.queueLine, Key: "queue.path", Msg: err.Error()}
 		}
-		d.SetPrepare(p.encode)
+		d.SetPrepare(func(b *flowgo.Batch) {
+			// Batches of the fast path may come encoded by their input;
+			// deliver encodes again any made for a replaced output.
+			if !b.Encoded {
+				p.encode(b)
+			}
+		})
 		p.disk, p.queue = d, d
 	} else {
 		p.mem = flowgo.NewQueue(pl.queueSize, pl.queueBytes)

@@ -137,11 +137,19 @@ func (d *Disk) loadCursor() error {
 func (d *Disk) readLoop() {
 	c := d.cur
 	defer close(d.out)
+	defer c.dropFast(true)
 	for {
-		b := flowgo.GetBatch()
-		if !c.fill(b) {
-			flowgo.PutBatch(b)
-			return
+		b := c.takeFast()
+		if b == nil {
+			b = flowgo.GetBatch()
+			switch c.fill(b) {
+			case fillDone:
+				flowgo.PutBatch(b)
+				return
+			case fillFast:
+				flowgo.PutBatch(b)
+				continue
+			}
 		}
 		if d.prepare != nil {
 			d.prepare(b)
@@ -156,9 +164,84 @@ func (d *Disk) readLoop() {
 	}
 }
 
-// fill reads the next batch into b. It returns false when there is none
-// to come: after Stop, or after CloseInput once everything was read.
-func (c *cursor) fill(b *flowgo.Batch) bool {
+// What fill did.
+const (
+	fillBatch = iota // b holds records to hand over (or skipped damage)
+	fillFast         // nothing read: the next batch waits on the fast path
+	fillDone         // Stop, or CloseInput with everything read
+)
+
+// takeFast returns the batch the fast path holds at the read position, if
+// any, and moves the position past it. Entries the reader passed (it read
+// them from disk) are dropped.
+func (c *cursor) takeFast() *flowgo.Batch {
+	d := c.d
+	c.dropFast(false)
+	d.mu.Lock()
+	if len(d.fast) == 0 {
+		d.mu.Unlock()
+		return nil
+	}
+	f := d.fast[0]
+	at := f.seg == c.readPos.Segment && (f.start == c.readPos.Offset || c.readPos.Offset == 0 && f.start == segmentHeader)
+	if !at && f.seg > c.readPos.Segment && f.start == segmentHeader {
+		// The reader is at the end of a finished segment, and f opens
+		// the one after it.
+		i := sort.Search(len(d.segs), func(i int) bool { return d.segs[i].id >= c.readPos.Segment })
+		at = i+1 < len(d.segs) && d.segs[i].id == c.readPos.Segment && d.segs[i+1].id == f.seg &&
+			c.readPos.Offset >= d.segs[i].size
+	}
+	if !at {
+		d.mu.Unlock()
+		return nil
+	}
+	d.fast = d.fast[1:]
+	d.mu.Unlock()
+	c.endInputBatch()
+	if f.seg != c.readPos.Segment {
+		c.closeSegment()
+	}
+	c.readPos = flowgo.QueuePos{Segment: f.seg, Offset: f.end}
+	if c.sr != nil {
+		c.sr.skipTo(f.end)
+	}
+	b := f.b
+	b.QueuePos = c.readPos
+	d.Stats.FastBatches.Add(1)
+	c.fmu.Lock()
+	c.inflight = append(c.inflight, inflightBatch{end: c.readPos, records: f.records, enqueued: f.enqueued})
+	c.fmu.Unlock()
+	return b
+}
+
+// dropFast recycles the fast path's entries that the read position has
+// passed (all of them when all is set).
+func (c *cursor) dropFast(all bool) {
+	d := c.d
+	var stale []*flowgo.Batch
+	d.mu.Lock()
+	for len(d.fast) > 0 {
+		f := d.fast[0]
+		if !all && f.seg >= c.readPos.Segment && (f.seg > c.readPos.Segment || f.start >= c.readPos.Offset) {
+			break
+		}
+		stale = append(stale, f.b)
+		d.fast = d.fast[1:]
+	}
+	if len(d.fast) == 0 {
+		d.fast = nil // let the array go
+	}
+	d.mu.Unlock()
+	for _, b := range stale {
+		flowgo.PutBatch(b)
+	}
+}
+
+// fill reads the next batch into b from disk. It returns fillDone when
+// there is none to come (after Stop, or after CloseInput once everything
+// was read), and fillFast when, having waited, it finds the next batch on
+// the fast path.
+func (c *cursor) fill(b *flowgo.Batch) int {
 	d := c.d
 	progressed := false // frames or damage consumed: the position moved
 	var records int64
@@ -166,7 +249,7 @@ func (c *cursor) fill(b *flowgo.Batch) bool {
 	for {
 		if c.sr == nil {
 			if !c.open() {
-				return false
+				return fillDone
 			}
 		}
 		fr, dmg, err := c.sr.next()
@@ -182,8 +265,14 @@ func (c *cursor) fill(b *flowgo.Batch) bool {
 			if progressed {
 				goto done // hand over what was read
 			}
+			// At the end of what is written: from now on, batches
+			// put may come by the fast path.
+			d.caughtUp.Store(true)
 			if !c.wait() {
-				return false
+				return fillDone
+			}
+			if c.fastReady() {
+				return fillFast
 			}
 			continue
 		}
@@ -192,10 +281,15 @@ func (c *cursor) fill(b *flowgo.Batch) bool {
 			c.closeSegment()
 			select {
 			case <-d.stop:
-				return false
+				return fillDone
 			case <-time.After(time.Second):
 			}
 			continue
+		}
+		if !progressed {
+			// Reading from disk: the reader is behind, the fast path
+			// would only hold batches it will pass.
+			d.caughtUp.Store(false)
 		}
 		c.readPos.Offset = fr.end
 		progressed = true
@@ -249,7 +343,14 @@ done:
 	c.fmu.Lock()
 	c.inflight = append(c.inflight, inflightBatch{end: c.readPos, records: records, enqueued: enqueued})
 	c.fmu.Unlock()
-	return true
+	return fillBatch
+}
+
+// fastReady reports whether the fast path holds an entry.
+func (c *cursor) fastReady() bool {
+	c.d.mu.Lock()
+	defer c.d.mu.Unlock()
+	return len(c.d.fast) > 0
 }
 
 // open opens the segment readPos names, or the next one present.
