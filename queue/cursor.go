@@ -136,8 +136,22 @@ func (d *Disk) loadCursor() error {
 // output stage until CloseInput and the end of the queue, or Stop.
 func (d *Disk) readLoop() {
 	c := d.cur
-	defer close(d.out)
 	defer c.dropFast(true)
+	// Batches read from disk are encoded (prepare) on goroutines of their
+	// own, a few at a time, and handed over in order by the sender: the
+	// reader decodes the next batch meanwhile, so a backlog drains on
+	// both cores. Batches of the fast path come encoded by their input.
+	order := make(chan prepared, 3)
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		d.sendInOrder(order)
+	}()
+	defer func() {
+		close(order)
+		<-sent
+		close(d.out)
+	}()
 	for {
 		b := c.takeFast()
 		if b == nil {
@@ -151,16 +165,48 @@ func (d *Disk) readLoop() {
 				continue
 			}
 		}
-		if d.prepare != nil {
-			d.prepare(b)
+		p := prepared{b: b, done: closedCh}
+		if d.prepare != nil && !b.Encoded {
+			p.done = make(chan struct{})
+			go func() {
+				d.prepare(b)
+				close(p.done)
+			}()
 		}
 		select {
-		case d.out <- b:
+		case order <- p:
 		case <-d.stop:
-			// Not confirmed: it stays queued for the next start.
-			flowgo.PutBatch(b)
+			<-p.done
+			flowgo.PutBatch(b) // not confirmed: it stays queued for the next start
 			return
 		}
+	}
+}
+
+// prepared is a batch on its way to the output stage, ready once done is
+// closed.
+type prepared struct {
+	b    *flowgo.Batch
+	done chan struct{}
+}
+
+var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// sendInOrder hands the batches of order to the output stage as each is
+// ready, in order, until order is closed; after Stop it recycles them.
+func (d *Disk) sendInOrder(order <-chan prepared) {
+	stopped := false
+	for p := range order {
+		<-p.done
+		if !stopped {
+			select {
+			case d.out <- p.b:
+				continue
+			case <-d.stop:
+				stopped = true
+			}
+		}
+		flowgo.PutBatch(p.b) // not confirmed: it stays queued for the next start
 	}
 }
 
