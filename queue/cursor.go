@@ -242,6 +242,10 @@ func (c *cursor) takeFast() *flowgo.Batch {
 		return nil
 	}
 	d.fast = d.fast[1:]
+	if d.fastRoom != nil {
+		close(d.fastRoom)
+		d.fastRoom = nil
+	}
 	d.mu.Unlock()
 	c.endInputBatch()
 	if f.seg != c.readPos.Segment {
@@ -276,6 +280,10 @@ func (c *cursor) dropFast(all bool) {
 	}
 	if len(d.fast) == 0 {
 		d.fast = nil // let the array go
+	}
+	if len(stale) > 0 && d.fastRoom != nil {
+		close(d.fastRoom)
+		d.fastRoom = nil
 	}
 	d.mu.Unlock()
 	for _, b := range stale {

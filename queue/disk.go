@@ -151,6 +151,13 @@ type fastBatch struct {
 // can take between two looks, no more (the memory stays bounded).
 const fastMax = 4
 
+// fastWait is how long a Put waits for room on the fast path while the
+// reader keeps up: under a load the output takes, inputs are paced by it
+// as with the memory queue, and nothing is read back from disk. A reader
+// that takes nothing for this long (the output is down) is behind: Puts
+// then only write, and the backlog builds on disk.
+const fastWait = 100 * time.Millisecond
+
 type segInfo struct {
 	id      uint64
 	size    int64 // final for every segment but the last (the active one)
@@ -198,6 +205,7 @@ type Disk struct {
 	// when the reader falls behind it reads from disk and the entries it
 	// passed are dropped.
 	fast     []fastBatch
+	fastRoom chan struct{} // closed and replaced when the reader takes an entry
 	caughtUp atomic.Bool
 
 	cur     *cursor
@@ -477,6 +485,7 @@ func (d *Disk) Put(ctx context.Context, b *flowgo.Batch) error {
 	if err := d.reserve(ctx, int64(len(buf))); err != nil {
 		return err
 	}
+	d.waitFastRoom(ctx)
 	lsn, taken, err := d.append(ctx, buf, b)
 	if err != nil {
 		d.unreserve(int64(len(buf)))
@@ -491,6 +500,37 @@ func (d *Disk) Put(ctx context.Context, b *flowgo.Batch) error {
 		}
 	}
 	return nil
+}
+
+// waitFastRoom waits, while the reader keeps up, until the fast path has
+// room, for at most fastWait.
+func (d *Disk) waitFastRoom(ctx context.Context) {
+	if !d.caughtUp.Load() {
+		return
+	}
+	var timer *time.Timer
+	d.mu.Lock()
+	for len(d.fast) >= fastMax && d.caughtUp.Load() && !d.inClosed {
+		if d.fastRoom == nil {
+			d.fastRoom = make(chan struct{})
+		}
+		ch := d.fastRoom
+		d.mu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(fastWait)
+			defer timer.Stop()
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			d.caughtUp.Store(false) // the reader stalls: write only
+			return
+		case <-ctx.Done():
+			return
+		}
+		d.mu.Lock()
+	}
+	d.mu.Unlock()
 }
 
 // CaughtUp reports whether the reader keeps up with the writers: batches
@@ -756,6 +796,10 @@ func (d *Disk) CloseInput() {
 	d.mu.Lock()
 	d.inClosed = true
 	d.spaceFreedLocked()
+	if d.fastRoom != nil {
+		close(d.fastRoom)
+		d.fastRoom = nil
+	}
 	d.mu.Unlock()
 	d.wake()
 }
