@@ -484,6 +484,56 @@ func TestRELPShutdownAnswersThenSendsServerclose(t *testing.T) {
 	s.waitCounter(t, "relp_sessions_closed_total", "shutdown", 1)
 }
 
+// A frame that arrives after serverclose, at shutdown or idle, is queued
+// and answered: the client wrote it before it read serverclose, and a
+// librelp client whose worker ends then frees it without sending it again
+// (docs/relp.md, "Shutdown"). Here the client writes it after reading
+// serverclose, which the server cannot tell apart.
+func TestRELPFramesAfterServercloseAreQueued(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tls  bool
+		idle bool
+	}{{"shutdown", false, false}, {"idle", false, true}, {"shutdown over TLS", true, false}, {"idle over TLS", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			keys := "listen = \"127.0.0.1:0\"\n"
+			var c *certs
+			if tc.tls {
+				c = newCerts(t)
+				keys = "relp_tls = true\n" + c.keys(true) // with listen
+			}
+			if tc.idle {
+				keys += "timeout = 1\n"
+			}
+			s := startRELP(t, keys, streamOptions{})
+			s.certs = c
+			cl := dialRELP(t, s)
+			cl.open()
+			cl.expectRsp(cl.send("syslog", "<13>before"), "200 OK")
+			if !tc.idle {
+				s.cancel()
+			}
+			if a := cl.read(); a.txnr != 0 || a.cmd != "serverclose" {
+				t.Fatalf("got %+v; want serverclose", a)
+			}
+			cl.expectRsp(cl.send("syslog", "<13>in flight"), "200 OK")
+			cl.expectRsp(cl.send("close", ""), "200 OK")
+			cl.expectEOF()
+			if got := s.sink.got(); strings.Join(got, "|") != "<13>before|<13>in flight" {
+				t.Errorf("records %q", got)
+			}
+			reason := map[bool]string{false: "shutdown", true: "idle"}[tc.idle]
+			s.waitCounter(t, "relp_sessions_closed_total", reason, 1)
+			if got := s.counter("relp_frames_after_serverclose_total", ""); got != 1 {
+				t.Errorf("relp_frames_after_serverclose_total = %d; want 1", got)
+			}
+			if got := s.counter("relp_frames_acked_total", ""); got != 2 {
+				t.Errorf("relp_frames_acked_total = %d; want 2", got)
+			}
+		})
+	}
+}
+
 func TestRELPIdleSessionIsClosedWithServerclose(t *testing.T) {
 	s := startRELP(t, "listen = \"127.0.0.1:0\"\ntimeout = 1", streamOptions{})
 	c := dialRELP(t, s)
