@@ -512,11 +512,12 @@ func (s *relpSession) finish(ctx context.Context, end int, errRsp []byte, cause 
 // drain runs after serverclose at shutdown and idle. librelp sends each
 // frame right after a read that does not wait, so it can write frames
 // after serverclose left flowgo and before it reads it; those frames are
-// in its list of unanswered frames. If the sending worker then ends
-// (rsyslog ends the worker of a disk-assisted queue once that queue is
-// empty, and an idle worker after queue.timeoutWorkerThreadShutdown),
-// librelp frees that list without sending it again: dropped here, those
-// frames would be lost. So the session reads on and queues (and answers)
+// in its list of unanswered frames. If the omrelp client then ends
+// (rsyslog ends it when the worker of the disk part of a disk-assisted
+// queue finds that part empty, at rebindInterval and at shutdown), librelp
+// frees that list without sending it again: dropped here, those frames
+// would be lost. A client that goes on sends them again instead: queued
+// here, they arrive twice. So the session reads on and queues (and answers)
 // every frame until the client closes the connection (as librelp does
 // when it reconnects) or sends close, until nothing arrives for
 // relpDrainQuiet, or for relpDrainMax at most. It reports whether the
