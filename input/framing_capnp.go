@@ -44,7 +44,7 @@ func (s *Splitter) splitCapnp() ([]byte, error, bool) {
 		if len(avail) < s.max && s.err == nil {
 			return nil, nil, false // wait for the head, which the reject keeps
 		}
-		fe := &FrameError{Offset: s.offset(s.start), Reason: fmt.Sprintf("%v (%d bytes): the message has %d", ErrFrameTooLong, s.max, size)}
+		fe := &FrameError{Offset: s.offset(s.start), Reason: fmt.Sprintf("%v (%d bytes): the message has %d", ErrFrameTooLong, s.max, size), Err: ErrFrameTooLong}
 		frame := s.takeCapnp(min(len(avail), s.max))
 		s.skip = int(size) - len(frame)
 		return frame, fe, true

@@ -14,6 +14,10 @@ type frameResult struct {
 	bad   bool
 }
 
+// framingLost is what splitAll records when the splitter ends with
+// ErrFramingLost.
+var framingLost = frameResult{"<framing lost>", true}
+
 // splitAll runs a splitter over in, read through wrap, and collects what it returns.
 func splitAll(t *testing.T, in, framing string, max int, truncate bool, wrap func(io.Reader) io.Reader) ([]frameResult, error) {
 	t.Helper()
@@ -24,6 +28,9 @@ func splitAll(t *testing.T, in, framing string, max int, truncate bool, wrap fun
 		if frame == nil && err != nil {
 			if errors.Is(err, io.EOF) {
 				return out, nil
+			}
+			if errors.Is(err, ErrFramingLost) {
+				return append(out, framingLost), nil
 			}
 			return out, err
 		}
@@ -75,6 +82,18 @@ func TestSplitter(t *testing.T) {
 			[]frameResult{{"05 hello", true}, {"ok", false}}},
 		{"syslen too many digits", "syslen", "12345678901 x\n2 ok", 100, false,
 			[]frameResult{{"12345678901 x", true}, {"ok", false}}},
+		{"syslen 10-digit count with a line break after it: rejected to the line break, and the stream goes on", "syslen",
+			"9999999999 <13>1 x\n5 hello", 100, false, []frameResult{{"9999999999 <13>1 x", true}, {"hello", false}}},
+		{"syslen count over 100 times max is bad, not skipped by", "syslen", "2001 abc\n2 ok", 20, false,
+			[]frameResult{{"2001 abc", true}, {"ok", false}}},
+		{"syslen count of 100 times max is a frame too long, skipped by its count", "syslen", "400 " + strings.Repeat("y", 400) + "2 ok", 4, false,
+			[]frameResult{{"yyyy", true}, {"ok", false}}},
+		{"syslen 10-digit count and no line break within max: the head is rejected and the framing lost", "syslen",
+			"9999999999 <13>1 x5 hello", 8, false, []frameResult{{"99999999", true}, framingLost}},
+		{"syslen bad count and no line break within max: the framing is lost", "syslen", "x5 hello3 abc", 4, false,
+			[]frameResult{{"x5 h", true}, framingLost}},
+		{"syslen bad count at the end of the stream is rejected whole", "syslen", "x5 hello", 100, false,
+			[]frameResult{{"x5 hello", true}}},
 		{"syslen oversized frame is rejected and skipped", "syslen", "10 01234567892 ok", 4, false,
 			[]frameResult{{"0123", true}, {"ok", false}}},
 		{"syslen oversized frame truncated", "syslen", "10 01234567892 ok", 4, true, good("0123", "ok")},
@@ -174,7 +193,8 @@ func (infiniteX) Read(p []byte) (int, error) {
 }
 
 func FuzzSplitter(f *testing.F) {
-	for _, s := range []string{"5 hello3 abc", "a\nb\r\n", "x5 y\n2 ok", "10 short", "{}\x00{}", "\n\n3 abc", "99999999999 x", "<14>a\x00<14>b\x00", "\n<14>a\x00b\nc"} {
+	for _, s := range []string{"5 hello3 abc", "a\nb\r\n", "x5 y\n2 ok", "10 short", "{}\x00{}", "\n\n3 abc", "99999999999 x", "<14>a\x00<14>b\x00", "\n<14>a\x00b\nc",
+		"9999999999 <13>1 x\n5 hello", "401 x"} {
 		f.Add(s, uint8(0), uint8(16))
 		f.Add(s, uint8(2), uint8(3))
 	}
@@ -193,7 +213,14 @@ func FuzzSplitter(f *testing.F) {
 				t.Fatalf("%s %q: whole reads %v; one-byte reads %v", framing, in, whole, bytewise)
 			}
 			total := 0
-			for _, fr := range whole {
+			for i, fr := range whole {
+				if fr == framingLost {
+					// Only octet counting can lose its framing, and it ends the stream.
+					if framing != "syslen" && framing != "auto" || i != len(whole)-1 {
+						t.Fatalf("%s %q: framing lost at frame %d of %v", framing, in, i, whole)
+					}
+					continue
+				}
 				if len(fr.frame) > limit && !fr.bad {
 					t.Fatalf("%s %q: good frame %q longer than %d", framing, in, fr.frame, limit)
 				}

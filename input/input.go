@@ -48,6 +48,32 @@ type ConnCounter interface {
 	ConnCounts() (open, refused, handshakeFailures int64)
 }
 
+// ConnAbortCounter is an input whose connections can end with what the
+// peer sent possibly lost, for metrics.
+type ConnAbortCounter interface {
+	// ConnsAborted returns how many connections ended so far: reset by the
+	// peer (its kernel discards what flowgo had not read), closed by flowgo
+	// with bytes unread (the pipeline stopping, octet counting lost), or
+	// ended by another read error.
+	ConnsAborted() (reset, unread, readError int64)
+}
+
+// ByteCounter is a Sink that counts the raw bytes an input reads. Stream
+// inputs (tcp, tls, stdin) report every read to it, framing and rejected
+// frames included, so that the count is exact whatever becomes of the
+// bytes; their batches' BytesIn stay 0. Datagram inputs count through
+// BytesIn.
+type ByteCounter interface {
+	CountBytes(n int)
+}
+
+// ReadyReporter is an input that can run and yet not receive, such as the
+// redis input while its server cannot be reached; /readyz asks it.
+type ReadyReporter interface {
+	// Ready reports whether the input receives, and if not, why.
+	Ready() (ok bool, reason string)
+}
+
 // Counter is one of an input's own counters, beyond those every input has.
 type Counter struct {
 	// Name is the metric's name after "flowgo_input_"
@@ -109,6 +135,10 @@ type Config struct {
 	BatchBytes   int
 	// Workers is how many goroutines may decode one stream in parallel.
 	Workers int
+	// Buffers is the memory budget of the pipeline's stream inputs for
+	// partial frames and read buffers (stream_buffer_max_bytes); nil means
+	// unlimited.
+	Buffers *Buffers
 	// Stdin is what the stdin input reads.
 	Stdin io.Reader
 	Log   *slog.Logger

@@ -217,3 +217,62 @@ framing = "line"
 		}
 	}
 }
+
+// With the output stuck, the shutdown timeout passes: every record the
+// kernel acknowledged to the sender (what sits in flowgo's socket buffers,
+// in its connections' batches, in its queue) is counted as lost, and none
+// silently dropped with the socket (issue 16, item 2).
+func TestPipelineTCPShutdownTimeoutCountsEveryAcceptedRecordAsLost(t *testing.T) {
+	// A TLS output to a port where nothing listens: every write fails.
+	p, addr, stop := runPipeline(t, `
+[input]
+type = "tcp"
+listen = "127.0.0.1:0"
+format = "tcptest"
+queuesize = 2000
+
+[output]
+type = "tls"
+connect = ["127.0.0.1:1"]
+format = "tcptest"
+shutdown_timeout = "300ms"
+`, nil)
+	const conns = 3
+	accepted := 0
+	for range conns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		line := strings.Repeat("z", 180)
+		written := 0 // bytes, a line cut by the deadline included
+		blocked := false
+		for i := range 400000 {
+			c.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+			n, err := fmt.Fprintf(c, "%07d %s\n", i, line)
+			written += n
+			if err != nil {
+				blocked = true // TCP pushed back
+				break
+			}
+		}
+		if !blocked {
+			t.Fatal("the client was never blocked")
+		}
+		// What the client's kernel still holds was never acknowledged by
+		// flowgo's: not accepted. Whole lines only (a cut one is rejected).
+		unsent := sendQueue(t, c.(*net.TCPConn))
+		accepted += (written - unsent) / 189
+	}
+	stop()
+	st := p.Stats()
+	t.Logf("%d lines accepted by flowgo's kernel; received %d, lost %d, rejected %d, sent %d",
+		accepted, st.Received.Load(), st.Lost.Load(), st.Rejected.Load(), st.Sent.Load())
+	if st.Sent.Load() != 0 {
+		t.Fatalf("sent %d through a stuck output", st.Sent.Load())
+	}
+	if st.Lost.Load() != int64(accepted) {
+		t.Errorf("lost = %d; want the %d lines flowgo's kernel accepted", st.Lost.Load(), accepted)
+	}
+}

@@ -407,7 +407,7 @@ func (s *relpSession) syslog(f relpFrame) {
 			// Answered 200 like an undecodable frame: a 500 makes omrelp
 			// suspend its action and send its whole batch again.
 			s.sink.Reject(s.origin(f), data, &FrameError{Offset: f.offset,
-				Reason: fmt.Sprintf("%v (%d bytes): RELP data length %d", ErrFrameTooLong, c.MaxMessageSize, f.size)})
+				Reason: fmt.Sprintf("%v (%d bytes): RELP data length %d", ErrFrameTooLong, c.MaxMessageSize, f.size), Err: ErrFrameTooLong})
 			return
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/flowgo/flowgo/config"
@@ -138,6 +139,8 @@ type streamServer struct {
 
 	refused         atomic.Int64
 	handshakeFailed atomic.Int64
+	// Connections that ended with what the peer sent possibly lost.
+	abortReset, abortUnread, abortError atomic.Int64
 
 	logRefused, logHandshake, logIdle, logEnded, logAccept *ratelog.Log
 }
@@ -180,6 +183,11 @@ func (s *streamServer) ConnCounts() (open, refused, handshakeFailures int64) {
 	open = int64(len(s.conns))
 	s.mu.Unlock()
 	return open, s.refused.Load(), s.handshakeFailed.Load()
+}
+
+// ConnsAborted implements ConnAbortCounter.
+func (s *streamServer) ConnsAborted() (reset, unread, readError int64) {
+	return s.abortReset.Load(), s.abortUnread.Load(), s.abortError.Load()
 }
 
 // Run listens and serves connections until ctx ends; see Input.
@@ -315,10 +323,17 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 		return
 	}
 	tail := &tailReader{r: conn, last: -1}
+	if bc, ok := sink.(ByteCounter); ok {
+		tail.count = bc.CountBytes
+	}
 
 	sp := NewSplitter(tail, s.c.Framing, s.c.MaxMessageSize, s.c.Truncate)
+	hold := &bufHolder{}
+	sp.useBudget(s.c.Buffers, hold)
+	defer sp.Close()
 	bt := NewBatcher(s.c.Decoder, sink, s.c.Name, s.c.BatchRecords, s.c.BatchBytes)
 	bt.SetPeer(s.k.PeerField, peer)
+	bt.useBudget(s.c.Buffers, hold)
 	bt.Pipelined()
 	defer bt.Release()
 	open := true
@@ -326,48 +341,90 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 	// already holds bytes the read will not wait, and the batch grows
 	// instead: a TLS read returns one 16 KiB record at most, so this is what
 	// lets TLS batches grow under load. One ioctl per read, not per record.
+	// The same moment, with the socket empty and the splitter holding no
+	// more than its own small buffer can, is when the buffer goes back to
+	// the budget: an idle connection holds none of it.
 	pending := newPendingProbe(sc.Conn)
+	// Once the pipeline refuses a batch (it stops for good: the shutdown
+	// timeout passed), the connection still reads what had arrived (its
+	// stop budget) and hands it over, so that every record the kernel
+	// acknowledged to the sender is counted as lost, not dropped unseen
+	// with the socket: Flush is called even when open is already false.
 	sp.BeforeRead = func() {
 		if pending.bytes() > 0 {
 			return
 		}
-		open = open && bt.Flush()
+		open = bt.Flush() && open
+		sp.Shrink()
 	}
+	// Waiting for room in the budget stops reading: hand the batch over
+	// first.
+	sp.BeforeWait = func() { open = bt.Flush() && open }
 
-	var last int64
 	var end error
-	for open {
+	for {
 		frame, err := sp.Next()
 		if frame == nil && err != nil {
 			end = err
 			break
 		}
-		off := sp.Offset()
-		raw := int(off - last)
-		last = off
 		if err == nil && sp.Buffered() == 0 && sc.wasStopped() && tail.partial(sp.Framing()) {
-			err = errCutAtShutdown
+			// A framing error (with the reason the README lists), Is
+			// errCutAtShutdown.
+			err = &FrameError{Offset: sp.Offset(), Reason: errCutAtShutdown.Error(), Err: errCutAtShutdown}
 		}
 		if err != nil {
 			sink.Reject(s.origin(peer, sp), frame, err)
 			continue
 		}
-		if err := bt.Add(frame, raw); err != nil {
+		if err := bt.Add(frame, 0); err != nil {
 			sink.Reject(s.origin(peer, sp), frame, err)
 		}
+		if !open && !sc.isStopping() {
+			sc.stop() // read no more than what has arrived
+		}
 	}
-	open = open && bt.Flush()
+	open = bt.Flush() && open
 
+	// What the peer sent and flowgo did not read: framed or not, in this
+	// process or in the socket (for TLS, encrypted bytes).
+	unread := sp.Buffered() + max(inQueue(sc.Conn), 0)
 	switch {
+	case errors.Is(end, syscall.ECONNRESET):
+		// The peer's kernel reset the connection, as it does when its
+		// program closes with bytes unread: ours then discards what had
+		// arrived and was not read yet.
+		s.abortReset.Add(1)
+		s.logEnded.Event(slog.LevelWarn, "connection reset by the peer: what it sent and flowgo had not read yet is lost", peer, end,
+			"frames", sp.Frames(), "reset_total", s.abortReset.Load())
 	case !open:
+		s.countUnread(peer, "connection closed: the pipeline is stopping", unread, nil)
 		log.Debug("connection closed: the pipeline is stopping", "type", s.kind, "peer", peer)
+	case errors.Is(end, ErrFramingLost), errors.As(end, new(*FrameError)):
+		// Octet counting or Cap'n Proto framing that cannot be followed:
+		// the frame was rejected, what follows is not read.
+		s.countUnread(peer, "connection closed: its framing cannot be followed", unread, end)
+		s.logEnded.Event(slog.LevelWarn, "closing the connection: its framing cannot be followed (the frame is rejected)", peer, end,
+			"frames", sp.Frames(), "unread_bytes", unread)
 	case errors.Is(end, errIdle):
 		s.logIdle.Event(slog.LevelInfo, "closing idle connection", peer, end, "timeout", sc.timeout.String())
 	case errors.Is(end, io.EOF), errors.Is(end, errStopped):
+		s.countUnread(peer, "connection closed", unread, nil)
 		log.Debug("connection closed", "type", s.kind, "peer", peer, "frames", sp.Frames())
 	default:
-		s.logEnded.Event(slog.LevelInfo, "connection ended by a read error", peer, end, "frames", sp.Frames())
+		s.abortError.Add(1)
+		s.logEnded.Event(slog.LevelWarn, "connection ended by a read error: what the peer sent and flowgo had not read may be lost", peer, end,
+			"frames", sp.Frames(), "unread_bytes", unread)
 	}
+}
+
+// countUnread counts a connection closed with n bytes unread, if any.
+func (s *streamServer) countUnread(peer, msg string, n int, err error) {
+	if n <= 0 {
+		return
+	}
+	s.abortUnread.Add(1)
+	s.logEnded.Event(slog.LevelWarn, msg+", with bytes unread", peer, err, "unread_bytes", n)
 }
 
 // origin names where a rejected frame came from.
@@ -428,6 +485,12 @@ func (c *streamConn) stop() {
 	// Wake a Read blocked on an empty socket (or a handshake); Read sees
 	// stopping and goes on with the budget.
 	c.Conn.SetReadDeadline(time.Now())
+}
+
+func (c *streamConn) isStopping() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stopping
 }
 
 func (c *streamConn) wasStopped() bool {
@@ -492,16 +555,20 @@ func (c *streamConn) Read(p []byte) (int, error) {
 }
 
 // tailReader remembers the last byte read, to tell whether a stream cut at
-// shutdown ended inside a delimited frame.
+// shutdown ended inside a delimited frame, and counts the bytes read.
 type tailReader struct {
-	r    io.Reader
-	last int // last byte read, -1 before any
+	r     io.Reader
+	last  int       // last byte read, -1 before any
+	count func(int) // ByteCounter.CountBytes, or nil
 }
 
 func (t *tailReader) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
 	if n > 0 {
 		t.last = int(p[n-1])
+		if t.count != nil {
+			t.count(n)
+		}
 	}
 	return n, err
 }

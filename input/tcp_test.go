@@ -408,8 +408,9 @@ func TestTCPShutdownRejectsTheFrameItCuts(t *testing.T) {
 		t.Errorf("records = %q", got)
 	}
 	rj := s.sink.gotRejects()
-	if len(rj) != 1 || rj[0].frame != "par" || !errors.Is(rj[0].err, errCutAtShutdown) {
-		t.Errorf("rejects = %v; want %q cut at shutdown", rj, "par")
+	var fe *FrameError // counted as reason="framing"
+	if len(rj) != 1 || rj[0].frame != "par" || !errors.Is(rj[0].err, errCutAtShutdown) || !errors.As(rj[0].err, &fe) {
+		t.Errorf("rejects = %v; want %q cut at shutdown, a framing error", rj, "par")
 	}
 }
 

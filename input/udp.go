@@ -453,11 +453,11 @@ func (r *udpReader) handle(i int) {
 		// When a frame too long is rejected anyway, inflating stops
 		// soon after max_message_size (leaving room for trailing line
 		// ends): a compression bomb costs little.
-		limit, key := r.u.maxInflate, "udp_max_inflated_size"
+		limit, key, setting := r.u.maxInflate, "udp_max_inflated_size", r.u.maxInflate
 		if !c.Truncate && c.MaxMessageSize+inflateSlack < limit {
-			limit, key = c.MaxMessageSize+inflateSlack, "max_message_size"
+			limit, key, setting = c.MaxMessageSize+inflateSlack, "max_message_size", c.MaxMessageSize
 		}
-		out, err := r.infl.inflate(kind, payload, limit, key)
+		out, err := r.infl.inflate(kind, payload, limit, key, setting)
 		if err != nil {
 			r.reject(i, payload, err)
 			return
@@ -471,7 +471,7 @@ func (r *udpReader) handle(i int) {
 	}
 	if len(payload) > c.MaxMessageSize {
 		if !c.Truncate {
-			r.reject(i, payload, ErrFrameTooLong)
+			r.reject(i, payload, tooLongf("%v (%d bytes): %d bytes", ErrFrameTooLong, c.MaxMessageSize, len(payload)))
 			return
 		}
 		payload = payload[:c.MaxMessageSize]
@@ -515,8 +515,11 @@ func (r *udpReader) PeerAddr() netip.Addr { return r.dr.sender(r.cur).Addr() }
 var errEmptyDatagram = errors.New("empty datagram")
 
 // reject reports datagram i of the last read, or what it became, as bad.
+// What is neither a decode error nor too long is about how the record was
+// carried (a bad GELF chunk, a corrupt compressed payload, an empty
+// datagram): a framing error.
 func (r *udpReader) reject(i int, frame []byte, err error) {
-	r.sink.Reject("peer "+r.dr.sender(i).String(), frame, err)
+	r.sink.Reject("peer "+r.dr.sender(i).String(), frame, datagramError(err))
 }
 
 // flush hands the batch over, waiting while the queue is full. Put fails
@@ -574,10 +577,10 @@ type inflater struct {
 }
 
 // inflate returns the decompressed payload, or an error if it is corrupt
-// or would inflate to more than limit bytes, the limit set by key (a
-// compression bomb is cut off after limit+1 bytes). The result is valid
-// until the next call.
-func (f *inflater) inflate(kind string, p []byte, limit int, key string) ([]byte, error) {
+// or would inflate to more than limit bytes, the limit that key, set to
+// setting bytes, implies (a compression bomb is cut off after limit+1
+// bytes). The result is valid until the next call.
+func (f *inflater) inflate(kind string, p []byte, limit int, key string, setting int) ([]byte, error) {
 	f.src.Reset(p)
 	var rd io.Reader
 	var err error
@@ -607,7 +610,7 @@ func (f *inflater) inflate(kind string, p []byte, limit int, key string) ([]byte
 		if len(buf) == cap(buf) {
 			if len(buf) > limit {
 				f.buf = buf[:0]
-				return nil, fmt.Errorf("compressed (%s) payload inflates to more than %d bytes (%s)", kind, limit, key)
+				return nil, tooLongf("compressed (%s) payload inflates to more than %s (%d bytes)", kind, key, setting)
 			}
 			grow := min(max(2*cap(buf), 4<<10), limit+1) - len(buf)
 			buf = append(buf[:cap(buf)], make([]byte, grow)...)[:len(buf)]
@@ -616,7 +619,7 @@ func (f *inflater) inflate(kind string, p []byte, limit int, key string) ([]byte
 		buf = buf[:len(buf)+n]
 		if len(buf) > limit {
 			f.buf = buf[:0]
-			return nil, fmt.Errorf("compressed (%s) payload inflates to more than %d bytes (%s)", kind, limit, key)
+			return nil, tooLongf("compressed (%s) payload inflates to more than %s (%d bytes)", kind, key, setting)
 		}
 		if err == io.EOF {
 			break

@@ -31,6 +31,9 @@ type inputHeader struct {
 	QueueMaxBytes    int    `toml:"queue_max_bytes"`
 	MaxMessageSize   int    `toml:"max_message_size"`
 	MaxMessageAction string `toml:"max_message_action"`
+	// StreamBufferMaxBytes is the pipeline's budget for what its stream
+	// inputs hold of partial frames (input.Buffers).
+	StreamBufferMaxBytes int `toml:"stream_buffer_max_bytes"`
 	deadLetterKeys
 }
 
@@ -95,6 +98,11 @@ type plan struct {
 	describe   []string
 	sections   []*config.Section
 	warnings   []string
+
+	// buffers is the stream inputs' budget the inputs were built with, and
+	// bufferBytes the limit this plan sets.
+	buffers     *input.Buffers
+	bufferBytes int
 }
 
 type inputPlan struct {
@@ -139,8 +147,13 @@ func (pl *plan) release(log *slog.Logger) {
 
 // buildPlan constructs and validates every component f describes. It
 // opens only dead-letter files; inputs listen and outputs connect in Run.
-func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
-	pl := &plan{}
+// Its stream inputs share buffers, a running pipeline's on a reload (nil:
+// a new one); the plan's limit for it is applied when the plan runs.
+func buildPlan(f *config.File, opts Options, log *slog.Logger, buffers *input.Buffers) (*plan, error) {
+	if buffers == nil {
+		buffers = input.NewBuffers(input.DefaultStreamBufferBytes)
+	}
+	pl := &plan{buffers: buffers}
 	ok := false
 	defer func() {
 		if !ok {
@@ -199,6 +212,11 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 		}
 		pl.queueSize = max(pl.queueSize, h.QueueSize)
 		pl.queueBytes = max(pl.queueBytes, h.QueueMaxBytes)
+		if v := int64(h.StreamBufferMaxBytes); s.Has("stream_buffer_max_bytes") && (v < input.MinStreamBufferBytes || v > input.MaxStreamBufferBytes) {
+			return nil, s.Errorf("stream_buffer_max_bytes", "must be between %d (256 KiB) and %d bytes, not %d",
+				input.MinStreamBufferBytes, input.MaxStreamBufferBytes, v)
+		}
+		pl.bufferBytes = max(pl.bufferBytes, h.StreamBufferMaxBytes)
 
 		typ, canon, err := input.Lookup(h.Type)
 		if err != nil {
@@ -241,7 +259,7 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 			Section: s, Name: name, Decoder: dec, Framing: h.Framing,
 			MaxMessageSize: h.MaxMessageSize, Truncate: h.MaxMessageAction == "truncate",
 			BatchRecords: DefaultBatchRecords, BatchBytes: DefaultBatchBytes,
-			Workers: workers, Stdin: opts.Stdin, Log: log.With("input", name),
+			Workers: workers, Stdin: opts.Stdin, Log: log.With("input", name), Buffers: pl.buffers,
 		})
 		if err != nil {
 			return nil, wrapKey(s, "", err)
@@ -266,9 +284,12 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
 	if pl.queueBytes == 0 {
 		pl.queueBytes = DefaultQueueMaxBytes
 	}
+	if pl.bufferBytes == 0 {
+		pl.bufferBytes = input.DefaultStreamBufferBytes
+	}
 	// flowgo check prints the decoded headers: show the values in effect.
 	for _, h := range headers {
-		h.QueueSize, h.QueueMaxBytes = pl.queueSize, pl.queueBytes
+		h.QueueSize, h.QueueMaxBytes, h.StreamBufferMaxBytes = pl.queueSize, pl.queueBytes, pl.bufferBytes
 	}
 	for i, a := range pl.inputs {
 		for _, b := range pl.inputs[:i] {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowgo/flowgo"
+	"github.com/flowgo/flowgo/input"
 )
 
 // outputHealth is what the output stage tells about itself, for /healthz
@@ -53,7 +54,7 @@ type healthChecker interface {
 // Live reports whether the pipeline is alive: no input stopped on its own
 // with an error, and no output write has been stuck for more than stall.
 func (p *Pipeline) Live(stall time.Duration, now time.Time) []ComponentHealth {
-	out := p.inputHealth()
+	out := p.inputHealth(false)
 	ch := ComponentHealth{Pipeline: p.Name, Component: "output " + p.outputName(), Healthy: true}
 	if start := p.health.writeStart.Load(); start != 0 {
 		if d := now.Sub(time.Unix(0, start)); d > stall {
@@ -64,10 +65,11 @@ func (p *Pipeline) Live(stall time.Duration, now time.Time) []ComponentHealth {
 	return append(out, ch)
 }
 
-// Ready reports whether the pipeline delivers: every input runs and the
-// output is connected (by its own account) and its last write succeeded.
+// Ready reports whether the pipeline delivers: every input runs (and, if
+// it can tell, receives) and the output is connected (by its own account)
+// and its last write succeeded.
 func (p *Pipeline) Ready() []ComponentHealth {
-	out := p.inputHealth()
+	out := p.inputHealth(true)
 	ch := ComponentHealth{Pipeline: p.Name, Component: "output " + p.outputName(), Healthy: true}
 	if p.health.failing.Load() {
 		ch.Healthy = false
@@ -92,7 +94,9 @@ func (p *Pipeline) outputName() string {
 	return p.out.name
 }
 
-func (p *Pipeline) inputHealth() []ComponentHealth {
+// inputHealth reports each input: stopped on its own with an error, or,
+// when ready is set, running but not receiving (input.ReadyReporter).
+func (p *Pipeline) inputHealth(ready bool) []ComponentHealth {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []ComponentHealth
@@ -100,6 +104,10 @@ func (p *Pipeline) inputHealth() []ComponentHealth {
 		ch := ComponentHealth{Pipeline: p.Name, Component: name + " " + r.plan.typ, Healthy: true}
 		if why, failed := p.failed[name]; failed {
 			ch.Healthy, ch.Reason = false, why
+		} else if rr, ok := r.plan.input.(input.ReadyReporter); ok && ready {
+			if ok, why := rr.Ready(); !ok {
+				ch.Healthy, ch.Reason = false, why
+			}
 		}
 		out = append(out, ch)
 	}

@@ -4,6 +4,8 @@ import (
 	"github.com/flowgo/flowgo/queue"
 	"time"
 
+	"github.com/flowgo/flowgo/input"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -60,6 +62,7 @@ var (
 	descInConns     = prometheus.NewDesc("flowgo_input_connections", "Connections open now.", []string{"pipeline", "input", "type"}, nil)
 	descInRefused   = prometheus.NewDesc("flowgo_input_connections_refused_total", "Connections refused because max_connections were open.", []string{"pipeline", "input", "type"}, nil)
 	descInHandshake = prometheus.NewDesc("flowgo_input_tls_handshake_failures_total", "TLS handshakes that failed.", []string{"pipeline", "input", "type"}, nil)
+	descInAborted   = prometheus.NewDesc("flowgo_input_connections_aborted_total", "Connections that ended with what the peer sent possibly lost, by reason (reset: reset by the peer; unread: closed by flowgo with bytes unread; error: another read error).", []string{"pipeline", "input", "type", "reason"}, nil)
 
 	descOutRecords = prometheus.NewDesc("flowgo_output_records_total", "Records the output delivered.", []string{"pipeline", "output"}, nil)
 	descOutBytes   = prometheus.NewDesc("flowgo_output_bytes_total", "Bytes the output delivered.", []string{"pipeline", "output"}, nil)
@@ -76,10 +79,10 @@ var (
 
 func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInRecords, descInBytes, descInBatches, descInRejected, descInDropped, descInLost,
-		descInConns, descInRefused, descInHandshake, descOutRecords, descOutBytes, descOutWrites, descOutRetries,
+		descInConns, descInRefused, descInHandshake, descInAborted, descOutRecords, descOutBytes, descOutWrites, descOutRetries,
 		descOutFailed, descLost, descQueueRecords, descQueueBytes, descQueueMaxRecs, descQueueMaxByte,
 		descDiskRecords, descDiskBytes, descDiskMaxBytes, descDiskSegments, descDiskAge, descDiskReplayed,
-		descDiskDamRecs, descDiskDamBytes, descDiskWriteErr, descDiskResets, descDiskSync} {
+		descDiskDamRecs, descDiskDamBytes, descDiskWriteErr, descDiskResets, descDiskMissing, descDiskSync} {
 		ch <- d
 	}
 	// The histograms' descriptors vary with the pipelines; an unchecked
@@ -127,6 +130,12 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 				counter(descInRefused, refused, l...)
 				counter(descInHandshake, hs, l...)
 			}
+			if ac, ok := ctr.conns.(input.ConnAbortCounter); ok {
+				reset, unread, readErr := ac.ConnsAborted()
+				counter(descInAborted, reset, append(l, "reset")...)
+				counter(descInAborted, unread, append(l, "unread")...)
+				counter(descInAborted, readErr, append(l, "error")...)
+			}
 			if ctr.own != nil {
 				for _, c := range ctr.own.Counters() {
 					names, values := inputLabels, l
@@ -172,6 +181,7 @@ var (
 	descDiskDamBytes = prometheus.NewDesc("flowgo_queue_damaged_bytes_total", "Bytes of the disk queue skipped as damaged, including torn writes truncated at start.", []string{"pipeline"}, nil)
 	descDiskWriteErr = prometheus.NewDesc("flowgo_queue_write_errors_total", "Disk queue appends that failed (disk full, I/O error) and were retried.", []string{"pipeline"}, nil)
 	descDiskResets   = prometheus.NewDesc("flowgo_queue_position_resets_total", "Read positions recovered at start: missing or damaged position file, or a missing segment.", []string{"pipeline"}, nil)
+	descDiskMissing  = prometheus.NewDesc("flowgo_queue_missing_segments_total", "Segments found missing between others at start (deleted behind flowgo's back): their records are lost.", []string{"pipeline"}, nil)
 	descDiskSync     = prometheus.NewDesc("flowgo_queue_sync_duration_seconds", "How long each fsync of a disk queue segment took.", []string{"pipeline"}, nil)
 )
 
@@ -197,6 +207,7 @@ func collectDisk(ch chan<- prometheus.Metric, name string, d *queue.Disk) {
 	c(descDiskDamBytes, st.DamagedBytes.Load()+st.TornBytes.Load())
 	c(descDiskWriteErr, st.WriteErrors.Load())
 	c(descDiskResets, st.PositionResets.Load())
+	c(descDiskMissing, st.MissingSegments.Load())
 	count, sum, buckets := st.SyncSeconds.Snapshot()
 	ch <- prometheus.MustNewConstHistogram(descDiskSync, count, sum, buckets, name)
 }

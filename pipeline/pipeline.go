@@ -169,10 +169,11 @@ func Build(f *config.File, opts Options) (*Pipeline, error) {
 	if opts.Name != "" {
 		log = log.With("pipeline", opts.Name)
 	}
-	pl, err := buildPlan(f, opts, log)
+	pl, err := buildPlan(f, opts, log, nil)
 	if err != nil {
 		return nil, err
 	}
+	pl.buffers.SetLimit(pl.bufferBytes)
 	p := &Pipeline{
 		Name: opts.Name, log: log, opts: opts, onReject: opts.OnReject,
 		plan:     pl,

@@ -25,7 +25,10 @@ type Update struct {
 // NewUpdate builds f for p. Nothing changes until Stop and Start; an update
 // that will not be applied must be Discarded.
 func (p *Pipeline) NewUpdate(f *config.File) (*Update, error) {
-	np, err := buildPlan(f, p.opts, p.log)
+	p.mu.Lock()
+	buffers := p.plan.buffers
+	p.mu.Unlock()
+	np, err := buildPlan(f, p.opts, p.log, buffers)
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +116,7 @@ func (u *Update) Start() error {
 		np.out = oldOut
 	}
 	p.plan = &np
+	np.buffers.SetLimit(np.bufferBytes)
 	p.reloading = false
 	if p.running == 0 {
 		select {

@@ -126,7 +126,7 @@ func (s *inputSink) Reject(origin string, frame []byte, err error) {
 		if looksOctetCounted(frame) {
 			err = fmt.Errorf("%w (the frame starts like RFC 6587 octet counting: set framing = \"syslen\" or \"auto\")", err)
 		}
-	case errors.As(err, &fe) && strings.Contains(fe.Reason, input.ErrFrameTooLong.Error()):
+	case errors.Is(err, input.ErrFrameTooLong):
 		s.ctr.rejTooLong.Add(1)
 	case errors.As(err, &fe):
 		s.ctr.rejFraming.Add(1)
@@ -134,6 +134,13 @@ func (s *inputSink) Reject(origin string, frame []byte, err error) {
 		s.ctr.rejOther.Add(1)
 	}
 	s.p.reject(s.name, origin, frame, err, s.dead)
+}
+
+// CountBytes implements input.ByteCounter: stream inputs count the bytes
+// they read here, as they read them.
+func (s *inputSink) CountBytes(n int) {
+	s.p.stats.BytesIn.Add(int64(n))
+	s.ctr.bytes.Add(int64(n))
 }
 
 // looksOctetCounted reports whether a frame begins "123 <", the mark of an

@@ -119,6 +119,7 @@ func (d *Disk) loadCursor() error {
 		if err := os.Remove(filepath.Join(d.dir, segmentName(s.id))); err != nil {
 			return err
 		}
+		os.Remove(summaryPath(d.dir, s.id))
 		d.diskBytes -= s.size
 		d.segs = d.segs[1:]
 	}
@@ -449,6 +450,7 @@ func (d *Disk) Done(b *flowgo.Batch) {
 		} else {
 			err = os.Remove(path)
 		}
+		os.Remove(summaryPath(d.dir, s.id))
 		if err != nil {
 			d.log.Error("disk queue: cannot remove a delivered segment", "segment", path, "error", err)
 		}

@@ -152,12 +152,14 @@ type Disk struct {
 	Stats Stats
 
 	// The writer: appends and rotation.
-	writeMu    sync.Mutex
-	active     *os.File
-	activeID   uint64
-	activeSize int64
-	written    uint64 // bytes appended since start: the log sequence number
-	bufs       sync.Pool
+	writeMu      sync.Mutex
+	active       *os.File
+	activeID     uint64
+	activeSize   int64
+	activeRecs   int64  // records in the active segment
+	finishedRecs int64  // records of the segment before it, for its summary
+	written      uint64 // bytes appended since start: the log sequence number
+	bufs         sync.Pool
 
 	mu        sync.Mutex
 	segs      []segInfo // oldest first; the last is the active segment
@@ -294,6 +296,7 @@ func (d *Disk) release() {
 // recover takes stock of the segments, truncates a torn tail, loads the
 // read position and starts a new active segment.
 func (d *Disk) recover() error {
+	removeOrphanSummaries(d.dir)
 	ids, err := listSegments(d.dir)
 	if err != nil {
 		return err
@@ -374,7 +377,8 @@ func (d *Disk) createSegment(id uint64) error {
 		}
 	}
 	old := d.active
-	d.active, d.activeID, d.activeSize = f, id, segmentHeader
+	d.finishedRecs = d.activeRecs
+	d.active, d.activeID, d.activeSize, d.activeRecs = f, id, segmentHeader, 0
 	d.mu.Lock()
 	// The segment before keeps its size as written: final from now on.
 	d.segs = append(d.segs, segInfo{id: id, size: segmentHeader})
@@ -562,6 +566,7 @@ func (d *Disk) tryAppend(buf []byte, records int64) (uint64, error) {
 		return 0, err
 	}
 	d.activeSize += int64(len(buf))
+	d.activeRecs += records
 	d.written += uint64(len(buf))
 	d.mu.Lock()
 	d.published = d.activeSize
@@ -582,7 +587,22 @@ func (d *Disk) rotateLocked() error {
 		}
 		d.syncedTo(d.written, time.Since(start))
 	}
-	return d.createSegment(d.activeID + 1)
+	if err := d.createSegment(d.activeID + 1); err != nil {
+		return err
+	}
+	d.summarizeFinished()
+	return nil
+}
+
+// summarizeFinished writes the summary of the segment just finished (the
+// one before the active segment). Called with writeMu held.
+func (d *Disk) summarizeFinished() {
+	d.mu.Lock()
+	prev := d.segs[len(d.segs)-2]
+	d.mu.Unlock()
+	if err := writeSummary(d.dir, prev.id, prev.size, d.finishedRecs); err != nil {
+		d.log.Warn("disk queue: cannot write a segment summary (the next start counts the backlog by reading it)", "error", err)
+	}
 }
 
 func (d *Disk) wake() {
@@ -719,6 +739,10 @@ func (d *Disk) Close() error {
 	if d.cfg.Sync != SyncNone {
 		err = d.active.Sync()
 	}
+	// The next start begins a new segment: this one is finished.
+	if serr := writeSummary(d.dir, d.activeID, d.activeSize, d.activeRecs); serr != nil {
+		d.log.Warn("disk queue: cannot write a segment summary (the next start counts the backlog by reading it)", "error", serr)
+	}
 	d.release()
 	return err
 }
@@ -749,6 +773,12 @@ func (d *Disk) countBacklog(from flowgo.QueuePos) {
 	for _, s := range old {
 		if s.id < from.Segment {
 			continue
+		}
+		if s.id > from.Segment {
+			if recs, ok := readSummary(d.dir, s.id, s.size); ok {
+				n += recs
+				continue
+			}
 		}
 		path := filepath.Join(d.dir, segmentName(s.id))
 		f, err := os.Open(path)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -192,4 +193,46 @@ func TestDiskSecondOpenIsRefused(t *testing.T) {
 
 func flowgoPos(seg uint64, off int64) flowgo.QueuePos {
 	return flowgo.QueuePos{Segment: seg, Offset: off}
+}
+
+// The backlog count at start comes from the segments' summaries where they
+// are valid, and from reading the segment where not; either way it is
+// exact.
+func TestDiskCountsItsBacklogAtStart(t *testing.T) {
+	for _, spoil := range []string{"none", "one summary deleted", "one summary wrong"} {
+		t.Run(spoil, func(t *testing.T) {
+			dir := t.TempDir()
+			d, err := Open(testConfig(t, dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Start()
+			put(t, d, 0, 9000, 100)
+			drain(t, d, 1000)
+			d.Close()
+			sums, _ := filepath.Glob(filepath.Join(dir, "*.sum"))
+			if len(sums) < 3 {
+				t.Fatalf("%d summaries; want one per finished segment", len(sums))
+			}
+			switch spoil {
+			case "one summary deleted":
+				os.Remove(sums[len(sums)/2])
+			case "one summary wrong":
+				os.WriteFile(sums[len(sums)/2], []byte("FGQS\x01\x00\x00\x00garbage garbage garbage"), 0o600)
+			}
+			d, err = Open(testConfig(t, dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			d.Start()
+			deadline := time.Now().Add(10 * time.Second)
+			for d.Usage().Records != 9000-1000 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if got := d.Usage().Records; got != 8000 {
+				t.Fatalf("backlog counted %d records; want 8000", got)
+			}
+		})
+	}
 }

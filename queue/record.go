@@ -204,8 +204,6 @@ func (d *decoding) bytes() []byte {
 	return s
 }
 
-func (d *decoding) str() string { return flowgo.UnsafeString(d.bytes()) }
-
 // ref returns the next string written by within.append: its own bytes, or
 // a view of full.
 func (d *decoding) ref(full []byte) string {

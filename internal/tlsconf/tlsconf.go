@@ -52,7 +52,18 @@ type stamp struct {
 }
 
 // ServerConfig returns a server tls.Config for o. Warnings report cipher
-// names that were ignored.
+// names that were ignored. Every TLS listener of flowgo gets its
+// configuration here.
+//
+// Session tickets are off. A TLS 1.3 server sends its tickets after the
+// handshake; a client that writes its records and closes without reading
+// (Python's ssl with sendall and close, graypy's GELFTLSHandler, many
+// short-lived senders) leaves them unread, so its kernel turns the close
+// into a TCP reset, and a reset makes the server's kernel discard what the
+// client sent and flowgo had not read yet: every record of the connection.
+// With no tickets the server sends nothing after the handshake. The cost is
+// a full handshake for every connection, which a log sender's long-lived
+// connections hardly notice.
 func ServerConfig(o Options, onReloadError func(error)) (*tls.Config, *Reloader, []string, error) {
 	if o.CertFile == "" {
 		return nil, nil, nil, errors.New("tls_cert: a certificate is required")
@@ -69,9 +80,11 @@ func ServerConfig(o Options, onReloadError func(error)) (*tls.Config, *Reloader,
 	} else if o.CAFile != "" {
 		r.base.ClientAuth = tls.VerifyClientCertIfGiven
 	}
+	r.base.SessionTicketsDisabled = true
 	r.rebuildServer()
 	cfg := &tls.Config{
-		MinVersion: r.base.MinVersion,
+		MinVersion:             r.base.MinVersion,
+		SessionTicketsDisabled: true,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			return r.serverConfig(), nil
 		},

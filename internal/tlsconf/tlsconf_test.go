@@ -2,6 +2,8 @@ package tlsconf
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -208,6 +210,66 @@ func TestCertificateReloadsWhenFilesChange(t *testing.T) {
 	}
 	if len(reloadErrs) != 1 {
 		t.Errorf("reload errors = %v; want one", reloadErrs)
+	}
+}
+
+// countingCache counts the session tickets a client is given.
+type countingCache struct {
+	tls.ClientSessionCache
+	puts int
+}
+
+func (c *countingCache) Put(key string, cs *tls.ClientSessionState) {
+	if cs != nil {
+		c.puts++
+	}
+	c.ClientSessionCache.Put(key, cs)
+}
+
+// A server sends nothing after the handshake: no TLS 1.3 session ticket a
+// client that writes and closes would leave unread (its close would then be
+// a reset, and the server's kernel would discard the records).
+func TestServerSendsNoSessionTickets(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcerts.NewCA(t, "flowgo test CA")
+	srv := ca.Server(t)
+	server, _, _, err := ServerConfig(Options{CertFile: testcerts.WriteFile(t, dir, "s.pem", srv.CertPEM, srv.KeyPEM)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			// Write a byte after the handshake, then wait for the client
+			// to close: a ticket would come before the byte.
+			c.Write([]byte("x"))
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+		cache := &countingCache{ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: v, MaxVersion: v, ClientSessionCache: cache})
+		if err != nil {
+			t.Fatalf("version %x: %v", v, err)
+		}
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatalf("version %x: %v", v, err)
+		}
+		c.Close()
+		if cache.puts != 0 {
+			t.Errorf("version %x: the server sent %d session tickets; want none", v, cache.puts)
+		}
 	}
 }
 
