@@ -250,16 +250,29 @@ func (in *RELP) serveSession(ctx context.Context, sc *streamConn, conn net.Conn,
 	// Frames longer than max_message_size are rejected or truncated by
 	// syslog; open's offers may need more.
 	rr := newRELPReader(conn, max(c.MaxMessageSize, relpMinData))
+	defer rr.close()
+	// The read buffer beyond 4 KiB and the records waiting for the queue
+	// take from the memory budget of the pipeline's stream inputs
+	// (stream_buffer_max_bytes), as the tcp and tls inputs do; while the
+	// budget is spent the session reads nothing, the sender's window
+	// fills and it waits.
+	hold := &bufHolder{}
+	rr.useBudget(c.Buffers, hold)
+	s.bt.useBudget(c.Buffers, hold)
 	pending := newPendingProbe(sc.Conn)
 	// Answer before a read that may wait. When the socket already holds
 	// bytes the read will not wait, and the batch grows instead; the
-	// sender's window (omrelp: 128 frames) bounds how far.
+	// sender's window (omrelp: 128 frames) bounds how far. An idle
+	// session gives its buffer back to the budget there.
 	rr.beforeRead = func() bool {
 		if pending.bytes() <= 0 {
 			s.flush()
+			rr.shrink()
 		}
 		return !s.lost && s.writeErr == nil
 	}
+	// Answer what is decoded before waiting for the budget.
+	rr.beforeWait = s.flush
 
 	end, errRsp, cause := -1, []byte(nil), error(nil)
 	for end < 0 {
@@ -397,24 +410,38 @@ func (s *relpSession) syslog(f relpFrame) {
 	}
 	raw := relpFrameLen(f)
 	data := f.data
-	// The answer is queued before Add, which may hand the batch over.
-	s.out = appendRELPRsp(s.out, f.txnr, 200, "OK", "")
-	s.acks++
-	s.hashes = append(s.hashes, h)
 	if f.size > c.MaxMessageSize {
 		data = data[:c.MaxMessageSize]
 		if !c.Truncate {
 			// Answered 200 like an undecodable frame: a 500 makes omrelp
 			// suspend its action and send its whole batch again.
+			s.answer(h, f.txnr)
 			s.sink.Reject(s.origin(f), data, &FrameError{Offset: f.offset,
 				Reason: fmt.Sprintf("%v (%d bytes): RELP data length %d", ErrFrameTooLong, c.MaxMessageSize, f.size), Err: ErrFrameTooLong})
 			return
 		}
 	}
 	data = trimLF(data)
+	if s.bt.mem != nil {
+		// Taking budget for the record may hand the batch over first,
+		// which sends the answers waiting for it: this frame's answer
+		// must not be among them yet. Charged now, Add charges nothing.
+		s.bt.charge(data)
+	}
+	// The answer waits before Add, which may hand the batch over with
+	// this record in it.
+	s.answer(h, f.txnr)
 	if err := s.bt.Add(data, raw); err != nil {
 		s.sink.Reject(s.origin(f), data, err)
 	}
+}
+
+// answer puts the 200 for a syslog frame among the answers that wait for
+// the batch being built.
+func (s *relpSession) answer(h uint64, txnr int) {
+	s.out = appendRELPRsp(s.out, txnr, 200, "OK", "")
+	s.acks++
+	s.hashes = append(s.hashes, h)
 }
 
 // origin names where a frame came from, for rejects.
@@ -532,6 +559,7 @@ func (s *relpSession) drain(rr *relpReader) (gone bool) {
 	rr.beforeRead = func() bool {
 		if pending.bytes() <= 0 {
 			s.flush()
+			rr.shrink()
 		}
 		return !s.lost
 	}

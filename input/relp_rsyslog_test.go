@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
@@ -410,28 +409,4 @@ func TestRELPShutdownKeepsFramesRsyslogSentAfterTheStop(t *testing.T) {
 		t.Fatalf("%d of 11 records missing (record 10 arrived: %v), bad %v; rsyslogd said:\n%s", missing, ok, bad, r.output.String())
 	}
 	t.Logf("11 records, %d duplicates; the second input answered %d", dups, s2.counter("relp_frames_acked_total", ""))
-}
-
-// peekConns returns the bytes waiting, unread, in the sockets of the
-// input's connections.
-func peekConns(t testing.TB, s *testServer) string {
-	t.Helper()
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	var out strings.Builder
-	buf := make([]byte, 1<<20)
-	for sc := range s.st.conns {
-		raw, err := sc.Conn.(syscall.Conn).SyscallConn()
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw.Control(func(fd uintptr) { // not Read: it would honour the stop's read deadline
-			n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
-				syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-			if errno == 0 && n > 0 {
-				out.Write(buf[:n])
-			}
-		})
-	}
-	return out.String()
 }

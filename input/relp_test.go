@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -738,4 +739,78 @@ func TestRELPMaxConnections(t *testing.T) {
 		t.Fatal("the refused connection was not counted")
 	}
 	c.expectRsp(c.send("syslog", "still here"), "200 OK")
+}
+
+// With the queue full, what sessions decode and cannot hand over is held
+// by the budget too: past it they stop reading (and answering), rather than
+// each holding a batch of its own. Nothing is lost once the queue has room,
+// and every frame is answered, in order.
+func TestRELPRecordsWaitingForTheQueueStayWithinTheBudget(t *testing.T) {
+	const (
+		conns  = 20
+		frames = 2000
+		line   = 200
+		budget = 1 << 20
+	)
+	mem := NewBuffers(budget)
+	dec := &countingDecoder{}
+	sink := &streamSink{block: make(chan struct{})}
+	s := startRELP(t, `listen = "127.0.0.1:0"`, streamOptions{buffers: mem, sink: sink, decoder: dec})
+	var wg sync.WaitGroup
+	for i := range conns {
+		c := dialRELP(t, s)
+		c.open()
+		wg.Go(func() {
+			var b strings.Builder
+			for j := range frames {
+				b.WriteString(relpText(j+2, "syslog", fmt.Sprintf("%03d %06d %s", i, j, strings.Repeat("r", line-len("000 000000 ")))))
+			}
+			// Answers are read as they come, so that neither side's
+			// socket buffers fill with them.
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for j := range frames {
+					a, err := c.tryRead(2 * time.Minute)
+					if err != nil || a.txnr != j+2 || a.data != "200 OK" {
+						t.Errorf("session %d: answer %+v, %v; want %d rsp 200 OK", i, a, err, j+2)
+						return
+					}
+				}
+			}()
+			if _, err := io.WriteString(c.c, b.String()); err != nil {
+				t.Errorf("write: %v", err)
+			}
+			<-done
+		})
+	}
+	decoded := waitStalled(t, "frames decoded", dec.n.Load)
+	used, peak, _ := mem.Usage()
+	slack := 4 * (2*line + recordCharge + chargeStep)
+	t.Logf("queue blocked: %d of %d frames decoded, budget %d used, %d at most", decoded, conns*frames, used, peak)
+	if peak > budget+slack {
+		t.Errorf("the budget reached %d bytes; limit %d", peak, budget)
+	}
+	if max := int64((budget + slack) / (2*line + recordCharge)); decoded > max {
+		t.Errorf("%d frames decoded while the queue was blocked; the budget holds %d", decoded, max)
+	}
+	if got := s.counter("relp_frames_acked_total", ""); got != 0 {
+		t.Errorf("%d frames answered while the queue was blocked", got)
+	}
+
+	close(sink.block)
+	wg.Wait()
+	sink.waitRecords(t, conns*frames, time.Minute)
+	next := make([]int, conns)
+	for _, m := range sink.got() {
+		var c, j int
+		if _, err := fmt.Sscanf(m, "%d %d", &c, &j); err != nil || j != next[c] {
+			t.Fatalf("record %q out of order (want %d of session %d)", m[:10], next[c], c)
+		}
+		next[c]++
+	}
+	if !waitFor(10*time.Second, func() bool { used, _, _ := mem.Usage(); return used == 0 }) {
+		used, _, _ := mem.Usage()
+		t.Errorf("%d bytes of budget still held with every record delivered", used)
+	}
 }
