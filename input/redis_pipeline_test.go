@@ -60,7 +60,7 @@ format = "tcptest"
 
 	inputHealth := func() pipeline.ComponentHealth {
 		for _, ch := range p.Ready() {
-			if ch.Component == "input redis" {
+			if strings.HasPrefix(ch.Component, "input redis") {
 				return ch
 			}
 		}

@@ -202,9 +202,18 @@ func (s *streamServer) Run(ctx context.Context, sink Sink) error {
 			Enable: true, Idle: s.k.TCPKeepalive, Interval: keepaliveInterval, Count: keepaliveCount,
 		}
 	}
-	ln, err := lc.Listen(ctx, "tcp", s.k.Listen)
-	if err != nil {
-		return fmt.Errorf("%s: %w", s.kind, err)
+	var ln net.Listener
+	if f := adoptSocket("tcp", s.k.Listen); f != nil {
+		// The input this one replaces (a reload) left its listener bound,
+		// with the connection attempts in its backlog.
+		ln, _ = net.FileListener(f)
+		f.Close()
+	}
+	if ln == nil {
+		var err error
+		if ln, err = lc.Listen(ctx, "tcp", s.k.Listen); err != nil {
+			return fmt.Errorf("%s: %w", s.kind, err)
+		}
 	}
 	s.addr = ln.Addr()
 	markBound()
@@ -219,6 +228,15 @@ func (s *streamServer) Run(ctx context.Context, sink Sink) error {
 	select {
 	case <-ctx.Done():
 	case <-acceptDone:
+	}
+	if errors.Is(context.Cause(ctx), ErrHandover) {
+		// Replaced on the same address: the successor takes the listener
+		// and the connections waiting in its backlog.
+		if f, err := ln.(*net.TCPListener).File(); err == nil {
+			parkSocket("tcp", s.k.Listen, f)
+		} else {
+			s.c.Log.Warn("cannot hand the listener to the input replacing this one; it is closed", "type", s.kind, "error", err)
+		}
 	}
 	ln.Close()
 	<-acceptDone
@@ -258,6 +276,16 @@ func (s *streamServer) accept(ctx context.Context, ln net.Listener, sink Sink, w
 			continue
 		}
 		delay = 0
+		if tc, ok := conn.(*net.TCPConn); ok {
+			// Here rather than in the ListenConfig: a listener handed over
+			// by a reload (net.FileListener) has none.
+			if s.k.TCPKeepalive > 0 {
+				tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: s.k.TCPKeepalive,
+					Interval: keepaliveInterval, Count: keepaliveCount})
+			} else {
+				tc.SetKeepAlive(false)
+			}
+		}
 		sc := &streamConn{Conn: conn, timeout: s.k.Timeout.Get()}
 		if !s.track(sc) {
 			s.refused.Add(1)
@@ -461,8 +489,16 @@ type streamConn struct {
 	stopping  bool
 	budget    int // bytes still to read after stop; -1 unknown
 	stopUntil time.Time
+	rounds    int  // times the budget was taken again from the socket
 	stopped   bool // Read has returned errStopped
 }
+
+// drainRounds bounds how many times a stopping connection takes its budget
+// again from what arrived while it read the last one. A sender that goes
+// on writing leaves less each round (the reading is faster than a
+// network); what still arrives after the last round, within microseconds
+// of the close, is all that a close can cost it.
+const drainRounds = 8
 
 // manage hands the read deadlines to Read.
 func (c *streamConn) manage() {
@@ -508,6 +544,15 @@ func (c *streamConn) Read(p []byte) (int, error) {
 		}
 		stopping := c.stopping
 		if stopping {
+			if c.budget == 0 && c.rounds < drainRounds && time.Now().Before(c.stopUntil) {
+				// More arrived while the budget was read (a reload
+				// stops an input whose senders go on): read it too,
+				// rather than close on it.
+				if more := inQueue(c.Conn); more > 0 {
+					c.budget = more
+					c.rounds++
+				}
+			}
 			if c.budget == 0 {
 				c.stopped = true
 				c.mu.Unlock()

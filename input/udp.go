@@ -213,6 +213,18 @@ func (u *udpInput) listen(ctx context.Context) (*net.UDPConn, error) {
 			network = "udp4"
 		}
 	}
+	if f := adoptSocket("udp", u.k.Listen); f != nil {
+		// The input this one replaces (a reload) left its socket bound,
+		// with what was queued in it.
+		pc, err := net.FilePacketConn(f)
+		f.Close()
+		if err == nil {
+			if uc, ok := pc.(*net.UDPConn); ok {
+				return uc, nil
+			}
+			pc.Close()
+		}
+	}
 	var lc net.ListenConfig
 	pc, err := lc.ListenPacket(ctx, network, u.k.Listen)
 	if err != nil {
@@ -252,7 +264,19 @@ func (u *udpInput) Run(ctx context.Context, sink Sink) error {
 	if err != nil {
 		return err
 	}
-	defer uc.close()
+	defer func() {
+		if errors.Is(context.Cause(ctx), ErrHandover) {
+			// Replaced on the same address: the successor takes the
+			// socket and what is queued in it.
+			if f, err := uc.file(); err == nil {
+				parkSocket("udp", u.k.Listen, f)
+			} else {
+				log.Warn("udp: cannot hand the socket to the input replacing this one; it is closed", "error", err)
+			}
+		}
+		uc.close()
+	}()
+	handingOver := func() bool { return errors.Is(context.Cause(ctx), ErrHandover) }
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -295,7 +319,7 @@ func (u *udpInput) Run(ctx context.Context, sink Sink) error {
 		readErr error
 	)
 	for range udpReaders(u.c.Workers) {
-		r := &udpReader{u: u, sink: sink, chunks: chunks, dr: newDatagramReader(uc)}
+		r := &udpReader{u: u, sink: sink, chunks: chunks, dr: newDatagramReader(uc), handingOver: handingOver}
 		r.od, _ = u.c.Decoder.(decoder.OriginDecoder)
 		wg.Go(func() {
 			if err := r.run(ctx); err != nil {
@@ -349,6 +373,9 @@ type udpReader struct {
 	cur int
 	// started is when the current batch got its first record.
 	started time.Time
+	// handingOver reports whether the input stops for a successor on the
+	// same socket: what is queued is then left to it, not drained.
+	handingOver func() bool
 }
 
 // udpLinger is how long a batch may wait for more datagrams once the socket
@@ -364,7 +391,9 @@ func (r *udpReader) run(ctx context.Context) error {
 		n, err := r.dr.read(r.b == nil || r.b.Len() == 0)
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			r.drain()
+			if r.handingOver == nil || !r.handingOver() {
+				r.drain()
+			}
 			r.flush()
 			return nil
 		case errors.Is(err, net.ErrClosed):

@@ -127,6 +127,7 @@ type progress struct {
 
 var _ Output = (*File)(nil)
 var _ Flusher = (*File)(nil)
+var _ Prober = (*File)(nil)
 
 // NewFile builds a file output from c. It validates the configuration and
 // does no I/O: the file is opened by the first Write.
@@ -243,6 +244,35 @@ func NewFile(c Config) (*File, error) {
 	}
 	return o, nil
 }
+
+// Probe proves the output can write: the file being written (file_path
+// before the first write) opens for appending, or, when it does not exist
+// yet, its directory lets files be created. Nothing is created or written.
+func (o *File) Probe(ctx context.Context) error {
+	o.ns.Lock()
+	name := o.current
+	o.ns.Unlock()
+	if name == "" && o.rotTime == 0 {
+		name = o.path
+	}
+	if name != "" {
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
+		if err == nil {
+			return f.Close()
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("file output: %w", err)
+		}
+	}
+	if err := writableDir(o.dir); err != nil {
+		return fmt.Errorf("file output: cannot create files in %s: %w", o.dir, err)
+	}
+	return nil
+}
+
+// Buffered reports whether Write keeps frames in flowgo's memory
+// (file_buffer_size) until a Flush.
+func (o *File) Buffered() bool { return o.bufSize > 0 }
 
 // FlushInterval returns file_flush_interval.
 func (o *File) FlushInterval() time.Duration { return o.flushInterval }

@@ -423,6 +423,53 @@ func (k *Kafka) Healthy() (bool, string) {
 	return h.ok, h.msg
 }
 
+// Probe proves the brokers can take records for the topic: a metadata
+// round trip for it, on a connection of its own (with the output's TLS and
+// SASL settings), to the first bootstrap broker that answers. The topic
+// must exist (brokers that create topics on first use create it now) and
+// every partition must have a leader.
+func (k *Kafka) Probe(ctx context.Context) error {
+	d := &kafka.Dialer{ClientID: k.cfg.ClientID, DialFunc: k.transport.Dial, SASLMechanism: k.transport.SASL}
+	var errs []error
+	for _, b := range k.cfg.Brokers {
+		err := k.probeBroker(ctx, d, b)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return fmt.Errorf("kafka: topic %q: %w", k.cfg.Topic, errors.Join(errs...))
+}
+
+func (k *Kafka) probeBroker(ctx context.Context, d *kafka.Dialer, broker string) error {
+	conn, err := d.DialContext(ctx, "tcp", broker)
+	if err != nil {
+		return fmt.Errorf("%s: %w", broker, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	parts, err := conn.ReadPartitions(k.cfg.Topic)
+	if err != nil {
+		return fmt.Errorf("%s: metadata: %w", broker, err)
+	}
+	if len(parts) == 0 {
+		return fmt.Errorf("%s: the topic has no partitions", broker)
+	}
+	for _, p := range parts {
+		if p.Leader.Host == "" {
+			return fmt.Errorf("%s: partition %d has no leader", broker, p.ID)
+		}
+	}
+	return nil
+}
+
 func (k *Kafka) setHealth(ok bool, msg string) {
 	k.health.Store(&kafkaHealth{ok: ok, msg: msg})
 }
@@ -638,6 +685,7 @@ func (e *kafkaWriteError) Unwrap() error { return e.err }
 var _ interface {
 	Output
 	Reloader
+	Prober
 } = (*Kafka)(nil)
 
 // mutexErr keeps the first error reported by concurrent senders.

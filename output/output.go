@@ -39,11 +39,31 @@ type Flusher interface {
 	FlushInterval() time.Duration
 }
 
+// Buffering is a Flusher whose Write may return before the frames reach
+// the OS or the peer (file_buffer_size, tls_async). With a disk queue the
+// pipeline confirms such frames only after a Flush that succeeded, so that
+// a kill -9 cannot lose what the queue let go of.
+type Buffering interface {
+	Flusher
+	Buffered() bool
+}
+
 // Reloader is an output that can reopen its files or re-read its
 // certificates without a restart (logrotate's postrotate, certificate
 // rotation); the pipeline calls Reload on SIGHUP, between writes.
 type Reloader interface {
 	Reload() error
+}
+
+// Prober is an Output that can prove, without sending a record, that it
+// can deliver: a round trip to its peer, a writable file. The pipeline
+// calls Probe from a goroutine of its own, concurrently with Write, at
+// start and whenever it has no recent proof (no successful write), and
+// counts the output ready for /readyz only once a probe or a write
+// succeeded. Probe returns nil or why the output cannot deliver now; it
+// returns promptly when ctx ends, and changes nothing the output delivers.
+type Prober interface {
+	Probe(ctx context.Context) error
 }
 
 // Config is what a constructor gets.

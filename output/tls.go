@@ -2,6 +2,7 @@ package output
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -515,6 +516,10 @@ func (o *tlsOutput) Flush(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Buffered reports whether Write returns with frames in a lane's buffer,
+// not yet written to a connection (tls_async).
+func (o *tlsOutput) Buffered() bool { return o.keys.Async }
+
 // FlushInterval is tls_flush_interval with tls_async, and 0 (no timed
 // flush: every write is flushed) without.
 func (o *tlsOutput) FlushInterval() time.Duration {
@@ -587,6 +592,79 @@ func (o *tlsOutput) Healthy() (bool, string) {
 		}
 	}
 	return up > 0, o.describeLocked()
+}
+
+var _ Prober = (*tlsOutput)(nil)
+
+// Probe proves a server takes connections: once the lanes run (after the
+// first record), at least one of them is connected; before, a TLS
+// handshake (certificate checked as for the lanes) with the first server
+// of connect that completes one, on a connection of its own, closed at once. A server
+// that refuses the client certificate says so just after the handshake
+// (TLS 1.3), so the probe waits a moment for that, as a lane does.
+func (o *tlsOutput) Probe(ctx context.Context) error {
+	o.mu.Lock()
+	started := o.started
+	up, state := 0, ""
+	if started {
+		for _, l := range o.lanes {
+			if l.peer != "" {
+				up++
+			}
+		}
+		state = o.describeLocked()
+	}
+	o.mu.Unlock()
+	if started {
+		// The lanes' own handshakes tell: no connection of the probe's.
+		if up == 0 {
+			return fmt.Errorf("tls output: %s", state)
+		}
+		return nil
+	}
+	var errs []error
+	for _, addr := range o.keys.Connect {
+		err := o.probe(ctx, addr)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return fmt.Errorf("tls output: %w", errors.Join(errs...))
+}
+
+func (o *tlsOutput) probe(ctx context.Context, addr string) error {
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("connecting to %s: %w", addr, err)
+	}
+	defer c.Close()
+	cfg := o.tls.Config()
+	cfg.ServerName = serverName(addr)
+	tc := tls.Client(c, cfg)
+	start := time.Now()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return explain(fmt.Errorf("TLS handshake with %s: %w", addr, err))
+	}
+	tc.SetReadDeadline(time.Now().Add(min(max(2*time.Since(start), 10*time.Millisecond), time.Second)))
+	var one [1]byte
+	if _, err := tc.Read(one[:]); err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil
+		}
+		return explain(fmt.Errorf("TLS with %s, right after the handshake: %w", addr, err))
+	}
+	return nil // the server talks first: it accepted us
 }
 
 func (o *tlsOutput) describeHealth() string {

@@ -9,7 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 	"github.com/flowgo/flowgo/config"
@@ -23,6 +26,7 @@ import (
 
 // inputHeader holds the keys every [input] table may have.
 type inputHeader struct {
+	Name             string `toml:"name"`
 	Type             string `toml:"type"`
 	Format           string `toml:"format"`
 	Framing          string `toml:"framing"`
@@ -69,6 +73,7 @@ func (k *deadLetterKeys) check(s *config.Section, def int) error {
 
 // outputHeader holds the keys every [output] table may have.
 type outputHeader struct {
+	Name            string        `toml:"name"`
 	Type            string        `toml:"type"`
 	Format          string        `toml:"format"`
 	Framing         string        `toml:"framing"`
@@ -106,7 +111,8 @@ type plan struct {
 }
 
 type inputPlan struct {
-	name     string // "input", "input[1]"
+	name     string // in metrics, logs, health and tap: name, or the default (componentName)
+	section  string // in messages about keys: "input", "input[1]"
 	typ      string // canonical type
 	input    input.Input
 	dead     *deadLetter
@@ -117,7 +123,8 @@ type inputPlan struct {
 }
 
 type outputPlan struct {
-	name     string // canonical type
+	name     string // in metrics, logs, health and tap: name, or the default (componentName)
+	typ      string // canonical type
 	out      output.Output
 	codec    *codec
 	shutdown time.Duration
@@ -171,6 +178,7 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger, buffers *input.Bu
 		workers = runtime.GOMAXPROCS(0)
 	}
 	var headers []*inputHeader
+	names := componentNames{}
 	for _, s := range f.Inputs {
 		h := &inputHeader{Type: "syslog-tls", Format: "rfc5424", Framing: "line",
 			MaxMessageSize: DefaultMaxMessageSize, MaxMessageAction: "reject",
@@ -238,8 +246,12 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger, buffers *input.Bu
 		if err != nil {
 			return nil, wrapKey(s, "format", err)
 		}
-		name := s.Name()
-		ip := &inputPlan{name: name, typ: canon, text: sectionText(s)}
+		name, err := names.add(s, h.Name, canon)
+		if err != nil {
+			return nil, err
+		}
+		h.Name = name // flowgo check shows the name in effect
+		ip := &inputPlan{name: name, section: s.Name(), typ: canon, text: sectionText(s)}
 		if err := checkNotOutputFile(f, s, h.DeadLetterFile); err != nil {
 			return nil, err
 		}
@@ -256,7 +268,7 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger, buffers *input.Bu
 			pl.inputs = append(pl.inputs, ip) // so that release closes it on error
 		}
 		ip.input, err = typ.New(input.Config{
-			Section: s, Name: name, Decoder: dec, Framing: h.Framing,
+			Section: s, Name: name, Pipeline: opts.Name, Decoder: dec, Framing: h.Framing,
 			MaxMessageSize: h.MaxMessageSize, Truncate: h.MaxMessageAction == "truncate",
 			BatchRecords: DefaultBatchRecords, BatchBytes: DefaultBatchBytes,
 			Workers: workers, Stdin: opts.Stdin, Log: log.With("input", name), Buffers: pl.buffers,
@@ -275,7 +287,10 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger, buffers *input.Bu
 			framing = cmp.Or(typ.Framing, "datagram")
 		}
 		ip.describe = fmt.Sprintf("%s: type %s, format %s, framing %s, max_message_size %d (%s)",
-			name, canon, h.Format, framing, h.MaxMessageSize, h.MaxMessageAction)
+			s.Name(), canon, h.Format, framing, h.MaxMessageSize, h.MaxMessageAction)
+		if name != s.Name() {
+			ip.describe += ", name " + name
+		}
 		pl.describe = append(pl.describe, ip.describe)
 	}
 	if pl.queueSize == 0 {
@@ -294,7 +309,7 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger, buffers *input.Bu
 	for i, a := range pl.inputs {
 		for _, b := range pl.inputs[:i] {
 			if a.network != "" && a.network == b.network && sameAddress(a.address, b.address) {
-				return nil, f.Inputs[i].Errorf("listen", "%s %s is also used by %s", a.network, a.address, b.name)
+				return nil, f.Inputs[i].Errorf("listen", "%s %s is also used by %s", a.network, a.address, b.section)
 			}
 		}
 	}
@@ -344,7 +359,12 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger, buffers *input.Bu
 	if err != nil {
 		return nil, wrapKey(s, "format", err)
 	}
-	op := &outputPlan{name: canon, shutdown: h.ShutdownTimeout, text: sectionText(s),
+	outName, err := (componentNames{}).add(s, h.Name, canon)
+	if err != nil {
+		return nil, err
+	}
+	h.Name = outName
+	op := &outputPlan{name: outName, typ: canon, shutdown: h.ShutdownTimeout, text: sectionText(s),
 		codec: &codec{enc: enc, format: h.Format, framing: framing}}
 	pl.out = op
 	if err := checkNotOutputFile(f, s, h.DeadLetterFile); err != nil {
@@ -356,7 +376,7 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger, buffers *input.Bu
 			return nil, s.Errorf("dead_letter_file", "%v", err)
 		}
 	}
-	op.out, err = typ.New(output.Config{Section: s, Format: h.Format, Framing: framing, Stdout: opts.Stdout, Log: log.With("output", canon)})
+	op.out, err = typ.New(output.Config{Section: s, Format: h.Format, Framing: framing, Stdout: opts.Stdout, Log: log.With("output", outName)})
 	if err != nil {
 		return nil, wrapKey(s, "", err)
 	}
@@ -368,7 +388,7 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger, buffers *input.Bu
 		}
 	}
 	pl.describe = append(pl.describe, queueLine,
-		fmt.Sprintf("output: type %s, format %s, framing %s, shutdown_timeout %s", canon, h.Format, framing, h.ShutdownTimeout))
+		fmt.Sprintf("output: type %s, format %s, framing %s, shutdown_timeout %s, name %s", canon, h.Format, framing, h.ShutdownTimeout, outName))
 	if err := f.Check("metrics", "queue"); err != nil {
 		return nil, err
 	}
@@ -383,6 +403,63 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger, buffers *input.Bu
 	pl.warnings = f.Warnings()
 	ok = true
 	return pl, nil
+}
+
+// componentKeys are the keys whose value, after the type, makes a
+// component's default name: what it listens on, reads or writes.
+var componentKeys = []string{"listen", "src", "path", "file_path", "redis_connect", "connect", "kafka_topic"}
+
+// maxNameLen bounds the name key: it is a label value on every series.
+const maxNameLen = 128
+
+// componentNames gives the components of one table kind (the inputs of a
+// file) their names, unique among them. The name labels the component's
+// metrics and its log lines, and names it in /readyz and flowgo tap, so
+// that reordering the file changes no series.
+type componentNames map[string]string // name -> section it names, for messages
+
+// add returns the name of section s: its name key, or by default its type
+// and the value of its first componentKeys key ("tcp:0.0.0.0:514",
+// "file:/var/log/flowgo/messages.log"; the type alone when none is set).
+// A name key given twice is an error; a default met again (two inputs on
+// port 0) gets "#2", "#3"...
+func (n componentNames) add(s *config.Section, explicit, typ string) (string, error) {
+	if s.Has("name") {
+		if explicit == "" || len(explicit) > maxNameLen || strings.TrimSpace(explicit) != explicit ||
+			strings.IndexFunc(explicit, unicode.IsControl) >= 0 || !utf8.ValidString(explicit) {
+			return "", s.Errorf("name", "must be 1 to %d printable characters without leading or trailing space, not %q", maxNameLen, explicit)
+		}
+		if other, dup := n[explicit]; dup {
+			return "", s.Errorf("name", "%q is also the name of %s: names must be unique in a pipeline", explicit, other)
+		}
+		n[explicit] = fmt.Sprintf("%s (line %d)", s.Name(), s.Line("name"))
+		return explicit, nil
+	}
+	name := typ
+	raw := s.Raw()
+keys:
+	for _, k := range componentKeys {
+		switch v := raw[k].(type) {
+		case string:
+			name = typ + ":" + v
+		case []any:
+			if len(v) > 0 {
+				name = fmt.Sprintf("%s:%v", typ, v[0])
+			}
+		default:
+			continue
+		}
+		break keys
+	}
+	base := name
+	for i := 2; ; i++ {
+		if _, dup := n[name]; !dup {
+			break
+		}
+		name = fmt.Sprintf("%s#%d", base, i)
+	}
+	n[name] = fmt.Sprintf("%s (line %d)", s.Name(), s.Line(""))
+	return name, nil
 }
 
 // buildQueue reads and checks the [queue] table. A disk queue is opened by

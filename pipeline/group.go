@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,8 +15,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flowgo/flowgo/config"
 )
@@ -52,6 +49,9 @@ type Group struct {
 	server  *http.Server
 	ln      net.Listener
 	reg     *prometheus.Registry
+	// tapCtx ends the /tap streams when the listener stops.
+	tapCtx   context.Context
+	stopTaps context.CancelFunc
 }
 
 type member struct {
@@ -156,7 +156,7 @@ func checkAddresses(plans map[string]*plan, paths map[string]string) error {
 			if ip.network == "" {
 				continue
 			}
-			u := use{n, ip.name, ip.network, ip.address}
+			u := use{n, ip.section, ip.network, ip.address}
 			for _, o := range uses {
 				if o.network == u.network && sameAddress(o.address, u.address) {
 					return &config.Error{File: paths[n], Key: u.input + ".listen",
@@ -369,75 +369,4 @@ func (g *Group) Reload() error {
 		g.log.Info("pipeline added", "pipeline", name)
 	}
 	return errors.Join(errs...)
-}
-
-// serve starts the HTTP listener for /metrics, /healthz and /readyz.
-func (g *Group) serve() error {
-	ln, err := net.Listen("tcp", g.metrics.Listen)
-	if err != nil {
-		return fmt.Errorf("[metrics] listen %s: %w", g.metrics.Listen, err)
-	}
-	g.reg = prometheus.NewRegistry()
-	g.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	g.reg.MustRegister(&metricsCollector{pipelines: g.Pipelines})
-	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "flowgo_build_info", Help: "flowgo's version; the value is 1.",
-		ConstLabels: prometheus.Labels{"version": g.version}})
-	info.Set(1)
-	g.reg.MustRegister(info)
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelError)}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		now := time.Now()
-		var all []ComponentHealth
-		for _, p := range g.Pipelines() {
-			all = append(all, p.Live(g.metrics.StallTimeout, now)...)
-		}
-		writeHealth(w, all)
-	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		var all []ComponentHealth
-		for _, p := range g.Pipelines() {
-			all = append(all, p.Ready()...)
-		}
-		writeHealth(w, all)
-	})
-	g.server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	g.mu.Lock()
-	g.ln = ln
-	g.mu.Unlock()
-	go func() {
-		if err := g.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			g.log.Error("metrics listener", "error", err)
-		}
-	}()
-	g.log.Info("metrics listening", "address", ln.Addr().String())
-	return nil
-}
-
-func (g *Group) stopServing() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	g.server.Shutdown(ctx)
-}
-
-// healthBody is the JSON of /healthz and /readyz.
-type healthBody struct {
-	Status     string            `json:"status"` // "ok" or "unhealthy"
-	Unhealthy  []ComponentHealth `json:"unhealthy,omitempty"`
-	Components []ComponentHealth `json:"components"`
-}
-
-func writeHealth(w http.ResponseWriter, all []ComponentHealth) {
-	body := healthBody{Status: "ok", Components: all}
-	for _, c := range all {
-		if !c.Healthy {
-			body.Status = "unhealthy"
-			body.Unhealthy = append(body.Unhealthy, c)
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if body.Status != "ok" {
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}
-	json.NewEncoder(w).Encode(body)
 }

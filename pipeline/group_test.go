@@ -130,7 +130,7 @@ listen = "127.0.0.1:0"
 	waitFor(t, "1000 records delivered", func() bool { return len(mem.got()) == 1000 })
 	waitFor(t, "the metrics listener", func() bool { return g.MetricsAddr() != nil })
 	fams := scrape(t, g.MetricsAddr())
-	in := map[string]string{"pipeline": "web", "input": "input", "type": "stdin"}
+	in := map[string]string{"pipeline": "web", "input": "stdin", "type": "stdin"}
 	checks := []struct {
 		name   string
 		labels map[string]string
@@ -310,7 +310,7 @@ file_path = %q
 	waitFor(t, "the tcp input to listen", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		r := p.inputs["input"]
+		r := p.inputs["tcp:127.0.0.1:0"]
 		if r == nil {
 			return false
 		}

@@ -130,17 +130,20 @@ func TestInputBytesAreExact(t *testing.T) {
 	stdinR, stdinW := io.Pipe()
 	g, addr := runGroup(t, fmt.Sprintf(`
 [[input]]
+name = "input[0]"
 type = "tcp"
 listen = "127.0.0.1:0"
 format = "testline"
 max_message_size = 64
 [[input]]
+name = "input[1]"
 type = "tls"
 listen = "127.0.0.1:0"
 tls_cert = %q
 format = "testline"
 framing = "syslen"
 [[input]]
+name = "input[2]"
 type = "stdin"
 format = "testline"
 [output]
@@ -197,11 +200,13 @@ func TestRejectReasons(t *testing.T) {
 	_, id := newMem(t)
 	g, addr := runGroup(t, fmt.Sprintf(`
 [[input]]
+name = "input[0]"
 type = "udp"
 listen = "127.0.0.1:0"
 format = "gelf"
 max_message_size = 1000
 [[input]]
+name = "input[1]"
 type = "tcp"
 listen = "127.0.0.1:0"
 format = "testline"
@@ -252,6 +257,7 @@ func TestAbortedConnectionsAreCounted(t *testing.T) {
 	mem, id := newMem(t)
 	g, addr := runGroup(t, fmt.Sprintf(`
 [input]
+name = "input"
 type = "tcp"
 listen = "127.0.0.1:0"
 format = "testline"

@@ -112,6 +112,7 @@ type Pipeline struct {
 	codec      atomic.Pointer[codec]
 	gens       atomic.Uint64
 	batchIDs   atomic.Uint64 // delivery identities (flowgo.Batch.ID)
+	taps       tapHub        // flowgo tap; costs one atomic load per batch when idle
 
 	mu        sync.Mutex
 	plan      *plan
@@ -126,11 +127,15 @@ type Pipeline struct {
 	failed    map[string]string // input name → why it stopped on its own
 
 	// Owned by the output goroutine.
-	out     *outputPlan
-	swaps   chan *swapRequest
-	reloads chan chan error
-	health  outputHealth
-	metrics *pipelineMetrics
+	out *outputPlan
+	// unflushed is the disk queue position up to which batches were
+	// written to an output that buffers, to confirm after its next flush.
+	unflushed     flowgo.QueuePos
+	haveUnflushed bool
+	swaps         chan *swapRequest
+	reloads       chan chan error
+	health        outputHealth
+	metrics       *pipelineMetrics
 }
 
 // batchQueue is the hand-over between the inputs and the output stage:
@@ -146,7 +151,7 @@ type batchQueue interface {
 type inputRun struct {
 	plan     *inputPlan
 	sink     *inputSink
-	cancel   context.CancelFunc
+	cancel   context.CancelCauseFunc
 	done     chan struct{}
 	stopped  bool // stopped by a reload or shutdown, under Pipeline.mu
 	initial  bool // started by Run: failing to start stops the pipeline
@@ -202,7 +207,13 @@ func Build(f *config.File, opts Options) (*Pipeline, error) {
 			pl.release(log)
 			return nil, &config.Error{File: opts.Path, Line: pl.queueLine, Key: "queue.path", Msg: err.Error()}
 		}
-		d.SetPrepare(p.encode)
+		d.SetPrepare(func(b *flowgo.Batch) {
+			// Batches of the fast path may come encoded by their input;
+			// deliver encodes again any made for a replaced output.
+			if !b.Encoded {
+				p.encode(b)
+			}
+		})
 		p.disk, p.queue = d, d
 	} else {
 		p.mem = flowgo.NewQueue(pl.queueSize, pl.queueBytes)
@@ -343,6 +354,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		defer close(outDone)
 		p.runOutput()
 	}()
+	defer p.startProbes(ctx)() // for /readyz
 
 	inCtx, cancelInputs := context.WithCancel(ctx)
 	defer cancelInputs()
@@ -425,7 +437,7 @@ func (p *Pipeline) startInputLocked(ip *inputPlan, initial bool) {
 		ctr.conns = cc
 	}
 	ctr.own, _ = ip.input.(input.CounterSource)
-	ctx, cancel := context.WithCancel(p.runCtx)
+	ctx, cancel := context.WithCancelCause(p.runCtx)
 	r := &inputRun{plan: ip, cancel: cancel, done: make(chan struct{}), initial: initial,
 		sink: &inputSink{p: p, name: ip.name, dead: ip.dead, ctr: ctr}}
 	p.inputs[ip.name] = r
@@ -445,7 +457,7 @@ func (p *Pipeline) inputEnded(r *inputRun, err error) {
 	p.running--
 	if err != nil {
 		if r.plan.network != "" {
-			where := r.plan.name + ".listen " + r.plan.address
+			where := r.plan.section + ".listen " + r.plan.address
 			if p.opts.Path != "" {
 				where += " in " + p.opts.Path
 			}
@@ -475,21 +487,26 @@ func (p *Pipeline) inputEnded(r *inputRun, err error) {
 }
 
 // stopInputs stops the named inputs and waits until they have handed over
-// what they received.
-func (p *Pipeline) stopInputs(names []string) {
-	p.stopInputsWhere(func(name string) bool { return contains(names, name) })
+// what they received. Those in handover are replaced by an input on the
+// same address: they leave their sockets to it (input.ErrHandover).
+func (p *Pipeline) stopInputs(names []string, handover map[string]bool) {
+	p.stopInputsWhere(func(name string) bool { return contains(names, name) }, handover)
 }
 
 // stopAllInputs stops every input, as stopInputs does.
-func (p *Pipeline) stopAllInputs() { p.stopInputsWhere(func(string) bool { return true }) }
+func (p *Pipeline) stopAllInputs() { p.stopInputsWhere(func(string) bool { return true }, nil) }
 
-func (p *Pipeline) stopInputsWhere(match func(name string) bool) {
+func (p *Pipeline) stopInputsWhere(match func(name string) bool, handover map[string]bool) {
 	p.mu.Lock()
 	var runs []*inputRun
 	for name, r := range p.inputs {
 		if match(name) {
 			r.stopped = true
-			r.cancel()
+			var cause error
+			if handover[name] {
+				cause = input.ErrHandover
+			}
+			r.cancel(cause)
 			runs = append(runs, r)
 		}
 	}
@@ -561,8 +578,15 @@ func (p *Pipeline) runOutput() {
 			}
 			for i, g := range group {
 				// A disk queue confirms only what was delivered: the
-				// rest stays queued for the next start.
-				if delivered || p.disk == nil {
+				// rest stays queued for the next start. What an output
+				// buffers is confirmed after its next flush.
+				switch {
+				case p.disk == nil:
+					p.queue.Done(g)
+				case !delivered:
+				case p.outputBuffers():
+					p.unflushed, p.haveUnflushed = g.QueuePos, true
+				default:
 					p.queue.Done(g)
 				}
 				flowgo.PutBatch(g)
@@ -575,7 +599,7 @@ func (p *Pipeline) runOutput() {
 		case now := <-tick.C:
 			if fl, ok := p.out.out.(output.Flusher); ok && fl.FlushInterval() > 0 && now.Sub(lastFlush) >= fl.FlushInterval() {
 				lastFlush = now
-				if err := fl.Flush(p.hardCtx); err != nil {
+				if err := p.flushOutput(fl); err != nil {
 					p.retryLog.Event(slog.LevelWarn, "output flush failed", p.out.name, err)
 				}
 			}
@@ -603,6 +627,9 @@ func (p *Pipeline) doSwap(sw *swapRequest) {
 	if fl, ok := old.out.(output.Flusher); ok {
 		if err := fl.Flush(ctx); err != nil {
 			p.log.Error("flushing the replaced output", "output", old.name, "error", err)
+		} else if p.haveUnflushed {
+			p.disk.Confirm(p.unflushed)
+			p.haveUnflushed = false
 		}
 	}
 	if err := old.out.Close(ctx); err != nil {
@@ -649,10 +676,30 @@ func (p *Pipeline) combine(dst *flowgo.Batch, group []*flowgo.Batch) {
 
 func (p *Pipeline) finishOutput() {
 	if fl, ok := p.out.out.(output.Flusher); ok && p.hardCtx.Err() == nil {
-		if err := fl.Flush(p.hardCtx); err != nil {
+		if err := p.flushOutput(fl); err != nil {
 			p.log.Error("flushing the output", "output", p.out.name, "error", err)
 		}
 	}
+}
+
+// outputBuffers reports whether the output keeps frames after Write
+// returns (output.Buffering).
+func (p *Pipeline) outputBuffers() bool {
+	b, ok := p.out.out.(output.Buffering)
+	return ok && b.Buffered()
+}
+
+// flushOutput flushes fl and, once the flush succeeded, confirms to the
+// disk queue what the output had buffered.
+func (p *Pipeline) flushOutput(fl output.Flusher) error {
+	if err := fl.Flush(p.hardCtx); err != nil {
+		return err
+	}
+	if p.haveUnflushed {
+		p.disk.Confirm(p.unflushed)
+		p.haveUnflushed = false
+	}
+	return nil
 }
 
 // encode fills b's frames with the current codec; records the encoder
@@ -711,6 +758,9 @@ func (p *Pipeline) deliver(b *flowgo.Batch) bool {
 		err := p.out.out.Write(ctx, b)
 		p.health.wrote(err)
 		p.metrics.observeWrite(frames, time.Since(start), err)
+		if err == nil && p.taps.on.Load() {
+			p.tapOutput(p.out.name, p.codec.Load().framing, b)
+		}
 		if err == nil {
 			p.stats.Writes.Add(1)
 			p.stats.Sent.Add(int64(frames))
@@ -768,6 +818,9 @@ func (p *Pipeline) giveUp(records int64) {
 // reject counts and reports a frame that will not be delivered, and keeps
 // it in dead when set.
 func (p *Pipeline) reject(component, origin string, frame []byte, err error, dead *deadLetter) {
+	if p.taps.on.Load() {
+		p.tapReject(component, origin, frame, err)
+	}
 	if dead != nil {
 		dead.Write(frame, err)
 	}

@@ -19,7 +19,10 @@ type Update struct {
 	stops  []string     // inputs to stop: changed or removed
 	starts []*inputPlan // inputs to start: changed or added
 	kept   []*inputRun  // running inputs that stay
-	swap   bool         // the output changed
+	// handover names the stopped inputs whose successor listens on the
+	// same address: they leave it their socket.
+	handover map[string]bool
+	swap     bool // the output changed
 }
 
 // NewUpdate builds f for p. Nothing changes until Stop and Start; an update
@@ -50,6 +53,14 @@ func (p *Pipeline) NewUpdate(f *config.File) (*Update, error) {
 		}
 		if o != nil {
 			u.stops = append(u.stops, o.name)
+			if o.network != "" && o.network == ip.network && o.address == ip.address {
+				// The successor listens where o does: o leaves it its
+				// socket, so that nothing is refused in between.
+				if u.handover == nil {
+					u.handover = map[string]bool{}
+				}
+				u.handover[o.name] = true
+			}
 		}
 		u.starts = append(u.starts, ip)
 	}
@@ -76,7 +87,7 @@ func (u *Update) Stop() {
 	p.mu.Lock()
 	p.reloading = true
 	p.mu.Unlock()
-	p.stopInputs(u.stops)
+	p.stopInputs(u.stops, u.handover)
 	p.mu.Lock()
 	for _, name := range u.stops {
 		if r := p.inputs[name]; r != nil {
