@@ -814,3 +814,42 @@ func TestRELPRecordsWaitingForTheQueueStayWithinTheBudget(t *testing.T) {
 		t.Errorf("%d bytes of budget still held with every record delivered", used)
 	}
 }
+
+// slowSink takes its time to queue each batch, so that an answer sent
+// before its record was queued would be seen.
+type slowSink struct {
+	streamSink
+}
+
+func (s *slowSink) Put(b *flowgo.Batch) error {
+	time.Sleep(20 * time.Millisecond)
+	return s.streamSink.Put(b)
+}
+
+// With a budget too small for a batch, taking budget for a record hands
+// the batch over first; the answers sent then are those of the records in
+// that batch, never the one waiting for room: when the client reads an
+// answer, its record is queued.
+func TestRELPAnswersOnlyQueuedRecordsUnderTheBudget(t *testing.T) {
+	const frames = 40
+	mem := NewBuffers(4 << 10) // less than one chargeStep: each record waits
+	sink := &slowSink{}
+	s := startRELP(t, `listen = "127.0.0.1:0"`, streamOptions{buffers: mem, otherSink: sink})
+	c := dialRELP(t, s)
+	c.open()
+	var b strings.Builder
+	for j := range frames {
+		b.WriteString(relpText(j+2, "syslog", fmt.Sprintf("record %02d", j)))
+	}
+	c.raw(b.String())
+	for j := range frames {
+		c.expectRsp(j+2, "200 OK")
+		got := sink.got()
+		if len(got) <= j || got[j] != fmt.Sprintf("record %02d", j) {
+			t.Fatalf("answer to record %d read with %d records queued: %q", j, len(got), got)
+		}
+	}
+	if _, peak, _ := mem.Usage(); peak == 0 {
+		t.Error("the budget was not used")
+	}
+}
