@@ -111,9 +111,9 @@ func TestFileMultilinePythonTracebacks(t *testing.T) {
 			if out, err := exec.Command(py, script, log).CombinedOutput(); err != nil {
 				t.Fatalf("python3: %v\n%s", err, out)
 			}
-			got := r.waitMsgs(5)
+			r.waitMsgs(5)
 			time.Sleep(300 * time.Millisecond) // more would be a record too many
-			got, _, _, _ = r.sink.snapshot()
+			got, _, _, _ := r.sink.snapshot()
 			if len(got) != 5 {
 				t.Fatalf("%d records; want 5:\n%s", len(got), strings.Join(got, "\n----\n"))
 			}

@@ -299,10 +299,3 @@ func (g *gelfChunks) removeLocked(p *partialMsg) {
 	g.bytes -= p.cost
 	delete(g.pending, p.key)
 }
-
-// usage returns the messages and accounted bytes held, for tests.
-func (g *gelfChunks) usage() (messages, bytes int) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.pending), g.bytes
-}

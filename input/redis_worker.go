@@ -243,6 +243,7 @@ func (w *redisWorker) moveBlocking(ctx context.Context) (string, error) {
 		w.in.c.Log.Info("redis: the server refuses BLMOVE (older than 6.2, or not allowed by its ACL): using BRPOPLPUSH and RPOPLPUSH",
 			"list", w.tmp, "error", err)
 	}
+	//lint:ignore SA1019 BLMOVE's replacement is what servers before 6.2 lack: this is the fallback for them
 	return w.client.BRPopLPush(ctx, w.queue, w.tmp, redisBlock).Result()
 }
 

@@ -184,9 +184,6 @@ func (rr *relpReader) grow(must bool) {
 	}
 }
 
-// buffered returns the bytes read from the stream and not yet returned.
-func (rr *relpReader) buffered() int { return rr.end - rr.start }
-
 // next returns the next frame. At the end of the stream it returns the
 // read error (io.EOF for a clean end between frames, io.ErrUnexpectedEOF
 // inside one); a stream that is not RELP gives a *relpFrameError. Either

@@ -97,10 +97,6 @@ func dialRELP(t testing.TB, s *testServer) *relpClient {
 	return &relpClient{t: t, c: s.dial(t), r: nil, txnr: 1}
 }
 
-func newRELPClient(t testing.TB, c net.Conn) *relpClient {
-	return &relpClient{t: t, c: c, r: bufio.NewReader(c), txnr: 1}
-}
-
 func (c *relpClient) reader() *bufio.Reader {
 	if c.r == nil {
 		c.r = bufio.NewReader(c.c)

@@ -70,7 +70,7 @@ func (o *File) openAppend(name string) (fileHandle, error) {
 }
 
 // File is the file output: it appends frames to file_path and rotates it the
-// way Flowgger does (see FLOWGGER.md §9.2), optionally compressing the
+// way Flowgger does (see docs/flowgger.md), optionally compressing the
 // rotated files in the background.
 //
 // Size rotation alone renames out.log to out.0, shifting out.0 to out.1 and
