@@ -24,13 +24,14 @@ func init() {
 	Register("tls", Type{New: newTLS, DefaultFraming: tlsDefaultFraming}, "syslog-tls")
 }
 
-// tlsDefaultFraming gives GELF (and its alias json) NUL-terminated frames,
+// tlsDefaultFraming gives GELF (the pipeline passes "gelf" for its alias
+// json too) NUL-terminated frames,
 // as Graylog's GELF TCP input expects, and every other format one record
 // per line, which is what Flowgger's own TLS input reads by default.
 // Flowgger gave only "gelf" NUL framing and sent other formats without any
 // separator.
 func tlsDefaultFraming(format string) string {
-	if format == "gelf" || format == "json" {
+	if format == "gelf" {
 		return FramingNUL
 	}
 	return FramingLine

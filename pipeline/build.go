@@ -337,7 +337,9 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger, buffers *input.Bu
 	if err != nil {
 		return nil, s.Errorf("type", "%v", err)
 	}
-	framing := typ.DefaultFraming(h.Format)
+	// Outputs see the canonical format ("gelf" for its alias "json").
+	format := encoder.Canonical(h.Format)
+	framing := typ.DefaultFraming(format)
 	switch {
 	case typ.FixedFraming != "":
 		if s.Has("framing") && h.Framing != typ.FixedFraming {
@@ -376,7 +378,7 @@ func buildPlan(f *config.File, opts Options, log *slog.Logger, buffers *input.Bu
 			return nil, s.Errorf("dead_letter_file", "%v", err)
 		}
 	}
-	op.out, err = typ.New(output.Config{Section: s, Format: h.Format, Framing: framing, Stdout: opts.Stdout, Log: log.With("output", outName)})
+	op.out, err = typ.New(output.Config{Section: s, Format: format, Framing: framing, Stdout: opts.Stdout, Log: log.With("output", outName)})
 	if err != nil {
 		return nil, wrapKey(s, "", err)
 	}

@@ -110,3 +110,20 @@ format = "testline"
 		})
 	}
 }
+
+// "json" is an alias of "gelf": outputs get the canonical name, so the
+// TLS output frames it with NUL as it does GELF.
+func TestJSONIsGELFForOutputs(t *testing.T) {
+	f, err := config.Parse("test.toml", "[input]\ntype = \"stdin\"\n[output]\ntype = \"tls\"\nconnect = [\"127.0.0.1:9\"]\nformat = \"json\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Build(f, Options{CheckOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Release()
+	if got := p.plan.out.codec.framing; got != "nul" {
+		t.Errorf("tls output with format json: framing %q; want nul, as for gelf", got)
+	}
+}
