@@ -515,7 +515,7 @@ func (o *File) closeFile() {
 		return
 	}
 	if err := o.f.Close(); err != nil {
-		o.log.Warn("closing the file failed", "file", o.name, "err", err)
+		o.log.Warn("closing the file failed", "file", o.name, "error", err)
 	}
 	o.f = nil
 }
