@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/internal/ratelog"
 	"github.com/flowgo/flowgo/internal/tlsconf"
 	"github.com/redis/go-redis/v9"
@@ -139,7 +140,7 @@ func newRedis(c Config) (Input, error) {
 	k = in.k
 	errorf := func(key, format string, args ...any) error {
 		if s == nil {
-			return fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...))
+			return config.KeyErrorf(key, format, args...)
 		}
 		return s.Errorf(key, format, args...)
 	}
@@ -266,14 +267,13 @@ func (in *Redis) configureTLS(errorf func(key, format string, args ...any) error
 	}
 	r, _, err := tlsconf.ClientConfig(tlsconf.Options{
 		CertFile: k.TLSCert, KeyFile: k.TLSKey, CAFile: k.TLSCAFile,
-		VerifyPeer: k.TLSVerify, ServerName: k.TLSServerName,
+		VerifyPeer: k.TLSVerify, ServerName: k.TLSServerName, KeyPrefix: "redis_",
 	}, func(err error) { in.c.Log.Error("redis TLS files", "error", err) })
 	if err != nil {
-		key := "redis_tls_cert"
-		if strings.Contains(err.Error(), "tls_ca_file") {
-			key = "redis_tls_ca_file"
+		if s := in.c.Section; s != nil {
+			return s.Wrap("redis_tls_cert", err)
 		}
-		return errorf(key, "%v", err)
+		return err // a *config.KeyError
 	}
 	in.tlsFiles = r
 	return nil

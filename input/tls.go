@@ -3,7 +3,6 @@ package input
 import (
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/flowgo/flowgo/config"
@@ -72,7 +71,7 @@ func (srv *streamServer) configureTLS(s *config.Section) (*tlsconf.Reloader, err
 	t := tlsKeys{Cert: DefaultTLSCert, Level: "intermediate", HandshakeTimeout: DefaultTLSHandshakeTimeout}
 	errorf := func(key, format string, args ...any) error {
 		if s == nil {
-			return fmt.Errorf(key+": "+format, args...)
+			return config.KeyErrorf(key, format, args...)
 		}
 		return s.Errorf(key, format, args...)
 	}
@@ -114,31 +113,14 @@ func (srv *streamServer) configureTLS(s *config.Section) (*tlsconf.Reloader, err
 		}
 	}
 	if err != nil {
-		return nil, errorf(tlsErrorKey(err), "%v", trimKeyPrefix(err))
+		if s == nil {
+			return nil, err // a *config.KeyError
+		}
+		return nil, s.Wrap("tls_cert", err)
 	}
 	srv.tls = cfg
 	srv.handshake = t.HandshakeTimeout
 	return certs, nil
-}
-
-// tlsErrorKey picks the key a tlsconf error is about.
-func tlsErrorKey(err error) string {
-	msg := err.Error()
-	for _, key := range []string{"tls_compatibility_level", "tls_ciphers", "tls_verify_peer", "tls_ca_file"} {
-		if strings.HasPrefix(msg, key) {
-			return key
-		}
-	}
-	return "tls_cert"
-}
-
-// trimKeyPrefix drops a leading "key: " that Errorf would repeat.
-func trimKeyPrefix(err error) string {
-	msg := err.Error()
-	if key, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(key, "tls_") && !strings.Contains(key, " ") {
-		return rest
-	}
-	return msg
 }
 
 // Reload re-reads the certificate, key and CA files; new handshakes use

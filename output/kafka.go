@@ -346,14 +346,10 @@ func (k *Kafka) configureTLS(s *config.Section) error {
 	}
 	r, _, err := tlsconf.ClientConfig(tlsconf.Options{
 		CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, CAFile: cfg.TLSCAFile,
-		VerifyPeer: cfg.TLSVerify, ServerName: cfg.TLSServerName,
+		VerifyPeer: cfg.TLSVerify, ServerName: cfg.TLSServerName, KeyPrefix: "kafka_",
 	}, func(err error) { k.log.Error("kafka TLS files", "error", err) })
 	if err != nil {
-		key := "kafka_tls_cert"
-		if strings.Contains(err.Error(), "tls_ca_file") {
-			key = "kafka_tls_ca_file"
-		}
-		return s.Errorf(key, "%v", err)
+		return s.Wrap("kafka_tls_cert", err)
 	}
 	k.tlsFiles = r
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}

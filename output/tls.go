@@ -236,8 +236,7 @@ func newTLS(c Config) (Output, error) {
 		s.Warn("tls_ciphers", "%s", w)
 	}
 	if err != nil {
-		key := tlsErrorKey(err, opts)
-		return nil, s.Errorf(key, "%s", strings.TrimPrefix(err.Error(), key+": "))
+		return nil, s.Wrap("tls_cert", err)
 	}
 	o := &tlsOutput{
 		keys:    k,
@@ -254,23 +253,6 @@ func newTLS(c Config) (Output, error) {
 	o.stop, o.abort = context.WithCancel(context.Background())
 	rand.Shuffle(len(o.addrs), func(i, j int) { o.addrs[i], o.addrs[j] = o.addrs[j], o.addrs[i] })
 	return o, nil
-}
-
-// tlsErrorKey finds the key an error of tlsconf is about: the one it
-// starts with, or the one whose file it names.
-func tlsErrorKey(err error, o tlsconf.Options) string {
-	msg := err.Error()
-	for _, k := range []string{"tls_ciphers", "tls_compatibility_level", "tls_ca_file", "tls_cert", "tls_key"} {
-		if strings.HasPrefix(msg, k) {
-			return k
-		}
-	}
-	for _, kf := range [][2]string{{"tls_ca_file", o.CAFile}, {"tls_cert", o.CertFile}, {"tls_key", o.KeyFile}} {
-		if kf[1] != "" && strings.Contains(msg, kf[1]) {
-			return kf[0]
-		}
-	}
-	return "tls_cert"
 }
 
 // splitAddr splits "host:port" or "[v6]:port" and checks both parts.
