@@ -23,7 +23,7 @@ import (
 )
 
 func init() {
-	Register("redis", Type{New: newRedis, Framing: "list item"})
+	Register("redis", Type{Parse: parseRedis, Framing: "list item"})
 }
 
 // Defaults of the redis input's keys: Flowgger's.
@@ -120,7 +120,21 @@ type Redis struct {
 	mu        sync.Mutex // guards workers while Run builds them
 }
 
-func newRedis(c Config) (Input, error) {
+// redisBuilder is a parsed redis input.
+type redisBuilder struct {
+	c        Config
+	k        redisKeys
+	addr     string
+	tlsFiles *tlsconf.Reloader
+}
+
+// Build implements Builder.
+func (b *redisBuilder) Build() (Input, error) {
+	return &Redis{c: b.c, k: b.k, addr: b.addr, tlsFiles: b.tlsFiles,
+		errLog: ratelog.New(b.c.Log, "Redis errors", "list", 10*time.Second, 5)}, nil
+}
+
+func parseRedis(c Config) (Builder, error) {
 	k := redisKeys{
 		Connect:   DefaultRedisConnect,
 		QueueKey:  DefaultRedisQueueKey,
@@ -130,7 +144,7 @@ func newRedis(c Config) (Input, error) {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
-	in := &Redis{c: c, k: k}
+	in := &redisBuilder{c: c, k: k}
 	s := c.Section
 	if s != nil {
 		if err := s.Decode(&in.k); err != nil {
@@ -185,7 +199,6 @@ func newRedis(c Config) (Input, error) {
 	if s != nil && (s.Has("framing") || s.Has("framed")) {
 		s.Warn("framing", "ignored: each Redis list item is one record")
 	}
-	in.errLog = ratelog.New(c.Log, "Redis errors", "list", 10*time.Second, 5)
 	return in, nil
 }
 
@@ -239,7 +252,7 @@ func parseRedisConnect(v string) (addr, user, pass string, db int, err error) {
 
 // configureTLS checks the TLS keys and loads the files, which are reloaded
 // when they change (and on SIGHUP) for new connections.
-func (in *Redis) configureTLS(errorf func(key, format string, args ...any) error, has func(string) bool) error {
+func (in *redisBuilder) configureTLS(errorf func(key, format string, args ...any) error, has func(string) bool) error {
 	k := in.k
 	if !k.TLS {
 		for _, key := range []string{"redis_tls_ca_file", "redis_tls_cert", "redis_tls_key", "redis_tls_verify", "redis_tls_server_name"} {

@@ -21,7 +21,7 @@ import (
 )
 
 func init() {
-	Register("tls", Type{New: newTLS, DefaultFraming: tlsDefaultFraming}, "syslog-tls")
+	Register("tls", Type{Parse: parseTLS, DefaultFraming: tlsDefaultFraming}, "syslog-tls")
 }
 
 // tlsDefaultFraming gives GELF (and its alias json) NUL-terminated frames,
@@ -178,7 +178,36 @@ type TLSStats struct {
 	ResentBytes  int64
 }
 
-func newTLS(c Config) (Output, error) {
+// tlsBuilder is a parsed tls output.
+type tlsBuilder struct {
+	keys tlsKeys
+	log  *slog.Logger
+	tls  *tlsconf.Reloader
+}
+
+// Build implements Builder.
+func (b *tlsBuilder) Build() (Output, error) {
+	k := b.keys
+	o := &tlsOutput{
+		keys:    k,
+		log:     b.log,
+		tls:     b.tls,
+		timeout: k.Timeout.Get(),
+		sample:  tcpSample,
+		rand:    func(n int64) int64 { return rand.Int64N(n) },
+		addrs:   append([]string(nil), k.Connect...),
+		next:    -1,
+		work:    make(chan *chunk),
+		closing: make(chan struct{}),
+	}
+	o.stop, o.abort = context.WithCancel(context.Background())
+	rand.Shuffle(len(o.addrs), func(i, j int) { o.addrs[i], o.addrs[j] = o.addrs[j], o.addrs[i] })
+	return o, nil
+}
+
+// parseTLS decodes and validates the tls output's keys, and loads the
+// certificates they name, which checks them.
+func parseTLS(c Config) (Builder, error) {
 	s := c.Section
 	k := tlsKeys{
 		Timeout:       config.Count[config.Seconds](DefaultTLSTimeout),
@@ -238,21 +267,7 @@ func newTLS(c Config) (Output, error) {
 	if err != nil {
 		return nil, s.Wrap("tls_cert", err)
 	}
-	o := &tlsOutput{
-		keys:    k,
-		log:     log,
-		tls:     r,
-		timeout: k.Timeout.Get(),
-		sample:  tcpSample,
-		rand:    func(n int64) int64 { return rand.Int64N(n) },
-		addrs:   append([]string(nil), k.Connect...),
-		next:    -1,
-		work:    make(chan *chunk),
-		closing: make(chan struct{}),
-	}
-	o.stop, o.abort = context.WithCancel(context.Background())
-	rand.Shuffle(len(o.addrs), func(i, j int) { o.addrs[i], o.addrs[j] = o.addrs[j], o.addrs[i] })
-	return o, nil
+	return &tlsBuilder{keys: k, log: log, tls: r}, nil
 }
 
 // splitAddr splits "host:port" or "[v6]:port" and checks both parts.
