@@ -495,3 +495,13 @@ func TestReloadReopensDeadLetterFiles(t *testing.T) {
 		t.Errorf("new dead-letter file = %q", got)
 	}
 }
+
+// inputNamed returns the running input named name, nil if there is none.
+func (p *Pipeline) inputNamed(name string) input.Input {
+	p.in.mu.Lock()
+	defer p.in.mu.Unlock()
+	if r := p.in.runs[name]; r != nil {
+		return r.in
+	}
+	return nil
+}
