@@ -352,6 +352,14 @@ func (g *Group) Reload() error {
 	if !live {
 		return errNotRunning
 	}
+	for _, m := range members {
+		// Run starts each pipeline's inputs at once: wait for that, so
+		// that a SIGHUP at start compares with what runs.
+		select {
+		case <-m.p.in.begun:
+		case <-m.p.hardCtx.Done():
+		}
+	}
 	files, mk, err := parseAll(g.paths)
 	if err != nil {
 		return err

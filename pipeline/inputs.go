@@ -38,6 +38,9 @@ type inputStage struct {
 	// waiting.
 	idle  chan struct{}
 	fatal chan error
+	// begun is closed once Run has started the first inputs: an update
+	// can only be applied after.
+	begun chan struct{}
 }
 
 // inputRun is a started input.
@@ -53,7 +56,7 @@ type inputRun struct {
 
 func newInputStage(p *Pipeline) *inputStage {
 	return &inputStage{p: p, runs: map[string]*inputRun{}, counters: map[string]*inputCounters{},
-		failed: map[string]string{}, idle: make(chan struct{}, 1), fatal: make(chan error, 1)}
+		failed: map[string]string{}, idle: make(chan struct{}, 1), fatal: make(chan error, 1), begun: make(chan struct{})}
 }
 
 // begin sets the context every input runs under and starts ins, the inputs
@@ -65,6 +68,7 @@ func (s *inputStage) begin(ctx context.Context, ins []*builtInput) {
 	for _, b := range ins {
 		s.startLocked(b, true)
 	}
+	close(s.begun)
 }
 
 // start starts the inputs an update added or changed.

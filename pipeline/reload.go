@@ -48,6 +48,11 @@ func (p *Pipeline) NewUpdate(f *config.File) (*Update, error) {
 // diff parses f and compares its plan with the running one: nothing is
 // built.
 func (p *Pipeline) diff(f *config.File) (*Update, error) {
+	select {
+	case <-p.in.begun:
+	default:
+		return nil, errNotStarted
+	}
 	np, err := parsePlan(f, p.opts, p.log, p.buffers)
 	if err != nil {
 		return nil, err
@@ -171,5 +176,10 @@ func (u *Update) Apply() error {
 	return u.Start()
 }
 
-// errNotRunning is Group.Reload's answer once the group has stopped.
-var errNotRunning = errors.New("flowgo is not running: nothing to reload")
+var (
+	// errNotRunning is Group.Reload's answer before Run or once the group
+	// has stopped.
+	errNotRunning = errors.New("flowgo is not running: nothing to reload")
+	// errNotStarted is NewUpdate's answer before Run started the inputs.
+	errNotStarted = errors.New("the pipeline has not started: nothing to update")
+)
