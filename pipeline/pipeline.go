@@ -121,8 +121,9 @@ type Pipeline struct {
 	stats Stats
 	taps  tapHub // flowgo tap; costs one atomic load per batch when idle
 
-	plan  atomic.Pointer[plan]
-	first []*builtInput // built by Build, started by Run
+	plan     atomic.Pointer[plan]
+	first    []*builtInput // built by Build, started by Run
+	released sync.Once     // Release, for a pipeline that will not run
 
 	in  *inputStage
 	out *outputStage
@@ -217,17 +218,20 @@ func (p *Pipeline) build() error {
 // Release frees what Build opened, for a pipeline that will not run: the
 // output is closed (an error is logged), the dead-letter files and the
 // disk queue too.
+// Calls after the first do nothing.
 func (p *Pipeline) Release() {
-	releaseInputs(p.first, p.log)
-	p.first = nil
-	if a := p.out.current(); a != nil {
-		a.release(p.log, time.Second)
-	}
-	if p.disk != nil {
-		if err := p.disk.Close(); err != nil {
-			p.log.Error("closing the disk queue", "error", err)
+	p.released.Do(func() {
+		releaseInputs(p.first, p.log)
+		p.first = nil
+		if a := p.out.current(); a != nil {
+			a.release(p.log, time.Second)
 		}
-	}
+		if p.disk != nil {
+			if err := p.disk.Close(); err != nil {
+				p.log.Error("closing the disk queue", "error", err)
+			}
+		}
+	})
 }
 
 // Describe returns the effective pipeline: a summary line per component,
