@@ -251,6 +251,32 @@ func (s *Splitter) Offset() int64 { return s.frameStart }
 // (after ErrFramingLost: the bytes read and never framed).
 func (s *Splitter) Buffered() int { return s.end - s.start }
 
+// ErrNoData is what a reader that may receive more bytes later (a file being
+// tailed) returns when it holds none for now. Next then returns (nil,
+// ErrNoData), keeping an unterminated frame buffered, and the next call
+// reads again.
+var ErrNoData = errors.New("no data for now")
+
+// Consumed returns the stream offset just past the frames Next has returned:
+// where reading would resume to see the rest of the stream again. While the
+// rest of an oversized frame is being skipped it is that frame's start.
+func (s *Splitter) Consumed() int64 {
+	if s.skip > 0 || s.skipToEOL {
+		return s.frameStart
+	}
+	return s.offset(s.start)
+}
+
+// TakePartial returns the unterminated frame buffered, if any, as Next
+// returns the last frame of a stream that ended (with a *FrameError if it is
+// too long), and consumes it. It returns (nil, nil) when there is none.
+func (s *Splitter) TakePartial() ([]byte, error) {
+	if s.end == s.start || s.skip > 0 || s.skipToEOL || s.framing == FramingSyslen {
+		return nil, nil
+	}
+	return s.finalFrame()
+}
+
 // Next returns the next frame. It returns (frame, nil) for a good frame,
 // (bytes, *FrameError) for a bad one (the caller keeps the bytes and calls
 // Next again), and (nil, err) at the end of the stream: io.EOF, the read
@@ -272,6 +298,12 @@ func (s *Splitter) Next() ([]byte, error) {
 			return frame, err
 		}
 		if s.err != nil {
+			if errors.Is(s.err, ErrNoData) {
+				// Not the end: keep an unterminated frame for the next call.
+				err := s.err
+				s.err = nil
+				return nil, err
+			}
 			if s.end > s.start && s.skip == 0 && !s.skipToEOL {
 				return s.finalFrame()
 			}

@@ -126,6 +126,9 @@ type Config struct {
 	Section *config.Section
 	// Name identifies the input in logs and metrics ("input", "input[1]").
 	Name string
+	// Pipeline names the pipeline the input belongs to (the config file's
+	// name); the file input names its default checkpoint file after it.
+	Pipeline string
 	// Decoder decodes each frame (input.format).
 	Decoder decoder.Decoder
 	// Framing is the validated input.framing (stream inputs).

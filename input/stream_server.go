@@ -464,10 +464,19 @@ func (s *streamServer) origin(peer string, sp *Splitter) string {
 }
 
 var (
-	errIdle          = errors.New("no data for the idle timeout")
-	errStopped       = errors.New("input stopping")
-	errCutAtShutdown = errors.New("the input stopped inside this frame: the rest of it had not arrived")
+	errIdle          error = readPause("no data for the idle timeout")
+	errStopped       error = readPause("input stopping")
+	errCutAtShutdown       = errors.New("the input stopped inside this frame: the rest of it had not arrived")
 )
+
+// readPause is an error of streamConn.Read that does not break the
+// connection: it is a timeout, so a tls.Conn on top does not keep it as
+// its final error, and the relp input can read on after serverclose.
+type readPause string
+
+func (e readPause) Error() string { return string(e) }
+func (readPause) Timeout() bool   { return true }
+func (readPause) Temporary() bool { return true }
 
 // streamConn is an accepted connection. Its Read applies the idle timeout
 // and, once the input stops, reads only the bytes that had arrived by then.

@@ -299,6 +299,10 @@ func (o *File) Probe(ctx context.Context) error {
 	return nil
 }
 
+// Buffered reports whether Write keeps frames in flowgo's memory
+// (file_buffer_size) until a Flush.
+func (o *File) Buffered() bool { return o.bufSize > 0 }
+
 // FlushInterval returns file_flush_interval.
 func (o *File) FlushInterval() time.Duration { return o.flushInterval }
 

@@ -41,6 +41,15 @@ type Flusher interface {
 	FlushInterval() time.Duration
 }
 
+// Buffering is a Flusher whose Write may return before the frames reach
+// the OS or the peer (file_buffer_size, tls_async). With a disk queue the
+// pipeline confirms such frames only after a Flush that succeeded, so that
+// a kill -9 cannot lose what the queue let go of.
+type Buffering interface {
+	Flusher
+	Buffered() bool
+}
+
 // Reloader is an output that can reopen its files or re-read its
 // certificates without a restart (logrotate's postrotate, certificate
 // rotation); the pipeline calls Reload on SIGHUP, between writes.

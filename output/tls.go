@@ -513,6 +513,10 @@ func (o *tlsOutput) Flush(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Buffered reports whether Write returns with frames in a lane's buffer,
+// not yet written to a connection (tls_async).
+func (o *tlsOutput) Buffered() bool { return o.keys.Async }
+
 // FlushInterval is tls_flush_interval with tls_async, and 0 (no timed
 // flush: every write is flushed) without.
 func (o *tlsOutput) FlushInterval() time.Duration {

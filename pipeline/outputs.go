@@ -35,6 +35,10 @@ type outputStage struct {
 	gen      uint64 // the codec generation of cur
 	batchIDs uint64 // the last delivery identity given (flowgo.Batch.ID)
 	retryLog *ratelog.Log
+	// unflushed is the disk queue position up to which batches were
+	// written to an output that buffers, to confirm after its next flush.
+	unflushed     flowgo.QueuePos
+	haveUnflushed bool
 }
 
 type swapRequest struct {
@@ -150,8 +154,15 @@ func (o *outputStage) run() {
 			}
 			for i, g := range group {
 				// A disk queue confirms only what was delivered: the
-				// rest stays queued for the next start.
-				if delivered || p.disk == nil {
+				// rest stays queued for the next start. What an output
+				// buffers is confirmed after its next flush.
+				switch {
+				case p.disk == nil:
+					p.queue.Done(g)
+				case !delivered:
+				case o.outputBuffers():
+					o.unflushed, o.haveUnflushed = g.QueuePos, true
+				default:
 					p.queue.Done(g)
 				}
 				flowgo.PutBatch(g)
@@ -165,7 +176,7 @@ func (o *outputStage) run() {
 			a := o.current()
 			if fl, ok := a.out.(output.Flusher); ok && fl.FlushInterval() > 0 && now.Sub(lastFlush) >= fl.FlushInterval() {
 				lastFlush = now
-				if err := fl.Flush(p.hardCtx); err != nil {
+				if err := o.flushOutput(fl); err != nil {
 					o.retryLog.Event(slog.LevelWarn, "output flush failed", a.plan.name, err)
 				}
 			}
@@ -194,6 +205,9 @@ func (o *outputStage) doSwap(sw *swapRequest) {
 	if fl, ok := old.out.(output.Flusher); ok {
 		if err := fl.Flush(ctx); err != nil {
 			p.log.Error("flushing the replaced output", "output", old.plan.name, "error", err)
+		} else if o.haveUnflushed {
+			p.disk.Confirm(o.unflushed)
+			o.haveUnflushed = false
 		}
 	}
 	if err := old.out.Close(ctx); err != nil {
@@ -237,10 +251,30 @@ func (o *outputStage) combine(dst *flowgo.Batch, group []*flowgo.Batch) {
 func (o *outputStage) finish() {
 	a := o.current()
 	if fl, ok := a.out.(output.Flusher); ok && o.p.hardCtx.Err() == nil {
-		if err := fl.Flush(o.p.hardCtx); err != nil {
+		if err := o.flushOutput(fl); err != nil {
 			o.p.log.Error("flushing the output", "output", a.plan.name, "error", err)
 		}
 	}
+}
+
+// outputBuffers reports whether the output keeps frames after Write
+// returns (output.Buffering).
+func (o *outputStage) outputBuffers() bool {
+	b, ok := o.current().out.(output.Buffering)
+	return ok && b.Buffered()
+}
+
+// flushOutput flushes fl and, once the flush succeeded, confirms to the
+// disk queue what the output had buffered.
+func (o *outputStage) flushOutput(fl output.Flusher) error {
+	if err := fl.Flush(o.p.hardCtx); err != nil {
+		return err
+	}
+	if o.haveUnflushed {
+		o.p.disk.Confirm(o.unflushed)
+		o.haveUnflushed = false
+	}
+	return nil
 }
 
 // deliver writes b until the output takes it, backing off between tries.

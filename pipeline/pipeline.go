@@ -206,7 +206,13 @@ func (p *Pipeline) build() error {
 			p.Release()
 			return &config.Error{File: p.opts.Path, Line: pl.queueLine, Key: "queue.path", Msg: err.Error(), Err: err}
 		}
-		d.SetPrepare(p.encode)
+		d.SetPrepare(func(b *flowgo.Batch) {
+			// Batches of the fast path may come encoded by their input;
+			// deliver encodes again any made for a replaced output.
+			if !b.Encoded {
+				p.encode(b)
+			}
+		})
 		p.disk, p.queue = d, d
 	} else {
 		p.mem = flowgo.NewQueue(pl.queueSize, pl.queueBytes)

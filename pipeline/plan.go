@@ -230,7 +230,7 @@ func (pl *plan) parseInputs(f *config.File, opts Options, log *slog.Logger) erro
 		ip, err := pl.parseInput(f, s, h, names, input.Config{
 			MaxMessageSize: h.MaxMessageSize, Truncate: h.MaxMessageAction == "truncate",
 			BatchRecords: DefaultBatchRecords, BatchBytes: DefaultBatchBytes,
-			Workers: workers, Stdin: opts.Stdin, Buffers: pl.buffers,
+			Workers: workers, Stdin: opts.Stdin, Buffers: pl.buffers, Pipeline: opts.Name,
 		}, log)
 		if err != nil {
 			return err

@@ -81,9 +81,11 @@ type inputSink struct {
 
 // Prepare encodes b for the output, on the input's goroutine, so that
 // encoding runs in parallel. A disk queue stores records, not frames: its
-// reader encodes what it reads back, for the output of the moment.
+// reader encodes what it reads back, for the output of the moment; only
+// while it keeps up (its fast path hands it the batches put, as they are)
+// is encoding here worth it.
 func (s *inputSink) Prepare(b *flowgo.Batch) {
-	if !b.Encoded && s.p.disk == nil {
+	if !b.Encoded && (s.p.disk == nil || s.p.disk.CaughtUp()) {
 		s.p.encode(b)
 	}
 }
@@ -96,10 +98,9 @@ func (s *inputSink) Put(b *flowgo.Batch) error {
 	n, bytesIn := b.Len(), b.BytesIn
 	if err := s.p.queue.Put(s.p.hardCtx, b); err != nil {
 		if errors.Is(err, queue.ErrNotSynced) {
-			// Written, so queued, but not known durable: the input
-			// must not acknowledge it.
+			// Written, so queued (and the queue's), but not known
+			// durable: the input must not acknowledge it.
 			s.accepted(n, bytesIn)
-			flowgo.PutBatch(b)
 			return err
 		}
 		s.p.stats.Lost.Add(int64(n))

@@ -236,3 +236,73 @@ func TestDiskCountsItsBacklogAtStart(t *testing.T) {
 		})
 	}
 }
+
+// While the reader keeps up, batches reach it in memory (the fast path);
+// when it falls behind it reads them from disk; across the changes, and
+// across a restart, every record comes once, in order, and positions stay
+// right.
+func TestDiskFastPathAndDiskReadsMix(t *testing.T) {
+	dir := t.TempDir()
+	d, err := Open(testConfig(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Start()
+	const per = 100
+	var got []string
+	done := make(chan struct{})
+	slow := make(chan bool, 1)
+	go func() {
+		defer close(done)
+		for b := range d.Batches() {
+			for i := range b.Records {
+				got = append(got, strings.Clone(b.Records[i].Msg))
+			}
+			d.Sent(b)
+			d.Done(b)
+			flowgo.PutBatch(b)
+			select {
+			case s := <-slow:
+				if s {
+					time.Sleep(200 * time.Millisecond) // fall behind
+				}
+			default:
+			}
+		}
+	}()
+	n := 0
+	for round := range 6 {
+		// A steady stretch (the reader keeps up), then a burst while the
+		// reader pauses.
+		for range 30 {
+			put(t, d, n, per, per)
+			n += per
+			time.Sleep(2 * time.Millisecond)
+		}
+		slow <- round%2 == 0
+		for range 50 {
+			put(t, d, n, per, per)
+			n += per
+		}
+	}
+	d.CloseInput()
+	<-done
+	checkSequence(t, got, 0, n)
+	fast := d.Stats.FastBatches.Load()
+	t.Logf("%d records in %d batches put; %d batches came by the fast path", n, n/per, fast)
+	if fast == 0 || fast >= int64(n/per) {
+		t.Errorf("%d batches by the fast path of %d; want both paths used", fast, n/per)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Everything was confirmed: a restart has nothing to deliver.
+	d, err = Open(testConfig(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if u := d.Usage(); u.Records != 0 {
+		t.Errorf("after a restart %d records are pending; all were confirmed", u.Records)
+	}
+}
