@@ -9,10 +9,12 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+
+	"github.com/flowgo/flowgo/config"
 )
 
 func init() {
-	Register("file", Type{New: newFile, Stream: true})
+	Register("file", Type{Parse: parseFile, Stream: true})
 }
 
 // Defaults of the file input's keys.
@@ -127,7 +129,9 @@ func (in *File) Counters() []Counter {
 	return out
 }
 
-func newFile(c Config) (Input, error) {
+// parseFile decodes and checks the file input's keys; the input it builds
+// opens its files and checkpoints in Run.
+func parseFile(c Config) (Builder, error) {
 	k := fileKeys{
 		ReadFrom:           DefaultFileReadFrom,
 		CheckpointInterval: DefaultFileCheckpointInterval,
@@ -143,11 +147,11 @@ func newFile(c Config) (Input, error) {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
 	if !fileIdentities {
-		return nil, fmt.Errorf("type: the file input needs device and inode numbers, which %s does not give", runtime.GOOS)
+		return nil, config.KeyErrorf("type", "the file input needs device and inode numbers, which %s does not give", runtime.GOOS)
 	}
 	s := c.Section
 	if s == nil {
-		return nil, fmt.Errorf("src: missing: the file input needs a glob such as \"/var/log/app/*.log\"")
+		return nil, config.KeyErrorf("src", "missing: the file input needs a glob such as \"/var/log/app/*.log\"")
 	}
 	if err := s.Decode(&k); err != nil {
 		return nil, err
@@ -209,18 +213,18 @@ func newFile(c Config) (Input, error) {
 	if err := streamCheckParamName(k.PathField); err != nil {
 		return nil, s.Errorf("path_field", "%v", err)
 	}
-	in := &File{c: c, k: k}
+	var ml *multilineRule
 	switch k.Multiline {
 	case MultilineOff:
 		if k.MultilineStart != "" {
 			return nil, s.Errorf("multiline_start", "set multiline = \"start\" too, for lines that match it to begin a record")
 		}
 	case MultilineIndent, MultilineStart:
-		in.ml = &multilineRule{mode: k.Multiline, maxBytes: k.MultilineMaxBytes, timeout: k.MultilineTimeout}
-		if in.ml.maxBytes == 0 {
-			in.ml.maxBytes = c.MaxMessageSize
+		ml = &multilineRule{mode: k.Multiline, maxBytes: k.MultilineMaxBytes, timeout: k.MultilineTimeout}
+		if ml.maxBytes == 0 {
+			ml.maxBytes = c.MaxMessageSize
 		}
-		if k.MultilineMaxBytes < 0 || in.ml.maxBytes > c.MaxMessageSize {
+		if k.MultilineMaxBytes < 0 || ml.maxBytes > c.MaxMessageSize {
 			return nil, s.Errorf("multiline_max_bytes", "must be 0 (max_message_size) or between 1 and max_message_size (%d), not %d", c.MaxMessageSize, k.MultilineMaxBytes)
 		}
 		if k.Multiline == MultilineStart {
@@ -231,27 +235,26 @@ func newFile(c Config) (Input, error) {
 			if err != nil {
 				return nil, s.Errorf("multiline_start", "%v", err)
 			}
-			in.ml.start = re
+			ml.start = re
 		} else if k.MultilineStart != "" {
 			return nil, s.Errorf("multiline_start", "only used with multiline = \"start\", not %q", k.Multiline)
 		}
 	default:
 		return nil, s.Errorf("multiline", "must be \"off\", \"indent\" or \"start\", not %q", k.Multiline)
 	}
-	in.path = k.CheckpointPath
-	if in.path == "" {
-		in.path = defaultCheckpointPath(c)
+	path := k.CheckpointPath
+	if path == "" {
+		path = defaultCheckpointPath(c)
 	}
-	if abs, err := filepath.Abs(in.path); err == nil {
-		in.path = abs
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
 	}
 	// flowgo check shows the values in effect.
-	k.CheckpointPath = in.path
-	if in.ml != nil {
-		k.MultilineMaxBytes = in.ml.maxBytes
+	k.CheckpointPath = path
+	if ml != nil {
+		k.MultilineMaxBytes = ml.maxBytes
 	}
-	in.k = k
-	return in, nil
+	return BuilderFunc(func() (Input, error) { return &File{c: c, k: k, ml: ml, path: path}, nil }), nil
 }
 
 // defaultCheckpointPath is <pipeline>.<input>.checkpoints.json next to the

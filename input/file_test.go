@@ -42,7 +42,7 @@ func newFileInput(t testing.TB, keys string, mod ...func(*Config)) (*File, *sync
 	for _, m := range mod {
 		m(&c)
 	}
-	in, err := newFile(c)
+	in, err := (Type{Parse: parseFile}).New(c)
 	if err != nil {
 		return nil, logs, err
 	}
@@ -761,7 +761,7 @@ func TestFileDefaultCheckpointPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := newFile(Config{Section: f.Inputs[1], Name: "input[1]", Pipeline: "web", MaxMessageSize: 100})
+	in, err := (Type{Parse: parseFile}).New(Config{Section: f.Inputs[1], Name: "input[1]", Pipeline: "web", MaxMessageSize: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -779,7 +779,7 @@ func TestFileDefaultCheckpointPath(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		in, err = newFile(Config{Section: f.Inputs[0], Name: "input", Pipeline: "web", MaxMessageSize: 100})
+		in, err = (Type{Parse: parseFile}).New(Config{Section: f.Inputs[0], Name: "input", Pipeline: "web", MaxMessageSize: 100})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,13 +16,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/internal/ratelog"
 	"github.com/flowgo/flowgo/internal/tlsconf"
 	"github.com/redis/go-redis/v9"
 )
 
 func init() {
-	Register("redis", Type{New: newRedis, Framing: "list item"})
+	Register("redis", Type{Parse: parseRedis, Framing: "list item"})
 }
 
 // Defaults of the redis input's keys: Flowgger's.
@@ -119,7 +120,21 @@ type Redis struct {
 	mu        sync.Mutex // guards workers while Run builds them
 }
 
-func newRedis(c Config) (Input, error) {
+// redisBuilder is a parsed redis input.
+type redisBuilder struct {
+	c        Config
+	k        redisKeys
+	addr     string
+	tlsFiles *tlsconf.Reloader
+}
+
+// Build implements Builder.
+func (b *redisBuilder) Build() (Input, error) {
+	return &Redis{c: b.c, k: b.k, addr: b.addr, tlsFiles: b.tlsFiles,
+		errLog: ratelog.New(b.c.Log, "Redis errors", "list", 10*time.Second, 5)}, nil
+}
+
+func parseRedis(c Config) (Builder, error) {
 	k := redisKeys{
 		Connect:   DefaultRedisConnect,
 		QueueKey:  DefaultRedisQueueKey,
@@ -129,7 +144,7 @@ func newRedis(c Config) (Input, error) {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
-	in := &Redis{c: c, k: k}
+	in := &redisBuilder{c: c, k: k}
 	s := c.Section
 	if s != nil {
 		if err := s.Decode(&in.k); err != nil {
@@ -139,7 +154,7 @@ func newRedis(c Config) (Input, error) {
 	k = in.k
 	errorf := func(key, format string, args ...any) error {
 		if s == nil {
-			return fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...))
+			return config.KeyErrorf(key, format, args...)
 		}
 		return s.Errorf(key, format, args...)
 	}
@@ -184,7 +199,6 @@ func newRedis(c Config) (Input, error) {
 	if s != nil && (s.Has("framing") || s.Has("framed")) {
 		s.Warn("framing", "ignored: each Redis list item is one record")
 	}
-	in.errLog = ratelog.New(c.Log, "Redis errors", "list", 10*time.Second, 5)
 	return in, nil
 }
 
@@ -238,7 +252,7 @@ func parseRedisConnect(v string) (addr, user, pass string, db int, err error) {
 
 // configureTLS checks the TLS keys and loads the files, which are reloaded
 // when they change (and on SIGHUP) for new connections.
-func (in *Redis) configureTLS(errorf func(key, format string, args ...any) error, has func(string) bool) error {
+func (in *redisBuilder) configureTLS(errorf func(key, format string, args ...any) error, has func(string) bool) error {
 	k := in.k
 	if !k.TLS {
 		for _, key := range []string{"redis_tls_ca_file", "redis_tls_cert", "redis_tls_key", "redis_tls_verify", "redis_tls_server_name"} {
@@ -266,14 +280,13 @@ func (in *Redis) configureTLS(errorf func(key, format string, args ...any) error
 	}
 	r, _, err := tlsconf.ClientConfig(tlsconf.Options{
 		CertFile: k.TLSCert, KeyFile: k.TLSKey, CAFile: k.TLSCAFile,
-		VerifyPeer: k.TLSVerify, ServerName: k.TLSServerName,
+		VerifyPeer: k.TLSVerify, ServerName: k.TLSServerName, KeyPrefix: "redis_",
 	}, func(err error) { in.c.Log.Error("redis TLS files", "error", err) })
 	if err != nil {
-		key := "redis_tls_cert"
-		if strings.Contains(err.Error(), "tls_ca_file") {
-			key = "redis_tls_ca_file"
+		if s := in.c.Section; s != nil {
+			return s.Wrap("redis_tls_cert", err)
 		}
-		return errorf(key, "%v", err)
+		return err // a *config.KeyError
 	}
 	in.tlsFiles = r
 	return nil

@@ -53,7 +53,7 @@ func startRedis(t testing.TB, srv *redistest.Server, keys string, sink Sink, opt
 	c := redisConfig(t, fmt.Sprintf("redis_connect = %q\n%s", srv.Addr, keys))
 	logs := &syncbuf.Buffer{}
 	c.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	in, err := newRedis(c)
+	in, err := Type{Parse: parseRedis}.New(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +338,7 @@ func TestRedisRejectsItemsThatDoNotDecodeAndRemovesThem(t *testing.T) {
 	sink := newTestSink()
 	c2 := redisConfig(t, fmt.Sprintf("redis_connect = %q", srv.Addr))
 	c2.MaxMessageSize = 50
-	in, err := newRedis(c2)
+	in, err := Type{Parse: parseRedis}.New(c2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +413,7 @@ func TestRedisACLUserAndPassword(t *testing.T) {
 		redisPush(t, admin, "logs", seqItems("b", 0, 10))
 		sink := newTestSink()
 		c := redisConfig(t, fmt.Sprintf("redis_connect = \"flowgo:s3cret@%s\"", srv.Addr))
-		in, err := newRedis(c)
+		in, err := Type{Parse: parseRedis}.New(c)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	Register("relp", Type{New: newRELP, Framing: "relp"})
+	Register("relp", Type{Parse: parseRELP, Framing: "relp"})
 }
 
 // DefaultRELPListen is the relp input's default address (imrelp has no
@@ -89,7 +89,13 @@ type relpKeys struct {
 var tlsKeyNames = []string{"tls_cert", "tls_key", "tls_ca_file", "tls_verify_peer",
 	"tls_compatibility_level", "tls_ciphers", "tls_handshake_timeout"}
 
-func newRELP(c Config) (Input, error) {
+// relpBuilder is a parsed relp input.
+type relpBuilder struct {
+	tcpBuilder
+	t *streamTLS // nil without relp_tls
+}
+
+func parseRELP(c Config) (Builder, error) {
 	k, err := decodeStreamKeys(c, DefaultRELPListen)
 	if err != nil {
 		return nil, err
@@ -114,13 +120,25 @@ func newRELP(c Config) (Input, error) {
 		}
 	}
 	c.Framing = "relp"
-	srv := newStreamServer(c, k, "relp")
-	in := &RELP{streamServer: srv, resends: newRELPResends()}
-	in.logProt = ratelog.New(srv.c.Log, "RELP sessions ended by protocol errors", "peer", 10*time.Second, 5)
+	b := &relpBuilder{tcpBuilder: tcpBuilder{c: c, k: k}}
 	if rk.TLS {
-		if in.certs, err = srv.configureTLS(s); err != nil {
+		t, err := parseStreamTLS(s, c.Log)
+		if err != nil {
 			return nil, err
 		}
+		b.t = &t
+	}
+	return b, nil
+}
+
+// Build implements Builder.
+func (b *relpBuilder) Build() (Input, error) {
+	srv := newStreamServer(b.c, b.k, "relp")
+	in := &RELP{streamServer: srv, resends: newRELPResends()}
+	in.logProt = ratelog.New(srv.c.Log, "RELP sessions ended by protocol errors", "peer", 10*time.Second, 5)
+	if b.t != nil {
+		b.t.apply(srv)
+		in.certs = b.t.certs
 	}
 	srv.session = in.serveSession
 	return in, nil

@@ -176,7 +176,7 @@ func startRELPDecoding(t testing.TB, keys, format string, sink *recordSink, maxS
 		t.Fatal(err)
 	}
 	logs := &syncbuf.Buffer{}
-	in, err := newRELP(Config{
+	in, err := Type{Parse: parseRELP}.New(Config{
 		Section: f.Inputs[0], Name: "input", Decoder: dec, MaxMessageSize: maxSize,
 		BatchRecords: 1024, BatchBytes: 1 << 20,
 		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

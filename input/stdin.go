@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	Register("stdin", Type{New: newStdin, Stream: true})
+	Register("stdin", Type{Parse: parseStdin, Stream: true})
 }
 
 // stdinInput reads one stream, typically a file piped in, as fast as the
@@ -24,11 +24,12 @@ type stdinInput struct {
 	c Config
 }
 
-func newStdin(c Config) (Input, error) {
+// parseStdin: the stdin input has no keys of its own.
+func parseStdin(c Config) (Builder, error) {
 	if c.Stdin == nil {
 		c.Stdin = os.Stdin
 	}
-	return &stdinInput{c: c}, nil
+	return BuilderFunc(func() (Input, error) { return &stdinInput{c: c}, nil }), nil
 }
 
 // rawChunk is a run of consecutive frames copied out of the stream.

@@ -220,7 +220,7 @@ func TestTLSUnknownCiphersAreWarnedAbout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := newTLS(Config{Section: f.Inputs[0], Framing: FramingLine, Decoder: verbatim{}}); err != nil {
+	if _, err := (Type{Parse: parseTLS}).New(Config{Section: f.Inputs[0], Framing: FramingLine, Decoder: verbatim{}}); err != nil {
 		t.Fatal(err)
 	}
 	w := f.Warnings()

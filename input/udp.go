@@ -23,7 +23,7 @@ import (
 )
 
 func init() {
-	Register("udp", Type{New: newUDP})
+	Register("udp", Type{Parse: parseUDP})
 }
 
 // Defaults of the udp input's keys.
@@ -122,7 +122,24 @@ type udpInput struct {
 	addr      atomic.Pointer[net.UDPAddr]
 }
 
-func newUDP(c Config) (Input, error) {
+// udpBuilder is a parsed udp input.
+type udpBuilder struct {
+	c          Config
+	k          udpKeys
+	maxInflate int
+	maxChunked int
+}
+
+// ListenAddress implements Listener.
+func (b *udpBuilder) ListenAddress() (string, string) { return "udp", b.k.Listen }
+
+// Build implements Builder.
+func (b *udpBuilder) Build() (Input, error) {
+	return &udpInput{c: b.c, k: b.k, gelf: b.k.Format == "gelf", maxInflate: b.maxInflate, maxChunked: b.maxChunked,
+		bound: make(chan struct{})}, nil
+}
+
+func parseUDP(c Config) (Builder, error) {
 	s := c.Section
 	k := udpKeys{
 		Listen: DefaultUDPListen, Format: "rfc5424", RecvBuffer: DefaultUDPRecvBuffer,
@@ -159,7 +176,8 @@ func newUDP(c Config) (Input, error) {
 		}
 		maxInflate = k.MaxInflatedSize
 	}
-	u := &udpInput{c: c, k: k, gelf: k.Format == "gelf", maxInflate: maxInflate, bound: make(chan struct{})}
+	u := &udpBuilder{c: c, k: k, maxInflate: maxInflate}
+	gelf := k.Format == "gelf"
 	// A chunked message is either compressed (and inflates to at most
 	// maxInflate) or not (and is at most max_message_size, plus the
 	// trailing newline or NUL some senders add).
@@ -177,7 +195,7 @@ func newUDP(c Config) (Input, error) {
 		return nil, s.Errorf("gelf_max_pending_bytes", "must be between %d (one message of the largest size) and %d bytes, not %d",
 			need, maxUDPSetting, k.GELFMaxPendingBytes)
 	}
-	if !u.gelf {
+	if !gelf {
 		for _, key := range []string{"gelf_chunk_timeout", "gelf_max_chunks", "gelf_max_pending", "gelf_max_pending_bytes"} {
 			if s.Has(key) {
 				s.Warn(key, "ignored: chunked GELF is reassembled only with format = \"gelf\"")

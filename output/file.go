@@ -23,7 +23,7 @@ import (
 
 func init() {
 	Register("file", Type{
-		New:            func(c Config) (Output, error) { return NewFile(c) },
+		Parse:          func(c Config) (Builder, error) { return parseFile(c) },
 		DefaultFraming: func(string) string { return "line" },
 	})
 }
@@ -82,20 +82,8 @@ func (o *File) openAppend(name string) (fileHandle, error) {
 // Write, Flush and Close are called by the pipeline; Reopen may be called
 // from any goroutine, for SIGHUP.
 type File struct {
-	path          string // file_path
-	stem, ext     string // file name split as Rust's Path::file_stem and extension
-	dir           string
-	bufSize       int
-	flushInterval time.Duration
-	rotSize       int64
-	rotTime       time.Duration
-	maxFiles      int
-	cleanTime     bool // maxFiles also prunes time-rotated files
-	stamp         *timefmt.Format
-	shape         stampShape // nil when stamps have no fixed shape
-	compress      string     // "" (none), "gzip" or "zstd"
-	mode          os.FileMode
-	log           *slog.Logger
+	fileSettings
+	log *slog.Logger
 
 	now  func() time.Time                 // the clock, injectable for tests
 	open func(string) (fileHandle, error) // opens for append, injectable for tests
@@ -116,6 +104,24 @@ type File struct {
 	arch    *archiver
 }
 
+// fileSettings are the file output's keys, validated: what parseFile
+// makes of a section, and a File never changes.
+type fileSettings struct {
+	path          string // file_path
+	stem, ext     string // file name split as Rust's Path::file_stem and extension
+	dir           string
+	bufSize       int
+	flushInterval time.Duration
+	rotSize       int64
+	rotTime       time.Duration
+	maxFiles      int
+	cleanTime     bool // maxFiles also prunes time-rotated files
+	stamp         *timefmt.Format
+	shape         stampShape // nil when stamps have no fixed shape
+	compress      string     // "" (none), "gzip" or "zstd"
+	mode          os.FileMode
+}
+
 // progress records how much of a batch a failed Write delivered, so that
 // the retry of that same batch does not write those bytes twice.
 type progress struct {
@@ -129,9 +135,34 @@ var _ Output = (*File)(nil)
 var _ Flusher = (*File)(nil)
 var _ Prober = (*File)(nil)
 
-// NewFile builds a file output from c. It validates the configuration and
-// does no I/O: the file is opened by the first Write.
+// fileBuilder is a parsed file output.
+type fileBuilder struct {
+	set fileSettings
+	log *slog.Logger
+}
+
+// Build implements Builder.
+func (b *fileBuilder) Build() (Output, error) { return b.build(), nil }
+
+func (b *fileBuilder) build() *File {
+	o := &File{fileSettings: b.set, log: b.log, now: time.Now}
+	o.open = o.openAppend
+	return o
+}
+
+// NewFile parses c and builds a file output, as Type.New does. It does no
+// I/O: the file is opened by the first Write.
 func NewFile(c Config) (*File, error) {
+	b, err := parseFile(c)
+	if err != nil {
+		return nil, err
+	}
+	return b.build(), nil
+}
+
+// parseFile decodes and validates the file output's keys. The one look at
+// the disk it makes is at file_path's directory.
+func parseFile(c Config) (*fileBuilder, error) {
 	s := c.Section
 	cfg := fileConfig{
 		FlushInterval:  time.Second,
@@ -185,7 +216,7 @@ func NewFile(c Config) (*File, error) {
 			return nil, s.Errorf("file_rotation_timeformat", "the stamp %q would put a path separator in the file name", st)
 		}
 	}
-	o := &File{
+	o := &fileSettings{
 		path:          cfg.Path,
 		dir:           filepath.Dir(cfg.Path),
 		bufSize:       int(cfg.BufferSize),
@@ -194,16 +225,14 @@ func NewFile(c Config) (*File, error) {
 		rotTime:       cfg.RotationTime.Get(),
 		maxFiles:      int(cfg.RotationFiles),
 		stamp:         stamp,
-		log:           c.Log,
 		mode:          cfg.Mode.Get(),
-		now:           time.Now,
 	}
-	o.open = o.openAppend
 	o.stem, o.ext = splitName(base)
-	if o.log == nil {
-		o.log = slog.New(slog.DiscardHandler)
+	log := c.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	o.log = o.log.With("output", "file", "path", cfg.Path)
+	log = log.With("output", "file", "path", cfg.Path)
 	o.shape, _ = shapeOf(stamp)
 
 	switch cfg.Compress {
@@ -242,7 +271,7 @@ func NewFile(c Config) (*File, error) {
 			s.Warn("file_rotation_compress", "has no effect without file_rotation_size or file_rotation_time")
 		}
 	}
-	return o, nil
+	return &fileBuilder{set: *o, log: log}, nil
 }
 
 // Probe proves the output can write: the file being written (file_path

@@ -25,7 +25,7 @@ import (
 
 func init() {
 	Register("kafka", Type{
-		New:            newKafka,
+		Parse:          parseKafka,
 		DefaultFraming: func(string) string { return FramingNoop },
 		FixedFraming:   FramingNoop,
 	})
@@ -140,17 +140,11 @@ var kafkaKeys = map[string]func(*flowgo.Record) string{
 // across retries), and tells exactly which messages were acknowledged, so
 // a retried batch re-sends only the rest.
 type Kafka struct {
-	cfg       kafkaConfig
-	log       *slog.Logger
+	kafkaSettings
 	addr      net.Addr
 	transport *kafka.Transport
 	client    *kafka.Client
 	stop      context.CancelFunc // ends the transport's goroutines
-	acks      kafka.RequiredAcks
-	codec     kafka.Compression
-	key       func(*flowgo.Record) string
-	timeout   time.Duration
-	tlsFiles  *tlsconf.Reloader
 
 	// Written only by Write and Close, which the pipeline calls from one
 	// goroutine.
@@ -182,7 +176,44 @@ type kafkaHealth struct {
 	msg string
 }
 
-func newKafka(c Config) (Output, error) {
+// kafkaSettings are the kafka output's keys, validated: what parseKafka
+// makes of a section, and a Kafka never changes. The TLS files are loaded
+// (a value); nothing is connected or started.
+type kafkaSettings struct {
+	cfg      kafkaConfig
+	log      *slog.Logger
+	acks     kafka.RequiredAcks
+	codec    kafka.Compression
+	key      func(*flowgo.Record) string
+	timeout  time.Duration
+	tlsFiles *tlsconf.Reloader // nil without kafka_tls
+	sasl     sasl.Mechanism    // nil without kafka_sasl_mechanism
+}
+
+// Build implements Builder: the transport and client, which connect on
+// the first Write.
+func (k *kafkaSettings) Build() (Output, error) {
+	o := &Kafka{kafkaSettings: *k}
+	ctx, stop := context.WithCancel(context.Background())
+	o.stop = stop
+	o.transport = &kafka.Transport{
+		ClientID:    k.cfg.ClientID,
+		MetadataTTL: kafkaMetadataTTL,
+		// Only this topic's metadata: a cluster may hold thousands.
+		MetadataTopics: []string{k.cfg.Topic},
+		Context:        ctx,
+		SASL:           k.sasl,
+	}
+	if k.tlsFiles != nil {
+		o.transport.Dial = tlsDialer(k.tlsFiles)
+	}
+	o.addr = kafka.TCP(k.cfg.Brokers...)
+	o.client = &kafka.Client{Addr: o.addr, Transport: o.transport, Timeout: k.timeout}
+	o.health.Store(&kafkaHealth{ok: true, msg: "no batch written yet"})
+	return o, nil
+}
+
+func parseKafka(c Config) (Builder, error) {
 	s := c.Section
 	cfg := kafkaConfig{
 		Acks:            DefaultKafkaAcks,
@@ -203,17 +234,15 @@ func newKafka(c Config) (Output, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	k := &Kafka{cfg: cfg, log: log}
+	k := &kafkaSettings{cfg: cfg, log: log}
 	if err := k.validate(s); err != nil {
 		return nil, err
 	}
-	k.health.Store(&kafkaHealth{ok: true, msg: "no batch written yet"})
 	return k, nil
 }
 
-// validate checks the keys, warns about risky ones, and builds the client
-// (no network I/O: connections are made by the first Write).
-func (k *Kafka) validate(s *config.Section) error {
+// validate checks the keys and warns about risky ones.
+func (k *kafkaSettings) validate(s *config.Section) error {
 	cfg := &k.cfg
 	if len(cfg.Brokers) == 0 {
 		return s.Errorf("kafka_brokers", `is required: a list of "host:port" addresses, such as ["kafka1:9092", "kafka2:9092"]`)
@@ -275,27 +304,10 @@ func (k *Kafka) validate(s *config.Section) error {
 	if cfg.ClientID == "" {
 		cfg.ClientID = DefaultKafkaClientID
 	}
-
-	ctx, stop := context.WithCancel(context.Background())
-	k.stop = stop
-	k.transport = &kafka.Transport{
-		ClientID:    cfg.ClientID,
-		MetadataTTL: kafkaMetadataTTL,
-		// Only this topic's metadata: a cluster may hold thousands.
-		MetadataTopics: []string{cfg.Topic},
-		Context:        ctx,
-	}
 	if err := k.configureTLS(s); err != nil {
-		stop()
 		return err
 	}
-	if err := k.configureSASL(s); err != nil {
-		stop()
-		return err
-	}
-	k.addr = kafka.TCP(cfg.Brokers...)
-	k.client = &kafka.Client{Addr: k.addr, Transport: k.transport, Timeout: k.timeout}
-	return nil
+	return k.configureSASL(s)
 }
 
 // validTopic applies Kafka's rules for topic names.
@@ -314,11 +326,9 @@ func validTopic(t string) error {
 	return nil
 }
 
-// configureTLS dials brokers over TLS when kafka_tls is set. The handshake
-// is done in the transport's Dial with a configuration taken from the
-// reloader at each dial, so that renewed certificates and CAs are used by
-// new connections without a restart.
-func (k *Kafka) configureTLS(s *config.Section) error {
+// configureTLS loads the TLS files when kafka_tls is set; Build then dials
+// the brokers over TLS (tlsDialer).
+func (k *kafkaSettings) configureTLS(s *config.Section) error {
 	cfg := &k.cfg
 	if !cfg.TLS {
 		for _, key := range []string{"kafka_tls_ca_file", "kafka_tls_cert", "kafka_tls_key", "kafka_tls_verify", "kafka_tls_server_name"} {
@@ -346,18 +356,21 @@ func (k *Kafka) configureTLS(s *config.Section) error {
 	}
 	r, _, err := tlsconf.ClientConfig(tlsconf.Options{
 		CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, CAFile: cfg.TLSCAFile,
-		VerifyPeer: cfg.TLSVerify, ServerName: cfg.TLSServerName,
+		VerifyPeer: cfg.TLSVerify, ServerName: cfg.TLSServerName, KeyPrefix: "kafka_",
 	}, func(err error) { k.log.Error("kafka TLS files", "error", err) })
 	if err != nil {
-		key := "kafka_tls_cert"
-		if strings.Contains(err.Error(), "tls_ca_file") {
-			key = "kafka_tls_ca_file"
-		}
-		return s.Errorf(key, "%v", err)
+		return s.Wrap("kafka_tls_cert", err)
 	}
 	k.tlsFiles = r
+	return nil
+}
+
+// tlsDialer dials brokers over TLS. The handshake is done with a
+// configuration taken from the reloader at each dial, so that renewed
+// certificates and CAs are used by new connections without a restart.
+func tlsDialer(r *tlsconf.Reloader) func(ctx context.Context, network, address string) (net.Conn, error) {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	k.transport.Dial = func(ctx context.Context, network, address string) (net.Conn, error) {
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
 		raw, err := dialer.DialContext(ctx, network, address)
 		if err != nil {
 			return nil, err
@@ -374,11 +387,10 @@ func (k *Kafka) configureTLS(s *config.Section) error {
 		}
 		return conn, nil
 	}
-	return nil
 }
 
-// configureSASL sets the transport's SASL mechanism.
-func (k *Kafka) configureSASL(s *config.Section) error {
+// configureSASL picks the SASL mechanism.
+func (k *kafkaSettings) configureSASL(s *config.Section) error {
 	cfg := &k.cfg
 	mech := strings.ToLower(cfg.SASLMechanism)
 	if mech == "" {
@@ -412,7 +424,7 @@ func (k *Kafka) configureSASL(s *config.Section) error {
 	if err != nil {
 		return s.Errorf("kafka_sasl_mechanism", "%v", err)
 	}
-	k.transport.SASL = m
+	k.sasl = m
 	return nil
 }
 

@@ -21,7 +21,7 @@ import (
 )
 
 func init() {
-	Register("tls", Type{New: newTLS, DefaultFraming: tlsDefaultFraming}, "syslog-tls")
+	Register("tls", Type{Parse: parseTLS, DefaultFraming: tlsDefaultFraming}, "syslog-tls")
 }
 
 // tlsDefaultFraming gives GELF (the pipeline passes "gelf" for its alias
@@ -179,7 +179,36 @@ type TLSStats struct {
 	ResentBytes  int64
 }
 
-func newTLS(c Config) (Output, error) {
+// tlsBuilder is a parsed tls output.
+type tlsBuilder struct {
+	keys tlsKeys
+	log  *slog.Logger
+	tls  *tlsconf.Reloader
+}
+
+// Build implements Builder.
+func (b *tlsBuilder) Build() (Output, error) {
+	k := b.keys
+	o := &tlsOutput{
+		keys:    k,
+		log:     b.log,
+		tls:     b.tls,
+		timeout: k.Timeout.Get(),
+		sample:  tcpSample,
+		rand:    func(n int64) int64 { return rand.Int64N(n) },
+		addrs:   append([]string(nil), k.Connect...),
+		next:    -1,
+		work:    make(chan *chunk),
+		closing: make(chan struct{}),
+	}
+	o.stop, o.abort = context.WithCancel(context.Background())
+	rand.Shuffle(len(o.addrs), func(i, j int) { o.addrs[i], o.addrs[j] = o.addrs[j], o.addrs[i] })
+	return o, nil
+}
+
+// parseTLS decodes and validates the tls output's keys, and loads the
+// certificates they name, which checks them.
+func parseTLS(c Config) (Builder, error) {
 	s := c.Section
 	k := tlsKeys{
 		Timeout:       config.Count[config.Seconds](DefaultTLSTimeout),
@@ -237,41 +266,9 @@ func newTLS(c Config) (Output, error) {
 		s.Warn("tls_ciphers", "%s", w)
 	}
 	if err != nil {
-		key := tlsErrorKey(err, opts)
-		return nil, s.Errorf(key, "%s", strings.TrimPrefix(err.Error(), key+": "))
+		return nil, s.Wrap("tls_cert", err)
 	}
-	o := &tlsOutput{
-		keys:    k,
-		log:     log,
-		tls:     r,
-		timeout: k.Timeout.Get(),
-		sample:  tcpSample,
-		rand:    func(n int64) int64 { return rand.Int64N(n) },
-		addrs:   append([]string(nil), k.Connect...),
-		next:    -1,
-		work:    make(chan *chunk),
-		closing: make(chan struct{}),
-	}
-	o.stop, o.abort = context.WithCancel(context.Background())
-	rand.Shuffle(len(o.addrs), func(i, j int) { o.addrs[i], o.addrs[j] = o.addrs[j], o.addrs[i] })
-	return o, nil
-}
-
-// tlsErrorKey finds the key an error of tlsconf is about: the one it
-// starts with, or the one whose file it names.
-func tlsErrorKey(err error, o tlsconf.Options) string {
-	msg := err.Error()
-	for _, k := range []string{"tls_ciphers", "tls_compatibility_level", "tls_ca_file", "tls_cert", "tls_key"} {
-		if strings.HasPrefix(msg, k) {
-			return k
-		}
-	}
-	for _, kf := range [][2]string{{"tls_ca_file", o.CAFile}, {"tls_cert", o.CertFile}, {"tls_key", o.KeyFile}} {
-		if kf[1] != "" && strings.Contains(msg, kf[1]) {
-			return kf[0]
-		}
-	}
-	return "tls_cert"
+	return &tlsBuilder{keys: k, log: log, tls: r}, nil
 }
 
 // splitAddr splits "host:port" or "[v6]:port" and checks both parts.

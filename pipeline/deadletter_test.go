@@ -18,7 +18,7 @@ func openTestDeadLetter(t *testing.T, s deadLetterSettings) (*deadLetter, string
 	if s.mode == 0 {
 		s.mode = 0o640
 	}
-	d, err := deadLetterFor(Options{}, path, s)
+	d, err := newDeadLetters().acquire(&deadLetterSpec{path: path, settings: s})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -169,8 +169,8 @@ func TestDiskQueueSurvivesAReload(t *testing.T) {
 	if got := mem.got(); len(got) != len(want) {
 		t.Fatalf("delivered %d; want %d", len(got), len(want))
 	}
-	if p.plan.queue.Path != filepath.Clean(dir) {
-		t.Errorf("the plan names queue %s after the reload; the running one is %s", p.plan.queue.Path, dir)
+	if pl := p.plan.Load(); pl.queue.Path != filepath.Clean(dir) {
+		t.Errorf("the plan names queue %s after the reload; the running one is %s", pl.queue.Path, dir)
 	}
 }
 

@@ -308,13 +308,11 @@ file_path = %q
 	p := g.Pipelines()[0]
 	var addr net.Addr
 	waitFor(t, "the tcp input to listen", func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		r := p.inputs["tcp:127.0.0.1:0"]
-		if r == nil {
+		in := p.inputNamed("tcp:127.0.0.1:0")
+		if in == nil {
 			return false
 		}
-		addr = r.plan.input.(interface{ Addr() net.Addr }).Addr()
+		addr = in.(interface{ Addr() net.Addr }).Addr()
 		return addr != nil
 	})
 	conn, err := net.Dial("tcp", addr.String())

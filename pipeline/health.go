@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/flowgo/flowgo"
-	"github.com/flowgo/flowgo/input"
 	"github.com/flowgo/flowgo/output"
 )
 
@@ -158,16 +156,13 @@ func (p *Pipeline) runProbes(ctx context.Context) {
 	)
 	for {
 		now := time.Now()
-		if g := p.health.generation(); !started || g != gen {
+		if g := p.out.health.generation(); !started || g != gen {
 			gen, started, began, last, retry = g, true, now, time.Time{}, probeRetry
 		}
-		p.mu.Lock()
-		out := p.out.out
-		p.mu.Unlock()
-		pr, ok := out.(output.Prober)
+		pr, ok := p.out.current().out.(output.Prober)
 		switch {
 		case !ok:
-			p.health.probed(gen, now, nil)
+			p.out.health.probed(gen, now, nil)
 		case p.probeDue(now, began, last, retry):
 			last = now
 			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
@@ -176,9 +171,9 @@ func (p *Pipeline) runProbes(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			p.health.probed(gen, now, err)
+			p.out.health.probed(gen, now, err)
 			if err != nil {
-				p.log.Debug("output probe failed", "output", p.outputName(), "error", err, "retry_in", retry.String())
+				p.log.Debug("output probe failed", "output", p.out.name(), "error", err, "retry_in", retry.String())
 				retry = min(2*retry, probeEvery)
 			} else {
 				retry = probeRetry
@@ -197,14 +192,14 @@ func (p *Pipeline) runProbes(ctx context.Context) {
 // (from probeFirst on), to retry a failed probe, or after probeEvery
 // without proof.
 func (p *Pipeline) probeDue(now, began, last time.Time, retry time.Duration) bool {
-	if p.health.writeStart.Load() != 0 || p.health.failing.Load() {
+	if p.out.health.writeStart.Load() != 0 || p.out.health.failing.Load() {
 		return false
 	}
-	proven := p.health.provenAt.Load()
+	proven := p.out.health.provenAt.Load()
 	if last.IsZero() && proven == 0 {
 		return now.Sub(began) >= probeFirst
 	}
-	if ok, _ := p.health.proof(); !ok {
+	if ok, _ := p.out.health.proof(); !ok {
 		return now.Sub(last) >= retry
 	}
 	return now.Sub(time.Unix(0, proven)) >= probeEvery && now.Sub(last) >= probeEvery
@@ -227,8 +222,8 @@ type healthChecker interface {
 // with an error, and no output write has been stuck for more than stall.
 func (p *Pipeline) Live(stall time.Duration, now time.Time) []ComponentHealth {
 	out := p.inputHealth(false)
-	ch := ComponentHealth{Pipeline: p.Name, Component: "output " + p.outputName(), Healthy: true}
-	if start := p.health.writeStart.Load(); start != 0 {
+	ch := ComponentHealth{Pipeline: p.Name, Component: "output " + p.out.name(), Healthy: true}
+	if start := p.out.health.writeStart.Load(); start != 0 {
 		if d := now.Sub(time.Unix(0, start)); d > stall {
 			ch.Healthy = false
 			ch.Reason = fmt.Sprintf("a write has been in progress for %s (stall limit %s)", d.Round(time.Second), stall)
@@ -244,19 +239,16 @@ func (p *Pipeline) Live(stall time.Duration, now time.Time) []ComponentHealth {
 func (p *Pipeline) Ready() []ComponentHealth {
 	out := p.inputHealth(true)
 	ok, why := p.outputReady()
-	return append(out, ComponentHealth{Pipeline: p.Name, Component: "output " + p.outputName(), Healthy: ok, Reason: why})
+	return append(out, ComponentHealth{Pipeline: p.Name, Component: "output " + p.out.name(), Healthy: ok, Reason: why})
 }
 
 // outputReady is Ready's verdict on the output. It only reads state: the
 // probes run on their own goroutine.
 func (p *Pipeline) outputReady() (bool, string) {
-	if ok, why := p.health.proof(); !ok {
+	if ok, why := p.out.health.proof(); !ok {
 		return false, why
 	}
-	p.mu.Lock()
-	o := p.out.out
-	p.mu.Unlock()
-	if hc, ok := o.(healthChecker); ok {
+	if hc, ok := p.out.current().out.(healthChecker); ok {
 		if ok, why := hc.Healthy(); !ok {
 			return false, why
 		}
@@ -264,29 +256,6 @@ func (p *Pipeline) outputReady() (bool, string) {
 	return true, ""
 }
 
-func (p *Pipeline) outputName() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.name
-}
-
 // inputHealth reports each input: stopped on its own with an error, or,
 // when ready is set, running but not receiving (input.ReadyReporter).
-func (p *Pipeline) inputHealth(ready bool) []ComponentHealth {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []ComponentHealth
-	for name, r := range p.inputs {
-		ch := ComponentHealth{Pipeline: p.Name, Component: "input " + name, Healthy: true}
-		if why, failed := p.failed[name]; failed {
-			ch.Healthy, ch.Reason = false, why
-		} else if rr, ok := r.plan.input.(input.ReadyReporter); ok && ready {
-			if ok, why := rr.Ready(); !ok {
-				ch.Healthy, ch.Reason = false, why
-			}
-		}
-		out = append(out, ch)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Component < out[j].Component })
-	return out
-}
+func (p *Pipeline) inputHealth(ready bool) []ComponentHealth { return p.in.health(p.Name, ready) }

@@ -50,13 +50,11 @@ func runGroup(t *testing.T, body string, opts Options) (*Group, func(name string
 	addr := func(name string) net.Addr {
 		var a net.Addr
 		waitFor(t, name+" to listen", func() bool {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			r := p.inputs[name]
+			r := p.inputNamed(name)
 			if r == nil {
 				return false
 			}
-			switch in := r.plan.input.(type) {
+			switch in := r.(type) {
 			case interface{ Addr() net.Addr }:
 				a = in.Addr()
 			case interface {
@@ -319,7 +317,7 @@ func TestStreamBufferBudgetKey(t *testing.T) {
 	mem, id := newMem(t)
 	src := "[input]\ntype = \"stdin\"\nformat=\"testline\"\n%s\n[output]\ntype=\"testmem\"\nformat=\"testmsg\"\nid=\"" + id + "\"\n"
 	limit := func(p *Pipeline) int {
-		_, _, l := p.plan.buffers.Usage()
+		_, _, l := p.buffers.Usage()
 		return l
 	}
 	if got := limit(build(t, fmt.Sprintf(src, ""), Options{})); got != 64<<20 {
@@ -358,7 +356,7 @@ func TestStreamBufferBudgetKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u.np.buffers != p.plan.buffers {
+	if u.np.buffers != p.buffers {
 		t.Error("a reload builds its inputs with a budget of their own: the pipeline's would be exceeded twice over")
 	}
 	if got := limit(p); got != 1<<20 {

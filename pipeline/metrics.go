@@ -100,23 +100,9 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, p := range c.pipelines() {
 		name := p.Name
-		p.mu.Lock()
-		type named struct {
-			name    string
-			ctr     *inputCounters
-			running bool // among the inputs of the running plan
-			up      bool
-		}
-		ctrs := make([]named, 0, len(p.counters))
-		for n, ctr := range p.counters {
-			_, running := p.inputs[n]
-			_, failed := p.failed[n]
-			ctrs = append(ctrs, named{n, ctr, running, running && !failed})
-		}
-		outName := p.out.name
-		p.mu.Unlock()
-		for _, in := range ctrs {
-			ctr, l := in.ctr, []string{name, in.name, in.ctr.typ}
+		outName := p.out.name()
+		for _, in := range p.in.countersSnapshot() {
+			ctr, l := in.ctr, []string{name, in.name, in.typ}
 			counter(descInRecords, ctr.received.Load(), l...)
 			counter(descInBytes, ctr.bytes.Load(), l...)
 			counter(descInBatches, ctr.batches.Load(), l...)
@@ -132,26 +118,26 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 			for reason, v := range ctr.dropped {
 				counter(descInDropped, v.Load(), append(l, reason)...)
 			}
-			if _, seen := ctr.dropped[kernelDrops]; !seen && ctr.typ == "udp" {
+			if _, seen := ctr.dropped[kernelDrops]; !seen && in.typ == "udp" {
 				// From the start, so that an alert on its increase sees
 				// the first drop.
 				counter(descInDropped, 0, append(l, kernelDrops)...)
 			}
 			ctr.dropMu.Unlock()
-			if ctr.conns != nil {
-				open, refused, hs := ctr.conns.ConnCounts()
+			if in.conns != nil {
+				open, refused, hs := in.conns.ConnCounts()
 				gauge(descInConns, open, l...)
 				counter(descInRefused, refused, l...)
 				counter(descInHandshake, hs, l...)
 			}
-			if ac, ok := ctr.conns.(input.ConnAbortCounter); ok {
+			if ac, ok := in.conns.(input.ConnAbortCounter); ok {
 				reset, unread, readErr := ac.ConnsAborted()
 				counter(descInAborted, reset, append(l, "reset")...)
 				counter(descInAborted, unread, append(l, "unread")...)
 				counter(descInAborted, readErr, append(l, "error")...)
 			}
-			if ctr.own != nil {
-				for _, c := range ctr.own.Counters() {
+			if in.own != nil {
+				for _, c := range in.own.Counters() {
 					names, values := inputLabels, l
 					if c.Reason != "" {
 						names, values = inputReasonLabels, append(l[:len(l):len(l)], c.Reason)
@@ -180,8 +166,8 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descQueueMaxRecs, int64(maxRecs), name)
 			gauge(descQueueMaxByte, int64(maxBytes), name)
 		}
-		p.metrics.writeRecords.Collect(ch)
-		p.metrics.writeSeconds.Collect(ch)
+		p.out.metrics.writeRecords.Collect(ch)
+		p.out.metrics.writeSeconds.Collect(ch)
 	}
 }
 

@@ -21,12 +21,11 @@ func names(t *testing.T, src string) ([]string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.plan.release(quietLog())
 	var in []string
-	for _, ip := range p.plan.inputs {
+	for _, ip := range p.plan.Load().inputs {
 		in = append(in, ip.name)
 	}
-	return in, p.plan.out.name
+	return in, p.plan.Load().out.name
 }
 
 func TestComponentNames(t *testing.T) {
@@ -123,7 +122,7 @@ func TestJSONIsGELFForOutputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Release()
-	if got := p.plan.out.codec.framing; got != "nul" {
+	if got := p.plan.Load().out.framing; got != "nul" {
 		t.Errorf("tls output with format json: framing %q; want nul, as for gelf", got)
 	}
 }

@@ -21,70 +21,94 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// serve starts the HTTP listener for /metrics, /healthz and /readyz.
-func (g *Group) serve() error {
-	ln, err := net.Listen("tcp", g.metrics.Listen)
-	if err != nil {
-		return fmt.Errorf("[metrics] listen %s: %w", g.metrics.Listen, err)
-	}
-	g.reg = prometheus.NewRegistry()
-	g.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	g.reg.MustRegister(&metricsCollector{pipelines: g.Pipelines})
-	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "flowgo_build_info", Help: "flowgo's version; the value is 1.",
-		ConstLabels: prometheus.Labels{"version": g.version}})
-	info.Set(1)
-	g.reg.MustRegister(info)
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelError)}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		now := time.Now()
-		var all []ComponentHealth
-		for _, p := range g.Pipelines() {
-			all = append(all, p.Live(g.metrics.StallTimeout, now)...)
-		}
-		writeHealth(w, all)
-	})
-	mux.HandleFunc("/tap", g.serveTap)
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		var all []ComponentHealth
-		for _, p := range g.Pipelines() {
-			all = append(all, p.Ready()...)
-		}
-		writeHealth(w, all)
-	})
-	g.server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	g.tapCtx, g.stopTaps = context.WithCancel(context.Background())
-	g.mu.Lock()
-	g.ln = ln
-	g.mu.Unlock()
-	go func() {
-		if err := g.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			g.log.Error("metrics listener", "error", err)
-		}
-	}()
-	g.log.Info("metrics listening", "address", ln.Addr().String())
-	return nil
+// server serves a group's /metrics, /healthz, /readyz and /tap on the
+// [metrics] listener. It reads the pipelines through pipelines (the
+// group's Pipelines), which never waits for a reload, and the pipelines'
+// state through atomics and locks held only briefly: a reload draining
+// behind a stuck output never holds up an answer.
+type server struct {
+	pipelines func() []*Pipeline
+	stall     time.Duration
+	log       *slog.Logger
+	ln        net.Listener
+	http      *http.Server
+	// tapCtx ends the /tap streams when the listener stops.
+	tapCtx   context.Context
+	stopTaps context.CancelFunc
 }
 
-func (g *Group) stopServing() {
-	g.stopTaps() // taps stream until their client leaves: end them
+// startServer listens on k.Listen and serves until stop.
+func startServer(k metricsKeys, version string, log *slog.Logger, pipelines func() []*Pipeline) (*server, error) {
+	ln, err := net.Listen("tcp", k.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("[metrics] listen %s: %w", k.Listen, err)
+	}
+	s := &server{pipelines: pipelines, stall: k.StallTimeout, log: log, ln: ln}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(&metricsCollector{pipelines: pipelines})
+	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "flowgo_build_info", Help: "flowgo's version; the value is 1.",
+		ConstLabels: prometheus.Labels{"version": version}})
+	info.Set(1)
+	reg.MustRegister(info)
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
+	mux.HandleFunc("/healthz", s.serveHealth)
+	mux.HandleFunc("/readyz", s.serveReady)
+	mux.HandleFunc("/tap", s.serveTap)
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.tapCtx, s.stopTaps = context.WithCancel(context.Background())
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener", "error", err)
+		}
+	}()
+	log.Info("metrics listening", "address", ln.Addr().String())
+	return s, nil
+}
+
+// addr returns the address the server listens on.
+func (s *server) addr() net.Addr { return s.ln.Addr() }
+
+// stop ends the taps and shuts the server down.
+func (s *server) stop() {
+	s.stopTaps() // taps stream until their client leaves: end them
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	g.server.Shutdown(ctx)
+	if err := s.http.Shutdown(ctx); err != nil {
+		s.log.Warn("stopping the metrics listener", "error", err)
+	}
+}
+
+func (s *server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	var all []ComponentHealth
+	for _, p := range s.pipelines() {
+		all = append(all, p.Live(s.stall, now)...)
+	}
+	writeHealth(w, all)
+}
+
+func (s *server) serveReady(w http.ResponseWriter, r *http.Request) {
+	var all []ComponentHealth
+	for _, p := range s.pipelines() {
+		all = append(all, p.Ready()...)
+	}
+	writeHealth(w, all)
 }
 
 // serveTap streams what a tap shows, one JSON TapEvent per line, until
 // the client leaves, n records were shown, or flowgo stops. Query keys:
 // pipeline, input, output, format, rejected, n. It listens only where
 // [metrics] listens.
-func (g *Group) serveTap(w http.ResponseWriter, r *http.Request) {
+func (s *server) serveTap(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	fail := func(code int, format string, args ...any) {
 		http.Error(w, fmt.Sprintf(format, args...), code)
 	}
 	var ps []*Pipeline
 	var names []string
-	for _, p := range g.Pipelines() {
+	for _, p := range s.pipelines() {
 		names = append(names, p.Name)
 		if want := q.Get("pipeline"); want == "" || want == p.Name {
 			ps = append(ps, p)
@@ -127,10 +151,10 @@ func (g *Group) serveTap(w http.ResponseWriter, r *http.Request) {
 		f.Encoder = enc
 	}
 	limit := int64(-1)
-	if s := q.Get("n"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
+	if v := q.Get("n"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
-			fail(http.StatusBadRequest, "n: want a positive number, not %q", s)
+			fail(http.StatusBadRequest, "n: want a positive number, not %q", v)
 			return
 		}
 		limit = n
@@ -184,7 +208,7 @@ func (g *Group) serveTap(w http.ResponseWriter, r *http.Request) {
 			}
 		case <-r.Context().Done():
 			return
-		case <-g.tapCtx.Done():
+		case <-s.tapCtx.Done():
 			return
 		}
 	}

@@ -133,18 +133,10 @@ func (p *Pipeline) Tap(t *Tap) (stop func()) {
 }
 
 // InputNames returns the names of the pipeline's running inputs.
-func (p *Pipeline) InputNames() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]string, 0, len(p.inputs))
-	for n := range p.inputs {
-		out = append(out, n)
-	}
-	return out
-}
+func (p *Pipeline) InputNames() []string { return p.in.names() }
 
 // OutputName returns the name of the pipeline's output.
-func (p *Pipeline) OutputName() string { return p.outputName() }
+func (p *Pipeline) OutputName() string { return p.out.name() }
 
 // tapInput shows records an input decoded, before they are queued.
 func (p *Pipeline) tapInput(input string, b *flowgo.Batch) {
@@ -197,7 +189,7 @@ func (p *Pipeline) tapReject(component, origin string, frame []byte, err error) 
 		f := &t.filter
 		e := TapEvent{Pipeline: p.Name, Input: component}
 		if component == "output" {
-			e.Input, e.Output = "", p.outputName()
+			e.Input, e.Output = "", p.out.name()
 		}
 		if !f.Rejected || (f.Input != "" && f.Input != e.Input) || (f.Output != "" && f.Output != e.Output) {
 			continue

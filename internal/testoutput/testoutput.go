@@ -23,7 +23,7 @@ func Register[T output.Output](typ string) *Registry[T] {
 	r := &Registry[T]{byID: map[string]T{}}
 	output.Register(typ, output.Type{
 		DefaultFraming: func(string) string { return output.FramingNoop },
-		New: func(c output.Config) (output.Output, error) {
+		Parse: func(c output.Config) (output.Builder, error) {
 			var k struct {
 				ID string `toml:"id"`
 			}
@@ -36,7 +36,7 @@ func Register[T output.Output](typ string) *Registry[T] {
 			if !ok {
 				return nil, fmt.Errorf("no test output with id %q", k.ID)
 			}
-			return o, nil
+			return output.BuilderFunc(func() (output.Output, error) { return o, nil }), nil
 		},
 	})
 	return r
