@@ -408,8 +408,10 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 		if err := bt.Add(frame, 0); err != nil {
 			sink.Reject(s.origin(peer, sp), frame, err)
 		}
-		if !open && !sc.isStopping() {
-			sc.stop() // read no more than what has arrived
+		if !open {
+			// What is read now is counted lost: the connection stops
+			// (its window closes) and reads what was let in.
+			sc.stop()
 		}
 	}
 	open = bt.Flush() && open
@@ -494,10 +496,10 @@ type streamConn struct {
 }
 
 // drainRounds bounds how many times a stopping connection takes its budget
-// again from what arrived while it read the last one. A sender that goes
-// on writing leaves less each round (the reading is faster than a
-// network); what still arrives after the last round, within microseconds
-// of the close, is all that a close can cost it.
+// again, within the stop's grace, from what arrived while it read the last
+// one. The stop closes the receive window (closeWindow), so only what the
+// sender was already let send can arrive: the rounds end with the socket
+// empty.
 const drainRounds = 8
 
 // manage hands the read deadlines to Read.
@@ -516,17 +518,12 @@ func (c *streamConn) stop() {
 		return
 	}
 	c.stopping = true
+	closeWindow(c.Conn)
 	c.budget = inQueue(c.Conn)
 	c.stopUntil = time.Now().Add(shutdownGrace)
 	// Wake a Read blocked on an empty socket (or a handshake); Read sees
 	// stopping and goes on with the budget.
 	c.Conn.SetReadDeadline(time.Now())
-}
-
-func (c *streamConn) isStopping() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.stopping
 }
 
 func (c *streamConn) wasStopped() bool {
