@@ -30,11 +30,11 @@ func init() {
 // per line, which is what Flowgger's own TLS input reads by default.
 // Flowgger gave only "gelf" NUL framing and sent other formats without any
 // separator.
-func tlsDefaultFraming(format string) string {
+func tlsDefaultFraming(format string) flowgo.Framing {
 	if format == "gelf" {
-		return FramingNUL
+		return flowgo.FramingNUL
 	}
-	return FramingLine
+	return flowgo.FramingLine
 }
 
 // Defaults of the tls output's keys.
