@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -152,16 +151,7 @@ func (d *deadLetter) Write(frame []byte, reason error) {
 // stream inputs hand over only its first max_message_size bytes (a UDP
 // datagram comes whole, and so longer).
 func (d *deadLetter) cutByInput(frame []byte, reason error) bool {
-	return d.inputMax > 0 && len(frame) <= d.inputMax && tooLong(reason)
-}
-
-func tooLong(err error) bool {
-	if errors.Is(err, input.ErrFrameTooLong) {
-		return true
-	}
-	// Until FrameError wraps its cause, its reason names it.
-	var fe *input.FrameError
-	return errors.As(err, &fe) && strings.Contains(fe.Reason, input.ErrFrameTooLong.Error())
+	return d.inputMax > 0 && len(frame) <= d.inputMax && errors.Is(reason, input.ErrFrameTooLong)
 }
 
 func (f *deadFile) timedFlush() {

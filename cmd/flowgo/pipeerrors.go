@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 
 	fg "github.com/flowgo/flowgo"
@@ -77,7 +76,7 @@ func (e *errorsFile) reject(frame []byte, reason error) {
 		framing = fg.FramingSyslen
 	}
 	mark := ""
-	if isTooLong(reason) {
+	if errors.Is(reason, input.ErrFrameTooLong) {
 		// The input kept only this much (syslen): say so.
 		mark = pipeline.CutMark(len(frame), -1)
 	}
@@ -133,15 +132,6 @@ func (e *errorsFile) Close() error {
 		e.spool.tmp.Close()
 	}
 	return err
-}
-
-func isTooLong(err error) bool {
-	if errors.Is(err, input.ErrFrameTooLong) {
-		return true
-	}
-	// Until FrameError wraps its cause, its reason names it.
-	var fe *input.FrameError
-	return errors.As(err, &fe) && strings.Contains(fe.Reason, input.ErrFrameTooLong.Error())
 }
 
 // spooler reads the stream the stdin input reads and follows its frames as
