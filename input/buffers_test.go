@@ -207,7 +207,7 @@ func FuzzSplitterWithBudget(f *testing.F) {
 		f.Add(s, uint8(0), uint16(100))
 		f.Add(s, uint8(2), uint16(5000))
 	}
-	framings := []string{"line", "nul", "syslen", "auto"}
+	framings := []flowgo.Framing{flowgo.FramingLine, flowgo.FramingNUL, flowgo.FramingSyslen, flowgo.FramingAuto}
 	f.Fuzz(func(t *testing.T, in string, which uint8, maxSize uint16) {
 		framing := framings[int(which)%len(framings)]
 		limit := int(maxSize%20000) + 1

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
 )
 
@@ -168,10 +169,10 @@ func parseFile(c Config) (Builder, error) {
 		k.Src = abs
 	}
 	switch c.Framing {
-	case "", FramingLine:
-		c.Framing = FramingLine
-	case FramingNUL:
-	case FramingCapnp:
+	case "", flowgo.FramingLine:
+		c.Framing = flowgo.FramingLine
+	case flowgo.FramingNUL:
+	case flowgo.FramingCapnp:
 		if !s.Has("framing") {
 			return nil, s.Errorf("format", "the file input reads lines (or NUL-terminated records): format \"capnp\" needs a stream input (stdin, tcp, tls)")
 		}

@@ -1132,7 +1132,7 @@ func (t *tailer) lastLineStart(fd *os.File, size int64) int64 {
 	n, _ := fd.ReadAt(buf, from)
 	buf = buf[:n]
 	delim := byte('\n')
-	if t.c.Framing == FramingNUL {
+	if t.c.Framing == flowgo.FramingNUL {
 		delim = 0
 	}
 	if n == 0 || buf[n-1] == delim {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/internal/syncbuf"
 )
@@ -32,12 +33,12 @@ func newFileInput(t testing.TB, keys string, mod ...func(*Config)) (*File, *sync
 	}
 	logs := &syncbuf.Buffer{}
 	c := Config{
-		Section: f.Inputs[0], Name: "input", Pipeline: "test", Decoder: keepFrame{}, Framing: FramingLine,
+		Section: f.Inputs[0], Name: "input", Pipeline: "test", Decoder: keepFrame{}, Framing: flowgo.FramingLine,
 		MaxMessageSize: 64 << 10, BatchRecords: 64, BatchBytes: 1 << 20,
 		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if fr, ok := f.Inputs[0].Raw()["framing"].(string); ok {
-		c.Framing = fr // the pipeline's key
+		c.Framing = flowgo.Framing(fr) // the pipeline's key
 	}
 	for _, m := range mod {
 		m(&c)

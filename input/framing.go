@@ -5,32 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
+	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/decoder"
 )
 
-// Framings a stream input accepts (input.framing).
-const (
-	FramingLine   = "line"   // frames end with LF; a trailing CR is removed
-	FramingNUL    = "nul"    // frames end with a NUL byte (GELF over TCP)
-	FramingSyslen = "syslen" // RFC 6587 octet counting: "LEN SP FRAME"
-	FramingAuto   = "auto"   // syslen if the stream's first frame starts with a digit, nul if it ends with NUL, else line
-)
-
-// Framings lists the input framings, for help texts and errors.
-var Framings = []string{FramingLine, FramingNUL, FramingSyslen, FramingAuto}
+// Framings lists the framings a stream input accepts (input.framing), for
+// help texts and errors.
+var Framings = []flowgo.Framing{flowgo.FramingLine, flowgo.FramingNUL, flowgo.FramingSyslen, flowgo.FramingAuto, flowgo.FramingCapnp}
 
 // ValidFraming reports whether f is an input framing.
-func ValidFraming(f string) bool {
-	switch f {
-	case FramingLine, FramingNUL, FramingSyslen, FramingAuto:
-		return true
-	case FramingCapnp:
-		return true
-	}
-	return false
-}
+func ValidFraming(f flowgo.Framing) bool { return slices.Contains(Framings, f) }
 
 // FrameError describes a frame the splitter could not deliver whole: too
 // long, or with a bad octet count. The splitter returns it together with the
@@ -104,7 +91,7 @@ func datagramError(err error) error {
 // shared with other streams, when one is set (useBudget).
 type Splitter struct {
 	r        io.Reader
-	framing  string
+	framing  flowgo.Framing
 	max      int
 	truncate bool
 
@@ -143,7 +130,7 @@ type Splitter struct {
 // NewSplitter returns a splitter reading r with framing (one of Framings),
 // frames limited to maxSize bytes; longer ones are truncated when truncate
 // is set, else returned with a FrameError.
-func NewSplitter(r io.Reader, framing string, maxSize int, truncate bool) *Splitter {
+func NewSplitter(r io.Reader, framing flowgo.Framing, maxSize int, truncate bool) *Splitter {
 	maxSize = max(maxSize, 1)
 	own := getBuffer(baseBufferSize)
 	frameCap := (maxSize + frameSlack + 4095) &^ 4095
@@ -235,7 +222,7 @@ func (s *Splitter) grow(must bool) {
 
 // Framing returns the framing in use; for auto, what the stream's first
 // frame decided ("auto" until then).
-func (s *Splitter) Framing() string { return s.framing }
+func (s *Splitter) Framing() flowgo.Framing { return s.framing }
 
 // Frames returns how many frames Next has returned, good or bad.
 func (s *Splitter) Frames() int64 { return s.frames }
@@ -271,7 +258,7 @@ func (s *Splitter) Consumed() int64 {
 // returns the last frame of a stream that ended (with a *FrameError if it is
 // too long), and consumes it. It returns (nil, nil) when there is none.
 func (s *Splitter) TakePartial() ([]byte, error) {
-	if s.end == s.start || s.skip > 0 || s.skipToEOL || s.framing == FramingSyslen {
+	if s.end == s.start || s.skip > 0 || s.skipToEOL || s.framing == flowgo.FramingSyslen {
 		return nil, nil
 	}
 	return s.finalFrame()
@@ -322,10 +309,10 @@ func (s *Splitter) finalFrame() ([]byte, error) {
 	s.frameStart = off
 	s.frameLine = s.lines
 	s.frames++
-	if s.framing == FramingSyslen {
+	if s.framing == flowgo.FramingSyslen {
 		return rest, &FrameError{Offset: off, Reason: "stream ended inside an octet-counted frame", Err: ErrBadOctetCount}
 	}
-	if s.framing == FramingLine || s.framing == FramingAuto {
+	if s.framing == flowgo.FramingLine || s.framing == flowgo.FramingAuto {
 		rest = bytes.TrimSuffix(rest, []byte{'\r'})
 	}
 	if len(rest) == 0 {
@@ -387,17 +374,17 @@ func (s *Splitter) split() (frame []byte, err error, ok bool) {
 			return nil, nil, false
 		}
 	}
-	if s.framing == FramingAuto {
+	if s.framing == flowgo.FramingAuto {
 		if !s.decideAuto() {
 			return nil, nil, false
 		}
 	}
 	switch s.framing {
-	case FramingSyslen:
+	case flowgo.FramingSyslen:
 		return s.splitCounted()
-	case FramingNUL:
+	case flowgo.FramingNUL:
 		return s.splitDelimited(0)
-	case FramingCapnp:
+	case flowgo.FramingCapnp:
 		return s.splitCapnp()
 	default:
 		return s.splitDelimited('\n')
@@ -417,23 +404,23 @@ func (s *Splitter) decideAuto() bool {
 	}
 	if first == s.end {
 		if s.err != nil {
-			s.framing = FramingLine
+			s.framing = flowgo.FramingLine
 			return true
 		}
 		return false
 	}
 	if c := s.buf[first]; c >= '1' && c <= '9' {
-		s.framing = FramingSyslen
+		s.framing = flowgo.FramingSyslen
 		return true
 	}
 	window := s.buf[first:min(s.end, first+s.max+1)]
 	switch i := bytes.IndexAny(window, "\n\x00"); {
 	case i >= 0 && window[i] == 0:
 		// The blank bytes before the first frame would stay in it.
-		s.framing = FramingNUL
+		s.framing = flowgo.FramingNUL
 		s.start, s.scanned = first, max(s.scanned, first)
 	case i >= 0, len(window) > s.max, s.err != nil:
-		s.framing = FramingLine
+		s.framing = flowgo.FramingLine
 	default:
 		return false
 	}
@@ -619,5 +606,12 @@ func trimLF(b []byte) []byte {
 
 // FramingHelp describes the input framings for -h.
 func FramingHelp() string {
-	return strings.Join(Framings, ", ")
+	var b strings.Builder
+	for i, f := range Framings {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(string(f))
+	}
+	return b.String()
 }

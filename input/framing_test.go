@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/flowgo/flowgo"
 )
 
 type frameResult struct {
@@ -19,7 +21,7 @@ type frameResult struct {
 var framingLost = frameResult{"<framing lost>", true}
 
 // splitAll runs a splitter over in, read through wrap, and collects what it returns.
-func splitAll(t *testing.T, in, framing string, max int, truncate bool, wrap func(io.Reader) io.Reader) ([]frameResult, error) {
+func splitAll(t *testing.T, in string, framing flowgo.Framing, max int, truncate bool, wrap func(io.Reader) io.Reader) ([]frameResult, error) {
 	t.Helper()
 	sp := NewSplitter(wrap(strings.NewReader(in)), framing, max, truncate)
 	var out []frameResult
@@ -55,7 +57,7 @@ func good(frames ...string) []frameResult {
 func TestSplitter(t *testing.T) {
 	tests := []struct {
 		name     string
-		framing  string
+		framing  flowgo.Framing
 		in       string
 		max      int
 		truncate bool
@@ -198,7 +200,7 @@ func FuzzSplitter(f *testing.F) {
 		f.Add(s, uint8(0), uint8(16))
 		f.Add(s, uint8(2), uint8(3))
 	}
-	framings := []string{"line", "nul", "syslen", "auto"}
+	framings := []flowgo.Framing{flowgo.FramingLine, flowgo.FramingNUL, flowgo.FramingSyslen, flowgo.FramingAuto}
 	f.Fuzz(func(t *testing.T, in string, which, max uint8) {
 		framing := framings[int(which)%len(framings)]
 		limit := int(max%64) + 1

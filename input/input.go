@@ -132,7 +132,7 @@ type Config struct {
 	// Decoder decodes each frame (input.format).
 	Decoder decoder.Decoder
 	// Framing is the validated input.framing (stream inputs).
-	Framing string
+	Framing flowgo.Framing
 	// MaxMessageSize bounds a frame; Truncate says whether longer frames are
 	// cut to it (true) or rejected (false).
 	MaxMessageSize int

@@ -367,6 +367,11 @@ func TestRedisRejectsItemsThatDoNotDecodeAndRemovesThem(t *testing.T) {
 			t.Errorf("reject %d = %q; want it to start with %q", i, rejects[i], w)
 		}
 	}
+	sink.mu.Lock()
+	if sink.tooLong != 1 {
+		t.Errorf("%d rejects match ErrFrameTooLong; want 1 (the item longer than max_message_size)", sink.tooLong)
+	}
+	sink.mu.Unlock()
 	checkEmpty(t, c, "logs", 1)
 }
 

@@ -264,7 +264,7 @@ func (w *redisWorker) deliver(sink Sink, items []string, origin string) error {
 		frame := redisFrame(v)
 		if len(frame) > c.MaxMessageSize && c.MaxMessageSize > 0 {
 			if !c.Truncate {
-				sink.Reject(origin, []byte(v), &FrameError{Reason: fmt.Sprintf("%v (%d bytes): %d bytes", ErrFrameTooLong, c.MaxMessageSize, len(frame))})
+				sink.Reject(origin, []byte(v), &FrameError{Reason: fmt.Sprintf("%v (%d bytes): %d bytes", ErrFrameTooLong, c.MaxMessageSize, len(frame)), Err: ErrFrameTooLong})
 				continue
 			}
 			frame = frame[:c.MaxMessageSize]

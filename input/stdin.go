@@ -184,7 +184,7 @@ func (in *stdinInput) read(ctx context.Context, dispatch func(*rawChunk) bool, s
 		}
 		ch.data = append(ch.data, frame...)
 		ch.ends = append(ch.ends, len(ch.data))
-		if ch.lineNumbers = sp.Framing() == FramingLine; ch.lineNumbers {
+		if ch.lineNumbers = sp.Framing() == flowgo.FramingLine; ch.lineNumbers {
 			ch.lines = append(ch.lines, sp.Line())
 		} else {
 			ch.lines = append(ch.lines, sp.Frames())

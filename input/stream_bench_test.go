@@ -46,7 +46,7 @@ const benchLine = `<165>1 2025-03-14T15:09:26.535897+01:00 web-frontend-07.examp
 // input itself.
 func BenchmarkStreamInput(b *testing.B) {
 	for _, typ := range []string{"tcp", "tls"} {
-		for _, framing := range []string{FramingLine, FramingSyslen} {
+		for _, framing := range []flowgo.Framing{flowgo.FramingLine, flowgo.FramingSyslen} {
 			for _, conns := range []int{1, 4} {
 				b.Run(fmt.Sprintf("%s/%s/conns=%d", typ, framing, conns), func(b *testing.B) {
 					benchStream(b, typ, framing, conns)
@@ -56,9 +56,9 @@ func BenchmarkStreamInput(b *testing.B) {
 	}
 }
 
-func benchStream(b *testing.B, typ, framing string, conns int) {
+func benchStream(b *testing.B, typ string, framing flowgo.Framing, conns int) {
 	frame := []byte(benchLine + "\n")
-	if framing == FramingSyslen {
+	if framing == flowgo.FramingSyslen {
 		frame = []byte(strconv.Itoa(len(benchLine)) + " " + benchLine)
 	}
 	var chunk []byte

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/internal/ratelog"
 )
@@ -459,7 +460,7 @@ func (s *streamServer) countUnread(peer, msg string, n int, err error) {
 
 // origin names where a rejected frame came from.
 func (s *streamServer) origin(peer string, sp *Splitter) string {
-	if sp.Framing() == FramingLine {
+	if sp.Framing() == flowgo.FramingLine {
 		return "peer " + peer + " line " + strconv.FormatInt(sp.Line(), 10)
 	}
 	return "peer " + peer + " frame " + strconv.FormatInt(sp.Frames(), 10)
@@ -616,11 +617,11 @@ func (t *tailReader) Read(p []byte) (int, error) {
 }
 
 // partial reports whether the stream ended inside a line or nul frame.
-func (t *tailReader) partial(framing string) bool {
+func (t *tailReader) partial(framing flowgo.Framing) bool {
 	switch framing {
-	case FramingLine:
+	case flowgo.FramingLine:
 		return t.last != '\n'
-	case FramingNUL:
+	case flowgo.FramingNUL:
 		return t.last != 0
 	}
 	return false

@@ -166,7 +166,7 @@ type testServer struct {
 
 // streamOptions are what a test server takes beyond its TOML keys.
 type streamOptions struct {
-	framing      string
+	framing      flowgo.Framing
 	maxSize      int
 	truncate     bool
 	batchRecords int
@@ -189,7 +189,7 @@ func startStream(t testing.TB, typ, keys string, o streamOptions) *testServer {
 
 func buildStream(typ, keys string, o streamOptions) (Input, *syncbuf.Buffer, error) {
 	if o.framing == "" {
-		o.framing = FramingLine
+		o.framing = flowgo.FramingLine
 	}
 	if o.maxSize == 0 {
 		o.maxSize = 64 << 10

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowgo/flowgo"
 )
 
 // An octet count 100 times max_message_size or more, with no line break
@@ -18,7 +20,7 @@ func TestStdinStopsWhereOctetCountingIsLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := tp.New(Config{Name: "input", Decoder: verbatim{}, Framing: FramingSyslen, MaxMessageSize: 16,
+	in, err := tp.New(Config{Name: "input", Decoder: verbatim{}, Framing: flowgo.FramingSyslen, MaxMessageSize: 16,
 		BatchRecords: 10, BatchBytes: 1 << 20, Workers: 1,
 		Stdin: strings.NewReader("5 first9999999999 <13>1 x" + strings.Repeat("5 later", 10))})
 	if err != nil {

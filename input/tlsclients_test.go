@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowgo/flowgo"
 )
 
 // Real TLS clients that write their records and close without reading:
@@ -117,7 +119,7 @@ for c in range(conns):
 
 func TestGraypyGELFTLSHandlerLosesNothing(t *testing.T) {
 	needPython(t, "graypy")
-	s := startTLS(t, false, "", streamOptions{framing: FramingNUL})
+	s := startTLS(t, false, "", streamOptions{framing: flowgo.FramingNUL})
 	host, port, _ := strings.Cut(s.addr, ":")
 	const n, conns = 50, 10
 	out := runPython(t, graypyTLS, host, port, s.certs.caFile, fmt.Sprint(n), fmt.Sprint(conns))

@@ -49,6 +49,7 @@ type testSink struct {
 	msgs    []string
 	peers   []string
 	rejects []string
+	tooLong int // rejects that match ErrFrameTooLong (the pipeline's reason="too_long")
 	dropped map[string]int
 	puts    int
 }
@@ -87,6 +88,9 @@ func (s *testSink) Reject(origin string, frame []byte, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rejects = append(s.rejects, origin+": "+err.Error())
+	if errors.Is(err, ErrFrameTooLong) {
+		s.tooLong++
+	}
 }
 
 func (s *testSink) Dropped(n int, reason string) {

@@ -24,7 +24,7 @@ import (
 func init() {
 	Register("file", Type{
 		Parse:          func(c Config) (Builder, error) { return parseFile(c) },
-		DefaultFraming: func(string) string { return "line" },
+		DefaultFraming: func(string) flowgo.Framing { return flowgo.FramingLine },
 	})
 }
 

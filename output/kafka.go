@@ -26,8 +26,8 @@ import (
 func init() {
 	Register("kafka", Type{
 		Parse:          parseKafka,
-		DefaultFraming: func(string) string { return FramingNoop },
-		FixedFraming:   FramingNoop,
+		DefaultFraming: func(string) flowgo.Framing { return flowgo.FramingNoop },
+		FixedFraming:   flowgo.FramingNoop,
 	})
 }
 

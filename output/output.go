@@ -75,7 +75,8 @@ type Config struct {
 	// returns a *config.KeyError, which the pipeline places).
 	Section *config.Section
 	// Format and Framing are the validated output.format and output.framing.
-	Format, Framing string
+	Format  string
+	Framing flowgo.Framing
 	// Stdout is where the stdout output writes (os.Stdout when nil).
 	Stdout io.Writer
 	Log    *slog.Logger
@@ -108,11 +109,11 @@ type Parser func(c Config) (Builder, error)
 type Type struct {
 	Parse Parser
 	// DefaultFraming returns the framing used when output.framing is not set.
-	DefaultFraming func(format string) string
+	DefaultFraming func(format string) flowgo.Framing
 	// FixedFraming, when set, is the only framing the type uses (Kafka:
 	// one record per message); a configured output.framing is ignored with
 	// a warning, as Flowgger does.
-	FixedFraming string
+	FixedFraming flowgo.Framing
 }
 
 // New parses c and builds the output in one go, for callers that keep

@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	Register("stdout", Type{Parse: parseStdout, DefaultFraming: func(string) string { return FramingLine }}, "debug")
+	Register("stdout", Type{Parse: parseStdout, DefaultFraming: func(string) flowgo.Framing { return flowgo.FramingLine }}, "debug")
 }
 
 // stdoutOutput writes each batch to standard output with one write call.

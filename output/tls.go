@@ -30,11 +30,11 @@ func init() {
 // per line, which is what Flowgger's own TLS input reads by default.
 // Flowgger gave only "gelf" NUL framing and sent other formats without any
 // separator.
-func tlsDefaultFraming(format string) string {
+func tlsDefaultFraming(format string) flowgo.Framing {
 	if format == "gelf" {
-		return FramingNUL
+		return flowgo.FramingNUL
 	}
-	return FramingLine
+	return flowgo.FramingLine
 }
 
 // Defaults of the tls output's keys.
@@ -715,11 +715,32 @@ func explain(err error) error {
 	case errors.As(err, &he):
 		return fmt.Errorf("%w (the host in connect must be a name or address the server's certificate is issued for)", err)
 	}
-	// Alerts the server sent come as "remote error: tls: ..." with an
-	// unexported type.
-	if m := err.Error(); strings.Contains(m, "remote error: tls: certificate required") ||
-		strings.Contains(m, "remote error: tls: bad certificate") || strings.Contains(m, "remote error: tls: unknown certificate authority") {
+	if clientCertRefused(err) {
 		return fmt.Errorf("%w (the server wants a client certificate it trusts: see tls_cert and tls_key)", err)
 	}
 	return err
+}
+
+// TLS alerts (RFC 8446 6.2) a server sends about the client's certificate.
+const (
+	alertBadCertificate      = 42
+	alertUnknownCA           = 48
+	alertCertificateRequired = 116
+)
+
+// clientCertRefused reports whether err is an alert from the server about
+// the client's certificate. crypto/tls returns an alert the peer sent as a
+// *net.OpError "remote error" around a value of an unexported type, which
+// prints as the tls.AlertError of the same code does.
+func clientCertRefused(err error) bool {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
+		return false
+	}
+	switch op.Err.Error() {
+	case tls.AlertError(alertBadCertificate).Error(), tls.AlertError(alertUnknownCA).Error(),
+		tls.AlertError(alertCertificateRequired).Error():
+		return true
+	}
+	return false
 }

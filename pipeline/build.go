@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/encoder"
 	"github.com/flowgo/flowgo/input"
 	"github.com/flowgo/flowgo/output"
@@ -35,7 +36,7 @@ type activeOutput struct {
 type codec struct {
 	enc     encoder.Encoder
 	format  string
-	framing string
+	framing flowgo.Framing
 	dead    *deadLetter
 	gen     uint64 // set by the output stage when the output takes effect
 }

@@ -10,10 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/input"
 	"github.com/flowgo/flowgo/internal/logfile"
@@ -67,14 +67,14 @@ type deadFile struct {
 type deadLetter struct {
 	*deadFile
 	owner    *deadLetters // the registry deadFile is shared through
-	framing  string
+	framing  flowgo.Framing
 	maxFrame int // most bytes of a frame kept
 	inputMax int // the input's max_message_size; 0 for the output's file
 }
 
 // deadLetterSettings are a section's dead-letter keys.
 type deadLetterSettings struct {
-	framing  string
+	framing  flowgo.Framing
 	mode     fs.FileMode
 	maxFrame int
 	inputMax int
@@ -115,16 +115,16 @@ func (d *deadLetter) Write(frame []byte, reason error) {
 		return
 	}
 	switch d.framing {
-	case "syslen":
+	case flowgo.FramingSyslen:
 		f.w.WriteString(strconv.Itoa(len(kept) + len(mark)))
 		f.w.WriteByte(' ')
 		f.w.Write(kept)
 		_, f.err = f.w.WriteString(mark)
-	case "nul":
+	case flowgo.FramingNUL:
 		f.w.Write(kept)
 		f.w.WriteString(mark)
 		f.err = f.w.WriteByte(0)
-	case "capnp": // messages carry their length; a cut one ends what can be replayed
+	case flowgo.FramingCapnp: // messages carry their length; a cut one ends what can be replayed
 		f.w.Write(kept)
 		_, f.err = f.w.WriteString(mark)
 	default:
@@ -151,16 +151,7 @@ func (d *deadLetter) Write(frame []byte, reason error) {
 // stream inputs hand over only its first max_message_size bytes (a UDP
 // datagram comes whole, and so longer).
 func (d *deadLetter) cutByInput(frame []byte, reason error) bool {
-	return d.inputMax > 0 && len(frame) <= d.inputMax && tooLong(reason)
-}
-
-func tooLong(err error) bool {
-	if errors.Is(err, input.ErrFrameTooLong) {
-		return true
-	}
-	// Until FrameError wraps its cause, its reason names it.
-	var fe *input.FrameError
-	return errors.As(err, &fe) && strings.Contains(fe.Reason, input.ErrFrameTooLong.Error())
+	return d.inputMax > 0 && len(frame) <= d.inputMax && errors.Is(reason, input.ErrFrameTooLong)
 }
 
 func (f *deadFile) timedFlush() {
@@ -247,9 +238,9 @@ type deadLetterSpec struct {
 
 // deadLetterFraming is the framing a dead-letter file holds for frames of
 // framing: what they came with, one per line when that cannot be kept.
-func deadLetterFraming(framing string) string {
-	if framing == "" || framing == input.FramingAuto {
-		return input.FramingLine
+func deadLetterFraming(framing flowgo.Framing) flowgo.Framing {
+	if framing == "" || framing == flowgo.FramingAuto {
+		return flowgo.FramingLine
 	}
 	return framing
 }

@@ -108,7 +108,7 @@ func init() {
 		}), nil
 	}})
 	output.Register("testcountout", output.Type{
-		DefaultFraming: func(string) string { return output.FramingLine },
+		DefaultFraming: func(string) flowgo.Framing { return flowgo.FramingLine },
 		Parse: func(c output.Config) (output.Builder, error) {
 			n, err := parseCounts(c.Section)
 			if err != nil {

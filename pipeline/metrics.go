@@ -1,8 +1,9 @@
 package pipeline
 
 import (
-	"github.com/flowgo/flowgo/queue"
 	"time"
+
+	"github.com/flowgo/flowgo/queue"
 
 	"github.com/flowgo/flowgo/input"
 

@@ -380,7 +380,7 @@ func TestReloadReachesTheOutputBetweenWrites(t *testing.T) {
 	reloadingNow = ro
 	registerTestReload.Do(func() {
 		output.Register("testreload", output.Type{
-			DefaultFraming: func(string) string { return output.FramingLine },
+			DefaultFraming: func(string) flowgo.Framing { return flowgo.FramingLine },
 			Parse: func(output.Config) (output.Builder, error) {
 				return output.BuilderFunc(func() (output.Output, error) { return reloadingNow, nil }), nil
 			},

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
+	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/decoder"
 	"github.com/flowgo/flowgo/encoder"
@@ -65,7 +66,7 @@ type outputPlan struct {
 	builder  output.Builder
 	enc      encoder.Encoder
 	format   string
-	framing  string
+	framing  flowgo.Framing
 	dead     *deadLetterSpec // nil without dead_letter_file
 	shutdown time.Duration
 	text     string
@@ -73,15 +74,15 @@ type outputPlan struct {
 
 // inputHeader holds the keys every [input] table may have.
 type inputHeader struct {
-	Name             string `toml:"name"`
-	Type             string `toml:"type"`
-	Format           string `toml:"format"`
-	Framing          string `toml:"framing"`
-	Framed           bool   `toml:"framed"`
-	QueueSize        int    `toml:"queuesize"`
-	QueueMaxBytes    int    `toml:"queue_max_bytes"`
-	MaxMessageSize   int    `toml:"max_message_size"`
-	MaxMessageAction string `toml:"max_message_action"`
+	Name             string         `toml:"name"`
+	Type             string         `toml:"type"`
+	Format           string         `toml:"format"`
+	Framing          flowgo.Framing `toml:"framing"`
+	Framed           bool           `toml:"framed"`
+	QueueSize        int            `toml:"queuesize"`
+	QueueMaxBytes    int            `toml:"queue_max_bytes"`
+	MaxMessageSize   int            `toml:"max_message_size"`
+	MaxMessageAction string         `toml:"max_message_action"`
 	// StreamBufferMaxBytes is the pipeline's budget for what its stream
 	// inputs hold of partial frames (input.Buffers).
 	StreamBufferMaxBytes int `toml:"stream_buffer_max_bytes"`
@@ -120,7 +121,7 @@ func (k *deadLetterKeys) check(s *config.Section, def int) error {
 
 // spec returns the dead-letter file of section s, checked (it could be
 // opened: nothing is created), with framing; nil when s names none.
-func (k *deadLetterKeys) spec(f *config.File, s *config.Section, framing string, inputMax int) (*deadLetterSpec, error) {
+func (k *deadLetterKeys) spec(f *config.File, s *config.Section, framing flowgo.Framing, inputMax int) (*deadLetterSpec, error) {
 	if err := checkNotOutputFile(f, s, k.DeadLetterFile); err != nil {
 		return nil, err
 	}
@@ -141,11 +142,11 @@ func (k *deadLetterKeys) spec(f *config.File, s *config.Section, framing string,
 
 // outputHeader holds the keys every [output] table may have.
 type outputHeader struct {
-	Name            string        `toml:"name"`
-	Type            string        `toml:"type"`
-	Format          string        `toml:"format"`
-	Framing         string        `toml:"framing"`
-	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
+	Name            string         `toml:"name"`
+	Type            string         `toml:"type"`
+	Format          string         `toml:"format"`
+	Framing         flowgo.Framing `toml:"framing"`
+	ShutdownTimeout time.Duration  `toml:"shutdown_timeout"`
 	deadLetterKeys
 }
 
@@ -257,7 +258,7 @@ func (pl *plan) parseInputs(f *config.File, opts Options, log *slog.Logger) erro
 
 // parseInputHeader decodes and checks the keys every input has.
 func parseInputHeader(s *config.Section) (*inputHeader, error) {
-	h := &inputHeader{Type: "syslog-tls", Format: "rfc5424", Framing: "line",
+	h := &inputHeader{Type: "syslog-tls", Format: "rfc5424", Framing: flowgo.FramingLine,
 		MaxMessageSize: DefaultMaxMessageSize, MaxMessageAction: "reject",
 		deadLetterKeys: deadLetterKeys{DeadLetterFileMode: config.Mode(logfile.DefaultMode)}}
 	if err := s.Decode(h); err != nil {
@@ -272,7 +273,7 @@ func parseInputHeader(s *config.Section) (*inputHeader, error) {
 		s.Warn("type", "not set: Flowgger's default %q applies", h.Type)
 	}
 	if !s.Has("framing") && h.Framed {
-		h.Framing = input.FramingSyslen
+		h.Framing = flowgo.FramingSyslen
 	}
 	if !input.ValidFraming(h.Framing) {
 		return nil, s.Errorf("framing", "framing %q unknown (known: %s)", h.Framing, input.FramingHelp())
@@ -333,7 +334,7 @@ func (pl *plan) parseInput(f *config.File, s *config.Section, h *inputHeader, na
 	ip := &inputPlan{name: name, section: s.Name(), typ: canon, text: sectionText(s)}
 	framing := h.Framing
 	if !typ.Stream {
-		framing = input.FramingLine // what the dead-letter file holds
+		framing = flowgo.FramingLine // what the dead-letter file holds
 	}
 	if ip.dead, err = h.deadLetterKeys.spec(f, s, framing, h.MaxMessageSize); err != nil {
 		return nil, err
@@ -345,11 +346,12 @@ func (pl *plan) parseInput(f *config.File, s *config.Section, h *inputHeader, na
 	if l, ok := ip.builder.(input.Listener); ok {
 		ip.network, ip.address = l.ListenAddress()
 	}
+	shown := string(framing)
 	if !typ.Stream {
-		framing = cmp.Or(typ.Framing, "datagram")
+		shown = cmp.Or(typ.Framing, "datagram")
 	}
 	ip.describe = fmt.Sprintf("%s: type %s, format %s, framing %s, max_message_size %d (%s)",
-		s.Name(), canon, h.Format, framing, h.MaxMessageSize, h.MaxMessageAction)
+		s.Name(), canon, h.Format, shown, h.MaxMessageSize, h.MaxMessageAction)
 	if name != s.Name() {
 		ip.describe += ", name " + name
 	}
@@ -398,7 +400,7 @@ func (pl *plan) parseOutput(f *config.File, opts Options, log *slog.Logger) erro
 	h.Name = name
 	op := &outputPlan{name: name, typ: canon, shutdown: h.ShutdownTimeout, text: sectionText(s),
 		enc: enc, format: h.Format, framing: framing}
-	if op.dead, err = h.deadLetterKeys.spec(f, s, "line", 0); err != nil {
+	if op.dead, err = h.deadLetterKeys.spec(f, s, flowgo.FramingLine, 0); err != nil {
 		return err
 	}
 	op.builder, err = typ.Parse(output.Config{Section: s, Format: format, Framing: framing, Stdout: opts.Stdout, Log: log.With("output", name)})

@@ -9,7 +9,6 @@ import (
 
 	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/encoder"
-	"github.com/flowgo/flowgo/output"
 )
 
 // Tap limits: each tap shows at most tapRate records a second (bursts of
@@ -158,7 +157,7 @@ func (p *Pipeline) tapInput(input string, b *flowgo.Batch) {
 }
 
 // tapOutput shows records the output delivered.
-func (p *Pipeline) tapOutput(out string, framing string, b *flowgo.Batch) {
+func (p *Pipeline) tapOutput(out string, framing flowgo.Framing, b *flowgo.Batch) {
 	for _, t := range p.taps.snapshot() {
 		f := &t.filter
 		if f.Rejected || f.Output != out {
@@ -214,13 +213,13 @@ func spread(k, n int) []int {
 
 // unframe returns the record of an encoded frame, without the output's
 // framing (escapes inside the record stay).
-func unframe(framing string, frame []byte) []byte {
+func unframe(framing flowgo.Framing, frame []byte) []byte {
 	switch framing {
-	case output.FramingLine:
+	case flowgo.FramingLine:
 		return bytes.TrimSuffix(frame, []byte{'\n'})
-	case output.FramingNUL:
+	case flowgo.FramingNUL:
 		return bytes.TrimSuffix(frame, []byte{0})
-	case output.FramingSyslen:
+	case flowgo.FramingSyslen:
 		if i := bytes.IndexByte(frame, ' '); i > 0 {
 			if _, err := strconv.Atoi(string(frame[:i])); err == nil {
 				return frame[i+1:]

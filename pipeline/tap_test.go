@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/encoder"
 )
@@ -86,7 +87,10 @@ func TestSpreadSamplesTheWholeBatch(t *testing.T) {
 }
 
 func TestUnframe(t *testing.T) {
-	for _, tt := range []struct{ framing, in, want string }{
+	for _, tt := range []struct {
+		framing  flowgo.Framing
+		in, want string
+	}{
 		{"line", "a\\nb\n", "a\\nb"},
 		{"nul", "gelf\x00", "gelf"},
 		{"syslen", "5 hello", "hello"},

@@ -1,6 +1,10 @@
 package main
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/flowgo/flowgo"
+)
 
 // pool holds lines generated in advance, framed and back to back in one
 // buffer, so that a sender writes many frames with one call and never
@@ -10,11 +14,10 @@ type pool struct {
 	ends []int // ends[i] is the offset just past frame i
 }
 
-// Framings of the pool; "none" is for UDP, where a datagram is the frame.
-const framingNone = "none"
+// A pool for UDP, where a datagram is the frame, has framing noop.
 
 // newPool generates n lines with gen and frames them.
-func newPool(n int, gen func([]byte) []byte, framing string) *pool {
+func newPool(n int, gen func([]byte) []byte, framing flowgo.Framing) *pool {
 	p := &pool{buf: make([]byte, 0, n*260), ends: make([]int, 0, n)}
 	var line []byte
 	for range n {
@@ -26,16 +29,16 @@ func newPool(n int, gen func([]byte) []byte, framing string) *pool {
 }
 
 // appendFrame appends line to dst framed as framing says.
-func appendFrame(dst, line []byte, framing string) []byte {
+func appendFrame(dst, line []byte, framing flowgo.Framing) []byte {
 	switch framing {
-	case "syslen":
+	case flowgo.FramingSyslen:
 		dst = strconv.AppendInt(dst, int64(len(line)), 10)
 		dst = append(dst, ' ')
 		return append(dst, line...)
-	case "nul":
+	case flowgo.FramingNUL:
 		dst = append(dst, line...)
 		return append(dst, 0)
-	case framingNone:
+	case flowgo.FramingNoop:
 		return append(dst, line...)
 	}
 	dst = append(dst, line...)

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	fg "github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/decoder"
 	"github.com/flowgo/flowgo/encoder"
@@ -166,7 +167,7 @@ Output framings: %[7]s (aliases nop, none)
 Exit status: 0 success; 1 records rejected (pipe), lost, or an input failed; 2 usage or configuration error.
 `, defaultConfig, strings.Join(input.Names(), ", "), strings.Join(decoder.Names(), ", "),
 		input.FramingHelp(), strings.Join(output.Names(), ", "), strings.Join(encoder.Names(), ", "),
-		strings.Join(output.Framings, ", "), defaultMetricsURL)
+		output.FramingHelp(), defaultMetricsURL)
 }
 
 func versionString() string {
@@ -347,8 +348,8 @@ func (e *env) pipeCmd(ctx context.Context, args []string) int {
 	fs.SetOutput(e.stderr)
 	from := fs.String("from", "", "input format: "+strings.Join(decoder.Names(), ", "))
 	to := fs.String("to", "", "output format: "+strings.Join(encoder.Names(), ", "))
-	framing := fs.String("framing", "line", "input framing: "+input.FramingHelp()+" (capnp for --from capnp)")
-	outFraming := fs.String("output-framing", "line", "output framing: "+strings.Join(output.Framings, ", ")+" (capnp for --to capnp)")
+	framing := fs.String("framing", string(fg.FramingLine), "input framing: "+input.FramingHelp()+" (capnp for --from capnp)")
+	outFraming := fs.String("output-framing", string(fg.FramingLine), "output framing: "+output.FramingHelp()+" (capnp for --to capnp)")
 	errorsPath := fs.String("errors", "", "write rejected frames, byte for byte and whole, to this file")
 	maxSize := fs.Int("max-message-size", pipeline.DefaultMaxMessageSize, "longest frame in bytes")
 	quiet := fs.Bool("quiet", false, "no progress line (drawn only when stderr is a terminal)")
@@ -394,8 +395,8 @@ func (e *env) pipeCmd(ctx context.Context, args []string) int {
 		prog, stdin = newProgress(stdin)
 	}
 	var errFile *errorsFile
-	if *errorsPath != "" && input.ValidFraming(*framing) && *maxSize > 0 {
-		ef, in, err := newErrorsFile(*errorsPath, stdin, *framing, *maxSize)
+	if *errorsPath != "" && input.ValidFraming(fg.Framing(*framing)) && *maxSize > 0 {
+		ef, in, err := newErrorsFile(*errorsPath, stdin, fg.Framing(*framing), *maxSize)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "flowgo pipe: --errors: %v\n", err)
 			return exitUsage

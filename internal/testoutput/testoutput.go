@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/output"
 )
 
@@ -22,7 +23,7 @@ type Registry[T output.Output] struct {
 func Register[T output.Output](typ string) *Registry[T] {
 	r := &Registry[T]{byID: map[string]T{}}
 	output.Register(typ, output.Type{
-		DefaultFraming: func(string) string { return output.FramingNoop },
+		DefaultFraming: func(string) flowgo.Framing { return flowgo.FramingNoop },
 		Parse: func(c output.Config) (output.Builder, error) {
 			var k struct {
 				ID string `toml:"id"`
