@@ -55,6 +55,24 @@ func (a *Arena) Params(ps []Param) []Param {
 	return c
 }
 
+// NewParams returns n params of arena memory for the caller to fill; they
+// may hold anything until then.
+func (a *Arena) NewParams(n int) []Param {
+	if n == 0 {
+		return nil
+	}
+	return a.params.alloc(n, arenaParamChunk)
+}
+
+// NewElems returns n elements of arena memory for the caller to fill; they
+// may hold anything until then.
+func (a *Arena) NewElems(n int) []SDElement {
+	if n == 0 {
+		return nil
+	}
+	return a.elems.alloc(n, arenaElemChunk)
+}
+
 // Elems returns a copy of es in arena memory.
 func (a *Arena) Elems(es []SDElement) []SDElement {
 	if len(es) == 0 {

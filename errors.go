@@ -1,13 +1,6 @@
 package flowgo
 
-import (
-	"errors"
-	"fmt"
-)
-
-// ErrNotConnected is returned by an output's Write when it has no working
-// connection; the pipeline backs off and calls Write again.
-var ErrNotConnected = errors.New("not connected")
+import "fmt"
 
 // BatchError reports frames of a batch that failed for good: retrying them
 // cannot help (a record larger than the broker accepts, say). The frames

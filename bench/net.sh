@@ -13,6 +13,7 @@
 #            (1: a plain write each), RATE datagrams/s offered in all (none:
 #            as fast as the sockets go) [1:1 1:64 4:64 4:64:400000]
 #   FRAMINGS TCP framings: line, syslen (RFC 6587 octet counting) [line syslen]
+#   TCP_RATE records/s offered in all by the TCP senders (none: as fast as they go)
 #   TLS_VERSIONS [1.2 1.3]
 #   OUTPUTS  baselines' output formats: file (the daemon's default file
 #            format), json [file json for tcp; file for tls and udp];
@@ -176,6 +177,7 @@ measure() {
 	[[ $proto == udp ]] && name+="-b$UDP_BATCH"
 	[[ $proto == udp && -n $UDP_RATE ]] && name+="-r$UDP_RATE"
 	name+="-$output"
+	[[ $proto != udp && -n ${TCP_RATE:-} ]] && name+="-r$TCP_RATE"
 	[[ $server == flowgo && ${FLOWGO_QUEUE:-memory} != memory ]] && name+="-queue-${FLOWGO_QUEUE/:/-}"
 	[[ $server == rsyslog && ${RSYSLOG_QUEUE:-direct} != direct ]] && name+="-queue-$RSYSLOG_QUEUE"
 	local rps=() cpu=() rss=() lost_total=0 rep
@@ -257,7 +259,7 @@ for server in "${SERVERS[@]}"; do
 		for output in $(outputs "$server" "$suite"); do
 			case $suite in
 			tcp) for framing in $FRAMINGS; do for c in $CONNS; do
-					measure "$server" tcp "$framing" "$output" "$c" -framing "$framing" -n "$N"
+					measure "$server" tcp "$framing" "$output" "$c" -framing "$framing" -n "$N" ${TCP_RATE:+-rate "$TCP_RATE"}
 				done; done ;;
 			tls) for TLS_VERSION in $TLS_VERSIONS; do for c in $CONNS; do
 					measure "$server" tls line "$output" "$c" -tls-version "$TLS_VERSION" -ca "$CERTS/ca.pem" -n "$N"

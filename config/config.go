@@ -24,6 +24,9 @@ type Error struct {
 	Line int    // 0 when unknown
 	Key  string // full dotted key, such as "input.listen"
 	Msg  string
+	// Err is the cause, when the error wraps one (Section.Wrap): Msg is its
+	// text, and errors.Is and errors.As reach it.
+	Err error
 }
 
 func (e *Error) Error() string {
@@ -42,6 +45,29 @@ func (e *Error) Error() string {
 	}
 	b.WriteString(e.Msg)
 	return b.String()
+}
+
+// Unwrap returns the cause, nil when there is none.
+func (e *Error) Unwrap() error { return e.Err }
+
+// KeyError is an error about one key, from code that knows the key but not
+// the section it is in (the TLS settings shared by several components, a
+// component built without a config file). Section.Wrap turns it into an
+// *Error naming the section, file and line; nothing has to look for a key
+// name in an error's text.
+type KeyError struct {
+	Key string // the key in its section, such as "tls_cert"
+	Err error
+}
+
+func (e *KeyError) Error() string { return e.Key + ": " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *KeyError) Unwrap() error { return e.Err }
+
+// KeyErrorf returns a *KeyError about key.
+func KeyErrorf(key, format string, args ...any) error {
+	return &KeyError{Key: key, Err: fmt.Errorf(format, args...)}
 }
 
 // File is a parsed configuration file.
@@ -357,6 +383,25 @@ func (s *Section) Legacy(reason string, keys ...string) {
 func (s *Section) Errorf(key, format string, args ...any) error {
 	line := s.Line(key)
 	return &Error{File: s.file.Path, Line: line, Key: s.Key(key), Msg: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns err as an error about s: an *Error as it is, a *KeyError
+// about its key, anything else about key ("" for the whole section). The
+// cause stays reachable with errors.Is and errors.As.
+func (s *Section) Wrap(key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	cause := err
+	var ke *KeyError
+	if errors.As(err, &ke) {
+		key, cause = ke.Key, ke.Err
+	}
+	return &Error{File: s.file.Path, Line: s.Line(key), Key: s.Key(key), Msg: cause.Error(), Err: cause}
 }
 
 // Line returns the line where key is set in s, or where s begins when key

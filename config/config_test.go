@@ -223,3 +223,31 @@ func TestKeyAfterASubTableHeaderIsExplained(t *testing.T) {
 		t.Errorf("Check() = %v;\nwant %s", err, want)
 	}
 }
+
+// Wrap turns an error that knows only its key into one that names the
+// file, line and section, and keeps its cause reachable.
+func TestWrapNamesTheKeyOfAKeyError(t *testing.T) {
+	f, err := Parse("w.toml", "[input]\ntype = \"tls\"\ntls_cert = \"x.pem\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := f.Inputs[0]
+	cause := errors.New("no such file")
+	err = s.Wrap("type", &KeyError{Key: "tls_cert", Err: cause})
+	if got, want := err.Error(), "w.toml:3: input.tls_cert: no such file"; got != want {
+		t.Errorf("Wrap(KeyError) = %q; want %q", got, want)
+	}
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Key != "input.tls_cert" || ce.Line != 3 || !errors.Is(err, cause) {
+		t.Errorf("Wrap(KeyError) = %#v; want an *Error about input.tls_cert, line 3, wrapping the cause", err)
+	}
+	if got, want := s.Wrap("type", cause).Error(), "w.toml:2: input.type: no such file"; got != want {
+		t.Errorf("Wrap(plain error) = %q; want %q", got, want)
+	}
+	if again := s.Wrap("type", err); again != err {
+		t.Errorf("Wrap(*Error) = %v; want it unchanged", again)
+	}
+	if s.Wrap("type", nil) != nil {
+		t.Error("Wrap(nil) is not nil")
+	}
+}

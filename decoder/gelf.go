@@ -717,9 +717,9 @@ func gelfDupHint(name string) string {
 
 // gelfQuote quotes s for an error message, shortened if long.
 func gelfQuote(s string) string {
-	const max = 64
-	if len(s) > max {
-		return strconv.Quote(s[:max]) + "..."
+	const most = 64
+	if len(s) > most {
+		return strconv.Quote(s[:most]) + "..."
 	}
 	return strconv.Quote(s)
 }

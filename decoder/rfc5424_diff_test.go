@@ -39,7 +39,7 @@ func deref[T any](p *T) (v T) {
 // compareGoSyslog reports the fields where our record r differs from
 // go-syslog's message m for the same line. Msg is compared after the two
 // changes this decoder makes on purpose: one leading BOM is removed
-// (FLOWGGER.md Decision 3) and trailing white space is trimmed. Repeated
+// (docs/flowgger.md: the RFC 5424 decoder) and trailing white space is trimmed. Repeated
 // param names are compared as go-syslog keeps them, last value winning,
 // since its map cannot hold more. FullMsg is not go-syslog's to judge.
 func compareGoSyslog(r *flowgo.Record, m *rfc5424.SyslogMessage) []string {

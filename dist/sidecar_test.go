@@ -488,7 +488,14 @@ func TestSidecarEndToEnd(t *testing.T) {
 	if want := hostname; string(rec.Key) != want {
 		t.Errorf("Kafka key: got %q; want the hostname %q (kafka_key)", rec.Key, want)
 	}
-	if code, body := get("/readyz"); code != http.StatusOK {
+	// The consumer can see the record before flowgo has read the broker's
+	// acknowledgement, which is what proves the output ready: wait for it.
+	code, body := get("/readyz")
+	for deadline := time.Now().Add(10 * time.Second); code != http.StatusOK && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		code, body = get("/readyz")
+	}
+	if code != http.StatusOK {
 		t.Errorf("readiness probe /readyz with Kafka up: got %d %s; want 200", code, body)
 	}
 	if code, body := get("/healthz"); code != http.StatusOK {

@@ -45,5 +45,14 @@ func New(name string, s *config.Section) (Encoder, error) {
 	return ctor(s)
 }
 
+// Canonical returns the name an encoder is registered under for name, an
+// alias or the name itself ("json" gives "gelf"); name when unknown.
+func Canonical(name string) string {
+	if _, canon, err := registry.Lookup(name); err == nil {
+		return canon
+	}
+	return name
+}
+
 // Names returns the registered format names and aliases, sorted.
 func Names() []string { return registry.Names() }

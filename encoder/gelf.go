@@ -11,8 +11,7 @@ import (
 )
 
 func init() {
-	Register("gelf", newGELF)
-	Register("json", newGELF) // Flowgger's alias
+	Register("gelf", newGELF, "json") // json: Flowgger's alias
 }
 
 func newGELF(s *config.Section) (Encoder, error) { return NewGELF(s) }

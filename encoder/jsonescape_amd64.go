@@ -33,6 +33,8 @@ func escapeSmall(dst, window unsafe.Pointer, shift, t int) (wrote int)
 // 15); jsonShuf[m] is the byte shuffle that writes the eight bytes with a
 // backslash before each one whose bit is set in m ('"' and '\\'), and
 // jsonShufLen[m] how many bytes that makes.
+//
+//lint:ignore U1000 read by escapeBlocks in jsonescape_amd64.s, which staticcheck does not see
 var jsonShuf, jsonShufLen = func() (shuf [256][16]byte, length [256]uint8) {
 	for m := range 256 {
 		n := 0

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowgo/flowgo"
 )
 
 // Real syslog clients against the inputs: logger from util-linux over TCP,
@@ -45,15 +47,15 @@ func TestLoggerOverTCP(t *testing.T) {
 	rfc3164 := `^<13>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ flowgotest: `
 	for _, tc := range []struct {
 		name    string
-		framing string
+		framing flowgo.Framing
 		args    []string
 		format  string
 	}{
-		{"RFC 5424, one per line", FramingLine, []string{"--rfc5424"}, rfc5424},
-		{"RFC 5424, octet-counted", FramingSyslen, []string{"--rfc5424", "--octet-count"}, rfc5424},
-		{"RFC 5424, octet-counted, framing auto", FramingAuto, []string{"--rfc5424", "--octet-count"}, rfc5424},
-		{"RFC 5424, one per line, framing auto", FramingAuto, []string{"--rfc5424"}, rfc5424},
-		{"RFC 3164, one per line", FramingLine, []string{"--rfc3164"}, rfc3164},
+		{"RFC 5424, one per line", flowgo.FramingLine, []string{"--rfc5424"}, rfc5424},
+		{"RFC 5424, octet-counted", flowgo.FramingSyslen, []string{"--rfc5424", "--octet-count"}, rfc5424},
+		{"RFC 5424, octet-counted, framing auto", flowgo.FramingAuto, []string{"--rfc5424", "--octet-count"}, rfc5424},
+		{"RFC 5424, one per line, framing auto", flowgo.FramingAuto, []string{"--rfc5424"}, rfc5424},
+		{"RFC 3164, one per line", flowgo.FramingLine, []string{"--rfc3164"}, rfc3164},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startStream(t, "tcp", `listen = "127.0.0.1:0"`, streamOptions{framing: tc.framing})

@@ -5,52 +5,93 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+
+	"github.com/flowgo/flowgo"
+	"github.com/flowgo/flowgo/decoder"
 )
 
-// Framings a stream input accepts (input.framing).
-const (
-	FramingLine   = "line"   // frames end with LF; a trailing CR is removed
-	FramingNUL    = "nul"    // frames end with a NUL byte (GELF over TCP)
-	FramingSyslen = "syslen" // RFC 6587 octet counting: "LEN SP FRAME"
-	FramingAuto   = "auto"   // syslen if the stream's first frame starts with a digit, nul if it ends with NUL, else line
-)
-
-// Framings lists the input framings, for help texts and errors.
-var Framings = []string{FramingLine, FramingNUL, FramingSyslen, FramingAuto}
+// Framings lists the framings a stream input accepts (input.framing), for
+// help texts and errors.
+var Framings = []flowgo.Framing{flowgo.FramingLine, flowgo.FramingNUL, flowgo.FramingSyslen, flowgo.FramingAuto, flowgo.FramingCapnp}
 
 // ValidFraming reports whether f is an input framing.
-func ValidFraming(f string) bool {
-	switch f {
-	case FramingLine, FramingNUL, FramingSyslen, FramingAuto:
-		return true
-	case FramingCapnp:
-		return true
-	}
-	return false
-}
+func ValidFraming(f flowgo.Framing) bool { return slices.Contains(Framings, f) }
 
 // FrameError describes a frame the splitter could not deliver whole: too
 // long, or with a bad octet count. The splitter returns it together with the
 // bytes concerned (at most max_message_size of them) so that they can be kept.
+// Err is the kind of problem (ErrFrameTooLong, ErrBadOctetCount, ...), for
+// errors.Is; Reason says it in full.
 type FrameError struct {
-	Offset int64 // stream offset of the frame's first byte
+	Offset int64 // stream offset of the frame's first byte; -1 for a datagram
 	Reason string
+	Err    error
 }
 
 func (e *FrameError) Error() string {
+	if e.Offset < 0 {
+		return e.Reason // a datagram's: its reason says it all
+	}
 	return fmt.Sprintf("framing: %s (at byte %d)", e.Reason, e.Offset)
 }
 
-// ErrFrameTooLong is wrapped by the FrameError of an oversized frame.
+// Unwrap returns the kind of problem, so that errors.Is(err,
+// ErrFrameTooLong) holds for a frame too long.
+func (e *FrameError) Unwrap() error { return e.Err }
+
+// ErrFrameTooLong is wrapped by every error about a frame or payload longer
+// than a size limit: the FrameError of an oversized frame, a datagram longer
+// than max_message_size, a compressed payload that inflates past its limit.
+// The pipeline counts them as reason="too_long".
 var ErrFrameTooLong = errors.New("frame longer than max_message_size")
+
+// ErrBadOctetCount is wrapped by the FrameError of an octet-counted frame
+// whose count is malformed or implausible.
+var ErrBadOctetCount = errors.New("bad octet count")
+
+// ErrFramingLost ends a stream whose framing cannot be recovered: an
+// octet-counted stream with a bad count and no line break within
+// max_message_size bytes after it, where nothing tells where the next frame
+// begins. The rejected bytes were returned as a FrameError first; a stream
+// input then closes the connection (what is left unread is counted), since
+// reading on could only turn later frames into garbage or skip them unseen.
+var ErrFramingLost = errors.New("octet counting lost: no frame boundary can be found")
+
+// tooLongError is an error about a size limit, worded for its place, that
+// errors.Is matches with ErrFrameTooLong.
+type tooLongError struct{ msg string }
+
+func (e *tooLongError) Error() string        { return e.msg }
+func (e *tooLongError) Is(target error) bool { return target == ErrFrameTooLong }
+
+// tooLongf returns an error that matches ErrFrameTooLong with its own text.
+func tooLongf(format string, args ...any) error {
+	return &tooLongError{fmt.Sprintf(format, args...)}
+}
+
+// datagramError makes the error of a datagram rejected for how it was
+// carried (a bad GELF chunk, a corrupt compressed payload, an empty
+// datagram) a FrameError; decode errors and errors about a size limit stay
+// as they are.
+func datagramError(err error) error {
+	var de *decoder.Error
+	var fe *FrameError
+	if errors.As(err, &de) || errors.As(err, &fe) || errors.Is(err, ErrFrameTooLong) {
+		return err
+	}
+	return &FrameError{Offset: -1, Reason: err.Error(), Err: err}
+}
 
 // Splitter cuts a byte stream into frames. It never holds more than about
 // twice max_message_size of the stream, whatever the input: a frame longer
 // than the limit is cut there (truncate) or reported and skipped (reject).
+// Its buffer starts small; what it needs beyond that comes from a budget
+// shared with other streams, when one is set (useBudget).
 type Splitter struct {
 	r        io.Reader
-	framing  string
+	framing  flowgo.Framing
 	max      int
 	truncate bool
 
@@ -59,6 +100,16 @@ type Splitter struct {
 	// it to hand over their current batch before waiting for more data, so
 	// latency stays low when traffic is quiet and batches grow under load.
 	BeforeRead func()
+	// BeforeWait, if set, is called before the splitter waits for room in
+	// its budget (Buffers), which may take long: stream inputs hand over
+	// their batch there too.
+	BeforeWait func()
+
+	mem      *Buffers
+	hold     *bufHolder
+	own      []byte // the buffer the splitter has of its own, outside the budget
+	charged  int    // budget held: cap(buf) when buf is not own
+	frameCap int    // buffer size that holds any frame whole
 
 	buf        []byte
 	start, end int   // unconsumed bytes are buf[start:end]
@@ -67,6 +118,7 @@ type Splitter struct {
 	maxBuf     int
 	skip       int  // bytes of an oversized counted frame still to discard
 	skipToEOL  bool // discarding the rest of an oversized delimited frame
+	lost       bool // the framing is lost (ErrFramingLost): nothing more is returned
 	err        error
 	emptyReads int
 	frames     int64
@@ -78,18 +130,99 @@ type Splitter struct {
 // NewSplitter returns a splitter reading r with framing (one of Framings),
 // frames limited to maxSize bytes; longer ones are truncated when truncate
 // is set, else returned with a FrameError.
-func NewSplitter(r io.Reader, framing string, maxSize int, truncate bool) *Splitter {
+func NewSplitter(r io.Reader, framing flowgo.Framing, maxSize int, truncate bool) *Splitter {
 	maxSize = max(maxSize, 1)
+	own := getBuffer(baseBufferSize)
+	frameCap := (maxSize + frameSlack + 4095) &^ 4095
 	return &Splitter{
 		r: r, framing: framing, max: maxSize, truncate: truncate,
-		buf:    make([]byte, min(16<<10, 2*maxSize+32)),
-		maxBuf: max(256<<10, 2*maxSize+32),
+		own: own, buf: own, frameCap: frameCap,
+		maxBuf: max(256<<10, 2*maxSize+32, frameCap),
+	}
+}
+
+// useBudget makes the splitter take what it needs beyond its own small
+// buffer from mem, as h; call it before the first Next.
+func (s *Splitter) useBudget(mem *Buffers, h *bufHolder) { s.mem, s.hold = mem, h }
+
+// Shrink gives the splitter's buffer back to its budget when what it holds
+// fits its own small buffer. Stream inputs call it before a read that will
+// wait (from BeforeRead), so that an idle connection holds no budget.
+func (s *Splitter) Shrink() {
+	if s.charged == 0 || s.end-s.start > len(s.own)/2 {
+		return
+	}
+	big, charged := s.buf, s.charged
+	s.moveTo(s.own)
+	s.charged = 0
+	putBuffer(big)
+	s.mem.release(s.hold, charged)
+}
+
+// Close gives the splitter's buffers back. The splitter must not be used
+// afterwards.
+func (s *Splitter) Close() {
+	if s.charged > 0 {
+		putBuffer(s.buf)
+		s.mem.release(s.hold, s.charged)
+		s.charged = 0
+	}
+	if s.own != nil {
+		putBuffer(s.own)
+	}
+	s.buf, s.own = nil, nil
+	s.start, s.end, s.scanned = 0, 0, 0
+}
+
+// moveTo makes nb the buffer, with the unconsumed bytes at its front.
+func (s *Splitter) moveTo(nb []byte) {
+	n := copy(nb, s.buf[s.start:s.end])
+	s.base += int64(s.start)
+	s.scanned -= s.start
+	s.start, s.end = 0, n
+	s.buf = nb
+}
+
+// nextSize is the buffer size after size: doubling from minBudgetBuffer,
+// with one stop at frameCap, up to maxBuf.
+func (s *Splitter) nextSize(size int) int {
+	n := max(2*size, minBudgetBuffer)
+	if size < s.frameCap {
+		n = min(n, s.frameCap)
+	}
+	return min(n, s.maxBuf)
+}
+
+// grow moves the unconsumed bytes to a larger buffer from the budget. When
+// must is set the frame being read does not fit the buffer, and grow waits
+// for the budget; otherwise (a fast reader) it grows only if the budget has
+// room now.
+func (s *Splitter) grow(must bool) {
+	size := s.nextSize(len(s.buf))
+	if size <= len(s.buf) {
+		return
+	}
+	if !s.mem.tryAcquire(s.hold, size, partialFrames) {
+		if !must {
+			return
+		}
+		if s.BeforeWait != nil {
+			s.BeforeWait()
+		}
+		s.mem.acquire(s.hold, size, partialFrames)
+	}
+	old, charged := s.buf, s.charged
+	s.moveTo(getBuffer(size))
+	s.charged = size
+	if charged > 0 {
+		putBuffer(old)
+		s.mem.release(s.hold, charged)
 	}
 }
 
 // Framing returns the framing in use; for auto, what the stream's first
 // frame decided ("auto" until then).
-func (s *Splitter) Framing() string { return s.framing }
+func (s *Splitter) Framing() flowgo.Framing { return s.framing }
 
 // Frames returns how many frames Next has returned, good or bad.
 func (s *Splitter) Frames() int64 { return s.frames }
@@ -101,17 +234,48 @@ func (s *Splitter) Line() int64 { return s.frameLine + 1 }
 // Offset returns the stream offset of the last frame's first byte.
 func (s *Splitter) Offset() int64 { return s.frameStart }
 
-// Buffered returns the bytes read from the stream but not yet returned.
+// Buffered returns the bytes read from the stream but not yet returned
+// (after ErrFramingLost: the bytes read and never framed).
 func (s *Splitter) Buffered() int { return s.end - s.start }
+
+// ErrNoData is what a reader that may receive more bytes later (a file being
+// tailed) returns when it holds none for now. Next then returns (nil,
+// ErrNoData), keeping an unterminated frame buffered, and the next call
+// reads again.
+var ErrNoData = errors.New("no data for now")
+
+// Consumed returns the stream offset just past the frames Next has returned:
+// where reading would resume to see the rest of the stream again. While the
+// rest of an oversized frame is being skipped it is that frame's start.
+func (s *Splitter) Consumed() int64 {
+	if s.skip > 0 || s.skipToEOL {
+		return s.frameStart
+	}
+	return s.offset(s.start)
+}
+
+// TakePartial returns the unterminated frame buffered, if any, as Next
+// returns the last frame of a stream that ended (with a *FrameError if it is
+// too long), and consumes it. It returns (nil, nil) when there is none.
+func (s *Splitter) TakePartial() ([]byte, error) {
+	if s.end == s.start || s.skip > 0 || s.skipToEOL || s.framing == flowgo.FramingSyslen {
+		return nil, nil
+	}
+	return s.finalFrame()
+}
 
 // Next returns the next frame. It returns (frame, nil) for a good frame,
 // (bytes, *FrameError) for a bad one (the caller keeps the bytes and calls
-// Next again), and (nil, err) at the end of the stream: io.EOF, or the read
-// error. An unterminated last frame is returned at EOF for line and nul
+// Next again), and (nil, err) at the end of the stream: io.EOF, the read
+// error, or ErrFramingLost when an octet-counted stream cannot be followed
+// any more. An unterminated last frame is returned at EOF for line and nul
 // framing; an incomplete counted frame is a FrameError. The frame is valid
 // until the next call. Empty frames are skipped.
 func (s *Splitter) Next() ([]byte, error) {
 	for {
+		if s.lost {
+			return nil, s.err
+		}
 		frame, err, ok := s.split()
 		if ok {
 			if err == nil && len(frame) == 0 {
@@ -121,6 +285,12 @@ func (s *Splitter) Next() ([]byte, error) {
 			return frame, err
 		}
 		if s.err != nil {
+			if errors.Is(s.err, ErrNoData) {
+				// Not the end: keep an unterminated frame for the next call.
+				err := s.err
+				s.err = nil
+				return nil, err
+			}
 			if s.end > s.start && s.skip == 0 && !s.skipToEOL {
 				return s.finalFrame()
 			}
@@ -139,10 +309,10 @@ func (s *Splitter) finalFrame() ([]byte, error) {
 	s.frameStart = off
 	s.frameLine = s.lines
 	s.frames++
-	if s.framing == FramingSyslen {
-		return rest, &FrameError{Offset: off, Reason: "stream ended inside an octet-counted frame"}
+	if s.framing == flowgo.FramingSyslen {
+		return rest, &FrameError{Offset: off, Reason: "stream ended inside an octet-counted frame", Err: ErrBadOctetCount}
 	}
-	if s.framing == FramingLine || s.framing == FramingAuto {
+	if s.framing == flowgo.FramingLine || s.framing == flowgo.FramingAuto {
 		rest = bytes.TrimSuffix(rest, []byte{'\r'})
 	}
 	if len(rest) == 0 {
@@ -152,7 +322,7 @@ func (s *Splitter) finalFrame() ([]byte, error) {
 		if s.truncate {
 			return rest[:s.max], nil
 		}
-		return rest[:s.max], &FrameError{Offset: off, Reason: fmt.Sprintf("%v (%d bytes): %d bytes", ErrFrameTooLong, s.max, len(rest))}
+		return rest[:s.max], &FrameError{Offset: off, Reason: fmt.Sprintf("%v (%d bytes): %d bytes", ErrFrameTooLong, s.max, len(rest)), Err: ErrFrameTooLong}
 	}
 	return rest, nil
 }
@@ -163,15 +333,13 @@ func (s *Splitter) offset(i int) int64 { return s.base + int64(i) }
 func (s *Splitter) fill() {
 	if s.start > 0 && (s.end == len(s.buf) || s.start == s.end) {
 		// Slide the unconsumed bytes to the front.
-		n := copy(s.buf, s.buf[s.start:s.end])
-		s.base += int64(s.start)
-		s.scanned -= s.start
-		s.start, s.end = 0, n
+		s.moveTo(s.buf)
 	}
-	if s.end == len(s.buf) && len(s.buf) < s.maxBuf {
-		nb := make([]byte, min(2*len(s.buf), s.maxBuf))
-		copy(nb, s.buf[:s.end])
-		s.buf = nb
+	if s.end == len(s.buf) {
+		// Full of a frame not finished yet: it needs room, up to one
+		// frame; past that the splitter has found the frame too long, and
+		// more is only for speed.
+		s.grow(len(s.buf) < s.frameCap)
 	}
 	if s.BeforeRead != nil {
 		s.BeforeRead()
@@ -189,10 +357,8 @@ func (s *Splitter) fill() {
 	}
 	// A reader that fills the whole buffer is fast: let the buffer grow so
 	// that each read, and so each batch, carries more frames.
-	if s.end == len(s.buf) && s.start == 0 && len(s.buf) < s.maxBuf {
-		nb := make([]byte, min(2*len(s.buf), s.maxBuf))
-		copy(nb, s.buf[:s.end])
-		s.buf = nb
+	if s.end == len(s.buf) && s.start == 0 {
+		s.grow(false)
 	}
 }
 
@@ -208,17 +374,17 @@ func (s *Splitter) split() (frame []byte, err error, ok bool) {
 			return nil, nil, false
 		}
 	}
-	if s.framing == FramingAuto {
+	if s.framing == flowgo.FramingAuto {
 		if !s.decideAuto() {
 			return nil, nil, false
 		}
 	}
 	switch s.framing {
-	case FramingSyslen:
+	case flowgo.FramingSyslen:
 		return s.splitCounted()
-	case FramingNUL:
+	case flowgo.FramingNUL:
 		return s.splitDelimited(0)
-	case FramingCapnp:
+	case flowgo.FramingCapnp:
 		return s.splitCapnp()
 	default:
 		return s.splitDelimited('\n')
@@ -238,23 +404,23 @@ func (s *Splitter) decideAuto() bool {
 	}
 	if first == s.end {
 		if s.err != nil {
-			s.framing = FramingLine
+			s.framing = flowgo.FramingLine
 			return true
 		}
 		return false
 	}
 	if c := s.buf[first]; c >= '1' && c <= '9' {
-		s.framing = FramingSyslen
+		s.framing = flowgo.FramingSyslen
 		return true
 	}
 	window := s.buf[first:min(s.end, first+s.max+1)]
 	switch i := bytes.IndexAny(window, "\n\x00"); {
 	case i >= 0 && window[i] == 0:
 		// The blank bytes before the first frame would stay in it.
-		s.framing = FramingNUL
+		s.framing = flowgo.FramingNUL
 		s.start, s.scanned = first, max(s.scanned, first)
 	case i >= 0, len(window) > s.max, s.err != nil:
-		s.framing = FramingLine
+		s.framing = flowgo.FramingLine
 	default:
 		return false
 	}
@@ -287,7 +453,7 @@ func (s *Splitter) splitDelimited(delim byte) ([]byte, error, bool) {
 		if s.truncate {
 			return frame, nil, true
 		}
-		return frame, &FrameError{Offset: off, Reason: fmt.Sprintf("%v (%d bytes), the rest of the frame is skipped", ErrFrameTooLong, s.max)}, true
+		return frame, &FrameError{Offset: off, Reason: fmt.Sprintf("%v (%d bytes), the rest of the frame is skipped", ErrFrameTooLong, s.max), Err: ErrFrameTooLong}, true
 	}
 	end := s.scanned + i
 	frame := s.buf[s.start:end]
@@ -309,7 +475,7 @@ func (s *Splitter) splitDelimited(delim byte) ([]byte, error, bool) {
 		if s.truncate {
 			return frame[:s.max], nil, true
 		}
-		return frame[:s.max], &FrameError{Offset: off, Reason: fmt.Sprintf("%v (%d bytes): %d bytes", ErrFrameTooLong, s.max, len(frame))}, true
+		return frame[:s.max], &FrameError{Offset: off, Reason: fmt.Sprintf("%v (%d bytes): %d bytes", ErrFrameTooLong, s.max, len(frame)), Err: ErrFrameTooLong}, true
 	}
 	return frame, nil, true
 }
@@ -317,17 +483,21 @@ func (s *Splitter) splitDelimited(delim byte) ([]byte, error, bool) {
 // maxCountDigits bounds the octet count: 10 digits covers any sane length.
 const maxCountDigits = 10
 
+// countFactor bounds a plausible octet count: one more than countFactor
+// times max_message_size (at most 1 GiB) is not the length of a log message
+// but a sign that the stream is not octet-counted the way it claims (a wrong
+// framing setting, garbage, an attack). A count up to that bound that is
+// over max_message_size is a frame too long, skipped by its count; one
+// beyond it is a bad count, and skipping gigabytes on its word would
+// swallow the frames that follow.
+const countFactor = 100
+
+// countLimit is the largest plausible octet count.
+func (s *Splitter) countLimit() int64 {
+	return min(int64(s.max)*countFactor, 1<<30)
+}
+
 func (s *Splitter) splitCounted() ([]byte, error, bool) {
-	if s.skipToEOL {
-		i := bytes.IndexByte(s.buf[s.start:s.end], '\n')
-		if i < 0 {
-			s.start, s.scanned = s.end, s.end
-			return nil, nil, false
-		}
-		s.start += i + 1
-		s.lines++
-		s.skipToEOL = false
-	}
 	// Tolerate line breaks between frames (some senders add them, and
 	// Flowgger counts a trailing LF into the frame instead).
 	for s.start < s.end && (s.buf[s.start] == '\n' || s.buf[s.start] == '\r') {
@@ -342,7 +512,8 @@ func (s *Splitter) splitCounted() ([]byte, error, bool) {
 	}
 	s.frameStart = s.offset(s.start)
 	s.frameLine = s.lines
-	n, i := 0, s.start
+	var n int64
+	i := s.start
 	for ; i < s.end && i-s.start < maxCountDigits+1; i++ {
 		c := s.buf[i]
 		if c == ' ' {
@@ -351,7 +522,7 @@ func (s *Splitter) splitCounted() ([]byte, error, bool) {
 		if c < '0' || c > '9' || (i == s.start && c == '0') {
 			return s.badCount(fmt.Sprintf("octet count expected, found %q", c))
 		}
-		n = n*10 + int(c-'0')
+		n = n*10 + int64(c-'0')
 	}
 	if i-s.start > maxCountDigits {
 		return s.badCount("octet count longer than 10 digits")
@@ -362,36 +533,42 @@ func (s *Splitter) splitCounted() ([]byte, error, bool) {
 	if i == s.start {
 		return s.badCount("octet count expected, found a space")
 	}
+	if n > s.countLimit() {
+		return s.badCount(fmt.Sprintf("octet count %d is implausible: over %d times max_message_size (%d bytes)", n, countFactor, s.max))
+	}
 	payload := i + 1
 	off := s.frameStart
-	if n > s.max {
+	if n > int64(s.max) {
 		have := min(s.end-payload, s.max)
 		if have < s.max && s.err == nil {
 			return nil, nil, false // wait for the head we keep
 		}
 		frame := s.buf[payload : payload+have]
 		s.start = payload + have
-		s.skip = n - have
+		s.skip = int(n) - have
 		s.scanned = s.start
 		if s.truncate {
 			return trimLF(frame), nil, true
 		}
-		return frame, &FrameError{Offset: off, Reason: fmt.Sprintf("%v (%d bytes): count says %d", ErrFrameTooLong, s.max, n)}, true
+		return frame, &FrameError{Offset: off, Reason: fmt.Sprintf("%v (%d bytes): count says %d", ErrFrameTooLong, s.max, n), Err: ErrFrameTooLong}, true
 	}
-	if s.end-payload < n {
+	if s.end-payload < int(n) {
 		return nil, nil, false
 	}
-	frame := s.buf[payload : payload+n]
-	s.start = payload + n
+	frame := s.buf[payload : payload+int(n)]
+	s.start = payload + int(n)
 	s.scanned = s.start
 	s.lines += int64(bytes.Count(frame, []byte{'\n'}))
 	return trimLF(frame), nil, true
 }
 
-// badCount rejects the bytes up to the next LF (at most max of them; the
-// rest of the line is skipped) and resumes octet counting after it: the
-// stream cannot be trusted past a bad count, and this keeps what was sent
-// instead of dropping the connection.
+// badCount rejects the bytes up to the next LF and resumes octet counting
+// after it, when an LF comes within max_message_size bytes: senders that
+// end their frames with a line break can be followed again there, and what
+// they sent is kept. Without one, nothing tells where the next frame
+// begins: the bytes (max_message_size of them) are rejected and the framing
+// is lost (ErrFramingLost), rather than swallow an unknown number of frames
+// while looking for one.
 func (s *Splitter) badCount(reason string) ([]byte, error, bool) {
 	window := s.buf[s.start:min(s.end, s.start+s.max+1)]
 	i := bytes.IndexByte(window, '\n')
@@ -403,14 +580,17 @@ func (s *Splitter) badCount(reason string) ([]byte, error, bool) {
 		frame := s.buf[s.start : s.start+n]
 		s.start += n
 		s.scanned = s.start
-		s.skipToEOL = true
-		return frame, &FrameError{Offset: s.frameStart, Reason: "syslen: " + reason}, true
+		if s.err == nil {
+			s.lost, s.err = true, ErrFramingLost
+			reason += "; no line break follows within max_message_size bytes: the framing is lost"
+		}
+		return frame, &FrameError{Offset: s.frameStart, Reason: "syslen: " + reason, Err: ErrBadOctetCount}, true
 	}
 	frame := s.buf[s.start : s.start+i]
 	s.start += i + 1
 	s.scanned = s.start
 	s.lines++
-	return bytes.TrimSuffix(frame, []byte{'\r'}), &FrameError{Offset: s.frameStart, Reason: "syslen: " + reason}, true
+	return bytes.TrimSuffix(frame, []byte{'\r'}), &FrameError{Offset: s.frameStart, Reason: "syslen: " + reason, Err: ErrBadOctetCount}, true
 }
 
 // trimLF removes one trailing LF (and a CR before it) from a counted frame.
@@ -426,5 +606,12 @@ func trimLF(b []byte) []byte {
 
 // FramingHelp describes the input framings for -h.
 func FramingHelp() string {
-	return strings.Join(Framings, ", ")
+	var b strings.Builder
+	for i, f := range Framings {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(string(f))
+	}
+	return b.String()
 }

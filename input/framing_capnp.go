@@ -4,15 +4,14 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/internal/capnp"
 )
 
-// FramingCapnp cuts a stream of Cap'n Proto messages in the standard
-// unpacked serialization (Flowgger's framing = "capnp"): each frame is one
-// whole message, segment table included, for format = "capnp".
-const FramingCapnp = "capnp"
-
-func init() { Framings = append(Framings, FramingCapnp) }
+// The capnp framing (flowgo.FramingCapnp) cuts a stream of Cap'n Proto
+// messages in the standard unpacked serialization (Flowgger's framing =
+// "capnp"): each frame is one whole message, segment table included, for
+// format = "capnp".
 
 // maxCapnpSkip is the largest message the capnp splitter skips to stay in
 // step with the stream. A bigger segment table is taken for garbage: no
@@ -44,7 +43,7 @@ func (s *Splitter) splitCapnp() ([]byte, error, bool) {
 		if len(avail) < s.max && s.err == nil {
 			return nil, nil, false // wait for the head, which the reject keeps
 		}
-		fe := &FrameError{Offset: s.offset(s.start), Reason: fmt.Sprintf("%v (%d bytes): the message has %d", ErrFrameTooLong, s.max, size)}
+		fe := &FrameError{Offset: s.offset(s.start), Reason: fmt.Sprintf("%v (%d bytes): the message has %d", ErrFrameTooLong, s.max, size), Err: ErrFrameTooLong}
 		frame := s.takeCapnp(min(len(avail), s.max))
 		s.skip = int(size) - len(frame)
 		return frame, fe, true
@@ -88,13 +87,13 @@ func capnpReason(err error) string {
 // binary messages at bytes that happen to be LF or NUL, so it is an error.
 // The capnp framing delivers nothing but Cap'n Proto messages, so it needs
 // format = "capnp" (Flowgger decoded them whatever the format said).
-func FormatFraming(format, framing string, set bool) (string, error) {
+func FormatFraming(format string, framing flowgo.Framing, set bool) (flowgo.Framing, error) {
 	switch {
 	case format == "capnp" && !set:
-		return FramingCapnp, nil
-	case format == "capnp" && framing != FramingCapnp:
+		return flowgo.FramingCapnp, nil
+	case format == "capnp" && framing != flowgo.FramingCapnp:
 		return "", fmt.Errorf("format \"capnp\" reads binary messages, which only framing = \"capnp\" (the default for it) can cut; not %q", framing)
-	case format != "capnp" && framing == FramingCapnp:
+	case format != "capnp" && framing == flowgo.FramingCapnp:
 		return "", fmt.Errorf("framing \"capnp\" cuts Cap'n Proto messages: set format = \"capnp\" too (format is %q)", format)
 	}
 	return framing, nil

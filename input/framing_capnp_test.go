@@ -11,6 +11,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/internal/capnp"
 	"github.com/flowgo/flowgo/internal/capnp/capnptest"
 )
@@ -19,7 +20,7 @@ import (
 // returns the frames and the error that ended the stream (nil for EOF).
 func capnpFrames(t *testing.T, in []byte, max int, wrap func(io.Reader) io.Reader) ([]frameResult, error) {
 	t.Helper()
-	sp := NewSplitter(wrap(bytes.NewReader(in)), FramingCapnp, max, false)
+	sp := NewSplitter(wrap(bytes.NewReader(in)), flowgo.FramingCapnp, max, false)
 	var out []frameResult
 	for range 10000 {
 		frame, err := sp.Next()
@@ -123,7 +124,7 @@ func TestSplitterCapnpOversizeIsSkippedInBoundedMemory(t *testing.T) {
 	var hdr [8]byte
 	binary.LittleEndian.PutUint32(hdr[4:], 4<<20) // one segment of 4 Mi words
 	r := io.MultiReader(bytes.NewReader(hdr[:]), io.LimitReader(infiniteX{}, 32<<20), bytes.NewReader(next))
-	sp := NewSplitter(r, FramingCapnp, limit, false)
+	sp := NewSplitter(r, flowgo.FramingCapnp, limit, false)
 	var got []frameResult
 	for {
 		f, err := sp.Next()
@@ -217,7 +218,7 @@ func TestCapnpFramingOverTCPAndTLS(t *testing.T) {
 	for _, typ := range []string{"tcp", "tls"} {
 		for _, piece := range []int{0, 7} {
 			t.Run(fmt.Sprintf("%s, pieces of %d bytes", typ, piece), func(t *testing.T) {
-				o := streamOptions{framing: FramingCapnp}
+				o := streamOptions{framing: flowgo.FramingCapnp}
 				var s *testServer
 				if typ == "tls" {
 					s = startTLS(t, false, "", o)
@@ -244,7 +245,7 @@ func TestCapnpFramingOverTCPAndTLS(t *testing.T) {
 // it holds and closes the connection instead of waiting for more.
 func TestCapnpBadSegmentTableClosesTheConnection(t *testing.T) {
 	good := toolMessages(t, []string{`(ts = 1, hostname = "a")`})[0]
-	s := startStream(t, "tcp", `listen = "127.0.0.1:0"`, streamOptions{framing: FramingCapnp})
+	s := startStream(t, "tcp", `listen = "127.0.0.1:0"`, streamOptions{framing: flowgo.FramingCapnp})
 	c := s.dial(t)
 	defer c.Close()
 	sendPieces(t, c, string(good)+"<13>1 a syslog line\n", 0)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/flowgo/flowgo"
 )
 
 type frameResult struct {
@@ -14,8 +16,12 @@ type frameResult struct {
 	bad   bool
 }
 
+// framingLost is what splitAll records when the splitter ends with
+// ErrFramingLost.
+var framingLost = frameResult{"<framing lost>", true}
+
 // splitAll runs a splitter over in, read through wrap, and collects what it returns.
-func splitAll(t *testing.T, in, framing string, max int, truncate bool, wrap func(io.Reader) io.Reader) ([]frameResult, error) {
+func splitAll(t *testing.T, in string, framing flowgo.Framing, max int, truncate bool, wrap func(io.Reader) io.Reader) ([]frameResult, error) {
 	t.Helper()
 	sp := NewSplitter(wrap(strings.NewReader(in)), framing, max, truncate)
 	var out []frameResult
@@ -24,6 +30,9 @@ func splitAll(t *testing.T, in, framing string, max int, truncate bool, wrap fun
 		if frame == nil && err != nil {
 			if errors.Is(err, io.EOF) {
 				return out, nil
+			}
+			if errors.Is(err, ErrFramingLost) {
+				return append(out, framingLost), nil
 			}
 			return out, err
 		}
@@ -48,7 +57,7 @@ func good(frames ...string) []frameResult {
 func TestSplitter(t *testing.T) {
 	tests := []struct {
 		name     string
-		framing  string
+		framing  flowgo.Framing
 		in       string
 		max      int
 		truncate bool
@@ -75,6 +84,18 @@ func TestSplitter(t *testing.T) {
 			[]frameResult{{"05 hello", true}, {"ok", false}}},
 		{"syslen too many digits", "syslen", "12345678901 x\n2 ok", 100, false,
 			[]frameResult{{"12345678901 x", true}, {"ok", false}}},
+		{"syslen 10-digit count with a line break after it: rejected to the line break, and the stream goes on", "syslen",
+			"9999999999 <13>1 x\n5 hello", 100, false, []frameResult{{"9999999999 <13>1 x", true}, {"hello", false}}},
+		{"syslen count over 100 times max is bad, not skipped by", "syslen", "2001 abc\n2 ok", 20, false,
+			[]frameResult{{"2001 abc", true}, {"ok", false}}},
+		{"syslen count of 100 times max is a frame too long, skipped by its count", "syslen", "400 " + strings.Repeat("y", 400) + "2 ok", 4, false,
+			[]frameResult{{"yyyy", true}, {"ok", false}}},
+		{"syslen 10-digit count and no line break within max: the head is rejected and the framing lost", "syslen",
+			"9999999999 <13>1 x5 hello", 8, false, []frameResult{{"99999999", true}, framingLost}},
+		{"syslen bad count and no line break within max: the framing is lost", "syslen", "x5 hello3 abc", 4, false,
+			[]frameResult{{"x5 h", true}, framingLost}},
+		{"syslen bad count at the end of the stream is rejected whole", "syslen", "x5 hello", 100, false,
+			[]frameResult{{"x5 hello", true}}},
 		{"syslen oversized frame is rejected and skipped", "syslen", "10 01234567892 ok", 4, false,
 			[]frameResult{{"0123", true}, {"ok", false}}},
 		{"syslen oversized frame truncated", "syslen", "10 01234567892 ok", 4, true, good("0123", "ok")},
@@ -174,11 +195,12 @@ func (infiniteX) Read(p []byte) (int, error) {
 }
 
 func FuzzSplitter(f *testing.F) {
-	for _, s := range []string{"5 hello3 abc", "a\nb\r\n", "x5 y\n2 ok", "10 short", "{}\x00{}", "\n\n3 abc", "99999999999 x", "<14>a\x00<14>b\x00", "\n<14>a\x00b\nc"} {
+	for _, s := range []string{"5 hello3 abc", "a\nb\r\n", "x5 y\n2 ok", "10 short", "{}\x00{}", "\n\n3 abc", "99999999999 x", "<14>a\x00<14>b\x00", "\n<14>a\x00b\nc",
+		"9999999999 <13>1 x\n5 hello", "401 x"} {
 		f.Add(s, uint8(0), uint8(16))
 		f.Add(s, uint8(2), uint8(3))
 	}
-	framings := []string{"line", "nul", "syslen", "auto"}
+	framings := []flowgo.Framing{flowgo.FramingLine, flowgo.FramingNUL, flowgo.FramingSyslen, flowgo.FramingAuto}
 	f.Fuzz(func(t *testing.T, in string, which, max uint8) {
 		framing := framings[int(which)%len(framings)]
 		limit := int(max%64) + 1
@@ -193,7 +215,14 @@ func FuzzSplitter(f *testing.F) {
 				t.Fatalf("%s %q: whole reads %v; one-byte reads %v", framing, in, whole, bytewise)
 			}
 			total := 0
-			for _, fr := range whole {
+			for i, fr := range whole {
+				if fr == framingLost {
+					// Only octet counting can lose its framing, and it ends the stream.
+					if framing != "syslen" && framing != "auto" || i != len(whole)-1 {
+						t.Fatalf("%s %q: framing lost at frame %d of %v", framing, in, i, whole)
+					}
+					continue
+				}
 				if len(fr.frame) > limit && !fr.bad {
 					t.Fatalf("%s %q: good frame %q longer than %d", framing, in, fr.frame, limit)
 				}

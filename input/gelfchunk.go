@@ -216,7 +216,7 @@ func (g *gelfChunks) add(dg []byte, from netip.AddrPort, now time.Time, dst []by
 }
 
 func (g *gelfChunks) tooLarge(n int) error {
-	return fmt.Errorf("chunked GELF: message of at least %d bytes exceeds the limit of %d bytes (max_message_size, udp_max_inflated_size)", n, g.maxSize)
+	return tooLongf("chunked GELF: message of at least %d bytes exceeds the limit of %d bytes (max_message_size, udp_max_inflated_size)", n, g.maxSize)
 }
 
 // killLocked frees p's chunks and marks it dead until its deadline.
@@ -298,11 +298,4 @@ func (g *gelfChunks) removeLocked(p *partialMsg) {
 	p.prev, p.next = nil, nil
 	g.bytes -= p.cost
 	delete(g.pending, p.key)
-}
-
-// usage returns the messages and accounted bytes held, for tests.
-func (g *gelfChunks) usage() (messages, bytes int) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.pending), g.bytes
 }

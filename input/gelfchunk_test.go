@@ -292,3 +292,10 @@ func FuzzGELFChunks(f *testing.F) {
 		}
 	})
 }
+
+// usage returns the messages and accounted bytes held, for tests.
+func (g *gelfChunks) usage() (messages, bytes int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.pending), g.bytes
+}

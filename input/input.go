@@ -1,8 +1,10 @@
-// Package input reads log events from a source (stdin; later UDP, TCP, TLS),
-// cuts the byte stream into frames (framing.go), decodes each frame with the
-// configured decoder, and hands batches of records to the pipeline.
+// Package input reads log events from a source (stdin, tcp, tls, udp, relp,
+// redis), cuts the byte stream into frames (framing.go), decodes each frame
+// with the configured decoder, and hands batches of records to the pipeline.
 //
-// Each input type registers a constructor under its TOML name (input.type).
+// Each input type registers under its TOML name (input.type) a Parse
+// function, which decodes and validates the type's keys without opening
+// anything, and returns a Builder, which makes the input.
 package input
 
 import (
@@ -33,8 +35,9 @@ type Reloader interface {
 	Reload() error
 }
 
-// Listener is an input bound to a network address. The pipeline uses it to
-// refuse two inputs, in any pipelines of one process, on one address.
+// Listener is an input, or the Builder of one, bound to a network address.
+// The pipeline asks the Builders, before it builds anything, to refuse two
+// inputs, in any pipelines of one process, on one address.
 type Listener interface {
 	// ListenAddress returns the network ("tcp" or "udp") and the address
 	// from the configuration.
@@ -46,6 +49,32 @@ type ConnCounter interface {
 	// ConnCounts returns the connections open now, and how many were
 	// refused (max_connections) and failed their TLS handshake so far.
 	ConnCounts() (open, refused, handshakeFailures int64)
+}
+
+// ConnAbortCounter is an input whose connections can end with what the
+// peer sent possibly lost, for metrics.
+type ConnAbortCounter interface {
+	// ConnsAborted returns how many connections ended so far: reset by the
+	// peer (its kernel discards what flowgo had not read), closed by flowgo
+	// with bytes unread (the pipeline stopping, octet counting lost), or
+	// ended by another read error.
+	ConnsAborted() (reset, unread, readError int64)
+}
+
+// ByteCounter is a Sink that counts the raw bytes an input reads. Stream
+// inputs (tcp, tls, stdin) report every read to it, framing and rejected
+// frames included, so that the count is exact whatever becomes of the
+// bytes; their batches' BytesIn stay 0. Datagram inputs count through
+// BytesIn.
+type ByteCounter interface {
+	CountBytes(n int)
+}
+
+// ReadyReporter is an input that can run and yet not receive, such as the
+// redis input while its server cannot be reached; /readyz asks it.
+type ReadyReporter interface {
+	// Ready reports whether the input receives, and if not, why.
+	Ready() (ok bool, reason string)
 }
 
 // Counter is one of an input's own counters, beyond those every input has.
@@ -89,17 +118,21 @@ type Sink interface {
 	Dropped(n int, reason string)
 }
 
-// Config is what a constructor gets.
+// Config is what a type's Parse gets.
 type Config struct {
-	// Section is this input's table; the constructor decodes its own keys
-	// from it with Section.Decode and reports errors with Section.Errorf.
+	// Section is this input's table; Parse decodes its own keys from it
+	// with Section.Decode and reports errors with Section.Errorf (or
+	// returns a *config.KeyError, which the pipeline places).
 	Section *config.Section
 	// Name identifies the input in logs and metrics ("input", "input[1]").
 	Name string
+	// Pipeline names the pipeline the input belongs to (the config file's
+	// name); the file input names its default checkpoint file after it.
+	Pipeline string
 	// Decoder decodes each frame (input.format).
 	Decoder decoder.Decoder
 	// Framing is the validated input.framing (stream inputs).
-	Framing string
+	Framing flowgo.Framing
 	// MaxMessageSize bounds a frame; Truncate says whether longer frames are
 	// cut to it (true) or rejected (false).
 	MaxMessageSize int
@@ -109,18 +142,41 @@ type Config struct {
 	BatchBytes   int
 	// Workers is how many goroutines may decode one stream in parallel.
 	Workers int
+	// Buffers is the memory budget of the pipeline's stream inputs for
+	// partial frames and read buffers (stream_buffer_max_bytes); nil means
+	// unlimited.
+	Buffers *Buffers
 	// Stdin is what the stdin input reads.
 	Stdin io.Reader
 	Log   *slog.Logger
 }
 
-// Constructor builds an input. It validates its configuration and does no
-// I/O: listening happens in Run.
-type Constructor func(c Config) (Input, error)
+// Builder is an input's configuration, decoded and validated by its type's
+// Parse and ready to Build. It holds no socket, open file, goroutine or
+// client (certificates it read are only values), so dropping one costs
+// nothing: flowgo check, and a reload that keeps the running input, parse
+// and never build. A Builder may implement Listener, so that addresses are
+// checked before anything is built.
+type Builder interface {
+	// Build makes the input, once. It does no I/O either: listening
+	// happens in Run.
+	Build() (Input, error)
+}
+
+// BuilderFunc is a Builder for an input whose Build needs nothing but a
+// closure.
+type BuilderFunc func() (Input, error)
+
+// Build implements Builder.
+func (f BuilderFunc) Build() (Input, error) { return f() }
+
+// Parser decodes and validates an input's keys (Config.Section) without
+// opening anything, and returns what builds the input.
+type Parser func(c Config) (Builder, error)
 
 // Type describes a registered input type.
 type Type struct {
-	New Constructor
+	Parse Parser
 	// Stream is true for byte-stream inputs, which take input.framing.
 	Stream bool
 	// Framing names, for an input that is not Stream, how its frames come
@@ -128,13 +184,23 @@ type Type struct {
 	Framing string
 }
 
+// New parses c and builds the input in one go, for callers that keep
+// nothing between the two steps (tests, tools).
+func (t Type) New(c Config) (Input, error) {
+	b, err := t.Parse(c)
+	if err != nil {
+		return nil, err
+	}
+	return b.Build()
+}
+
 var registry = internalregistry.New[Type]("input type")
 
 // Register makes a type available under name and each alias. It is meant to
 // be called from init and panics on an empty or duplicate name.
 func Register(name string, t Type, alias ...string) {
-	if t.New == nil {
-		panic("input: Register with a nil constructor")
+	if t.Parse == nil {
+		panic("input: Register with a nil Parse")
 	}
 	registry.Register(name, t, alias...)
 }

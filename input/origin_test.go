@@ -64,7 +64,7 @@ func (s *hostSink) wait(t *testing.T, n int) []string {
 
 // originConfig is the Config of an input of type typ with format (the
 // real decoder) and framing, built from keys as the program does.
-func originConfig(t *testing.T, typ, format, framing, keys string) Config {
+func originConfig(t *testing.T, typ, format string, framing flowgo.Framing, keys string) Config {
 	t.Helper()
 	f, err := config.Parse("test.toml", fmt.Sprintf("[input]\ntype = %q\nformat = %q\nlisten = \"127.0.0.1:0\"\n%s", typ, format, keys))
 	if err != nil {
@@ -100,7 +100,7 @@ func TestHeaderlessRFC3164GetsTheSenderAsHostname(t *testing.T) {
 		})
 		t.Run("tcp/"+format, func(t *testing.T) {
 			sink := &hostSink{}
-			c := originConfig(t, "tcp", format, FramingAuto, "")
+			c := originConfig(t, "tcp", format, flowgo.FramingAuto, "")
 			tp, _, err := Lookup("tcp")
 			if err != nil {
 				t.Fatal(err)

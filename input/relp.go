@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	Register("relp", Type{New: newRELP, Framing: "relp"})
+	Register("relp", Type{Parse: parseRELP, Framing: "relp"})
 }
 
 // DefaultRELPListen is the relp input's default address (imrelp has no
@@ -30,6 +30,16 @@ const DefaultRELPListen = "0.0.0.0:2514"
 // client to close its side, so that the last answers are not cut off by a
 // reset; during shutdown shutdownGrace bounds it instead.
 const relpLinger = time.Second
+
+// After serverclose, at shutdown or idle, a session reads on: frames the
+// client wrote before it read serverclose are queued, not dropped. It stops
+// when the client closes, when nothing arrives for relpDrainQuiet (more
+// than the 200 ms a corked frame of omrelp can wait in the client's
+// kernel), or after relpDrainMax. See docs/relp.md, "Shutdown".
+const (
+	relpDrainQuiet = time.Second
+	relpDrainMax   = 5 * time.Second
+)
 
 // relpVersion is the highest RELP version flowgo speaks. librelp offers 0,
 // the same protocol as 1; the answer is the lower of the two.
@@ -79,7 +89,13 @@ type relpKeys struct {
 var tlsKeyNames = []string{"tls_cert", "tls_key", "tls_ca_file", "tls_verify_peer",
 	"tls_compatibility_level", "tls_ciphers", "tls_handshake_timeout"}
 
-func newRELP(c Config) (Input, error) {
+// relpBuilder is a parsed relp input.
+type relpBuilder struct {
+	tcpBuilder
+	t *streamTLS // nil without relp_tls
+}
+
+func parseRELP(c Config) (Builder, error) {
 	k, err := decodeStreamKeys(c, DefaultRELPListen)
 	if err != nil {
 		return nil, err
@@ -104,13 +120,25 @@ func newRELP(c Config) (Input, error) {
 		}
 	}
 	c.Framing = "relp"
-	srv := newStreamServer(c, k, "relp")
-	in := &RELP{streamServer: srv, resends: newRELPResends()}
-	in.logProt = ratelog.New(srv.c.Log, "RELP sessions ended by protocol errors", "peer", 10*time.Second, 5)
+	b := &relpBuilder{tcpBuilder: tcpBuilder{c: c, k: k}}
 	if rk.TLS {
-		if in.certs, err = srv.configureTLS(s); err != nil {
+		t, err := parseStreamTLS(s, c.Log)
+		if err != nil {
 			return nil, err
 		}
+		b.t = &t
+	}
+	return b, nil
+}
+
+// Build implements Builder.
+func (b *relpBuilder) Build() (Input, error) {
+	srv := newStreamServer(b.c, b.k, "relp")
+	in := &RELP{streamServer: srv, resends: newRELPResends()}
+	in.logProt = ratelog.New(srv.c.Log, "RELP sessions ended by protocol errors", "peer", 10*time.Second, 5)
+	if b.t != nil {
+		b.t.apply(srv)
+		in.certs = b.t.certs
 	}
 	srv.session = in.serveSession
 	return in, nil
@@ -162,6 +190,7 @@ type relpStats struct {
 	sessions atomic.Int64 // sessions opened (open answered 200)
 	acked    atomic.Int64 // syslog frames answered 200
 	resent   atomic.Int64 // syslog frames a sender sent again that were already queued
+	drained  atomic.Int64 // syslog frames read after serverclose (see drain)
 	ended    [relpEndCount]atomic.Int64
 }
 
@@ -171,6 +200,7 @@ func (in *RELP) Counters() []Counter {
 		{Name: "relp_sessions_total", Help: "RELP sessions opened.", Value: in.st.sessions.Load()},
 		{Name: "relp_frames_acked_total", Help: "RELP syslog frames answered 200 OK: queued, or rejected as undecodable and dead-lettered.", Value: in.st.acked.Load()},
 		{Name: "relp_frames_resent_total", Help: "RELP syslog frames a sender sent again after a broken session although they had been queued (detected by content, within one flowgo process).", Value: in.st.resent.Load()},
+		{Name: "relp_frames_after_serverclose_total", Help: "RELP syslog frames that arrived after serverclose (at shutdown or idle), queued and answered: the sender had written them before it read serverclose.", Value: in.st.drained.Load()},
 	}
 	for i := range relpEndCount {
 		out = append(out, Counter{Name: "relp_sessions_closed_total", Help: "RELP connections ended, by reason.",
@@ -200,6 +230,8 @@ type relpSession struct {
 	out    []byte
 	acks   int
 	hashes []uint64
+
+	drained int // syslog frames read after serverclose
 
 	recent relpRecent     // the last frames queued
 	resend *relpRecentSet // the frames of this peer's last broken session, while resends may come
@@ -236,16 +268,29 @@ func (in *RELP) serveSession(ctx context.Context, sc *streamConn, conn net.Conn,
 	// Frames longer than max_message_size are rejected or truncated by
 	// syslog; open's offers may need more.
 	rr := newRELPReader(conn, max(c.MaxMessageSize, relpMinData))
+	defer rr.close()
+	// The read buffer beyond 4 KiB and the records waiting for the queue
+	// take from the memory budget of the pipeline's stream inputs
+	// (stream_buffer_max_bytes), as the tcp and tls inputs do; while the
+	// budget is spent the session reads nothing, the sender's window
+	// fills and it waits.
+	hold := &bufHolder{}
+	rr.useBudget(c.Buffers, hold)
+	s.bt.useBudget(c.Buffers, hold)
 	pending := newPendingProbe(sc.Conn)
 	// Answer before a read that may wait. When the socket already holds
 	// bytes the read will not wait, and the batch grows instead; the
-	// sender's window (omrelp: 128 frames) bounds how far.
+	// sender's window (omrelp: 128 frames) bounds how far. An idle
+	// session gives its buffer back to the budget there.
 	rr.beforeRead = func() bool {
 		if pending.bytes() <= 0 {
 			s.flush()
+			rr.shrink()
 		}
 		return !s.lost && s.writeErr == nil
 	}
+	// Answer what is decoded before waiting for the budget.
+	rr.beforeWait = s.flush
 
 	end, errRsp, cause := -1, []byte(nil), error(nil)
 	for end < 0 {
@@ -383,24 +428,38 @@ func (s *relpSession) syslog(f relpFrame) {
 	}
 	raw := relpFrameLen(f)
 	data := f.data
-	// The answer is queued before Add, which may hand the batch over.
-	s.out = appendRELPRsp(s.out, f.txnr, 200, "OK", "")
-	s.acks++
-	s.hashes = append(s.hashes, h)
 	if f.size > c.MaxMessageSize {
 		data = data[:c.MaxMessageSize]
 		if !c.Truncate {
 			// Answered 200 like an undecodable frame: a 500 makes omrelp
 			// suspend its action and send its whole batch again.
+			s.answer(h, f.txnr)
 			s.sink.Reject(s.origin(f), data, &FrameError{Offset: f.offset,
-				Reason: fmt.Sprintf("%v (%d bytes): RELP data length %d", ErrFrameTooLong, c.MaxMessageSize, f.size)})
+				Reason: fmt.Sprintf("%v (%d bytes): RELP data length %d", ErrFrameTooLong, c.MaxMessageSize, f.size), Err: ErrFrameTooLong})
 			return
 		}
 	}
 	data = trimLF(data)
+	if s.bt.mem != nil {
+		// Taking budget for the record may hand the batch over first,
+		// which sends the answers waiting for it: this frame's answer
+		// must not be among them yet. Charged now, Add charges nothing.
+		s.bt.charge(data)
+	}
+	// The answer waits before Add, which may hand the batch over with
+	// this record in it.
+	s.answer(h, f.txnr)
 	if err := s.bt.Add(data, raw); err != nil {
 		s.sink.Reject(s.origin(f), data, err)
 	}
+}
+
+// answer puts the 200 for a syslog frame among the answers that wait for
+// the batch being built.
+func (s *relpSession) answer(h uint64, txnr int) {
+	s.out = appendRELPRsp(s.out, txnr, 200, "OK", "")
+	s.acks++
+	s.hashes = append(s.hashes, h)
 }
 
 // origin names where a frame came from, for rejects.
@@ -408,9 +467,12 @@ func (s *relpSession) origin(f relpFrame) string {
 	return "peer " + s.peer + " relp txnr " + strconv.Itoa(f.txnr)
 }
 
-// flush hands the batch over and sends the answers waiting for it.
+// flush hands the batch over and sends the answers waiting for it. After
+// a write error the batch is still handed over: the client may never read
+// an answer again, but what was read must not be dropped (a sender that
+// cannot resend it would lose it; one that can, sends a duplicate).
 func (s *relpSession) flush() {
-	if s.lost || s.writeErr != nil {
+	if s.lost {
 		return
 	}
 	if !s.bt.Flush() {
@@ -449,10 +511,12 @@ func (s *relpSession) write() {
 }
 
 // finish ends the session: what was decoded is handed over and answered,
-// then the error answer and serverclose go out, and the connection closes.
+// then the error answer and serverclose go out. At shutdown and idle the
+// session then drains (see drain); the connection closes.
 func (s *relpSession) finish(ctx context.Context, end int, errRsp []byte, cause error, rr *relpReader) {
 	in := s.in
 	in.st.ended[end].Add(1)
+	gone := end == relpEndPeerClosed // nothing more can be read
 	if end != relpEndClose {
 		s.flush()
 		if s.writeErr == nil {
@@ -461,6 +525,9 @@ func (s *relpSession) finish(ctx context.Context, end int, errRsp []byte, cause 
 			}
 			s.out = appendRELPFrame(s.out, 0, "serverclose", nil)
 			s.write()
+		}
+		if end == relpEndShutdown || end == relpEndIdle {
+			gone = s.drain(rr)
 		}
 		if s.open && s.host != "" && end != relpEndPipelineStop {
 			in.resends.put(s.host, &s.recent)
@@ -472,7 +539,8 @@ func (s *relpSession) finish(ctx context.Context, end int, errRsp []byte, cause 
 	case relpEndClose:
 		log.Debug("RELP session closed by the client", "peer", s.peer, "frames", rr.frames)
 	case relpEndPeerClosed, relpEndShutdown:
-		log.Debug("RELP session ended", "peer", s.peer, "reason", relpEndNames[end], "frames", rr.frames)
+		log.Debug("RELP session ended", "peer", s.peer, "reason", relpEndNames[end], "frames", rr.frames,
+			"after_serverclose", s.drained)
 	case relpEndPipelineStop:
 		log.Debug("RELP session ended: the pipeline is stopping", "peer", s.peer)
 	case relpEndIdle:
@@ -483,15 +551,89 @@ func (s *relpSession) finish(ctx context.Context, end int, errRsp []byte, cause 
 		in.logProt.Event(slog.LevelWarn, "RELP session closed: protocol error", s.peer, cause,
 			"reason", relpEndNames[end])
 	}
-	s.linger(ctx, end)
+	s.linger(ctx, gone)
+}
+
+// drain runs after serverclose at shutdown and idle. librelp sends each
+// frame right after a read that does not wait, so it can write frames
+// after serverclose left flowgo and before it reads it; those frames are
+// in its list of unanswered frames. If the omrelp client then ends
+// (rsyslog ends it when the worker of the disk part of a disk-assisted
+// queue finds that part empty, at rebindInterval and at shutdown), librelp
+// frees that list without sending it again: dropped here, those frames
+// would be lost. A client that goes on sends them again instead: queued
+// here, they arrive twice. So the session reads on and queues (and answers)
+// every frame until the client closes the connection (as librelp does
+// when it reconnects) or sends close, until nothing arrives for
+// relpDrainQuiet, or for relpDrainMax at most. It reports whether the
+// client closed the connection.
+func (s *relpSession) drain(rr *relpReader) (gone bool) {
+	if s.lost {
+		return false
+	}
+	rr.r = &relpDrainReader{sc: s.sc, r: rr.r, until: time.Now().Add(relpDrainMax)}
+	rr.err = nil // errStopped or errIdle: read on
+	pending := newPendingProbe(s.sc.Conn)
+	rr.beforeRead = func() bool {
+		if pending.bytes() <= 0 {
+			s.flush()
+			rr.shrink()
+		}
+		return !s.lost
+	}
+	for {
+		f, err := rr.next()
+		if err != nil {
+			s.flush()
+			end := relpReadEnd(err)
+			return end == relpEndPeerClosed || end == relpEndReadError
+		}
+		if string(f.cmd) == "syslog" {
+			s.drained++
+			s.in.st.drained.Add(1)
+		}
+		if end, _, _ := s.handle(f); end >= 0 {
+			// close was answered, or the frame is a protocol error:
+			// the client has nothing more to send.
+			s.flush()
+			return false
+		}
+	}
+}
+
+// relpDrainReader reads a connection during drain: each read waits at most
+// relpDrainQuiet for bytes, and none goes past until.
+type relpDrainReader struct {
+	sc    *streamConn
+	r     io.Reader
+	until time.Time
+}
+
+func (d *relpDrainReader) Read(p []byte) (int, error) {
+	t := time.Now().Add(relpDrainQuiet)
+	if t.After(d.until) {
+		t = d.until
+	}
+	d.sc.readUntil(t)
+	return d.r.Read(p)
+}
+
+// readUntil makes c's reads wait for bytes until t at most, then return
+// errStopped, whether or not the input is stopping (and whatever had
+// arrived when it stopped): the relp input's drain.
+func (c *streamConn) readUntil(t time.Time) {
+	c.mu.Lock()
+	c.stopping, c.budget, c.stopUntil = true, -1, t
+	c.mu.Unlock()
 }
 
 // linger closes the connection after letting the client read the last
 // answers: the server's side is shut, and what the client still sends is
 // read and dropped until it closes too, so that unread bytes do not make
-// the close a reset that could discard the answers.
-func (s *relpSession) linger(ctx context.Context, end int) {
-	if end == relpEndPeerClosed || s.writeErr != nil {
+// the close a reset that could discard the answers. gone says the client
+// closed already.
+func (s *relpSession) linger(ctx context.Context, gone bool) {
+	if gone || s.writeErr != nil {
 		s.conn.Close()
 		return
 	}

@@ -18,7 +18,8 @@ import (
 // The receiver reads frames from a stream of any chunking, keeps at most
 // max bytes of a frame's data (the rest of a longer frame is read and
 // discarded, so the stream stays in step), and never holds more than about
-// max plus one read buffer.
+// max plus one read buffer. Beyond a small buffer of its own, that buffer
+// comes from the stream inputs' memory budget (Buffers) when one is set.
 
 // Limits of the RELP grammar.
 const (
@@ -76,6 +77,15 @@ type relpReader struct {
 	// (no whole frame is buffered): the session hands its batch over and
 	// answers there. When it returns false, next returns errRELPAbort.
 	beforeRead func() bool
+	// beforeWait, when set, is called before the reader waits for room in
+	// its budget, which may take long: the session answers there too.
+	beforeWait func()
+
+	mem      *Buffers
+	hold     *bufHolder
+	own      []byte // the reader's own buffer, outside the budget
+	charged  int    // budget held: cap(buf) when buf is not own
+	frameCap int    // buffer size that holds the head of any frame
 
 	buf        []byte
 	start, end int   // unread bytes are buf[start:end]
@@ -93,16 +103,86 @@ type relpReader struct {
 
 func newRELPReader(r io.Reader, limit int) *relpReader {
 	limit = min(max(limit, 1), relpMaxTxnr)
-	need := relpMaxHeader + limit + 1
+	frameCap := (relpMaxHeader + limit + 1 + 4095) &^ 4095
+	own := getBuffer(baseBufferSize)
 	return &relpReader{
 		r: r, max: limit,
-		buf:    make([]byte, min(16<<10, need)),
-		maxBuf: max(64<<10, need),
+		own: own, buf: own, frameCap: frameCap,
+		maxBuf: max(64<<10, frameCap),
 	}
 }
 
-// buffered returns the bytes read from the stream and not yet returned.
-func (rr *relpReader) buffered() int { return rr.end - rr.start }
+// useBudget makes the reader take what it needs beyond its own small
+// buffer from mem, as h; call it before the first next.
+func (rr *relpReader) useBudget(mem *Buffers, h *bufHolder) { rr.mem, rr.hold = mem, h }
+
+// shrink gives the buffer back to the budget when what it holds fits the
+// reader's own small buffer; called before a read that will wait, so that
+// an idle session holds no budget. Frames returned before are invalid.
+func (rr *relpReader) shrink() {
+	if rr.charged == 0 || rr.end-rr.start > len(rr.own)/2 {
+		return
+	}
+	big, charged := rr.buf, rr.charged
+	rr.moveTo(rr.own)
+	rr.charged = 0
+	putBuffer(big)
+	rr.mem.release(rr.hold, charged)
+}
+
+// close gives the reader's buffers back; it must not be used afterwards.
+func (rr *relpReader) close() {
+	if rr.charged > 0 {
+		putBuffer(rr.buf)
+		rr.mem.release(rr.hold, rr.charged)
+		rr.charged = 0
+	}
+	if rr.own != nil {
+		putBuffer(rr.own)
+	}
+	rr.buf, rr.own = nil, nil
+	rr.start, rr.end = 0, 0
+}
+
+// moveTo makes nb the buffer, with the unread bytes at its front.
+func (rr *relpReader) moveTo(nb []byte) {
+	n := copy(nb, rr.buf[rr.start:rr.end])
+	rr.base += int64(rr.start)
+	rr.start, rr.end = 0, n
+	rr.buf = nb
+}
+
+// grow moves the unread bytes to a larger buffer from the budget: sizes
+// double from minBudgetBuffer, with a stop at frameCap, up to maxBuf. When
+// must is set the head of the frame being read does not fit, and grow
+// waits for the budget; otherwise (a fast sender) it grows only if the
+// budget has room now.
+func (rr *relpReader) grow(must bool) {
+	size := max(2*len(rr.buf), minBudgetBuffer)
+	if len(rr.buf) < rr.frameCap {
+		size = min(size, rr.frameCap)
+	}
+	size = min(size, rr.maxBuf)
+	if size <= len(rr.buf) {
+		return
+	}
+	if !rr.mem.tryAcquire(rr.hold, size, partialFrames) {
+		if !must {
+			return
+		}
+		if rr.beforeWait != nil {
+			rr.beforeWait()
+		}
+		rr.mem.acquire(rr.hold, size, partialFrames)
+	}
+	old, charged := rr.buf, rr.charged
+	rr.moveTo(getBuffer(size))
+	rr.charged = size
+	if charged > 0 {
+		putBuffer(old)
+		rr.mem.release(rr.hold, charged)
+	}
+}
 
 // next returns the next frame. At the end of the stream it returns the
 // read error (io.EOF for a clean end between frames, io.ErrUnexpectedEOF
@@ -131,14 +211,12 @@ func (rr *relpReader) next() (relpFrame, error) {
 // fill reads more of the stream, making room first.
 func (rr *relpReader) fill() {
 	if rr.start > 0 && (rr.start == rr.end || rr.end == len(rr.buf)) {
-		n := copy(rr.buf, rr.buf[rr.start:rr.end])
-		rr.base += int64(rr.start)
-		rr.start, rr.end = 0, n
+		rr.moveTo(rr.buf)
 	}
-	if rr.end == len(rr.buf) && len(rr.buf) < rr.maxBuf {
-		nb := make([]byte, min(2*len(rr.buf), rr.maxBuf))
-		copy(nb, rr.buf[:rr.end])
-		rr.buf = nb
+	if rr.end == len(rr.buf) {
+		// Full of a frame not finished: it needs room up to frameCap;
+		// beyond, more is only for speed.
+		rr.grow(len(rr.buf) < rr.frameCap)
 	}
 	if rr.beforeRead != nil && !rr.beforeRead() {
 		rr.err = errRELPAbort

@@ -176,7 +176,7 @@ func startRELPDecoding(t testing.TB, keys, format string, sink *recordSink, maxS
 		t.Fatal(err)
 	}
 	logs := &syncbuf.Buffer{}
-	in, err := newRELP(Config{
+	in, err := Type{Parse: parseRELP}.New(Config{
 		Section: f.Inputs[0], Name: "input", Decoder: dec, MaxMessageSize: maxSize,
 		BatchRecords: 1024, BatchBytes: 1 << 20,
 		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -341,4 +341,72 @@ func TestRELPFromRsyslogOversizedMessageIsRejectedOnce(t *testing.T) {
 	if strings.Contains(r.output.String(), "error") {
 		t.Errorf("rsyslogd reported an error:\n%s", r.output.String())
 	}
+}
+
+// omrelp writes frames after flowgo stopped reading and before it reads
+// serverclose. If the omrelp client then ends, librelp frees the frames it
+// had not seen answered without sending them again: only flowgo, which
+// reads on after serverclose and queues them, keeps them. rsyslog ends a
+// client when the worker of a disk-assisted queue's disk part runs dry
+// (as in the fault test), at shutdown, and every rebindInterval messages
+// (used here, to make it happen at a known moment). Record 0's batch is
+// being queued (Put waits) when the input stops; rsyslog then sends
+// records 1-9 and, rebinding after its 10th message, close; then Put
+// returns. Without the drain after serverclose records 1-9 were lost: a
+// new input on the same port gets record 10, never 1-9.
+func TestRELPShutdownKeepsFramesRsyslogSentAfterTheStop(t *testing.T) {
+	sink := newRecordSink()
+	sink.block = make(chan struct{})
+	s := startRELPDecoding(t, `listen = "127.0.0.1:0"`, "rfc5424", sink, 64<<10)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "in.log")
+	writeRecords(t, file, 0, 1)
+	r := startRsyslogd(t, dir, rsyslogForward(file, fmt.Sprintf(`target="127.0.0.1" port=%q rebindInterval="10"
+		action.resumeRetryCount="-1" action.resumeInterval="1"`, s.port())))
+	release := func() {
+		select {
+		case <-sink.block:
+		default:
+			close(sink.block)
+		}
+	}
+	t.Cleanup(release) // before rsyslogd's stop, which waits for answers
+	if !waitFor(time.Minute, func() bool { return sink.waiting.Load() == 1 }) {
+		t.Fatalf("record 0 was not handed over; rsyslogd said:\n%s", r.output.String())
+	}
+	s.cancel()
+	if !waitFor(10*time.Second, func() bool {
+		s.st.mu.Lock()
+		defer s.st.mu.Unlock()
+		return s.st.stopping
+	}) {
+		t.Fatal("the input did not stop")
+	}
+	writeRecords(t, file, 1, 9)
+	// The 9 frames and close are in the session's socket, unread.
+	if !waitFor(time.Minute, func() bool { return strings.Contains(peekConns(t, s), " close 0\n") }) {
+		t.Fatalf("rsyslog did not close its session; unread: %q\nrsyslogd said:\n%s", peekConns(t, s), r.output.String())
+	}
+	if got := strings.Count(peekConns(t, s), " syslog "); got != 9 {
+		t.Fatalf("%d syslog frames unread; want 9", got)
+	}
+	release()
+	s.stop(t)
+	if got := s.counter("relp_frames_after_serverclose_total", ""); got != 9 {
+		t.Errorf("relp_frames_after_serverclose_total = %d; want 9", got)
+	}
+
+	// flowgo again, on the same port: rsyslog sends what it still has.
+	s2 := startRELPDecoding(t, fmt.Sprintf("listen = %q", s.addr), "rfc5424", sink, 64<<10)
+	writeRecords(t, file, 10, 1)
+	ok := waitFor(time.Minute, func() bool {
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		return sink.ids[10] > 0
+	})
+	missing, dups, bad := sink.missingAndDuplicates(11)
+	if !ok || missing > 0 || len(bad) > 0 {
+		t.Fatalf("%d of 11 records missing (record 10 arrived: %v), bad %v; rsyslogd said:\n%s", missing, ok, bad, r.output.String())
+	}
+	t.Logf("11 records, %d duplicates; the second input answered %d", dups, s2.counter("relp_frames_acked_total", ""))
 }

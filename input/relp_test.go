@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -94,10 +95,6 @@ type relpClient struct {
 func dialRELP(t testing.TB, s *testServer) *relpClient {
 	t.Helper()
 	return &relpClient{t: t, c: s.dial(t), r: nil, txnr: 1}
-}
-
-func newRELPClient(t testing.TB, c net.Conn) *relpClient {
-	return &relpClient{t: t, c: c, r: bufio.NewReader(c), txnr: 1}
 }
 
 func (c *relpClient) reader() *bufio.Reader {
@@ -484,6 +481,56 @@ func TestRELPShutdownAnswersThenSendsServerclose(t *testing.T) {
 	s.waitCounter(t, "relp_sessions_closed_total", "shutdown", 1)
 }
 
+// A frame that arrives after serverclose, at shutdown or idle, is queued
+// and answered: the client wrote it before it read serverclose, and a
+// librelp client whose worker ends then frees it without sending it again
+// (docs/relp.md, "Shutdown"). Here the client writes it after reading
+// serverclose, which the server cannot tell apart.
+func TestRELPFramesAfterServercloseAreQueued(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tls  bool
+		idle bool
+	}{{"shutdown", false, false}, {"idle", false, true}, {"shutdown over TLS", true, false}, {"idle over TLS", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			keys := "listen = \"127.0.0.1:0\"\n"
+			var c *certs
+			if tc.tls {
+				c = newCerts(t)
+				keys = "relp_tls = true\n" + c.keys(true) // with listen
+			}
+			if tc.idle {
+				keys += "timeout = 1\n"
+			}
+			s := startRELP(t, keys, streamOptions{})
+			s.certs = c
+			cl := dialRELP(t, s)
+			cl.open()
+			cl.expectRsp(cl.send("syslog", "<13>before"), "200 OK")
+			if !tc.idle {
+				s.cancel()
+			}
+			if a := cl.read(); a.txnr != 0 || a.cmd != "serverclose" {
+				t.Fatalf("got %+v; want serverclose", a)
+			}
+			cl.expectRsp(cl.send("syslog", "<13>in flight"), "200 OK")
+			cl.expectRsp(cl.send("close", ""), "200 OK")
+			cl.expectEOF()
+			if got := s.sink.got(); strings.Join(got, "|") != "<13>before|<13>in flight" {
+				t.Errorf("records %q", got)
+			}
+			reason := map[bool]string{false: "shutdown", true: "idle"}[tc.idle]
+			s.waitCounter(t, "relp_sessions_closed_total", reason, 1)
+			if got := s.counter("relp_frames_after_serverclose_total", ""); got != 1 {
+				t.Errorf("relp_frames_after_serverclose_total = %d; want 1", got)
+			}
+			if got := s.counter("relp_frames_acked_total", ""); got != 2 {
+				t.Errorf("relp_frames_acked_total = %d; want 2", got)
+			}
+		})
+	}
+}
+
 func TestRELPIdleSessionIsClosedWithServerclose(t *testing.T) {
 	s := startRELP(t, "listen = \"127.0.0.1:0\"\ntimeout = 1", streamOptions{})
 	c := dialRELP(t, s)
@@ -688,4 +735,117 @@ func TestRELPMaxConnections(t *testing.T) {
 		t.Fatal("the refused connection was not counted")
 	}
 	c.expectRsp(c.send("syslog", "still here"), "200 OK")
+}
+
+// With the queue full, what sessions decode and cannot hand over is held
+// by the budget too: past it they stop reading (and answering), rather than
+// each holding a batch of its own. Nothing is lost once the queue has room,
+// and every frame is answered, in order.
+func TestRELPRecordsWaitingForTheQueueStayWithinTheBudget(t *testing.T) {
+	const (
+		conns  = 20
+		frames = 2000
+		line   = 200
+		budget = 1 << 20
+	)
+	mem := NewBuffers(budget)
+	dec := &countingDecoder{}
+	sink := &streamSink{block: make(chan struct{})}
+	s := startRELP(t, `listen = "127.0.0.1:0"`, streamOptions{buffers: mem, sink: sink, decoder: dec})
+	var wg sync.WaitGroup
+	for i := range conns {
+		c := dialRELP(t, s)
+		c.open()
+		wg.Go(func() {
+			var b strings.Builder
+			for j := range frames {
+				b.WriteString(relpText(j+2, "syslog", fmt.Sprintf("%03d %06d %s", i, j, strings.Repeat("r", line-len("000 000000 ")))))
+			}
+			// Answers are read as they come, so that neither side's
+			// socket buffers fill with them.
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for j := range frames {
+					a, err := c.tryRead(2 * time.Minute)
+					if err != nil || a.txnr != j+2 || a.data != "200 OK" {
+						t.Errorf("session %d: answer %+v, %v; want %d rsp 200 OK", i, a, err, j+2)
+						return
+					}
+				}
+			}()
+			if _, err := io.WriteString(c.c, b.String()); err != nil {
+				t.Errorf("write: %v", err)
+			}
+			<-done
+		})
+	}
+	decoded := waitStalled(t, "frames decoded", dec.n.Load)
+	used, peak, _ := mem.Usage()
+	slack := 4 * (2*line + recordCharge + chargeStep)
+	t.Logf("queue blocked: %d of %d frames decoded, budget %d used, %d at most", decoded, conns*frames, used, peak)
+	if peak > budget+slack {
+		t.Errorf("the budget reached %d bytes; limit %d", peak, budget)
+	}
+	if max := int64((budget + slack) / (2*line + recordCharge)); decoded > max {
+		t.Errorf("%d frames decoded while the queue was blocked; the budget holds %d", decoded, max)
+	}
+	if got := s.counter("relp_frames_acked_total", ""); got != 0 {
+		t.Errorf("%d frames answered while the queue was blocked", got)
+	}
+
+	close(sink.block)
+	wg.Wait()
+	sink.waitRecords(t, conns*frames, time.Minute)
+	next := make([]int, conns)
+	for _, m := range sink.got() {
+		var c, j int
+		if _, err := fmt.Sscanf(m, "%d %d", &c, &j); err != nil || j != next[c] {
+			t.Fatalf("record %q out of order (want %d of session %d)", m[:10], next[c], c)
+		}
+		next[c]++
+	}
+	if !waitFor(10*time.Second, func() bool { used, _, _ := mem.Usage(); return used == 0 }) {
+		used, _, _ := mem.Usage()
+		t.Errorf("%d bytes of budget still held with every record delivered", used)
+	}
+}
+
+// slowSink takes its time to queue each batch, so that an answer sent
+// before its record was queued would be seen.
+type slowSink struct {
+	streamSink
+}
+
+func (s *slowSink) Put(b *flowgo.Batch) error {
+	time.Sleep(20 * time.Millisecond)
+	return s.streamSink.Put(b)
+}
+
+// With a budget too small for a batch, taking budget for a record hands
+// the batch over first; the answers sent then are those of the records in
+// that batch, never the one waiting for room: when the client reads an
+// answer, its record is queued.
+func TestRELPAnswersOnlyQueuedRecordsUnderTheBudget(t *testing.T) {
+	const frames = 40
+	mem := NewBuffers(4 << 10) // less than one chargeStep: each record waits
+	sink := &slowSink{}
+	s := startRELP(t, `listen = "127.0.0.1:0"`, streamOptions{buffers: mem, otherSink: sink})
+	c := dialRELP(t, s)
+	c.open()
+	var b strings.Builder
+	for j := range frames {
+		b.WriteString(relpText(j+2, "syslog", fmt.Sprintf("record %02d", j)))
+	}
+	c.raw(b.String())
+	for j := range frames {
+		c.expectRsp(j+2, "200 OK")
+		got := sink.got()
+		if len(got) <= j || got[j] != fmt.Sprintf("record %02d", j) {
+			t.Fatalf("answer to record %d read with %d records queued: %q", j, len(got), got)
+		}
+	}
+	if _, peak, _ := mem.Usage(); peak == 0 {
+		t.Error("the budget was not used")
+	}
 }

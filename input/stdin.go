@@ -3,6 +3,7 @@ package input
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -12,7 +13,7 @@ import (
 )
 
 func init() {
-	Register("stdin", Type{New: newStdin, Stream: true})
+	Register("stdin", Type{Parse: parseStdin, Stream: true})
 }
 
 // stdinInput reads one stream, typically a file piped in, as fast as the
@@ -23,11 +24,12 @@ type stdinInput struct {
 	c Config
 }
 
-func newStdin(c Config) (Input, error) {
+// parseStdin: the stdin input has no keys of its own.
+func parseStdin(c Config) (Builder, error) {
 	if c.Stdin == nil {
 		c.Stdin = os.Stdin
 	}
-	return &stdinInput{c: c}, nil
+	return BuilderFunc(func() (Input, error) { return &stdinInput{c: c}, nil }), nil
 }
 
 // rawChunk is a run of consecutive frames copied out of the stream.
@@ -38,7 +40,6 @@ type rawChunk struct {
 	// lineNumbers says whether lines holds line numbers or frame numbers.
 	lineNumbers bool
 	errs        []error // framing error of each frame, nil for a good one
-	bytes       int     // raw stream bytes the frames took
 
 	// Filled by the worker.
 	batch   *flowgo.Batch
@@ -64,7 +65,6 @@ func (c *rawChunk) reset() {
 	c.ends = c.ends[:0]
 	c.lines = c.lines[:0]
 	c.errs = c.errs[:0]
-	c.bytes = 0
 	c.batch = nil
 	c.rejects = c.rejects[:0]
 }
@@ -121,7 +121,7 @@ func (in *stdinInput) Run(ctx context.Context, sink Sink) error {
 
 	readErr := make(chan error, 1)
 	go func() {
-		readErr <- in.read(ctx, dispatch)
+		readErr <- in.read(ctx, dispatch, sink)
 	}()
 	var err error
 	select {
@@ -140,12 +140,17 @@ func (in *stdinInput) Run(ctx context.Context, sink Sink) error {
 }
 
 // read frames the stream into chunks and dispatches them.
-func (in *stdinInput) read(ctx context.Context, dispatch func(*rawChunk) bool) error {
+func (in *stdinInput) read(ctx context.Context, dispatch func(*rawChunk) bool, sink Sink) error {
 	c := in.c
-	sp := NewSplitter(c.Stdin, c.Framing, c.MaxMessageSize, c.Truncate)
+	var r io.Reader = c.Stdin
+	if bc, ok := sink.(ByteCounter); ok {
+		r = &countingReader{r: r, count: bc.CountBytes}
+	}
+	sp := NewSplitter(r, c.Framing, c.MaxMessageSize, c.Truncate)
+	sp.useBudget(c.Buffers, &bufHolder{})
+	defer sp.Close()
 	ch := chunkPool.Get().(*rawChunk)
 	ch.reset()
-	var lastOffset int64
 	flush := func() bool {
 		if len(ch.ends) == 0 {
 			return true
@@ -157,13 +162,17 @@ func (in *stdinInput) read(ctx context.Context, dispatch func(*rawChunk) bool) e
 	}
 	ok := true
 	sp.BeforeRead = func() { ok = ok && flush() }
+	sp.BeforeWait = sp.BeforeRead
 	for ok {
 		frame, err := sp.Next()
 		if frame == nil && err != nil {
 			if errors.Is(err, io.EOF) {
 				err = nil
 			}
-			if n := sp.Buffered(); n > 0 {
+			if errors.Is(err, ErrFramingLost) {
+				// The frame was rejected; what follows cannot be framed.
+				err = fmt.Errorf("stdin stopped at byte %d (that frame was rejected; what follows it is not read): %w", sp.Offset(), err)
+			} else if n := sp.Buffered(); n > 0 {
 				c.Log.Warn("stdin: incomplete frame discarded", "bytes", n)
 			}
 			flush()
@@ -175,15 +184,12 @@ func (in *stdinInput) read(ctx context.Context, dispatch func(*rawChunk) bool) e
 		}
 		ch.data = append(ch.data, frame...)
 		ch.ends = append(ch.ends, len(ch.data))
-		if ch.lineNumbers = sp.Framing() == FramingLine; ch.lineNumbers {
+		if ch.lineNumbers = sp.Framing() == flowgo.FramingLine; ch.lineNumbers {
 			ch.lines = append(ch.lines, sp.Line())
 		} else {
 			ch.lines = append(ch.lines, sp.Frames())
 		}
 		ch.errs = append(ch.errs, err)
-		off := sp.Offset()
-		ch.bytes += int(off - lastOffset)
-		lastOffset = off
 		if len(ch.ends) >= c.BatchRecords || len(ch.data) >= c.BatchBytes {
 			ok = flush()
 		}
@@ -196,7 +202,6 @@ func (in *stdinInput) read(ctx context.Context, dispatch func(*rawChunk) bool) e
 func (in *stdinInput) decodeChunk(ch *rawChunk, sink Sink) {
 	b := flowgo.GetBatch()
 	b.Source = in.c.Name
-	b.BytesIn = ch.bytes
 	for i := range ch.ends {
 		if ch.errs[i] != nil {
 			ch.rejects = append(ch.rejects, chunkReject{frame: i, err: ch.errs[i]})
@@ -212,6 +217,20 @@ func (in *stdinInput) decodeChunk(ch *rawChunk, sink Sink) {
 		sink.Prepare(b)
 	}
 	ch.batch = b
+}
+
+// countingReader reports the bytes read from r to count.
+type countingReader struct {
+	r     io.Reader
+	count func(int)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.count(n)
+	}
+	return n, err
 }
 
 // sequence hands batches and rejects over in stream order.

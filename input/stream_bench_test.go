@@ -42,10 +42,11 @@ const benchLine = `<165>1 2025-03-14T15:09:26.535897+01:00 web-frontend-07.examp
 
 // BenchmarkStreamInput pushes b.N messages through loopback connections
 // into a tcp or tls input, with the verbatim decoder (one arena copy per
-// record) and a counting sink: the cost of the input itself.
+// record), a counting sink and the default stream budget: the cost of the
+// input itself.
 func BenchmarkStreamInput(b *testing.B) {
 	for _, typ := range []string{"tcp", "tls"} {
-		for _, framing := range []string{FramingLine, FramingSyslen} {
+		for _, framing := range []flowgo.Framing{flowgo.FramingLine, flowgo.FramingSyslen} {
 			for _, conns := range []int{1, 4} {
 				b.Run(fmt.Sprintf("%s/%s/conns=%d", typ, framing, conns), func(b *testing.B) {
 					benchStream(b, typ, framing, conns)
@@ -55,9 +56,9 @@ func BenchmarkStreamInput(b *testing.B) {
 	}
 }
 
-func benchStream(b *testing.B, typ, framing string, conns int) {
+func benchStream(b *testing.B, typ string, framing flowgo.Framing, conns int) {
 	frame := []byte(benchLine + "\n")
-	if framing == FramingSyslen {
+	if framing == flowgo.FramingSyslen {
 		frame = []byte(strconv.Itoa(len(benchLine)) + " " + benchLine)
 	}
 	var chunk []byte
@@ -66,10 +67,12 @@ func benchStream(b *testing.B, typ, framing string, conns int) {
 	}
 	sink := &streamCountSink{want: int64(b.N), done: make(chan struct{})}
 	var s *testServer
+	// With the default stream budget, as a pipeline runs it.
+	o := streamOptions{framing: framing, otherSink: sink, buffers: NewBuffers(DefaultStreamBufferBytes)}
 	if typ == "tls" {
-		s = startTLS(b, false, "", streamOptions{framing: framing, otherSink: sink})
+		s = startTLS(b, false, "", o)
 	} else {
-		s = startStream(b, "tcp", `listen = "127.0.0.1:0"`, streamOptions{framing: framing, otherSink: sink})
+		s = startStream(b, "tcp", `listen = "127.0.0.1:0"`, o)
 	}
 	var err error
 	clients := make([]net.Conn, conns)

@@ -50,3 +50,15 @@ func (p *pendingProbe) bytes() int {
 	}
 	return int(p.n)
 }
+
+// closeWindow shrinks c's receive buffer to the least the kernel allows,
+// so that the window it advertises to the sender closes once the bytes
+// already promised have arrived: a stopping connection then drains what the
+// sender was let send, and the rest stays with the sender (unacknowledged,
+// so not lost for it) instead of arriving, acknowledged, just before the
+// close discards it.
+func closeWindow(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetReadBuffer(1) // the kernel rounds it up to its minimum
+	}
+}

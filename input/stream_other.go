@@ -15,3 +15,6 @@ type pendingProbe struct{}
 func newPendingProbe(net.Conn) *pendingProbe { return &pendingProbe{} }
 
 func (*pendingProbe) bytes() int { return -1 }
+
+// closeWindow does nothing where the stop reads for shutdownGrace instead.
+func closeWindow(net.Conn) {}

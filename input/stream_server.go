@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/internal/ratelog"
 )
@@ -138,6 +140,8 @@ type streamServer struct {
 
 	refused         atomic.Int64
 	handshakeFailed atomic.Int64
+	// Connections that ended with what the peer sent possibly lost.
+	abortReset, abortUnread, abortError atomic.Int64
 
 	logRefused, logHandshake, logIdle, logEnded, logAccept *ratelog.Log
 }
@@ -182,6 +186,11 @@ func (s *streamServer) ConnCounts() (open, refused, handshakeFailures int64) {
 	return open, s.refused.Load(), s.handshakeFailed.Load()
 }
 
+// ConnsAborted implements ConnAbortCounter.
+func (s *streamServer) ConnsAborted() (reset, unread, readError int64) {
+	return s.abortReset.Load(), s.abortUnread.Load(), s.abortError.Load()
+}
+
 // Run listens and serves connections until ctx ends; see Input.
 func (s *streamServer) Run(ctx context.Context, sink Sink) error {
 	var boundOnce sync.Once
@@ -194,9 +203,18 @@ func (s *streamServer) Run(ctx context.Context, sink Sink) error {
 			Enable: true, Idle: s.k.TCPKeepalive, Interval: keepaliveInterval, Count: keepaliveCount,
 		}
 	}
-	ln, err := lc.Listen(ctx, "tcp", s.k.Listen)
-	if err != nil {
-		return fmt.Errorf("%s: %w", s.kind, err)
+	var ln net.Listener
+	if f := adoptSocket("tcp", s.k.Listen); f != nil {
+		// The input this one replaces (a reload) left its listener bound,
+		// with the connection attempts in its backlog.
+		ln, _ = net.FileListener(f)
+		f.Close()
+	}
+	if ln == nil {
+		var err error
+		if ln, err = lc.Listen(ctx, "tcp", s.k.Listen); err != nil {
+			return fmt.Errorf("%s: %w", s.kind, err)
+		}
 	}
 	s.addr = ln.Addr()
 	markBound()
@@ -211,6 +229,15 @@ func (s *streamServer) Run(ctx context.Context, sink Sink) error {
 	select {
 	case <-ctx.Done():
 	case <-acceptDone:
+	}
+	if errors.Is(context.Cause(ctx), ErrHandover) {
+		// Replaced on the same address: the successor takes the listener
+		// and the connections waiting in its backlog.
+		if f, err := ln.(*net.TCPListener).File(); err == nil {
+			parkSocket("tcp", s.k.Listen, f)
+		} else {
+			s.c.Log.Warn("cannot hand the listener to the input replacing this one; it is closed", "type", s.kind, "error", err)
+		}
 	}
 	ln.Close()
 	<-acceptDone
@@ -250,6 +277,16 @@ func (s *streamServer) accept(ctx context.Context, ln net.Listener, sink Sink, w
 			continue
 		}
 		delay = 0
+		if tc, ok := conn.(*net.TCPConn); ok {
+			// Here rather than in the ListenConfig: a listener handed over
+			// by a reload (net.FileListener) has none.
+			if s.k.TCPKeepalive > 0 {
+				tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: s.k.TCPKeepalive,
+					Interval: keepaliveInterval, Count: keepaliveCount})
+			} else {
+				tc.SetKeepAlive(false)
+			}
+		}
 		sc := &streamConn{Conn: conn, timeout: s.k.Timeout.Get()}
 		if !s.track(sc) {
 			s.refused.Add(1)
@@ -315,10 +352,17 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 		return
 	}
 	tail := &tailReader{r: conn, last: -1}
+	if bc, ok := sink.(ByteCounter); ok {
+		tail.count = bc.CountBytes
+	}
 
 	sp := NewSplitter(tail, s.c.Framing, s.c.MaxMessageSize, s.c.Truncate)
+	hold := &bufHolder{}
+	sp.useBudget(s.c.Buffers, hold)
+	defer sp.Close()
 	bt := NewBatcher(s.c.Decoder, sink, s.c.Name, s.c.BatchRecords, s.c.BatchBytes)
 	bt.SetPeer(s.k.PeerField, peer)
+	bt.useBudget(s.c.Buffers, hold)
 	bt.Pipelined()
 	defer bt.Release()
 	open := true
@@ -326,63 +370,116 @@ func (s *streamServer) serve(ctx context.Context, sc *streamConn, sink Sink) {
 	// already holds bytes the read will not wait, and the batch grows
 	// instead: a TLS read returns one 16 KiB record at most, so this is what
 	// lets TLS batches grow under load. One ioctl per read, not per record.
+	// The same moment, with the socket empty and the splitter holding no
+	// more than its own small buffer can, is when the buffer goes back to
+	// the budget: an idle connection holds none of it.
 	pending := newPendingProbe(sc.Conn)
+	// Once the pipeline refuses a batch (it stops for good: the shutdown
+	// timeout passed), the connection still reads what had arrived (its
+	// stop budget) and hands it over, so that every record the kernel
+	// acknowledged to the sender is counted as lost, not dropped unseen
+	// with the socket: Flush is called even when open is already false.
 	sp.BeforeRead = func() {
 		if pending.bytes() > 0 {
 			return
 		}
-		open = open && bt.Flush()
+		open = bt.Flush() && open
+		sp.Shrink()
 	}
+	// Waiting for room in the budget stops reading: hand the batch over
+	// first.
+	sp.BeforeWait = func() { open = bt.Flush() && open }
 
-	var last int64
 	var end error
-	for open {
+	for {
 		frame, err := sp.Next()
 		if frame == nil && err != nil {
 			end = err
 			break
 		}
-		off := sp.Offset()
-		raw := int(off - last)
-		last = off
 		if err == nil && sp.Buffered() == 0 && sc.wasStopped() && tail.partial(sp.Framing()) {
-			err = errCutAtShutdown
+			// A framing error (with the reason the README lists), Is
+			// errCutAtShutdown.
+			err = &FrameError{Offset: sp.Offset(), Reason: errCutAtShutdown.Error(), Err: errCutAtShutdown}
 		}
 		if err != nil {
 			sink.Reject(s.origin(peer, sp), frame, err)
 			continue
 		}
-		if err := bt.Add(frame, raw); err != nil {
+		if err := bt.Add(frame, 0); err != nil {
 			sink.Reject(s.origin(peer, sp), frame, err)
 		}
+		if !open {
+			// What is read now is counted lost: the connection stops
+			// (its window closes) and reads what was let in.
+			sc.stop()
+		}
 	}
-	open = open && bt.Flush()
+	open = bt.Flush() && open
 
+	// What the peer sent and flowgo did not read: framed or not, in this
+	// process or in the socket (for TLS, encrypted bytes).
+	unread := sp.Buffered() + max(inQueue(sc.Conn), 0)
 	switch {
+	case errors.Is(end, syscall.ECONNRESET):
+		// The peer's kernel reset the connection, as it does when its
+		// program closes with bytes unread: ours then discards what had
+		// arrived and was not read yet.
+		s.abortReset.Add(1)
+		s.logEnded.Event(slog.LevelWarn, "connection reset by the peer: what it sent and flowgo had not read yet is lost", peer, end,
+			"frames", sp.Frames(), "reset_total", s.abortReset.Load())
 	case !open:
+		s.countUnread(peer, "connection closed: the pipeline is stopping", unread, nil)
 		log.Debug("connection closed: the pipeline is stopping", "type", s.kind, "peer", peer)
+	case errors.Is(end, ErrFramingLost), errors.As(end, new(*FrameError)):
+		// Octet counting or Cap'n Proto framing that cannot be followed:
+		// the frame was rejected, what follows is not read.
+		s.countUnread(peer, "connection closed: its framing cannot be followed", unread, end)
+		s.logEnded.Event(slog.LevelWarn, "closing the connection: its framing cannot be followed (the frame is rejected)", peer, end,
+			"frames", sp.Frames(), "unread_bytes", unread)
 	case errors.Is(end, errIdle):
 		s.logIdle.Event(slog.LevelInfo, "closing idle connection", peer, end, "timeout", sc.timeout.String())
 	case errors.Is(end, io.EOF), errors.Is(end, errStopped):
+		s.countUnread(peer, "connection closed", unread, nil)
 		log.Debug("connection closed", "type", s.kind, "peer", peer, "frames", sp.Frames())
 	default:
-		s.logEnded.Event(slog.LevelInfo, "connection ended by a read error", peer, end, "frames", sp.Frames())
+		s.abortError.Add(1)
+		s.logEnded.Event(slog.LevelWarn, "connection ended by a read error: what the peer sent and flowgo had not read may be lost", peer, end,
+			"frames", sp.Frames(), "unread_bytes", unread)
 	}
+}
+
+// countUnread counts a connection closed with n bytes unread, if any.
+func (s *streamServer) countUnread(peer, msg string, n int, err error) {
+	if n <= 0 {
+		return
+	}
+	s.abortUnread.Add(1)
+	s.logEnded.Event(slog.LevelWarn, msg+", with bytes unread", peer, err, "unread_bytes", n)
 }
 
 // origin names where a rejected frame came from.
 func (s *streamServer) origin(peer string, sp *Splitter) string {
-	if sp.Framing() == FramingLine {
+	if sp.Framing() == flowgo.FramingLine {
 		return "peer " + peer + " line " + strconv.FormatInt(sp.Line(), 10)
 	}
 	return "peer " + peer + " frame " + strconv.FormatInt(sp.Frames(), 10)
 }
 
 var (
-	errIdle          = errors.New("no data for the idle timeout")
-	errStopped       = errors.New("input stopping")
-	errCutAtShutdown = errors.New("the input stopped inside this frame: the rest of it had not arrived")
+	errIdle          error = readPause("no data for the idle timeout")
+	errStopped       error = readPause("input stopping")
+	errCutAtShutdown       = errors.New("the input stopped inside this frame: the rest of it had not arrived")
 )
+
+// readPause is an error of streamConn.Read that does not break the
+// connection: it is a timeout, so a tls.Conn on top does not keep it as
+// its final error, and the relp input can read on after serverclose.
+type readPause string
+
+func (e readPause) Error() string { return string(e) }
+func (readPause) Timeout() bool   { return true }
+func (readPause) Temporary() bool { return true }
 
 // streamConn is an accepted connection. Its Read applies the idle timeout
 // and, once the input stops, reads only the bytes that had arrived by then.
@@ -395,8 +492,16 @@ type streamConn struct {
 	stopping  bool
 	budget    int // bytes still to read after stop; -1 unknown
 	stopUntil time.Time
+	rounds    int  // times the budget was taken again from the socket
 	stopped   bool // Read has returned errStopped
 }
+
+// drainRounds bounds how many times a stopping connection takes its budget
+// again, within the stop's grace, from what arrived while it read the last
+// one. The stop closes the receive window (closeWindow), so only what the
+// sender was already let send can arrive: the rounds end with the socket
+// empty.
+const drainRounds = 8
 
 // manage hands the read deadlines to Read.
 func (c *streamConn) manage() {
@@ -414,6 +519,7 @@ func (c *streamConn) stop() {
 		return
 	}
 	c.stopping = true
+	closeWindow(c.Conn)
 	c.budget = inQueue(c.Conn)
 	c.stopUntil = time.Now().Add(shutdownGrace)
 	// Wake a Read blocked on an empty socket (or a handshake); Read sees
@@ -436,6 +542,15 @@ func (c *streamConn) Read(p []byte) (int, error) {
 		}
 		stopping := c.stopping
 		if stopping {
+			if c.budget == 0 && c.rounds < drainRounds && time.Now().Before(c.stopUntil) {
+				// More arrived while the budget was read (a reload
+				// stops an input whose senders go on): read it too,
+				// rather than close on it.
+				if more := inQueue(c.Conn); more > 0 {
+					c.budget = more
+					c.rounds++
+				}
+			}
 			if c.budget == 0 {
 				c.stopped = true
 				c.mu.Unlock()
@@ -483,26 +598,30 @@ func (c *streamConn) Read(p []byte) (int, error) {
 }
 
 // tailReader remembers the last byte read, to tell whether a stream cut at
-// shutdown ended inside a delimited frame.
+// shutdown ended inside a delimited frame, and counts the bytes read.
 type tailReader struct {
-	r    io.Reader
-	last int // last byte read, -1 before any
+	r     io.Reader
+	last  int       // last byte read, -1 before any
+	count func(int) // ByteCounter.CountBytes, or nil
 }
 
 func (t *tailReader) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
 	if n > 0 {
 		t.last = int(p[n-1])
+		if t.count != nil {
+			t.count(n)
+		}
 	}
 	return n, err
 }
 
 // partial reports whether the stream ended inside a line or nul frame.
-func (t *tailReader) partial(framing string) bool {
+func (t *tailReader) partial(framing flowgo.Framing) bool {
 	switch framing {
-	case FramingLine:
+	case flowgo.FramingLine:
 		return t.last != '\n'
-	case FramingNUL:
+	case flowgo.FramingNUL:
 		return t.last != 0
 	}
 	return false

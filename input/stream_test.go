@@ -56,6 +56,7 @@ type streamSink struct {
 	rejects  []streamReject
 	records  atomic.Int64
 	batches  atomic.Int64
+	read     atomic.Int64 // bytes the input read (ByteCounter)
 	waiting  atomic.Int32
 	maxBatch atomic.Int64
 }
@@ -87,6 +88,8 @@ func (s *streamSink) Put(b *flowgo.Batch) error {
 }
 
 func (s *streamSink) Prepare(*flowgo.Batch) {}
+
+func (s *streamSink) CountBytes(n int) { s.read.Add(int64(n)) }
 
 func (s *streamSink) Reject(origin string, frame []byte, err error) {
 	s.mu.Lock()
@@ -163,12 +166,14 @@ type testServer struct {
 
 // streamOptions are what a test server takes beyond its TOML keys.
 type streamOptions struct {
-	framing      string
+	framing      flowgo.Framing
 	maxSize      int
 	truncate     bool
 	batchRecords int
 	sink         *streamSink
-	otherSink    Sink // used instead of a streamSink when set (benchmarks)
+	otherSink    Sink     // used instead of a streamSink when set (benchmarks)
+	buffers      *Buffers // the stream budget; nil: unlimited
+	decoder      decoder.Decoder
 }
 
 // startStream builds the input typ with the TOML keys given and runs it until
@@ -184,7 +189,7 @@ func startStream(t testing.TB, typ, keys string, o streamOptions) *testServer {
 
 func buildStream(typ, keys string, o streamOptions) (Input, *syncbuf.Buffer, error) {
 	if o.framing == "" {
-		o.framing = FramingLine
+		o.framing = flowgo.FramingLine
 	}
 	if o.maxSize == 0 {
 		o.maxSize = 64 << 10
@@ -201,8 +206,12 @@ func buildStream(typ, keys string, o streamOptions) (Input, *syncbuf.Buffer, err
 		return nil, nil, err
 	}
 	logs := &syncbuf.Buffer{}
+	var dec decoder.Decoder = verbatim{}
+	if o.decoder != nil {
+		dec = o.decoder
+	}
 	in, err := tp.New(Config{
-		Section: f.Inputs[0], Name: "input", Decoder: verbatim{}, Framing: o.framing,
+		Section: f.Inputs[0], Name: "input", Decoder: dec, Framing: o.framing, Buffers: o.buffers,
 		MaxMessageSize: o.maxSize, Truncate: o.truncate, BatchRecords: o.batchRecords, BatchBytes: 1 << 20,
 		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})

@@ -3,7 +3,7 @@ package input
 func init() {
 	// tcp_co and its spellings were Flowgger's coroutine variant; with one
 	// goroutine per connection they are the same input.
-	Register("tcp", Type{New: newTCP, Stream: true},
+	Register("tcp", Type{Parse: parseTCP, Stream: true},
 		"syslog-tcp", "tcp_co", "syslog-tcp_co", "tcpco", "syslog-tcpco")
 }
 
@@ -24,10 +24,22 @@ type TCP struct {
 	*streamServer
 }
 
-func newTCP(c Config) (Input, error) {
+// tcpBuilder is a parsed tcp input.
+type tcpBuilder struct {
+	c Config
+	k streamKeys
+}
+
+func parseTCP(c Config) (Builder, error) {
 	k, err := decodeStreamKeys(c, DefaultTCPListen)
 	if err != nil {
 		return nil, err
 	}
-	return &TCP{newStreamServer(c, k, "tcp")}, nil
+	return &tcpBuilder{c: c, k: k}, nil
 }
+
+// ListenAddress implements Listener.
+func (b *tcpBuilder) ListenAddress() (string, string) { return "tcp", b.k.Listen }
+
+// Build implements Builder.
+func (b *tcpBuilder) Build() (Input, error) { return &TCP{newStreamServer(b.c, b.k, "tcp")}, nil }

@@ -21,18 +21,20 @@ import (
 
 // framingCases are streams in every framing and the frames they hold.
 var framingCases = []struct {
-	name, framing, stream string
-	want                  []string
+	name    string
+	framing flowgo.Framing
+	stream  string
+	want    []string
 }{
-	{"line framing cuts at LF and drops a CR before it", FramingLine,
+	{"line framing cuts at LF and drops a CR before it", flowgo.FramingLine,
 		"<13>1 first\nsecond\r\n\nthird with spaces\n", []string{"<13>1 first", "second", "third with spaces"}},
-	{"nul framing cuts at NUL bytes and keeps LFs", FramingNUL,
+	{"nul framing cuts at NUL bytes and keeps LFs", flowgo.FramingNUL,
 		"{\"a\":1}\x00multi\nline\x00\x00last\x00", []string{"{\"a\":1}", "multi\nline", "last"}},
-	{"syslen framing reads octet counts", FramingSyslen,
+	{"syslen framing reads octet counts", flowgo.FramingSyslen,
 		"5 hello11 hello world3 a\nb4 end\n", []string{"hello", "hello world", "a\nb", "end"}},
-	{"auto framing picks line framing for a frame starting with <", FramingAuto,
+	{"auto framing picks line framing for a frame starting with <", flowgo.FramingAuto,
 		"<13>1 x\n<14>1 y\n", []string{"<13>1 x", "<14>1 y"}},
-	{"auto framing picks octet counting for a frame starting with a digit", FramingAuto,
+	{"auto framing picks octet counting for a frame starting with a digit", flowgo.FramingAuto,
 		"7 <13>1 x7 <14>1 y", []string{"<13>1 x", "<14>1 y"}},
 }
 
@@ -74,16 +76,18 @@ func TestTCPDeliversEveryFraming(t *testing.T) { testFramings(t, "tcp") }
 func TestTCPFrameLongerThanMaxMessageSize(t *testing.T) {
 	long := strings.Repeat("x", 40)
 	for _, tc := range []struct {
-		name, framing, stream string
-		truncate              bool
-		want                  []string
-		wantReject            string
+		name       string
+		framing    flowgo.Framing
+		stream     string
+		truncate   bool
+		want       []string
+		wantReject string
 	}{
-		{"a long line is rejected, its first max bytes kept, and the next line delivered", FramingLine,
+		{"a long line is rejected, its first max bytes kept, and the next line delivered", flowgo.FramingLine,
 			"short\n" + long + "\nafter\n", false, []string{"short", "after"}, long[:16]},
-		{"a long line is truncated to max bytes when truncating", FramingLine,
+		{"a long line is truncated to max bytes when truncating", flowgo.FramingLine,
 			"short\n" + long + "\nafter\n", true, []string{"short", long[:16], "after"}, ""},
-		{"a long counted frame is rejected and skipped by its count", FramingSyslen,
+		{"a long counted frame is rejected and skipped by its count", flowgo.FramingSyslen,
 			"5 short40 " + long + "5 after", false, []string{"short", "after"}, long[:16]},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,7 +120,7 @@ func TestTCPFrameLongerThanMaxMessageSize(t *testing.T) {
 }
 
 func TestTCPBadOctetCountIsRejectedAndTheStreamGoesOn(t *testing.T) {
-	s := startStream(t, "tcp", `listen = "127.0.0.1:0"`, streamOptions{framing: FramingSyslen})
+	s := startStream(t, "tcp", `listen = "127.0.0.1:0"`, streamOptions{framing: flowgo.FramingSyslen})
 	c := s.dial(t)
 	sendPieces(t, c, "5 hellox3 abc\n3 def", 0)
 	closeWrite(t, c)
@@ -150,12 +154,14 @@ func TestTCPDecodeErrorsAreRejectedWithPeerAndLine(t *testing.T) {
 
 func TestTCPClientDisconnectingMidFrame(t *testing.T) {
 	for _, tc := range []struct {
-		name, framing, stream string
-		want                  []string
-		wantReject            string
+		name       string
+		framing    flowgo.Framing
+		stream     string
+		want       []string
+		wantReject string
 	}{
-		{"an unterminated last line is delivered, as Flowgger does", FramingLine, "a\nb\npart", []string{"a", "b", "part"}, ""},
-		{"an incomplete counted frame is rejected", FramingSyslen, "1 a1 b10 par", []string{"a", "b"}, "10 par"},
+		{"an unterminated last line is delivered, as Flowgger does", flowgo.FramingLine, "a\nb\npart", []string{"a", "b", "part"}, ""},
+		{"an incomplete counted frame is rejected", flowgo.FramingSyslen, "1 a1 b10 par", []string{"a", "b"}, "10 par"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startStream(t, "tcp", `listen = "127.0.0.1:0"`, streamOptions{framing: tc.framing})
@@ -408,8 +414,9 @@ func TestTCPShutdownRejectsTheFrameItCuts(t *testing.T) {
 		t.Errorf("records = %q", got)
 	}
 	rj := s.sink.gotRejects()
-	if len(rj) != 1 || rj[0].frame != "par" || !errors.Is(rj[0].err, errCutAtShutdown) {
-		t.Errorf("rejects = %v; want %q cut at shutdown", rj, "par")
+	var fe *FrameError // counted as reason="framing"
+	if len(rj) != 1 || rj[0].frame != "par" || !errors.Is(rj[0].err, errCutAtShutdown) || !errors.As(rj[0].err, &fe) {
+		t.Errorf("rejects = %v; want %q cut at shutdown, a framing error", rj, "par")
 	}
 }
 

@@ -1,9 +1,10 @@
 package input
 
 import (
+	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/flowgo/flowgo/config"
@@ -13,7 +14,7 @@ import (
 func init() {
 	// tls_co and its spellings were Flowgger's coroutine variant; with one
 	// goroutine per connection they are the same input.
-	Register("tls", Type{New: newTLS, Stream: true},
+	Register("tls", Type{Parse: parseTLS, Stream: true},
 		"syslog-tls", "tls_co", "syslog-tls_co", "tlsco", "syslog-tlsco")
 }
 
@@ -53,55 +54,83 @@ type tlsKeys struct {
 	HandshakeTimeout time.Duration `toml:"tls_handshake_timeout"`
 }
 
-func newTLS(c Config) (Input, error) {
+// tlsBuilder is a parsed tls input.
+type tlsBuilder struct {
+	tcpBuilder
+	t streamTLS
+}
+
+func parseTLS(c Config) (Builder, error) {
 	k, err := decodeStreamKeys(c, DefaultTLSListen)
 	if err != nil {
 		return nil, err
 	}
-	srv := newStreamServer(c, k, "tls")
-	certs, err := srv.configureTLS(c.Section)
+	t, err := parseStreamTLS(c.Section, c.Log)
 	if err != nil {
 		return nil, err
 	}
-	return &TLS{streamServer: srv, certs: certs}, nil
+	return &tlsBuilder{tcpBuilder{c: c, k: k}, t}, nil
 }
 
-// configureTLS reads the tls_* keys of s (nil: the defaults) and makes srv
-// serve TLS with them. The relp input shares it (relp_tls = true).
-func (srv *streamServer) configureTLS(s *config.Section) (*tlsconf.Reloader, error) {
+// Build implements Builder.
+func (b *tlsBuilder) Build() (Input, error) {
+	srv := newStreamServer(b.c, b.k, "tls")
+	b.t.apply(srv)
+	return &TLS{streamServer: srv, certs: b.t.certs}, nil
+}
+
+// streamTLS is how a stream server serves TLS: the tls input, and the relp
+// input with relp_tls = true.
+type streamTLS struct {
+	cfg       *tls.Config
+	certs     *tlsconf.Reloader
+	handshake time.Duration
+}
+
+func (t streamTLS) apply(srv *streamServer) {
+	srv.tls = t.cfg
+	srv.handshake = t.handshake
+}
+
+// parseStreamTLS reads the tls_* keys of s (nil: the defaults) and loads
+// the certificates they name, which checks them; it opens nothing that
+// stays open.
+func parseStreamTLS(s *config.Section, log *slog.Logger) (streamTLS, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	t := tlsKeys{Cert: DefaultTLSCert, Level: "intermediate", HandshakeTimeout: DefaultTLSHandshakeTimeout}
 	errorf := func(key, format string, args ...any) error {
 		if s == nil {
-			return fmt.Errorf(key+": "+format, args...)
+			return config.KeyErrorf(key, format, args...)
 		}
 		return s.Errorf(key, format, args...)
 	}
 	if s != nil {
 		if err := s.Decode(&t); err != nil {
-			return nil, err
+			return streamTLS{}, err
 		}
 	}
 	if s == nil || !s.Has("tls_key") {
 		t.Key = t.Cert
 	}
 	if t.HandshakeTimeout <= 0 {
-		return nil, errorf("tls_handshake_timeout", "must be a positive duration such as \"10s\", not %v", t.HandshakeTimeout)
+		return streamTLS{}, errorf("tls_handshake_timeout", "must be a positive duration such as \"10s\", not %v", t.HandshakeTimeout)
 	}
 	// Name the key whose file is missing rather than let the TLS loader
 	// report a bare path.
 	for _, f := range []struct{ key, path string }{{"tls_cert", t.Cert}, {"tls_key", t.Key}, {"tls_ca_file", t.CAFile}} {
 		if f.path == "" {
 			if f.key != "tls_ca_file" {
-				return nil, errorf(f.key, "must name a PEM file")
+				return streamTLS{}, errorf(f.key, "must name a PEM file")
 			}
 			continue
 		}
 		if _, err := os.Stat(f.path); err != nil {
-			return nil, errorf(f.key, "%v", err)
+			return streamTLS{}, errorf(f.key, "%v", err)
 		}
 	}
 
-	log := srv.c.Log
 	cfg, certs, warnings, err := tlsconf.ServerConfig(tlsconf.Options{
 		CertFile: t.Cert, KeyFile: t.Key, CAFile: t.CAFile, VerifyPeer: t.VerifyPeer,
 		Ciphers: t.Ciphers, Level: t.Level,
@@ -114,31 +143,12 @@ func (srv *streamServer) configureTLS(s *config.Section) (*tlsconf.Reloader, err
 		}
 	}
 	if err != nil {
-		return nil, errorf(tlsErrorKey(err), "%v", trimKeyPrefix(err))
-	}
-	srv.tls = cfg
-	srv.handshake = t.HandshakeTimeout
-	return certs, nil
-}
-
-// tlsErrorKey picks the key a tlsconf error is about.
-func tlsErrorKey(err error) string {
-	msg := err.Error()
-	for _, key := range []string{"tls_compatibility_level", "tls_ciphers", "tls_verify_peer", "tls_ca_file"} {
-		if strings.HasPrefix(msg, key) {
-			return key
+		if s == nil {
+			return streamTLS{}, err // a *config.KeyError
 		}
+		return streamTLS{}, s.Wrap("tls_cert", err)
 	}
-	return "tls_cert"
-}
-
-// trimKeyPrefix drops a leading "key: " that Errorf would repeat.
-func trimKeyPrefix(err error) string {
-	msg := err.Error()
-	if key, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(key, "tls_") && !strings.Contains(key, " ") {
-		return rest
-	}
-	return msg
+	return streamTLS{cfg: cfg, certs: certs, handshake: t.HandshakeTimeout}, nil
 }
 
 // Reload re-reads the certificate, key and CA files; new handshakes use

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/internal/testcerts"
 )
@@ -220,7 +221,7 @@ func TestTLSUnknownCiphersAreWarnedAbout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := newTLS(Config{Section: f.Inputs[0], Framing: FramingLine, Decoder: verbatim{}}); err != nil {
+	if _, err := (Type{Parse: parseTLS}).New(Config{Section: f.Inputs[0], Framing: flowgo.FramingLine, Decoder: verbatim{}}); err != nil {
 		t.Fatal(err)
 	}
 	w := f.Warnings()

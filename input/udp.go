@@ -23,7 +23,7 @@ import (
 )
 
 func init() {
-	Register("udp", Type{New: newUDP})
+	Register("udp", Type{Parse: parseUDP})
 }
 
 // Defaults of the udp input's keys.
@@ -122,7 +122,24 @@ type udpInput struct {
 	addr      atomic.Pointer[net.UDPAddr]
 }
 
-func newUDP(c Config) (Input, error) {
+// udpBuilder is a parsed udp input.
+type udpBuilder struct {
+	c          Config
+	k          udpKeys
+	maxInflate int
+	maxChunked int
+}
+
+// ListenAddress implements Listener.
+func (b *udpBuilder) ListenAddress() (string, string) { return "udp", b.k.Listen }
+
+// Build implements Builder.
+func (b *udpBuilder) Build() (Input, error) {
+	return &udpInput{c: b.c, k: b.k, gelf: b.k.Format == "gelf", maxInflate: b.maxInflate, maxChunked: b.maxChunked,
+		bound: make(chan struct{})}, nil
+}
+
+func parseUDP(c Config) (Builder, error) {
 	s := c.Section
 	k := udpKeys{
 		Listen: DefaultUDPListen, Format: "rfc5424", RecvBuffer: DefaultUDPRecvBuffer,
@@ -159,7 +176,8 @@ func newUDP(c Config) (Input, error) {
 		}
 		maxInflate = k.MaxInflatedSize
 	}
-	u := &udpInput{c: c, k: k, gelf: k.Format == "gelf", maxInflate: maxInflate, bound: make(chan struct{})}
+	u := &udpBuilder{c: c, k: k, maxInflate: maxInflate}
+	gelf := k.Format == "gelf"
 	// A chunked message is either compressed (and inflates to at most
 	// maxInflate) or not (and is at most max_message_size, plus the
 	// trailing newline or NUL some senders add).
@@ -177,7 +195,7 @@ func newUDP(c Config) (Input, error) {
 		return nil, s.Errorf("gelf_max_pending_bytes", "must be between %d (one message of the largest size) and %d bytes, not %d",
 			need, maxUDPSetting, k.GELFMaxPendingBytes)
 	}
-	if !u.gelf {
+	if !gelf {
 		for _, key := range []string{"gelf_chunk_timeout", "gelf_max_chunks", "gelf_max_pending", "gelf_max_pending_bytes"} {
 			if s.Has(key) {
 				s.Warn(key, "ignored: chunked GELF is reassembled only with format = \"gelf\"")
@@ -211,6 +229,18 @@ func (u *udpInput) listen(ctx context.Context) (*net.UDPConn, error) {
 	if host, _, err := net.SplitHostPort(u.k.Listen); err == nil {
 		if a, err := netip.ParseAddr(host); err == nil && a.Is4() {
 			network = "udp4"
+		}
+	}
+	if f := adoptSocket("udp", u.k.Listen); f != nil {
+		// The input this one replaces (a reload) left its socket bound,
+		// with what was queued in it.
+		pc, err := net.FilePacketConn(f)
+		f.Close()
+		if err == nil {
+			if uc, ok := pc.(*net.UDPConn); ok {
+				return uc, nil
+			}
+			pc.Close()
 		}
 	}
 	var lc net.ListenConfig
@@ -252,7 +282,19 @@ func (u *udpInput) Run(ctx context.Context, sink Sink) error {
 	if err != nil {
 		return err
 	}
-	defer uc.close()
+	defer func() {
+		if errors.Is(context.Cause(ctx), ErrHandover) {
+			// Replaced on the same address: the successor takes the
+			// socket and what is queued in it.
+			if f, err := uc.file(); err == nil {
+				parkSocket("udp", u.k.Listen, f)
+			} else {
+				log.Warn("udp: cannot hand the socket to the input replacing this one; it is closed", "error", err)
+			}
+		}
+		uc.close()
+	}()
+	handingOver := func() bool { return errors.Is(context.Cause(ctx), ErrHandover) }
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -295,7 +337,7 @@ func (u *udpInput) Run(ctx context.Context, sink Sink) error {
 		readErr error
 	)
 	for range udpReaders(u.c.Workers) {
-		r := &udpReader{u: u, sink: sink, chunks: chunks, dr: newDatagramReader(uc)}
+		r := &udpReader{u: u, sink: sink, chunks: chunks, dr: newDatagramReader(uc), handingOver: handingOver}
 		r.od, _ = u.c.Decoder.(decoder.OriginDecoder)
 		wg.Go(func() {
 			if err := r.run(ctx); err != nil {
@@ -349,6 +391,9 @@ type udpReader struct {
 	cur int
 	// started is when the current batch got its first record.
 	started time.Time
+	// handingOver reports whether the input stops for a successor on the
+	// same socket: what is queued is then left to it, not drained.
+	handingOver func() bool
 }
 
 // udpLinger is how long a batch may wait for more datagrams once the socket
@@ -364,7 +409,9 @@ func (r *udpReader) run(ctx context.Context) error {
 		n, err := r.dr.read(r.b == nil || r.b.Len() == 0)
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			r.drain()
+			if r.handingOver == nil || !r.handingOver() {
+				r.drain()
+			}
 			r.flush()
 			return nil
 		case errors.Is(err, net.ErrClosed):
@@ -453,11 +500,11 @@ func (r *udpReader) handle(i int) {
 		// When a frame too long is rejected anyway, inflating stops
 		// soon after max_message_size (leaving room for trailing line
 		// ends): a compression bomb costs little.
-		limit, key := r.u.maxInflate, "udp_max_inflated_size"
+		limit, key, setting := r.u.maxInflate, "udp_max_inflated_size", r.u.maxInflate
 		if !c.Truncate && c.MaxMessageSize+inflateSlack < limit {
-			limit, key = c.MaxMessageSize+inflateSlack, "max_message_size"
+			limit, key, setting = c.MaxMessageSize+inflateSlack, "max_message_size", c.MaxMessageSize
 		}
-		out, err := r.infl.inflate(kind, payload, limit, key)
+		out, err := r.infl.inflate(kind, payload, limit, key, setting)
 		if err != nil {
 			r.reject(i, payload, err)
 			return
@@ -471,7 +518,7 @@ func (r *udpReader) handle(i int) {
 	}
 	if len(payload) > c.MaxMessageSize {
 		if !c.Truncate {
-			r.reject(i, payload, ErrFrameTooLong)
+			r.reject(i, payload, tooLongf("%v (%d bytes): %d bytes", ErrFrameTooLong, c.MaxMessageSize, len(payload)))
 			return
 		}
 		payload = payload[:c.MaxMessageSize]
@@ -515,8 +562,11 @@ func (r *udpReader) PeerAddr() netip.Addr { return r.dr.sender(r.cur).Addr() }
 var errEmptyDatagram = errors.New("empty datagram")
 
 // reject reports datagram i of the last read, or what it became, as bad.
+// What is neither a decode error nor too long is about how the record was
+// carried (a bad GELF chunk, a corrupt compressed payload, an empty
+// datagram): a framing error.
 func (r *udpReader) reject(i int, frame []byte, err error) {
-	r.sink.Reject("peer "+r.dr.sender(i).String(), frame, err)
+	r.sink.Reject("peer "+r.dr.sender(i).String(), frame, datagramError(err))
 }
 
 // flush hands the batch over, waiting while the queue is full. Put fails
@@ -574,10 +624,10 @@ type inflater struct {
 }
 
 // inflate returns the decompressed payload, or an error if it is corrupt
-// or would inflate to more than limit bytes, the limit set by key (a
-// compression bomb is cut off after limit+1 bytes). The result is valid
-// until the next call.
-func (f *inflater) inflate(kind string, p []byte, limit int, key string) ([]byte, error) {
+// or would inflate to more than limit bytes, the limit that key, set to
+// setting bytes, implies (a compression bomb is cut off after limit+1
+// bytes). The result is valid until the next call.
+func (f *inflater) inflate(kind string, p []byte, limit int, key string, setting int) ([]byte, error) {
 	f.src.Reset(p)
 	var rd io.Reader
 	var err error
@@ -607,7 +657,7 @@ func (f *inflater) inflate(kind string, p []byte, limit int, key string) ([]byte
 		if len(buf) == cap(buf) {
 			if len(buf) > limit {
 				f.buf = buf[:0]
-				return nil, fmt.Errorf("compressed (%s) payload inflates to more than %d bytes (%s)", kind, limit, key)
+				return nil, tooLongf("compressed (%s) payload inflates to more than %s (%d bytes)", kind, key, setting)
 			}
 			grow := min(max(2*cap(buf), 4<<10), limit+1) - len(buf)
 			buf = append(buf[:cap(buf)], make([]byte, grow)...)[:len(buf)]
@@ -616,7 +666,7 @@ func (f *inflater) inflate(kind string, p []byte, limit int, key string) ([]byte
 		buf = buf[:len(buf)+n]
 		if len(buf) > limit {
 			f.buf = buf[:0]
-			return nil, fmt.Errorf("compressed (%s) payload inflates to more than %d bytes (%s)", kind, limit, key)
+			return nil, tooLongf("compressed (%s) payload inflates to more than %s (%d bytes)", kind, key, setting)
 		}
 		if err == io.EOF {
 			break

@@ -301,3 +301,15 @@ func scanProcNetUDP(path, inode string) (uint32, bool, error) {
 	}
 	return 0, false, sc.Err()
 }
+
+// file returns a new descriptor of the socket, for a successor input.
+func (c *udpConn) file() (*os.File, error) {
+	fd, err := syscall.Dup(c.fd)
+	if err != nil {
+		return nil, err
+	}
+	// The successor reads through Go's poller again: blocking, with no
+	// receive timeout, is what net.FilePacketConn expects to change.
+	syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &syscall.Timeval{})
+	return os.NewFile(uintptr(fd), "udp"), nil
+}

@@ -106,3 +106,6 @@ func newKernelDrops(_ *udpConn, log *slog.Logger) *kernelDrops {
 }
 
 func (*kernelDrops) report(Sink) {}
+
+// file returns a new descriptor of the socket, for a successor input.
+func (c *udpConn) file() (*os.File, error) { return c.UDPConn.File() }

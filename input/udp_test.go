@@ -49,6 +49,7 @@ type testSink struct {
 	msgs    []string
 	peers   []string
 	rejects []string
+	tooLong int // rejects that match ErrFrameTooLong (the pipeline's reason="too_long")
 	dropped map[string]int
 	puts    int
 }
@@ -87,6 +88,9 @@ func (s *testSink) Reject(origin string, frame []byte, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rejects = append(s.rejects, origin+": "+err.Error())
+	if errors.Is(err, ErrFrameTooLong) {
+		s.tooLong++
+	}
 }
 
 func (s *testSink) Dropped(n int, reason string) {
@@ -400,22 +404,22 @@ func TestUDPRejectsWithAReason(t *testing.T) {
 		reason   string
 	}{
 		{"a zlib compression bomb is cut off soon after max_message_size", "", compress(t, "zlib", 9, bomb),
-			"compressed (zlib) payload inflates to more than 60016 bytes (max_message_size)"},
+			"compressed (zlib) payload inflates to more than max_message_size (60000 bytes)"},
 		{"a gzip compression bomb is cut off soon after max_message_size", "", compress(t, "gzip", 9, bomb),
-			"compressed (gzip) payload inflates to more than 60016 bytes (max_message_size)"},
+			"compressed (gzip) payload inflates to more than max_message_size (60000 bytes)"},
 		{"a compression bomb is cut off at udp_max_inflated_size when truncating", "udp_max_inflated_size = 100000\n#truncate", compress(t, "gzip", 9, bomb),
-			"compressed (gzip) payload inflates to more than 100000 bytes (udp_max_inflated_size)"},
+			"compressed (gzip) payload inflates to more than udp_max_inflated_size (100000 bytes)"},
 		{"udp_max_inflated_size lowers the cap", "udp_max_inflated_size = 100", compress(t, "zlib", 9, bytes.Repeat([]byte("B"), 101)),
-			"compressed (zlib) payload inflates to more than 100 bytes (udp_max_inflated_size)"},
+			"compressed (zlib) payload inflates to more than udp_max_inflated_size (100 bytes)"},
 		{"a zlib payload with a bad checksum is corrupt", "", corruptZlib, "corrupt compressed (zlib) payload: zlib: invalid checksum"},
 		{"a gzip payload with a bad checksum is corrupt", "", corruptGzip, "corrupt compressed (gzip) payload: gzip: invalid checksum"},
 		{"a cut zlib payload is corrupt", "", compress(t, "zlib", 9, bomb)[:40], "corrupt compressed (zlib) payload: truncated"},
 		{"a zlib header followed by garbage is corrupt", "", []byte("\x78\x9cthis is not deflate data at all"), "corrupt compressed (zlib) payload"},
 		{"an empty datagram is rejected", "", []byte{}, "empty datagram"},
 		{"a datagram of only a line end is rejected", "", []byte("\r\n"), "empty datagram"},
-		{"a datagram over max_message_size is rejected", "", bytes.Repeat([]byte("x"), 60000+1), ErrFrameTooLong.Error()},
+		{"a datagram over max_message_size is rejected", "", bytes.Repeat([]byte("x"), 60000+1), "frame longer than max_message_size (60000 bytes): 60001 bytes"},
 		{"an inflated payload over max_message_size is rejected", "", compress(t, "gzip", 9, bytes.Repeat([]byte("y"), 60000+inflateSlack)),
-			ErrFrameTooLong.Error()},
+			"frame longer than max_message_size (60000 bytes): 60016 bytes"},
 		{"an inflated payload with line ends past max_message_size is kept", "", compress(t, "gzip", 9, append(bytes.Repeat([]byte("y"), 60000), "\r\n"...)),
 			""},
 		{"a decoder error is reported", "", []byte("BAD frame"), "keepframe: bad frame [col 1]"},

@@ -23,8 +23,8 @@ import (
 
 func init() {
 	Register("file", Type{
-		New:            func(c Config) (Output, error) { return NewFile(c) },
-		DefaultFraming: func(string) string { return "line" },
+		Parse:          func(c Config) (Builder, error) { return parseFile(c) },
+		DefaultFraming: func(string) flowgo.Framing { return flowgo.FramingLine },
 	})
 }
 
@@ -70,7 +70,7 @@ func (o *File) openAppend(name string) (fileHandle, error) {
 }
 
 // File is the file output: it appends frames to file_path and rotates it the
-// way Flowgger does (see FLOWGGER.md §9.2), optionally compressing the
+// way Flowgger does (see docs/flowgger.md), optionally compressing the
 // rotated files in the background.
 //
 // Size rotation alone renames out.log to out.0, shifting out.0 to out.1 and
@@ -82,20 +82,8 @@ func (o *File) openAppend(name string) (fileHandle, error) {
 // Write, Flush and Close are called by the pipeline; Reopen may be called
 // from any goroutine, for SIGHUP.
 type File struct {
-	path          string // file_path
-	stem, ext     string // file name split as Rust's Path::file_stem and extension
-	dir           string
-	bufSize       int
-	flushInterval time.Duration
-	rotSize       int64
-	rotTime       time.Duration
-	maxFiles      int
-	cleanTime     bool // maxFiles also prunes time-rotated files
-	stamp         *timefmt.Format
-	shape         stampShape // nil when stamps have no fixed shape
-	compress      string     // "" (none), "gzip" or "zstd"
-	mode          os.FileMode
-	log           *slog.Logger
+	fileSettings
+	log *slog.Logger
 
 	now  func() time.Time                 // the clock, injectable for tests
 	open func(string) (fileHandle, error) // opens for append, injectable for tests
@@ -116,6 +104,24 @@ type File struct {
 	arch    *archiver
 }
 
+// fileSettings are the file output's keys, validated: what parseFile
+// makes of a section, and a File never changes.
+type fileSettings struct {
+	path          string // file_path
+	stem, ext     string // file name split as Rust's Path::file_stem and extension
+	dir           string
+	bufSize       int
+	flushInterval time.Duration
+	rotSize       int64
+	rotTime       time.Duration
+	maxFiles      int
+	cleanTime     bool // maxFiles also prunes time-rotated files
+	stamp         *timefmt.Format
+	shape         stampShape // nil when stamps have no fixed shape
+	compress      string     // "" (none), "gzip" or "zstd"
+	mode          os.FileMode
+}
+
 // progress records how much of a batch a failed Write delivered, so that
 // the retry of that same batch does not write those bytes twice.
 type progress struct {
@@ -127,10 +133,36 @@ type progress struct {
 
 var _ Output = (*File)(nil)
 var _ Flusher = (*File)(nil)
+var _ Prober = (*File)(nil)
 
-// NewFile builds a file output from c. It validates the configuration and
-// does no I/O: the file is opened by the first Write.
+// fileBuilder is a parsed file output.
+type fileBuilder struct {
+	set fileSettings
+	log *slog.Logger
+}
+
+// Build implements Builder.
+func (b *fileBuilder) Build() (Output, error) { return b.build(), nil }
+
+func (b *fileBuilder) build() *File {
+	o := &File{fileSettings: b.set, log: b.log, now: time.Now}
+	o.open = o.openAppend
+	return o
+}
+
+// NewFile parses c and builds a file output, as Type.New does. It does no
+// I/O: the file is opened by the first Write.
 func NewFile(c Config) (*File, error) {
+	b, err := parseFile(c)
+	if err != nil {
+		return nil, err
+	}
+	return b.build(), nil
+}
+
+// parseFile decodes and validates the file output's keys. The one look at
+// the disk it makes is at file_path's directory.
+func parseFile(c Config) (*fileBuilder, error) {
 	s := c.Section
 	cfg := fileConfig{
 		FlushInterval:  time.Second,
@@ -184,7 +216,7 @@ func NewFile(c Config) (*File, error) {
 			return nil, s.Errorf("file_rotation_timeformat", "the stamp %q would put a path separator in the file name", st)
 		}
 	}
-	o := &File{
+	o := &fileSettings{
 		path:          cfg.Path,
 		dir:           filepath.Dir(cfg.Path),
 		bufSize:       int(cfg.BufferSize),
@@ -193,16 +225,14 @@ func NewFile(c Config) (*File, error) {
 		rotTime:       cfg.RotationTime.Get(),
 		maxFiles:      int(cfg.RotationFiles),
 		stamp:         stamp,
-		log:           c.Log,
 		mode:          cfg.Mode.Get(),
-		now:           time.Now,
 	}
-	o.open = o.openAppend
 	o.stem, o.ext = splitName(base)
-	if o.log == nil {
-		o.log = slog.New(slog.DiscardHandler)
+	log := c.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	o.log = o.log.With("output", "file", "path", cfg.Path)
+	log = log.With("output", "file", "path", cfg.Path)
 	o.shape, _ = shapeOf(stamp)
 
 	switch cfg.Compress {
@@ -241,8 +271,37 @@ func NewFile(c Config) (*File, error) {
 			s.Warn("file_rotation_compress", "has no effect without file_rotation_size or file_rotation_time")
 		}
 	}
-	return o, nil
+	return &fileBuilder{set: *o, log: log}, nil
 }
+
+// Probe proves the output can write: the file being written (file_path
+// before the first write) opens for appending, or, when it does not exist
+// yet, its directory lets files be created. Nothing is created or written.
+func (o *File) Probe(ctx context.Context) error {
+	o.ns.Lock()
+	name := o.current
+	o.ns.Unlock()
+	if name == "" && o.rotTime == 0 {
+		name = o.path
+	}
+	if name != "" {
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
+		if err == nil {
+			return f.Close()
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("file output: %w", err)
+		}
+	}
+	if err := writableDir(o.dir); err != nil {
+		return fmt.Errorf("file output: cannot create files in %s: %w", o.dir, err)
+	}
+	return nil
+}
+
+// Buffered reports whether Write keeps frames in flowgo's memory
+// (file_buffer_size) until a Flush.
+func (o *File) Buffered() bool { return o.bufSize > 0 }
 
 // FlushInterval returns file_flush_interval.
 func (o *File) FlushInterval() time.Duration { return o.flushInterval }
@@ -485,7 +544,7 @@ func (o *File) closeFile() {
 		return
 	}
 	if err := o.f.Close(); err != nil {
-		o.log.Warn("closing the file failed", "file", o.name, "err", err)
+		o.log.Warn("closing the file failed", "file", o.name, "error", err)
 	}
 	o.f = nil
 }

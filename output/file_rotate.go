@@ -89,8 +89,8 @@ func (o *File) shiftLocked() {
 	last := o.maxFiles - 1
 	var taken [][len(archiveSuffixes)]bool // the variants present in each slot below the first free one
 	for len(taken) < last {
-		v, any := o.variants(len(taken))
-		if !any {
+		v, exists := o.variants(len(taken))
+		if !exists {
 			break
 		}
 		taken = append(taken, v)
@@ -111,21 +111,21 @@ func (o *File) shiftLocked() {
 }
 
 // variants reports which variants of slot k exist, and whether any does.
-func (o *File) variants(k int) (v [len(archiveSuffixes)]bool, any bool) {
+func (o *File) variants(k int) (v [len(archiveSuffixes)]bool, exists bool) {
 	name := o.numbered(k)
 	for i, sfx := range archiveSuffixes {
 		if _, err := os.Lstat(name + sfx); err == nil {
-			v[i], any = true, true
+			v[i], exists = true, true
 		}
 	}
-	return v, any
+	return v, exists
 }
 
 // fsOp logs a failed rename or remove; a missing file is the usual case.
 // Like Flowgger, rotation goes on: the data stays in some file.
 func (o *File) fsOp(what string, err error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		o.log.Warn("rotation: "+what+" failed", "err", err)
+		o.log.Warn("rotation: "+what+" failed", "error", err)
 	}
 }
 
@@ -283,7 +283,7 @@ func (a *archiver) tmpName() string {
 func (a *archiver) pass() {
 	o := a.o
 	if err := os.Remove(a.tmpName()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		o.log.Warn("removing a leftover temporary file failed", "err", err)
+		o.log.Warn("removing a leftover temporary file failed", "error", err)
 	}
 	var cands []candidate
 	var err error
@@ -293,7 +293,7 @@ func (a *archiver) pass() {
 		cands, err = a.listNumbered()
 	}
 	if err != nil {
-		o.log.Warn("listing rotated files failed", "err", err)
+		o.log.Warn("listing rotated files failed", "error", err)
 		return
 	}
 	if o.compress == "" {
@@ -305,7 +305,7 @@ func (a *archiver) pass() {
 				a.cut = true
 				return
 			}
-			o.log.Warn("compressing a rotated file failed; it stays uncompressed", "err", err)
+			o.log.Warn("compressing a rotated file failed; it stays uncompressed", "error", err)
 		}
 	}
 }
@@ -462,7 +462,7 @@ func (a *archiver) listStamped() ([]candidate, error) {
 		for _, g := range list[o.maxFiles:] {
 			for _, sfx := range archiveSuffixes {
 				if err := os.Remove(g.path + sfx); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					o.log.Warn("removing an old rotated file failed", "err", err)
+					o.log.Warn("removing an old rotated file failed", "error", err)
 				}
 			}
 		}

@@ -3,32 +3,39 @@ package output
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/flowgo/flowgo"
 )
 
-// Output framings (output.framing).
-const (
-	FramingLine   = "line"   // record, then LF
-	FramingNUL    = "nul"    // record, then NUL (GELF over TCP/TLS)
-	FramingSyslen = "syslen" // RFC 6587 octet counting: "LEN SP record"
-	FramingNoop   = "noop"   // records back to back (Kafka: one record per message)
-	FramingCapnp  = "capnp"  // Cap'n Proto messages as they are: each carries its length
-)
+// Framings lists the framings an output accepts (output.framing), for help
+// texts and errors.
+var Framings = []flowgo.Framing{flowgo.FramingLine, flowgo.FramingNUL, flowgo.FramingSyslen, flowgo.FramingNoop, flowgo.FramingCapnp}
 
-// Framings lists the output framings, for help texts and errors.
-var Framings = []string{FramingLine, FramingNUL, FramingSyslen, FramingNoop, FramingCapnp}
+// FramingHelp describes the output framings for -h.
+func FramingHelp() string {
+	var b strings.Builder
+	for i, f := range Framings {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(string(f))
+	}
+	return b.String()
+}
 
 // NormalizeFraming returns the canonical name of an output framing,
 // accepting Flowgger's aliases nop and none for noop.
-func NormalizeFraming(f string) (string, error) {
-	switch f {
-	case FramingLine, FramingNUL, FramingSyslen, FramingNoop, FramingCapnp:
+func NormalizeFraming(f flowgo.Framing) (flowgo.Framing, error) {
+	switch {
+	case slices.Contains(Framings, f):
 		return f, nil
-	case "nop", "none":
-		return FramingNoop, nil
+	case f == "nop", f == "none":
+		return flowgo.FramingNoop, nil
 	}
-	return "", fmt.Errorf("framing %q unknown (known: %s; aliases nop, none)", f, strings.Join(Framings, ", "))
+	return "", fmt.Errorf("framing %q unknown (known: %s; aliases nop, none)", f, FramingHelp())
 }
 
 // FormatFraming returns the framing records of format get, given the one
@@ -40,18 +47,18 @@ func NormalizeFraming(f string) (string, error) {
 // bytes alone (capnp, noop, syslen) can carry them. line and nul would
 // escape every LF or NUL byte of the message, which breaks it, so they are
 // an error. The capnp framing carries nothing but Cap'n Proto messages.
-func FormatFraming(format, framing string, set bool) (string, error) {
+func FormatFraming(format string, framing flowgo.Framing, set bool) (flowgo.Framing, error) {
 	if format != "capnp" {
-		if framing == FramingCapnp {
+		if framing == flowgo.FramingCapnp {
 			return "", fmt.Errorf("framing %q carries Cap'n Proto messages; set format = \"capnp\" or another framing", framing)
 		}
 		return framing, nil
 	}
 	if !set {
-		return FramingCapnp, nil
+		return flowgo.FramingCapnp, nil
 	}
 	switch framing {
-	case FramingCapnp, FramingNoop, FramingSyslen:
+	case flowgo.FramingCapnp, flowgo.FramingNoop, flowgo.FramingSyslen:
 		return framing, nil
 	}
 	return "", fmt.Errorf("framing %q would break binary Cap'n Proto messages (it escapes bytes inside them); use \"capnp\" (the default for format capnp: each message carries its length) or \"syslen\"", framing)
@@ -61,15 +68,15 @@ func FormatFraming(format, framing string, set bool) (string, error) {
 // framing's delimiter inside the record, so that content can never break
 // framing (a LF becomes the two bytes `\n`, a NUL `\0`), then adds the
 // delimiter or the octet count.
-func Frame(framing string, dst []byte, start int) []byte {
+func Frame(framing flowgo.Framing, dst []byte, start int) []byte {
 	switch framing {
-	case FramingLine:
+	case flowgo.FramingLine:
 		dst = escapeDelimiter(dst, start, '\n', 'n')
 		return append(dst, '\n')
-	case FramingNUL:
+	case flowgo.FramingNUL:
 		dst = escapeDelimiter(dst, start, 0, '0')
 		return append(dst, 0)
-	case FramingSyslen:
+	case flowgo.FramingSyslen:
 		// "LEN SP" goes in front: shift the record right to make room.
 		var num [20]byte
 		prefix := strconv.AppendInt(num[:0], int64(len(dst)-start), 10)

@@ -25,9 +25,9 @@ import (
 
 func init() {
 	Register("kafka", Type{
-		New:            newKafka,
-		DefaultFraming: func(string) string { return FramingNoop },
-		FixedFraming:   FramingNoop,
+		Parse:          parseKafka,
+		DefaultFraming: func(string) flowgo.Framing { return flowgo.FramingNoop },
+		FixedFraming:   flowgo.FramingNoop,
 	})
 }
 
@@ -146,17 +146,11 @@ var kafkaKeys = map[string]func(*flowgo.Record) string{
 // one by one through interfaces and copies each value twice (see
 // bench/kafka.md for what that cost).
 type Kafka struct {
-	cfg       kafkaConfig
-	log       *slog.Logger
+	kafkaSettings
 	addr      net.Addr
 	transport *kafka.Transport
 	client    *kafka.Client
 	stop      context.CancelFunc // ends the transport's goroutines
-	acks      kafka.RequiredAcks
-	codec     kafka.Compression
-	key       func(*flowgo.Record) string
-	timeout   time.Duration
-	tlsFiles  *tlsconf.Reloader
 
 	// Written only by Write and Close, which the pipeline calls from one
 	// goroutine.
@@ -192,7 +186,48 @@ type kafkaHealth struct {
 	msg string
 }
 
-func newKafka(c Config) (Output, error) {
+// kafkaSettings are the kafka output's keys, validated: what parseKafka
+// makes of a section, and a Kafka never changes. The TLS files are loaded
+// (a value); nothing is connected or started.
+type kafkaSettings struct {
+	cfg      kafkaConfig
+	log      *slog.Logger
+	acks     kafka.RequiredAcks
+	codec    kafka.Compression
+	key      func(*flowgo.Record) string
+	timeout  time.Duration
+	tlsFiles *tlsconf.Reloader // nil without kafka_tls
+	sasl     sasl.Mechanism    // nil without kafka_sasl_mechanism
+}
+
+// Build implements Builder: the transport and client, which connect on
+// the first Write.
+func (k *kafkaSettings) Build() (Output, error) {
+	o := &Kafka{kafkaSettings: *k}
+	ctx, stop := context.WithCancel(context.Background())
+	o.stop = stop
+	o.transport = &kafka.Transport{
+		ClientID:    k.cfg.ClientID,
+		MetadataTTL: kafkaMetadataTTL,
+		// Only this topic's metadata: a cluster may hold thousands.
+		MetadataTopics: []string{k.cfg.Topic},
+		Context:        ctx,
+		SASL:           k.sasl,
+	}
+	if k.tlsFiles != nil {
+		o.transport.Dial = tlsDialer(k.tlsFiles)
+	}
+	o.addr = kafka.TCP(k.cfg.Brokers...)
+	o.client = &kafka.Client{Addr: o.addr, Transport: o.transport, Timeout: k.timeout}
+	o.builders = make(chan *kafkaBuilder, k.cfg.Threads)
+	for range k.cfg.Threads {
+		o.builders <- newKafkaBuilder(k.codec)
+	}
+	o.health.Store(&kafkaHealth{ok: true, msg: "no batch written yet"})
+	return o, nil
+}
+
+func parseKafka(c Config) (Builder, error) {
 	s := c.Section
 	cfg := kafkaConfig{
 		Acks:            DefaultKafkaAcks,
@@ -213,17 +248,15 @@ func newKafka(c Config) (Output, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	k := &Kafka{cfg: cfg, log: log}
+	k := &kafkaSettings{cfg: cfg, log: log}
 	if err := k.validate(s); err != nil {
 		return nil, err
 	}
-	k.health.Store(&kafkaHealth{ok: true, msg: "no batch written yet"})
 	return k, nil
 }
 
-// validate checks the keys, warns about risky ones, and builds the client
-// (no network I/O: connections are made by the first Write).
-func (k *Kafka) validate(s *config.Section) error {
+// validate checks the keys and warns about risky ones.
+func (k *kafkaSettings) validate(s *config.Section) error {
 	cfg := &k.cfg
 	if len(cfg.Brokers) == 0 {
 		return s.Errorf("kafka_brokers", `is required: a list of "host:port" addresses, such as ["kafka1:9092", "kafka2:9092"]`)
@@ -285,31 +318,10 @@ func (k *Kafka) validate(s *config.Section) error {
 	if cfg.ClientID == "" {
 		cfg.ClientID = DefaultKafkaClientID
 	}
-
-	ctx, stop := context.WithCancel(context.Background())
-	k.stop = stop
-	k.transport = &kafka.Transport{
-		ClientID:    cfg.ClientID,
-		MetadataTTL: kafkaMetadataTTL,
-		// Only this topic's metadata: a cluster may hold thousands.
-		MetadataTopics: []string{cfg.Topic},
-		Context:        ctx,
-	}
 	if err := k.configureTLS(s); err != nil {
-		stop()
 		return err
 	}
-	if err := k.configureSASL(s); err != nil {
-		stop()
-		return err
-	}
-	k.builders = make(chan *kafkaBuilder, cfg.Threads)
-	for range cfg.Threads {
-		k.builders <- newKafkaBuilder(k.codec)
-	}
-	k.addr = kafka.TCP(cfg.Brokers...)
-	k.client = &kafka.Client{Addr: k.addr, Transport: k.transport, Timeout: k.timeout}
-	return nil
+	return k.configureSASL(s)
 }
 
 // validTopic applies Kafka's rules for topic names.
@@ -328,11 +340,9 @@ func validTopic(t string) error {
 	return nil
 }
 
-// configureTLS dials brokers over TLS when kafka_tls is set. The handshake
-// is done in the transport's Dial with a configuration taken from the
-// reloader at each dial, so that renewed certificates and CAs are used by
-// new connections without a restart.
-func (k *Kafka) configureTLS(s *config.Section) error {
+// configureTLS loads the TLS files when kafka_tls is set; Build then dials
+// the brokers over TLS (tlsDialer).
+func (k *kafkaSettings) configureTLS(s *config.Section) error {
 	cfg := &k.cfg
 	if !cfg.TLS {
 		for _, key := range []string{"kafka_tls_ca_file", "kafka_tls_cert", "kafka_tls_key", "kafka_tls_verify", "kafka_tls_server_name"} {
@@ -360,18 +370,21 @@ func (k *Kafka) configureTLS(s *config.Section) error {
 	}
 	r, _, err := tlsconf.ClientConfig(tlsconf.Options{
 		CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, CAFile: cfg.TLSCAFile,
-		VerifyPeer: cfg.TLSVerify, ServerName: cfg.TLSServerName,
+		VerifyPeer: cfg.TLSVerify, ServerName: cfg.TLSServerName, KeyPrefix: "kafka_",
 	}, func(err error) { k.log.Error("kafka TLS files", "error", err) })
 	if err != nil {
-		key := "kafka_tls_cert"
-		if strings.Contains(err.Error(), "tls_ca_file") {
-			key = "kafka_tls_ca_file"
-		}
-		return s.Errorf(key, "%v", err)
+		return s.Wrap("kafka_tls_cert", err)
 	}
 	k.tlsFiles = r
+	return nil
+}
+
+// tlsDialer dials brokers over TLS. The handshake is done with a
+// configuration taken from the reloader at each dial, so that renewed
+// certificates and CAs are used by new connections without a restart.
+func tlsDialer(r *tlsconf.Reloader) func(ctx context.Context, network, address string) (net.Conn, error) {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	k.transport.Dial = func(ctx context.Context, network, address string) (net.Conn, error) {
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
 		raw, err := dialer.DialContext(ctx, network, address)
 		if err != nil {
 			return nil, err
@@ -388,11 +401,10 @@ func (k *Kafka) configureTLS(s *config.Section) error {
 		}
 		return conn, nil
 	}
-	return nil
 }
 
-// configureSASL sets the transport's SASL mechanism.
-func (k *Kafka) configureSASL(s *config.Section) error {
+// configureSASL picks the SASL mechanism.
+func (k *kafkaSettings) configureSASL(s *config.Section) error {
 	cfg := &k.cfg
 	mech := strings.ToLower(cfg.SASLMechanism)
 	if mech == "" {
@@ -426,7 +438,7 @@ func (k *Kafka) configureSASL(s *config.Section) error {
 	if err != nil {
 		return s.Errorf("kafka_sasl_mechanism", "%v", err)
 	}
-	k.transport.SASL = m
+	k.sasl = m
 	return nil
 }
 
@@ -435,6 +447,53 @@ func (k *Kafka) configureSASL(s *config.Section) error {
 func (k *Kafka) Healthy() (bool, string) {
 	h := k.health.Load()
 	return h.ok, h.msg
+}
+
+// Probe proves the brokers can take records for the topic: a metadata
+// round trip for it, on a connection of its own (with the output's TLS and
+// SASL settings), to the first bootstrap broker that answers. The topic
+// must exist (brokers that create topics on first use create it now) and
+// every partition must have a leader.
+func (k *Kafka) Probe(ctx context.Context) error {
+	d := &kafka.Dialer{ClientID: k.cfg.ClientID, DialFunc: k.transport.Dial, SASLMechanism: k.transport.SASL}
+	var errs []error
+	for _, b := range k.cfg.Brokers {
+		err := k.probeBroker(ctx, d, b)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return fmt.Errorf("kafka: topic %q: %w", k.cfg.Topic, errors.Join(errs...))
+}
+
+func (k *Kafka) probeBroker(ctx context.Context, d *kafka.Dialer, broker string) error {
+	conn, err := d.DialContext(ctx, "tcp", broker)
+	if err != nil {
+		return fmt.Errorf("%s: %w", broker, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	parts, err := conn.ReadPartitions(k.cfg.Topic)
+	if err != nil {
+		return fmt.Errorf("%s: metadata: %w", broker, err)
+	}
+	if len(parts) == 0 {
+		return fmt.Errorf("%s: the topic has no partitions", broker)
+	}
+	for _, p := range parts {
+		if p.Leader.Host == "" {
+			return fmt.Errorf("%s: partition %d has no leader", broker, p.ID)
+		}
+	}
+	return nil
 }
 
 func (k *Kafka) setHealth(ok bool, msg string) {
@@ -617,6 +676,7 @@ func (e *kafkaWriteError) Unwrap() error { return e.err }
 var _ interface {
 	Output
 	Reloader
+	Prober
 } = (*Kafka)(nil)
 
 // mutexErr keeps the first error reported by concurrent senders.

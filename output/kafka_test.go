@@ -81,7 +81,7 @@ func buildKafka(f *config.File) (output.Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	return typ.New(output.Config{Section: f.Output, Format: "gelf", Framing: output.FramingNoop, Log: quietLog})
+	return typ.New(output.Config{Section: f.Output, Format: "gelf", Framing: flowgo.FramingNoop, Log: quietLog})
 }
 
 // testBatchIDs gives the tests' batches delivery identities, as the

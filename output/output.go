@@ -1,6 +1,8 @@
 // Package output delivers encoded, framed records: stdout (alias debug),
-// file, and, later, kafka and tls. Each type registers a constructor under
-// its TOML name (output.type).
+// file, kafka and tls. Each type registers under its TOML name
+// (output.type) a Parse function, which decodes and validates the type's
+// keys without opening anything, and returns a Builder, which makes the
+// output.
 //
 // The pipeline encodes and frames every batch before it calls Write, so an
 // output only moves bytes: frame i of a batch is b.Frame(i).
@@ -49,6 +51,15 @@ type IdleFlusher interface {
 	FlushIdle()
 }
 
+// Buffering is a Flusher whose Write may return before the frames reach
+// the OS or the peer (file_buffer_size, tls_async). With a disk queue the
+// pipeline confirms such frames only after a Flush that succeeded, so that
+// a kill -9 cannot lose what the queue let go of.
+type Buffering interface {
+	Flusher
+	Buffered() bool
+}
+
 // Reloader is an output that can reopen its files or re-read its
 // certificates without a restart (logrotate's postrotate, certificate
 // rotation); the pipeline calls Reload on SIGHUP, between writes.
@@ -56,31 +67,73 @@ type Reloader interface {
 	Reload() error
 }
 
-// Config is what a constructor gets.
+// Prober is an Output that can prove, without sending a record, that it
+// can deliver: a round trip to its peer, a writable file. The pipeline
+// calls Probe from a goroutine of its own, concurrently with Write, at
+// start and whenever it has no recent proof (no successful write), and
+// counts the output ready for /readyz only once a probe or a write
+// succeeded. Probe returns nil or why the output cannot deliver now; it
+// returns promptly when ctx ends, and changes nothing the output delivers.
+type Prober interface {
+	Probe(ctx context.Context) error
+}
+
+// Config is what a type's Parse gets.
 type Config struct {
-	// Section is the [output] table; the constructor decodes its own keys
-	// from it with Section.Decode and reports errors with Section.Errorf.
+	// Section is the [output] table; Parse decodes its own keys from it
+	// with Section.Decode and reports errors with Section.Errorf (or
+	// returns a *config.KeyError, which the pipeline places).
 	Section *config.Section
 	// Format and Framing are the validated output.format and output.framing.
-	Format, Framing string
+	Format  string
+	Framing flowgo.Framing
 	// Stdout is where the stdout output writes (os.Stdout when nil).
 	Stdout io.Writer
 	Log    *slog.Logger
 }
 
-// Constructor builds an output. It validates its configuration and does no
-// I/O: files are opened and connections dialled in Write.
-type Constructor func(c Config) (Output, error)
+// Builder is an output's configuration, decoded and validated by its
+// type's Parse and ready to Build. It holds no connection, open file,
+// goroutine or client (certificates it read are only values), so dropping
+// one costs nothing: flowgo check, and a reload that keeps the running
+// output, parse and never build.
+type Builder interface {
+	// Build makes the output, once. It does no I/O either: files are
+	// opened and connections dialled in Write. The output is the caller's
+	// to Close.
+	Build() (Output, error)
+}
+
+// BuilderFunc is a Builder for an output whose Build needs nothing but a
+// closure.
+type BuilderFunc func() (Output, error)
+
+// Build implements Builder.
+func (f BuilderFunc) Build() (Output, error) { return f() }
+
+// Parser decodes and validates an output's keys (Config.Section) without
+// opening anything, and returns what builds the output.
+type Parser func(c Config) (Builder, error)
 
 // Type describes a registered output type.
 type Type struct {
-	New Constructor
+	Parse Parser
 	// DefaultFraming returns the framing used when output.framing is not set.
-	DefaultFraming func(format string) string
+	DefaultFraming func(format string) flowgo.Framing
 	// FixedFraming, when set, is the only framing the type uses (Kafka:
 	// one record per message); a configured output.framing is ignored with
 	// a warning, as Flowgger does.
-	FixedFraming string
+	FixedFraming flowgo.Framing
+}
+
+// New parses c and builds the output in one go, for callers that keep
+// nothing between the two steps (tests, tools).
+func (t Type) New(c Config) (Output, error) {
+	b, err := t.Parse(c)
+	if err != nil {
+		return nil, err
+	}
+	return b.Build()
 }
 
 var registry = internalregistry.New[Type]("output type")
@@ -88,8 +141,8 @@ var registry = internalregistry.New[Type]("output type")
 // Register makes a type available under name and each alias. It is meant to
 // be called from init and panics on an empty or duplicate name.
 func Register(name string, t Type, alias ...string) {
-	if t.New == nil || t.DefaultFraming == nil {
-		panic("output: Register with a nil constructor or nil DefaultFraming")
+	if t.Parse == nil || t.DefaultFraming == nil {
+		panic("output: Register with a nil Parse or nil DefaultFraming")
 	}
 	registry.Register(name, t, alias...)
 }

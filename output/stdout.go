@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	Register("stdout", Type{New: newStdout, DefaultFraming: func(string) string { return FramingLine }}, "debug")
+	Register("stdout", Type{Parse: parseStdout, DefaultFraming: func(string) flowgo.Framing { return flowgo.FramingLine }}, "debug")
 }
 
 // stdoutOutput writes each batch to standard output with one write call.
@@ -19,12 +19,13 @@ type stdoutOutput struct {
 	w io.Writer
 }
 
-func newStdout(c Config) (Output, error) {
+// parseStdout: the stdout output has no keys of its own.
+func parseStdout(c Config) (Builder, error) {
 	w := c.Stdout
 	if w == nil {
 		w = os.Stdout
 	}
-	return &stdoutOutput{w: w}, nil
+	return BuilderFunc(func() (Output, error) { return &stdoutOutput{w: w}, nil }), nil
 }
 
 func (o *stdoutOutput) Write(ctx context.Context, b *flowgo.Batch) error {

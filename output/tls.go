@@ -2,6 +2,7 @@ package output
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -20,19 +21,20 @@ import (
 )
 
 func init() {
-	Register("tls", Type{New: newTLS, DefaultFraming: tlsDefaultFraming}, "syslog-tls")
+	Register("tls", Type{Parse: parseTLS, DefaultFraming: tlsDefaultFraming}, "syslog-tls")
 }
 
-// tlsDefaultFraming gives GELF (and its alias json) NUL-terminated frames,
+// tlsDefaultFraming gives GELF (the pipeline passes "gelf" for its alias
+// json too) NUL-terminated frames,
 // as Graylog's GELF TCP input expects, and every other format one record
 // per line, which is what Flowgger's own TLS input reads by default.
 // Flowgger gave only "gelf" NUL framing and sent other formats without any
 // separator.
-func tlsDefaultFraming(format string) string {
-	if format == "gelf" || format == "json" {
-		return FramingNUL
+func tlsDefaultFraming(format string) flowgo.Framing {
+	if format == "gelf" {
+		return flowgo.FramingNUL
 	}
-	return FramingLine
+	return flowgo.FramingLine
 }
 
 // Defaults of the tls output's keys.
@@ -177,7 +179,36 @@ type TLSStats struct {
 	ResentBytes  int64
 }
 
-func newTLS(c Config) (Output, error) {
+// tlsBuilder is a parsed tls output.
+type tlsBuilder struct {
+	keys tlsKeys
+	log  *slog.Logger
+	tls  *tlsconf.Reloader
+}
+
+// Build implements Builder.
+func (b *tlsBuilder) Build() (Output, error) {
+	k := b.keys
+	o := &tlsOutput{
+		keys:    k,
+		log:     b.log,
+		tls:     b.tls,
+		timeout: k.Timeout.Get(),
+		sample:  tcpSample,
+		rand:    func(n int64) int64 { return rand.Int64N(n) },
+		addrs:   append([]string(nil), k.Connect...),
+		next:    -1,
+		work:    make(chan *chunk),
+		closing: make(chan struct{}),
+	}
+	o.stop, o.abort = context.WithCancel(context.Background())
+	rand.Shuffle(len(o.addrs), func(i, j int) { o.addrs[i], o.addrs[j] = o.addrs[j], o.addrs[i] })
+	return o, nil
+}
+
+// parseTLS decodes and validates the tls output's keys, and loads the
+// certificates they name, which checks them.
+func parseTLS(c Config) (Builder, error) {
 	s := c.Section
 	k := tlsKeys{
 		Timeout:       config.Count[config.Seconds](DefaultTLSTimeout),
@@ -235,41 +266,9 @@ func newTLS(c Config) (Output, error) {
 		s.Warn("tls_ciphers", "%s", w)
 	}
 	if err != nil {
-		key := tlsErrorKey(err, opts)
-		return nil, s.Errorf(key, "%s", strings.TrimPrefix(err.Error(), key+": "))
+		return nil, s.Wrap("tls_cert", err)
 	}
-	o := &tlsOutput{
-		keys:    k,
-		log:     log,
-		tls:     r,
-		timeout: k.Timeout.Get(),
-		sample:  tcpSample,
-		rand:    func(n int64) int64 { return rand.Int64N(n) },
-		addrs:   append([]string(nil), k.Connect...),
-		next:    -1,
-		work:    make(chan *chunk),
-		closing: make(chan struct{}),
-	}
-	o.stop, o.abort = context.WithCancel(context.Background())
-	rand.Shuffle(len(o.addrs), func(i, j int) { o.addrs[i], o.addrs[j] = o.addrs[j], o.addrs[i] })
-	return o, nil
-}
-
-// tlsErrorKey finds the key an error of tlsconf is about: the one it
-// starts with, or the one whose file it names.
-func tlsErrorKey(err error, o tlsconf.Options) string {
-	msg := err.Error()
-	for _, k := range []string{"tls_ciphers", "tls_compatibility_level", "tls_ca_file", "tls_cert", "tls_key"} {
-		if strings.HasPrefix(msg, k) {
-			return k
-		}
-	}
-	for _, kf := range [][2]string{{"tls_ca_file", o.CAFile}, {"tls_cert", o.CertFile}, {"tls_key", o.KeyFile}} {
-		if kf[1] != "" && strings.Contains(msg, kf[1]) {
-			return kf[0]
-		}
-	}
-	return "tls_cert"
+	return &tlsBuilder{keys: k, log: log, tls: r}, nil
 }
 
 // splitAddr splits "host:port" or "[v6]:port" and checks both parts.
@@ -533,6 +532,10 @@ func (o *tlsOutput) FlushIdle() {
 
 var _ IdleFlusher = (*tlsOutput)(nil)
 
+// Buffered reports whether Write returns with frames in a lane's buffer,
+// not yet written to a connection (tls_async).
+func (o *tlsOutput) Buffered() bool { return o.keys.Async }
+
 // FlushInterval is tls_flush_interval with tls_async, and 0 (no timed
 // flush: every write is flushed) without.
 func (o *tlsOutput) FlushInterval() time.Duration {
@@ -607,6 +610,79 @@ func (o *tlsOutput) Healthy() (bool, string) {
 	return up > 0, o.describeLocked()
 }
 
+var _ Prober = (*tlsOutput)(nil)
+
+// Probe proves a server takes connections: once the lanes run (after the
+// first record), at least one of them is connected; before, a TLS
+// handshake (certificate checked as for the lanes) with the first server
+// of connect that completes one, on a connection of its own, closed at once. A server
+// that refuses the client certificate says so just after the handshake
+// (TLS 1.3), so the probe waits a moment for that, as a lane does.
+func (o *tlsOutput) Probe(ctx context.Context) error {
+	o.mu.Lock()
+	started := o.started
+	up, state := 0, ""
+	if started {
+		for _, l := range o.lanes {
+			if l.peer != "" {
+				up++
+			}
+		}
+		state = o.describeLocked()
+	}
+	o.mu.Unlock()
+	if started {
+		// The lanes' own handshakes tell: no connection of the probe's.
+		if up == 0 {
+			return fmt.Errorf("tls output: %s", state)
+		}
+		return nil
+	}
+	var errs []error
+	for _, addr := range o.keys.Connect {
+		err := o.probe(ctx, addr)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return fmt.Errorf("tls output: %w", errors.Join(errs...))
+}
+
+func (o *tlsOutput) probe(ctx context.Context, addr string) error {
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("connecting to %s: %w", addr, err)
+	}
+	defer c.Close()
+	cfg := o.tls.Config()
+	cfg.ServerName = serverName(addr)
+	tc := tls.Client(c, cfg)
+	start := time.Now()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return explain(fmt.Errorf("TLS handshake with %s: %w", addr, err))
+	}
+	tc.SetReadDeadline(time.Now().Add(min(max(2*time.Since(start), 10*time.Millisecond), time.Second)))
+	var one [1]byte
+	if _, err := tc.Read(one[:]); err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil
+		}
+		return explain(fmt.Errorf("TLS with %s, right after the handshake: %w", addr, err))
+	}
+	return nil // the server talks first: it accepted us
+}
+
 func (o *tlsOutput) describeHealth() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -657,11 +733,32 @@ func explain(err error) error {
 	case errors.As(err, &he):
 		return fmt.Errorf("%w (the host in connect must be a name or address the server's certificate is issued for)", err)
 	}
-	// Alerts the server sent come as "remote error: tls: ..." with an
-	// unexported type.
-	if m := err.Error(); strings.Contains(m, "remote error: tls: certificate required") ||
-		strings.Contains(m, "remote error: tls: bad certificate") || strings.Contains(m, "remote error: tls: unknown certificate authority") {
+	if clientCertRefused(err) {
 		return fmt.Errorf("%w (the server wants a client certificate it trusts: see tls_cert and tls_key)", err)
 	}
 	return err
+}
+
+// TLS alerts (RFC 8446 6.2) a server sends about the client's certificate.
+const (
+	alertBadCertificate      = 42
+	alertUnknownCA           = 48
+	alertCertificateRequired = 116
+)
+
+// clientCertRefused reports whether err is an alert from the server about
+// the client's certificate. crypto/tls returns an alert the peer sent as a
+// *net.OpError "remote error" around a value of an unexported type, which
+// prints as the tls.AlertError of the same code does.
+func clientCertRefused(err error) bool {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
+		return false
+	}
+	switch op.Err.Error() {
+	case tls.AlertError(alertBadCertificate).Error(), tls.AlertError(alertUnknownCA).Error(),
+		tls.AlertError(alertCertificateRequired).Error():
+		return true
+	}
+	return false
 }

@@ -48,7 +48,7 @@ func TestTLSConfigErrors(t *testing.T) {
 		{"ciphers that select nothing", "connect = [\"a:1\"]\ntls_ciphers = \"RC4-MD5\"", `output.tls_ciphers: no cipher suite that Go implements is selected by "RC4-MD5"`},
 		{"a certificate file that does not exist", "connect = [\"a:1\"]\ntls_cert = \"/nonexistent/client.pem\"", `output.tls_cert:`},
 		{"a CA file that does not exist", "connect = [\"a:1\"]\ntls_ca_file = \"/nonexistent/ca.pem\"", `output.tls_ca_file: stat /nonexistent/ca.pem: no such file`},
-		{"a key without a certificate", "connect = [\"a:1\"]\ntls_key = \"/nonexistent/client.key\"", `output.tls_key: tls_key is set without tls_cert`},
+		{"a key without a certificate", "connect = [\"a:1\"]\ntls_key = \"/nonexistent/client.key\"", `output.tls_key: is set without tls_cert`},
 		{"a typo in a key", "connect = [\"a:1\"]\ntls_verify_per = true\ntls_ca_file = \"" + caFile + "\"", ""},
 	}
 	for _, tt := range tests {

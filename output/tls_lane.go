@@ -286,7 +286,11 @@ func (l *lane) dial() error {
 	}
 	raw := c.(*net.TCPConn)
 	if l.o.timeout > 0 {
-		setUserTimeout(raw, l.o.timeout)
+		if err := setUserTimeout(raw, l.o.timeout); err != nil {
+			// The write deadline still bounds each write; only a silent
+			// server's detection is slower.
+			l.o.log.Debug("tls: cannot set TCP_USER_TIMEOUT", "server", l.addr, "error", err)
+		}
 	}
 	cc := &countConn{Conn: raw}
 	cfg := l.o.tls.Config()

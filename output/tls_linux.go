@@ -57,14 +57,18 @@ const tcpUserTimeout = 18
 // flowgo writes nothing, rather than after the retransmissions run out
 // (about 15 minutes). A server that is alive but slow keeps acknowledging
 // window probes and is not affected.
-func setUserTimeout(c *net.TCPConn, d time.Duration) {
+func setUserTimeout(c *net.TCPConn, d time.Duration) error {
 	rc, err := c.SyscallConn()
 	if err != nil {
-		return
+		return err
 	}
-	rc.Control(func(fd uintptr) {
-		syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpUserTimeout, int(d.Milliseconds()))
-	})
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpUserTimeout, int(d.Milliseconds()))
+	}); err != nil {
+		return err
+	}
+	return serr
 }
 
 // exactAcks is true where tcpSample asks the kernel: Close can then wait

@@ -21,7 +21,7 @@ func tcpSample(c *net.TCPConn, written int64) (unacked, window int64, ok bool) {
 
 // setUserTimeout does nothing where TCP_USER_TIMEOUT is not known: the
 // write deadline still bounds each write.
-func setUserTimeout(c *net.TCPConn, d time.Duration) {}
+func setUserTimeout(c *net.TCPConn, d time.Duration) error { return nil }
 
 // exactAcks is false: Close cannot know when the peer acknowledged
 // everything, so it flushes and closes without waiting.

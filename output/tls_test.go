@@ -574,7 +574,7 @@ func TestTLSVerification(t *testing.T) {
 		{"the client certificate is presented when configured", p.server, true, "localhost",
 			"tls_ca_file = CA\n" + fmt.Sprintf("tls_cert = %q\ntls_key = %q\n", clientCert, clientKey), "", "flowgo-client"},
 		{"a server that wants a client certificate says so", p.server, true, "localhost",
-			"tls_ca_file = CA\n", "certificate required", ""},
+			"tls_ca_file = CA\n", "certificate required (the server wants a client certificate it trusts: see tls_cert and tls_key)", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

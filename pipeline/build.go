@@ -1,517 +1,107 @@
 package pipeline
 
 import (
-	"bytes"
-	"cmp"
-	"errors"
-	"fmt"
+	"context"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"runtime"
 	"time"
 
-	"github.com/BurntSushi/toml"
-	"github.com/flowgo/flowgo/config"
-	"github.com/flowgo/flowgo/decoder"
+	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/encoder"
 	"github.com/flowgo/flowgo/input"
-	"github.com/flowgo/flowgo/internal/logfile"
 	"github.com/flowgo/flowgo/output"
-	"github.com/flowgo/flowgo/queue"
 )
 
-// inputHeader holds the keys every [input] table may have.
-type inputHeader struct {
-	Type             string `toml:"type"`
-	Format           string `toml:"format"`
-	Framing          string `toml:"framing"`
-	Framed           bool   `toml:"framed"`
-	QueueSize        int    `toml:"queuesize"`
-	QueueMaxBytes    int    `toml:"queue_max_bytes"`
-	MaxMessageSize   int    `toml:"max_message_size"`
-	MaxMessageAction string `toml:"max_message_action"`
-	deadLetterKeys
+// Building makes the components a plan describes: each input and the
+// output from its Builder, with its dead-letter file opened. Nothing
+// listens or connects yet: inputs listen in Run, outputs connect in Write.
+
+// builtInput is an input made from its plan, not started yet.
+type builtInput struct {
+	plan *inputPlan
+	in   input.Input
+	dead *deadLetter
 }
 
-// deadLetterKeys are the keys of a dead_letter_file, in [input] and [output].
-type deadLetterKeys struct {
-	DeadLetterFile string `toml:"dead_letter_file"`
-	// DeadLetterMaxFrameSize is the most bytes of one frame kept; a longer
-	// frame is kept in part, marked (CutMark).
-	DeadLetterMaxFrameSize int             `toml:"dead_letter_max_frame_size"`
-	DeadLetterFileMode     config.FileMode `toml:"dead_letter_file_mode"`
+// activeOutput is an output made from its plan, with how records are
+// encoded and framed for it.
+type activeOutput struct {
+	plan  *outputPlan
+	out   output.Output
+	codec *codec
 }
 
-// maxDeadLetterFrame bounds dead_letter_max_frame_size, as max_message_size.
-const maxDeadLetterFrame = 64 << 20
-
-// check validates the keys of s; the frame limit defaults to def.
-func (k *deadLetterKeys) check(s *config.Section, def int) error {
-	if !s.Has("dead_letter_max_frame_size") {
-		k.DeadLetterMaxFrameSize = def
-	}
-	if n := k.DeadLetterMaxFrameSize; n < 1 || n > maxDeadLetterFrame {
-		return s.Errorf("dead_letter_max_frame_size", "must be between 1 and %d bytes, not %d", maxDeadLetterFrame, n)
-	}
-	if k.DeadLetterFile == "" {
-		for _, key := range []string{"dead_letter_max_frame_size", "dead_letter_file_mode"} {
-			if s.Has(key) {
-				s.Warn(key, "has no effect without dead_letter_file")
-			}
-		}
-	}
-	return nil
-}
-
-// outputHeader holds the keys every [output] table may have.
-type outputHeader struct {
-	Type            string        `toml:"type"`
-	Format          string        `toml:"format"`
-	Framing         string        `toml:"framing"`
-	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
-	deadLetterKeys
-}
-
-// queueKeys is the [queue] table.
-type queueKeys struct {
-	Type         string        `toml:"type"`
-	Path         string        `toml:"path"`
-	MaxBytes     int64         `toml:"max_bytes"`
-	Sync         string        `toml:"sync"`
-	SyncInterval time.Duration `toml:"sync_interval"`
-}
-
-// plan is a pipeline's components, built and validated from one config
-// file but not running. A new pipeline runs one; a reload compares the new
-// plan with the running one and swaps only what changed.
-type plan struct {
-	inputs     []*inputPlan
-	out        *outputPlan
-	queueSize  int
-	queueBytes int
-	queue      queueKeys
-	queueLine  int // of [queue] path, for errors when it cannot be opened
-	describe   []string
-	sections   []*config.Section
-	warnings   []string
-}
-
-type inputPlan struct {
-	name     string // "input", "input[1]"
-	typ      string // canonical type
-	input    input.Input
-	dead     *deadLetter
-	text     string // the section, canonical TOML, to tell a change
-	network  string // from input.Listener, "" if none
-	address  string
-	describe string
-}
-
-type outputPlan struct {
-	name     string // canonical type
-	out      output.Output
-	codec    *codec
-	shutdown time.Duration
-	text     string
-}
-
-// codec is how records become frames for the current output. Inputs read it
-// to encode (inputSink.Prepare); gen tells batches encoded for an output that
-// a reload has since replaced, which the output stage encodes again.
+// codec is how records become frames for an output. Inputs read it to encode
+// (inputSink.Prepare); gen tells batches encoded for an output that a reload
+// has since replaced, which the output stage encodes again.
 type codec struct {
 	enc     encoder.Encoder
 	format  string
-	framing string
+	framing flowgo.Framing
 	dead    *deadLetter
-	gen     uint64
+	gen     uint64 // set by the output stage when the output takes effect
 }
 
-// release closes what the plan opened, for a plan that will not run.
-func (pl *plan) release(log *slog.Logger) {
-	for _, in := range pl.inputs {
-		in.dead.release(log)
-	}
-	if pl.out != nil {
-		pl.out.codec.dead.release(log)
-	}
-}
-
-// buildPlan constructs and validates every component f describes. It
-// opens only dead-letter files; inputs listen and outputs connect in Run.
-func buildPlan(f *config.File, opts Options, log *slog.Logger) (*plan, error) {
-	pl := &plan{}
-	ok := false
-	defer func() {
-		if !ok {
-			pl.release(log)
-		}
-	}()
-	if err := f.CheckTables("metrics", "queue"); err != nil {
-		return nil, err
-	}
-	if err := buildQueue(f, opts, pl); err != nil {
-		return nil, err
-	}
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	var headers []*inputHeader
-	for _, s := range f.Inputs {
-		h := &inputHeader{Type: "syslog-tls", Format: "rfc5424", Framing: "line",
-			MaxMessageSize: DefaultMaxMessageSize, MaxMessageAction: "reject",
-			deadLetterKeys: deadLetterKeys{DeadLetterFileMode: config.Mode(logfile.DefaultMode)}}
-		headers = append(headers, h)
-		if err := s.Decode(h); err != nil {
-			return nil, err
-		}
-		s.Legacy("flowgo runs one goroutine per connection; thread counts do not apply", "tcp_threads", "tls_threads")
-		s.Legacy("Flowgger no longer reads it", "tls_method", "tls_timeout")
-		if err := legacyCompression(s); err != nil {
-			return nil, err
-		}
-		if !s.Has("type") {
-			s.Warn("type", "not set: Flowgger's default %q applies", h.Type)
-		}
-		if !s.Has("framing") && h.Framed {
-			h.Framing = input.FramingSyslen
-		}
-		if !input.ValidFraming(h.Framing) {
-			return nil, s.Errorf("framing", "framing %q unknown (known: %s)", h.Framing, input.FramingHelp())
-		}
-		if h.MaxMessageSize <= 0 || h.MaxMessageSize > 64<<20 {
-			return nil, s.Errorf("max_message_size", "must be between 1 and %d bytes, not %d", 64<<20, h.MaxMessageSize)
-		}
-		if h.MaxMessageAction != "reject" && h.MaxMessageAction != "truncate" {
-			return nil, s.Errorf("max_message_action", "must be \"reject\" or \"truncate\", not %q", h.MaxMessageAction)
-		}
-		if err := h.deadLetterKeys.check(s, h.MaxMessageSize); err != nil {
-			return nil, err
-		}
-		// 0 is not "the default": a queue that holds nothing cannot run, and
-		// a value that silently means something else hides a mistake.
-		if s.Has("queuesize") && h.QueueSize <= 0 {
-			return nil, s.Errorf("queuesize", "must be at least 1 record, not %d (leave it out for the default, %d)", h.QueueSize, DefaultQueueSize)
-		}
-		if s.Has("queue_max_bytes") && h.QueueMaxBytes <= 0 {
-			return nil, s.Errorf("queue_max_bytes", "must be at least 1 byte, not %d (leave it out for the default, %d)", h.QueueMaxBytes, DefaultQueueMaxBytes)
-		}
-		pl.queueSize = max(pl.queueSize, h.QueueSize)
-		pl.queueBytes = max(pl.queueBytes, h.QueueMaxBytes)
-
-		typ, canon, err := input.Lookup(h.Type)
-		if err != nil {
-			return nil, s.Errorf("type", "%v", err)
-		}
-		if !typ.Stream && h.Format == "capnp" {
-			return nil, s.Errorf("format", "format \"capnp\" needs a stream input (stdin, tcp or tls), where framing \"capnp\" cuts the messages; not type %q", h.Type)
-		}
-		if typ.Stream {
-			if h.Framing, err = input.FormatFraming(h.Format, h.Framing, s.Has("framing") || h.Framed); err != nil {
-				key := "framing"
-				if !s.Has("framing") {
-					key = "framed"
-				}
-				return nil, s.Errorf(key, "%v", err)
-			}
-		}
-		dec, err := decoder.New(h.Format, s)
-		if err != nil {
-			return nil, wrapKey(s, "format", err)
-		}
-		name := s.Name()
-		ip := &inputPlan{name: name, typ: canon, text: sectionText(s)}
-		if err := checkNotOutputFile(f, s, h.DeadLetterFile); err != nil {
-			return nil, err
-		}
-		if h.DeadLetterFile != "" {
-			framing := h.Framing
-			if !typ.Stream {
-				framing = input.FramingLine
-			}
-			settings := deadLetterSettings{framing: framing, mode: h.DeadLetterFileMode.Get(),
-				maxFrame: h.DeadLetterMaxFrameSize, inputMax: h.MaxMessageSize}
-			if ip.dead, err = deadLetterFor(opts, h.DeadLetterFile, settings); err != nil {
-				return nil, s.Errorf("dead_letter_file", "%v", err)
-			}
-			pl.inputs = append(pl.inputs, ip) // so that release closes it on error
-		}
-		ip.input, err = typ.New(input.Config{
-			Section: s, Name: name, Decoder: dec, Framing: h.Framing,
-			MaxMessageSize: h.MaxMessageSize, Truncate: h.MaxMessageAction == "truncate",
-			BatchRecords: DefaultBatchRecords, BatchBytes: DefaultBatchBytes,
-			Workers: workers, Stdin: opts.Stdin, Log: log.With("input", name),
-		})
-		if err != nil {
-			return nil, wrapKey(s, "", err)
-		}
-		if l, ok := ip.input.(input.Listener); ok {
-			ip.network, ip.address = l.ListenAddress()
-		}
-		if h.DeadLetterFile == "" {
-			pl.inputs = append(pl.inputs, ip)
-		}
-		framing := h.Framing
-		if !typ.Stream {
-			framing = cmp.Or(typ.Framing, "datagram")
-		}
-		ip.describe = fmt.Sprintf("%s: type %s, format %s, framing %s, max_message_size %d (%s)",
-			name, canon, h.Format, framing, h.MaxMessageSize, h.MaxMessageAction)
-		pl.describe = append(pl.describe, ip.describe)
-	}
-	if pl.queueSize == 0 {
-		pl.queueSize = DefaultQueueSize
-	}
-	if pl.queueBytes == 0 {
-		pl.queueBytes = DefaultQueueMaxBytes
-	}
-	// flowgo check prints the decoded headers: show the values in effect.
-	for _, h := range headers {
-		h.QueueSize, h.QueueMaxBytes = pl.queueSize, pl.queueBytes
-	}
-	for i, a := range pl.inputs {
-		for _, b := range pl.inputs[:i] {
-			if a.network != "" && a.network == b.network && sameAddress(a.address, b.address) {
-				return nil, f.Inputs[i].Errorf("listen", "%s %s is also used by %s", a.network, a.address, b.name)
-			}
-		}
-	}
-
-	s := f.Output
-	h := outputHeader{Type: "kafka", Format: "gelf", ShutdownTimeout: DefaultShutdownTimeout,
-		deadLetterKeys: deadLetterKeys{DeadLetterFileMode: config.Mode(logfile.DefaultMode)}}
-	if err := s.Decode(&h); err != nil {
-		return nil, err
-	}
-	if err := h.deadLetterKeys.check(s, DefaultMaxMessageSize); err != nil {
-		return nil, err
-	}
-	s.Legacy("Flowgger no longer reads it", "tls_method", "tls_timeout", "debug_lf")
-	if err := legacyCompression(s); err != nil {
-		return nil, err
-	}
-	if !s.Has("type") {
-		s.Warn("type", "not set: Flowgger's default %q applies", h.Type)
-	}
-	if h.ShutdownTimeout <= 0 {
-		return nil, s.Errorf("shutdown_timeout", "must be positive, such as \"30s\"")
-	}
-	typ, canon, err := output.Lookup(h.Type)
+// buildInput makes the input ip describes and opens its dead-letter file.
+func buildInput(ip *inputPlan, dead *deadLetters, log *slog.Logger) (*builtInput, error) {
+	d, err := dead.acquire(ip.dead)
 	if err != nil {
-		return nil, s.Errorf("type", "%v", err)
-	}
-	framing := typ.DefaultFraming(h.Format)
-	switch {
-	case typ.FixedFraming != "":
-		if s.Has("framing") && h.Framing != typ.FixedFraming {
-			s.Warn("framing", "ignored: the %s output sends one record per message", canon)
-		}
-		framing = typ.FixedFraming
-	case s.Has("framing"):
-		if framing, err = output.NormalizeFraming(h.Framing); err != nil {
-			return nil, s.Errorf("framing", "%v", err)
-		}
-	}
-	if typ.FixedFraming == "" {
-		if framing, err = output.FormatFraming(h.Format, framing, s.Has("framing")); err != nil {
-			return nil, s.Errorf("framing", "%v", err)
-		}
-	}
-	h.Framing = framing // flowgo check shows the framing in effect
-	enc, err := encoder.New(h.Format, s)
-	if err != nil {
-		return nil, wrapKey(s, "format", err)
-	}
-	op := &outputPlan{name: canon, shutdown: h.ShutdownTimeout, text: sectionText(s),
-		codec: &codec{enc: enc, format: h.Format, framing: framing}}
-	pl.out = op
-	if err := checkNotOutputFile(f, s, h.DeadLetterFile); err != nil {
 		return nil, err
 	}
-	if h.DeadLetterFile != "" {
-		settings := deadLetterSettings{framing: "line", mode: h.DeadLetterFileMode.Get(), maxFrame: h.DeadLetterMaxFrameSize}
-		if op.codec.dead, err = deadLetterFor(opts, h.DeadLetterFile, settings); err != nil {
-			return nil, s.Errorf("dead_letter_file", "%v", err)
-		}
-	}
-	op.out, err = typ.New(output.Config{Section: s, Format: h.Format, Framing: framing, Stdout: opts.Stdout, Log: log.With("output", canon)})
+	in, err := ip.builder.Build()
 	if err != nil {
-		return nil, wrapKey(s, "", err)
-	}
-	queueLine := fmt.Sprintf("queue: memory, %d records, %d bytes", pl.queueSize, pl.queueBytes)
-	if pl.queue.Type == "disk" {
-		queueLine = fmt.Sprintf("queue: disk at %s, max_bytes %d, sync %s", pl.queue.Path, pl.queue.MaxBytes, pl.queue.Sync)
-		if pl.queue.Sync == queue.SyncInterval {
-			queueLine += " every " + pl.queue.SyncInterval.String()
-		}
-	}
-	pl.describe = append(pl.describe, queueLine,
-		fmt.Sprintf("output: type %s, format %s, framing %s, shutdown_timeout %s", canon, h.Format, framing, h.ShutdownTimeout))
-	if err := f.Check("metrics", "queue"); err != nil {
+		d.release(log)
 		return nil, err
 	}
-	pl.sections = append(append(pl.sections, f.Inputs...), f.Output)
-	if m, ok := f.Tables["metrics"]; ok && m.Decoded() {
-		// Decoded by LoadGroup; flowgo check prints it with the rest.
-		pl.sections = append(pl.sections, m)
-	}
-	if q := f.Tables["queue"]; q != nil {
-		pl.sections = append(pl.sections, q)
-	}
-	pl.warnings = f.Warnings()
-	ok = true
-	return pl, nil
+	return &builtInput{plan: ip, in: in, dead: d}, nil
 }
 
-// buildQueue reads and checks the [queue] table. A disk queue is opened by
-// Build, not here: a reload keeps the one running, and flowgo check opens
-// nothing (it checks that the path could be used).
-func buildQueue(f *config.File, opts Options, pl *plan) error {
-	k := queueKeys{Type: "memory", MaxBytes: queue.DefaultMaxBytes, Sync: queue.SyncInterval, SyncInterval: queue.DefaultSyncInterval}
-	s := f.Tables["queue"]
-	if s == nil {
-		pl.queue = k
-		return nil
+// buildOutput makes the output op describes and opens its dead-letter file.
+func buildOutput(op *outputPlan, dead *deadLetters, log *slog.Logger) (*activeOutput, error) {
+	d, err := dead.acquire(op.dead)
+	if err != nil {
+		return nil, err
 	}
-	if err := s.Decode(&k); err != nil {
-		return err
+	out, err := op.builder.Build()
+	if err != nil {
+		d.release(log)
+		return nil, err
 	}
-	switch k.Type {
-	case "memory":
-		for _, key := range []string{"path", "max_bytes", "sync", "sync_interval"} {
-			if s.Has(key) {
-				return s.Errorf(key, "only for type = \"disk\" (the memory queue is sized by [input] queuesize and queue_max_bytes)")
-			}
-		}
-	case "disk":
-		if k.Path == "" {
-			return s.Errorf("path", "required with type = \"disk\": the queue's own directory")
-		}
-		if !filepath.IsAbs(k.Path) && f.Path != "" {
-			// Relative to the config file, as an operator reads it.
-			k.Path = filepath.Join(filepath.Dir(f.Path), k.Path)
-		}
-		k.Path = filepath.Clean(k.Path)
-		if k.MaxBytes < queue.MinMaxBytes {
-			return s.Errorf("max_bytes", "must be at least %d (4 MiB), not %d", queue.MinMaxBytes, k.MaxBytes)
-		}
-		switch k.Sync {
-		case queue.SyncInterval, queue.SyncBatch, queue.SyncNone:
-		default:
-			return s.Errorf("sync", "must be \"interval\", \"batch\" or \"none\", not %q", k.Sync)
-		}
-		if k.SyncInterval <= 0 {
-			return s.Errorf("sync_interval", "must be positive, such as \"1s\"")
-		}
-		if opts.CheckOnly {
-			if err := checkQueuePath(k.Path); err != nil {
-				return s.Errorf("path", "%v", err)
-			}
-		}
-	default:
-		return s.Errorf("type", "must be \"memory\" or \"disk\", not %q", k.Type)
-	}
-	pl.queue = k
-	pl.queueLine = s.Line("path")
-	return nil
+	return &activeOutput{plan: op, out: out, codec: &codec{enc: op.enc, format: op.format, framing: op.framing, dead: d}}, nil
 }
 
-// checkQueuePath tells, without creating anything, whether a disk queue
-// could be opened at path: an existing writable directory, or a path
-// whose nearest existing parent is a writable directory.
-func checkQueuePath(path string) error {
-	p := path
-	for {
-		fi, err := os.Stat(p)
-		if err == nil {
-			if !fi.IsDir() {
-				return fmt.Errorf("%s is not a directory", p)
-			}
-			return dirWritable(p)
+// buildInputs builds each input of ips; on an error it releases those it
+// built.
+func buildInputs(ips []*inputPlan, dead *deadLetters, log *slog.Logger) ([]*builtInput, error) {
+	var out []*builtInput
+	for _, ip := range ips {
+		b, err := buildInput(ip, dead, log)
+		if err != nil {
+			releaseInputs(out, log)
+			return nil, err
 		}
-		if !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		parent := filepath.Dir(p)
-		if parent == p {
-			return err
-		}
-		p = parent
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// releaseInputs releases inputs that were built but will not run: inputs
+// hold nothing until they run, but their dead-letter files are open.
+func releaseInputs(ins []*builtInput, log *slog.Logger) {
+	for _, b := range ins {
+		b.dead.release(log)
 	}
 }
 
-// outputFile returns the file_path of f's output when it is a file output,
-// "" otherwise.
-func outputFile(f *config.File) string {
-	raw := f.Output.Raw()
-	typ, _ := raw["type"].(string)
-	if _, canon, err := output.Lookup(typ); err != nil || canon != "file" {
-		return ""
+// release closes an output that was built but will not run, or has run and
+// been replaced, within timeout; an error closing it is logged, not dropped.
+func (a *activeOutput) release(log *slog.Logger, timeout time.Duration) {
+	if a == nil {
+		return
 	}
-	path, _ := raw["file_path"].(string)
-	return path
-}
-
-// checkNotOutputFile refuses a dead-letter file (key dead_letter_file of s)
-// that is the file output's file_path: records and rejected frames would
-// mix in one file, each appended through its own buffer. Paths are compared
-// absolute and cleaned, and as files when both exist (links). It runs
-// before the dead-letter file is opened, so a refused one is not created.
-func checkNotOutputFile(f *config.File, s *config.Section, dead string) error {
-	path := outputFile(f)
-	if path == "" || dead == "" {
-		return nil
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := a.out.Close(ctx); err != nil {
+		log.Error("closing an output that will not run", "output", a.plan.name, "error", err)
 	}
-	a, errA := filepath.Abs(path)
-	b, errB := filepath.Abs(dead)
-	same := errA == nil && errB == nil && a == b
-	if !same {
-		sa, errA := os.Stat(path)
-		sb, errB := os.Stat(dead)
-		same = errA == nil && errB == nil && os.SameFile(sa, sb)
-	}
-	if !same {
-		return nil
-	}
-	where := fmt.Sprintf("output.file_path (line %d)", f.Output.Line("file_path"))
-	if s == f.Output {
-		where = fmt.Sprintf("file_path (line %d)", f.Output.Line("file_path"))
-	}
-	return s.Errorf("dead_letter_file", "%q is also %s: rejected frames would be mixed with the records; name another file", dead, where)
-}
-
-// legacyCompression accepts Flowgger's tls_compression: false is what
-// flowgo does anyway; true cannot be honoured and is warned about.
-func legacyCompression(s *config.Section) error {
-	var k struct {
-		TLSCompression bool `toml:"tls_compression,omitempty"`
-	}
-	if err := s.Decode(&k); err != nil {
-		return err
-	}
-	if k.TLSCompression {
-		s.Warn("tls_compression", "ignored: TLS compression is unsafe (CRIME) and Go's TLS does not offer it")
-	}
-	return nil
-}
-
-// sectionText renders a section's keys as canonical TOML, so that a reload
-// can tell whether it changed (comments and key order do not count).
-func sectionText(s *config.Section) string {
-	var buf bytes.Buffer
-	if err := toml.NewEncoder(&buf).Encode(s.Raw()); err != nil {
-		return fmt.Sprintf("unencodable: %v", err)
-	}
-	return buf.String()
-}
-
-// wrapKey turns a component's error into a config error naming key (or the
-// section), unless it already is one.
-func wrapKey(s *config.Section, key string, err error) error {
-	var ce *config.Error
-	if errors.As(err, &ce) {
-		return err
-	}
-	return s.Errorf(key, "%v", err)
+	a.codec.dead.release(log)
 }

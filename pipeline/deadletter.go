@@ -10,10 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/flowgo/flowgo"
+	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/input"
 	"github.com/flowgo/flowgo/internal/logfile"
 )
@@ -53,7 +54,7 @@ type deadFile struct {
 	armed  bool // a flush is scheduled
 	timer  *time.Timer
 	closed bool
-	refs   int // under deadMu
+	refs   int // under the owning deadLetters' mu
 }
 
 // deadLetter keeps rejected raw frames in a dead-letter file so that strict
@@ -62,17 +63,18 @@ type deadFile struct {
 // back), so the file can be replayed through flowgo with the same framing. A frame longer than maxFrame, or
 // one the input already cut, is kept in part and marked (CutMark). Each
 // section that names a dead-letter file has its own deadLetter (its
-// framing, its limits); the file is shared.
+// limits); the file, and so its framing, is shared (deadLetters).
 type deadLetter struct {
 	*deadFile
-	framing  string
+	owner    *deadLetters // the registry deadFile is shared through
+	framing  flowgo.Framing
 	maxFrame int // most bytes of a frame kept
 	inputMax int // the input's max_message_size; 0 for the output's file
 }
 
 // deadLetterSettings are a section's dead-letter keys.
 type deadLetterSettings struct {
-	framing  string
+	framing  flowgo.Framing
 	mode     fs.FileMode
 	maxFrame int
 	inputMax int
@@ -82,16 +84,12 @@ func newDeadFile(path string, mode fs.FileMode, w io.WriteCloser) *deadFile {
 	return &deadFile{path: path, mode: mode, f: w, w: bufio.NewWriterSize(w, 64<<10)}
 }
 
-func (s deadLetterSettings) view(d *deadFile) *deadLetter {
-	framing := s.framing
-	if framing == "" || framing == "auto" {
-		framing = "line"
-	}
+func (s deadLetterSettings) view(d *deadFile, owner *deadLetters) *deadLetter {
 	maxFrame := s.maxFrame
 	if maxFrame <= 0 {
 		maxFrame = DefaultMaxMessageSize
 	}
-	return &deadLetter{deadFile: d, framing: framing, maxFrame: maxFrame, inputMax: s.inputMax}
+	return &deadLetter{deadFile: d, owner: owner, framing: deadLetterFraming(s.framing), maxFrame: maxFrame, inputMax: s.inputMax}
 }
 
 // Write appends one frame, rejected for reason. Errors are remembered and
@@ -117,16 +115,16 @@ func (d *deadLetter) Write(frame []byte, reason error) {
 		return
 	}
 	switch d.framing {
-	case "syslen":
+	case flowgo.FramingSyslen:
 		f.w.WriteString(strconv.Itoa(len(kept) + len(mark)))
 		f.w.WriteByte(' ')
 		f.w.Write(kept)
 		_, f.err = f.w.WriteString(mark)
-	case "nul":
+	case flowgo.FramingNUL:
 		f.w.Write(kept)
 		f.w.WriteString(mark)
 		f.err = f.w.WriteByte(0)
-	case "capnp": // messages carry their length; a cut one ends what can be replayed
+	case flowgo.FramingCapnp: // messages carry their length; a cut one ends what can be replayed
 		f.w.Write(kept)
 		_, f.err = f.w.WriteString(mark)
 	default:
@@ -153,16 +151,7 @@ func (d *deadLetter) Write(frame []byte, reason error) {
 // stream inputs hand over only its first max_message_size bytes (a UDP
 // datagram comes whole, and so longer).
 func (d *deadLetter) cutByInput(frame []byte, reason error) bool {
-	return d.inputMax > 0 && len(frame) <= d.inputMax && tooLong(reason)
-}
-
-func tooLong(err error) bool {
-	if errors.Is(err, input.ErrFrameTooLong) {
-		return true
-	}
-	// Until FrameError wraps its cause, its reason names it.
-	var fe *input.FrameError
-	return errors.As(err, &fe) && strings.Contains(fe.Reason, input.ErrFrameTooLong.Error())
+	return d.inputMax > 0 && len(frame) <= d.inputMax && errors.Is(reason, input.ErrFrameTooLong)
 }
 
 func (f *deadFile) timedFlush() {
@@ -227,26 +216,76 @@ func (f *deadFile) Close() error {
 	return err
 }
 
-// Dead-letter files are shared by path across the process: two inputs, or
-// an old and a new pipeline during a reload, that name one file append
-// through one writer, so frames never interleave.
-var (
-	deadMu    sync.Mutex
-	deadFiles = map[string]*deadFile{}
-)
+// deadLetters are the dead-letter files in use, shared by path: the
+// sections that name one file (two inputs, or an old and a new input
+// during a reload) append through one writer, so frames never interleave.
+// A Group owns one for all its pipelines; a Pipeline built alone owns its
+// own. Each deadLetter a component acquires is released once.
+type deadLetters struct {
+	mu    sync.Mutex
+	files map[string]*deadFile // by absolute path; refs under mu
+}
 
-// deadLetterFor acquires the dead-letter file at path, or, when the
-// pipeline is built only to be checked, checks that it could be opened and
-// returns nil: checking a configuration creates no file.
-func deadLetterFor(opts Options, path string, s deadLetterSettings) (*deadLetter, error) {
-	if opts.CheckOnly {
-		return nil, checkDeadLetterPath(path)
+func newDeadLetters() *deadLetters { return &deadLetters{files: map[string]*deadFile{}} }
+
+// deadLetterSpec is a section's dead-letter file, parsed and checked; it
+// is opened when its component is built (deadLetters.acquire).
+type deadLetterSpec struct {
+	path     string          // absolute
+	section  *config.Section // names it, for messages
+	settings deadLetterSettings
+}
+
+// deadLetterFraming is the framing a dead-letter file holds for frames of
+// framing: what they came with, one per line when that cannot be kept.
+func deadLetterFraming(framing flowgo.Framing) flowgo.Framing {
+	if framing == "" || framing == flowgo.FramingAuto {
+		return flowgo.FramingLine
 	}
-	f, err := acquireDeadLetter(path, s.mode)
-	if err != nil {
-		return nil, err
+	return framing
+}
+
+// checkDeadLetterFramings refuses a dead-letter file named with two
+// framings (by two inputs, or an input and the output, in one file or
+// several): its frames could not be replayed. The error is about the later
+// section.
+func checkDeadLetterFramings(specs []*deadLetterSpec) error {
+	for i, a := range specs {
+		for _, b := range specs[:i] {
+			if a.path != b.path || a.settings.framing == b.settings.framing {
+				continue
+			}
+			s, other := a.section, b.section
+			where := fmt.Sprintf("%s (line %d)", other.Name(), other.Line("dead_letter_file"))
+			if other.File() != s.File() {
+				where += " in " + other.File().Path
+			}
+			return s.Errorf("dead_letter_file", "%q is also the dead-letter file of %s, which writes frames framed %q, not %q: "+
+				"one file holds one framing, so that it can be replayed; name another file", a.path, where, b.settings.framing, a.settings.framing)
+		}
 	}
-	return s.view(f), nil
+	return nil
+}
+
+// acquire opens the dead-letter file of spec for appending (creating it
+// with its mode), or takes one more reference to it when it is open.
+func (r *deadLetters) acquire(spec *deadLetterSpec) (*deadLetter, error) {
+	if spec == nil {
+		return nil, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f, ok := r.files[spec.path]
+	if !ok {
+		fh, err := logfile.OpenAppend(spec.path, spec.settings.mode)
+		if err != nil {
+			return nil, spec.section.Wrap("dead_letter_file", err)
+		}
+		f = newDeadFile(spec.path, spec.settings.mode, fh)
+		r.files[spec.path] = f
+	}
+	f.refs++
+	return spec.settings.view(f, r), nil
 }
 
 // checkDeadLetterPath reports why path could not be opened for appending,
@@ -276,39 +315,20 @@ func checkDeadLetterPath(path string) error {
 	return nil
 }
 
-// acquireDeadLetter opens path for appending (creating it with mode), or
-// returns the file already open for it, with one more reference.
-func acquireDeadLetter(path string, mode fs.FileMode) (*deadFile, error) {
-	deadMu.Lock()
-	defer deadMu.Unlock()
-	if d, ok := deadFiles[path]; ok {
-		d.refs++
-		return d, nil
-	}
-	fh, err := logfile.OpenAppend(path, mode)
-	if err != nil {
-		return nil, err
-	}
-	d := newDeadFile(path, mode, fh)
-	d.refs = 1
-	deadFiles[path] = d
-	return d, nil
-}
-
 // release drops one reference and closes the file with the last one. A nil
 // d is fine.
 func (d *deadLetter) release(log *slog.Logger) {
 	if d == nil {
 		return
 	}
-	f := d.deadFile
-	deadMu.Lock()
+	f, r := d.deadFile, d.owner
+	r.mu.Lock()
 	f.refs--
 	last := f.refs == 0
 	if last {
-		delete(deadFiles, f.path)
+		delete(r.files, f.path)
 	}
-	deadMu.Unlock()
+	r.mu.Unlock()
 	if !last {
 		if err := f.Flush(); err != nil {
 			log.Error("dead-letter file", "error", err)
@@ -317,20 +337,5 @@ func (d *deadLetter) release(log *slog.Logger) {
 	}
 	if err := f.Close(); err != nil {
 		log.Error("dead-letter file", "error", err)
-	}
-}
-
-// flushDeadLetters writes out what every dead-letter file buffers.
-func flushDeadLetters(log *slog.Logger) {
-	deadMu.Lock()
-	files := make([]*deadFile, 0, len(deadFiles))
-	for _, d := range deadFiles {
-		files = append(files, d)
-	}
-	deadMu.Unlock()
-	for _, d := range files {
-		if err := d.Flush(); err != nil {
-			log.Error("dead-letter file", "error", err)
-		}
 	}
 }

@@ -18,7 +18,7 @@ func openTestDeadLetter(t *testing.T, s deadLetterSettings) (*deadLetter, string
 	if s.mode == 0 {
 		s.mode = 0o640
 	}
-	d, err := deadLetterFor(Options{}, path, s)
+	d, err := newDeadLetters().acquire(&deadLetterSpec{path: path, settings: s})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func openTestDeadLetter(t *testing.T, s deadLetterSettings) (*deadLetter, string
 
 func TestDeadLetterCutsLongFramesAndMarksThem(t *testing.T) {
 	long := strings.Repeat("x", 300)
-	tooLong := &input.FrameError{Offset: 7, Reason: fmt.Sprintf("%v (%d bytes), the rest of the frame is skipped", input.ErrFrameTooLong, 64)}
+	tooLong := &input.FrameError{Offset: 7, Reason: fmt.Sprintf("%v (%d bytes), the rest of the frame is skipped", input.ErrFrameTooLong, 64), Err: input.ErrFrameTooLong}
 	for _, tt := range []struct {
 		name     string
 		s        deadLetterSettings

@@ -2,13 +2,19 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
+	"github.com/flowgo/flowgo/internal/testoutput"
+	"github.com/flowgo/flowgo/queue"
 )
 
 func diskConfig(id, queueDir, timeout string) string {
@@ -165,7 +171,87 @@ func TestDiskQueueSurvivesAReload(t *testing.T) {
 	if got := mem.got(); len(got) != len(want) {
 		t.Fatalf("delivered %d; want %d", len(got), len(want))
 	}
-	if p.plan.queue.Path != filepath.Clean(dir) {
-		t.Errorf("the plan names queue %s after the reload; the running one is %s", p.plan.queue.Path, dir)
+	if pl := p.plan.Load(); pl.queue.Path != filepath.Clean(dir) {
+		t.Errorf("the plan names queue %s after the reload; the running one is %s", pl.queue.Path, dir)
+	}
+}
+
+// bufOutput buffers what Write gets until Flush, as the file output with
+// file_buffer_size does; what is not flushed is lost with the process.
+type bufOutput struct {
+	mu       sync.Mutex
+	buffered []string
+	flushed  []string
+	gate     chan struct{} // Flush fails until it is closed
+}
+
+var bufOuts = testoutput.Register[*bufOutput]("testbuffered")
+
+func (o *bufOutput) Write(_ context.Context, b *flowgo.Batch) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i := range b.Frames() {
+		o.buffered = append(o.buffered, string(b.Frame(i)))
+	}
+	return nil
+}
+
+func (o *bufOutput) Flush(context.Context) error {
+	select {
+	case <-o.gate:
+	default:
+		// A flush that fails (the pipeline also flushes whenever the
+		// queue runs empty) confirms nothing.
+		return errors.New("not yet")
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.flushed = append(o.flushed, o.buffered...)
+	o.buffered = nil
+	return nil
+}
+
+func (o *bufOutput) FlushInterval() time.Duration { return time.Hour } // only at the end
+func (o *bufOutput) Buffered() bool               { return true }
+func (o *bufOutput) Close(context.Context) error  { return nil }
+
+// Batches an output only buffered are not confirmed to the disk queue:
+// were flowgo killed before the flush, the next start would deliver them.
+// They are confirmed once a flush succeeded.
+func TestDiskQueueConfirmsBufferedBatchesOnlyAfterAFlush(t *testing.T) {
+	dir := t.TempDir()
+	o := &bufOutput{gate: make(chan struct{})}
+	bufOuts.Add(t.Name(), o)
+	in, want := lines(3000, nil)
+	// stdin stays open until the gate opens: its end starts the shutdown
+	// and the final flush.
+	stdin, feed := io.Pipe()
+	p := build(t, fmt.Sprintf("[input]\ntype = \"stdin\"\nformat = \"testline\"\n[output]\ntype = \"testbuffered\"\nid = %q\nformat = \"testmsg\"\nframing = \"line\"\n[queue]\ntype = \"disk\"\npath = %q\n",
+		t.Name(), dir), Options{Stdin: stdin})
+	done := make(chan error)
+	go func() { done <- p.Run(context.Background()) }()
+	go func() { _, _ = io.WriteString(feed, in) }()
+	waitFor(t, "the output to get every record", func() bool {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return len(o.buffered) == len(want)
+	})
+	if n := p.DiskQueue().Usage().Records; n != int64(len(want)) {
+		t.Errorf("%d records pending before the flush; want all %d (buffered by the output, not confirmed)", n, len(want))
+	}
+	close(o.gate)
+	feed.Close()
+	if err := <-done; err != nil { // stdin ended: the final flush
+		t.Fatal(err)
+	}
+	if len(o.flushed) != len(want) {
+		t.Fatalf("flushed %d; want %d", len(o.flushed), len(want))
+	}
+	rep, err := queue.Inspect(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Positions) != 1 || rep.Positions[0].PendingRecords != 0 {
+		t.Errorf("after the flush the queue still holds records not confirmed: %+v", rep.Positions)
 	}
 }

@@ -2,22 +2,17 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flowgo/flowgo/config"
 )
@@ -36,29 +31,39 @@ type metricsKeys struct {
 // pipeline per file, named after the file without ".toml". Pipelines are
 // isolated: each has its own queue, so a stuck output in one never slows
 // another. A Group also serves /metrics, /healthz and /readyz when a file
-// has a [metrics] table, and reloads every file on request (SIGHUP).
+// has a [metrics] table (server.go), and reloads every file on request
+// (SIGHUP). The dead-letter files of all its pipelines are shared by path
+// through the group, across reloads.
 type Group struct {
+	// Set by LoadGroup, never changed.
 	paths   []string
 	opts    Options
 	log     *slog.Logger
 	metrics metricsKeys
 	version string
+	dead    *deadLetters
 
+	// reloading serialises Reload. A reload holds it while inputs drain,
+	// which may take as long as a stuck output: nothing the HTTP side does
+	// takes it.
+	reloading sync.Mutex
+
+	// mu guards the fields below, held only to read or change them, never
+	// across a wait: the HTTP side lists the pipelines through it.
 	mu      sync.Mutex
 	members map[string]*member
 	runCtx  context.Context
-	wg      sync.WaitGroup
+	running int           // pipelines whose Run has not returned
+	allDone chan struct{} // closed when running drops to 0 after Run started them
+	ended   bool          // allDone is closed: no pipeline may start any more
 	errs    []error
-	server  *http.Server
-	ln      net.Listener
-	reg     *prometheus.Registry
+	srv     *server
 }
 
 type member struct {
 	p      *Pipeline
 	path   string
 	cancel context.CancelFunc
-	done   chan struct{}
 }
 
 // loaded is one parsed and built file.
@@ -156,7 +161,7 @@ func checkAddresses(plans map[string]*plan, paths map[string]string) error {
 			if ip.network == "" {
 				continue
 			}
-			u := use{n, ip.name, ip.network, ip.address}
+			u := use{n, ip.section, ip.network, ip.address}
 			for _, o := range uses {
 				if o.network == u.network && sameAddress(o.address, u.address) {
 					return &config.Error{File: paths[n], Key: u.input + ".listen",
@@ -170,7 +175,9 @@ func checkAddresses(plans map[string]*plan, paths map[string]string) error {
 }
 
 // LoadGroup reads and builds every config file (a directory stands for its
-// *.toml files). version is reported in flowgo_build_info.
+// *.toml files). version is reported in flowgo_build_info. Every file is
+// parsed and checked, alone and against the others, before anything is
+// built; with opts.CheckOnly nothing is.
 func LoadGroup(paths []string, opts Options, version string) (*Group, error) {
 	log := opts.Log
 	if log == nil {
@@ -180,34 +187,57 @@ func LoadGroup(paths []string, opts Options, version string) (*Group, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Group{paths: paths, opts: opts, log: log, metrics: mk, version: version, members: map[string]*member{}}
-	plans := map[string]*plan{}
-	pathOf := map[string]string{}
+	g := &Group{paths: paths, opts: opts, log: log, metrics: mk, version: version, dead: newDeadLetters(),
+		members: map[string]*member{}, allDone: make(chan struct{})}
+	var ps []*Pipeline
+	plans, pathOf := map[string]*plan{}, map[string]string{}
 	for _, l := range files {
 		o := opts
 		o.Name, o.Path = l.name, l.path
-		p, err := Build(l.file, o)
+		p, err := parse(l.file, o, g.dead)
 		if err != nil {
-			g.release()
 			return nil, err
 		}
+		ps = append(ps, p)
 		g.members[l.name] = &member{p: p, path: l.path}
-		plans[l.name] = p.plan
-		pathOf[l.name] = l.path
+		plans[l.name], pathOf[l.name] = p.plan.Load(), l.path
 	}
-	if err := checkAddresses(plans, pathOf); err != nil {
-		g.release()
+	if err := checkAcross(plans, pathOf); err != nil {
 		return nil, err
+	}
+	if opts.CheckOnly {
+		return g, nil
+	}
+	for i, p := range ps {
+		if err := p.build(); err != nil {
+			for _, q := range ps[:i] {
+				q.Release()
+			}
+			return nil, err
+		}
 	}
 	return g, nil
 }
 
+// checkAcross checks what no file can tell alone: two inputs, in any
+// pipelines, on one address; one dead-letter file with two framings.
+// plans and paths are by pipeline name.
+func checkAcross(plans map[string]*plan, paths map[string]string) error {
+	if err := checkAddresses(plans, paths); err != nil {
+		return err
+	}
+	var dead []*deadLetterSpec
+	for _, n := range slices.Sorted(maps.Keys(plans)) {
+		dead = append(dead, plans[n].deadLetters()...)
+	}
+	return checkDeadLetterFramings(dead)
+}
+
+// release frees what the group's pipelines opened, for a group that will
+// not run.
 func (g *Group) release() {
 	for _, m := range g.members {
 		m.p.Release()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		m.p.out.out.Close(ctx)
-		cancel()
 	}
 }
 
@@ -232,48 +262,68 @@ func (g *Group) Pipelines() []*Pipeline {
 func (g *Group) MetricsAddr() net.Addr {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.ln == nil {
+	if g.srv == nil {
 		return nil
 	}
-	return g.ln.Addr()
+	return g.srv.addr()
 }
 
 // Run runs every pipeline until ctx ends or all have finished, then drains
 // them. It returns the pipelines' errors.
 func (g *Group) Run(ctx context.Context) error {
 	if g.metrics.Listen != "" {
-		if err := g.serve(); err != nil {
+		srv, err := startServer(g.metrics, g.version, g.log, g.Pipelines)
+		if err != nil {
 			g.release()
 			return err
 		}
-		defer g.stopServing()
+		g.mu.Lock()
+		g.srv = srv
+		g.mu.Unlock()
+		defer srv.stop()
 	}
 	g.mu.Lock()
 	g.runCtx = ctx
 	for name, m := range g.members {
 		g.startLocked(name, m)
 	}
+	if g.running == 0 {
+		g.endLocked()
+	}
 	g.mu.Unlock()
-	g.wg.Wait()
+	<-g.allDone
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return errors.Join(g.errs...)
 }
 
+// startLocked runs m's pipeline on a goroutine of its own. Called with g.mu
+// held.
 func (g *Group) startLocked(name string, m *member) {
 	ctx, cancel := context.WithCancel(g.runCtx)
 	m.cancel = cancel
-	m.done = make(chan struct{})
-	g.wg.Add(1)
+	g.running++
 	go func() {
-		defer g.wg.Done()
-		defer close(m.done)
-		if err := m.p.Run(ctx); err != nil {
-			g.mu.Lock()
+		err := m.p.Run(ctx)
+		cancel()
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if err != nil {
 			g.errs = append(g.errs, fmt.Errorf("pipeline %s: %w", name, err))
-			g.mu.Unlock()
+		}
+		g.running--
+		if g.running == 0 {
+			g.endLocked()
 		}
 	}()
+}
+
+// endLocked tells Run that every pipeline has ended. Called with g.mu held.
+func (g *Group) endLocked() {
+	if !g.ended {
+		g.ended = true
+		close(g.allDone)
+	}
 }
 
 // HardStop gives up delivering in every pipeline (second signal).
@@ -284,11 +334,32 @@ func (g *Group) HardStop() {
 }
 
 // Reload re-reads every config file. If any is invalid, nothing changes
-// and the error says why. Otherwise unchanged pipelines reopen their files
-// and reload certificates; changed ones apply their new configuration
-// (see Update); pipelines of new files start and those of removed files
-// stop, draining first. Records accepted before the reload are delivered.
+// and the error says why. Otherwise each file is compared with its running
+// pipeline section by section, and only what changed is built: unchanged
+// inputs keep running (connections included) and reopen their files and
+// reload their certificates, changed ones are replaced, a changed output
+// is swapped (see Update); pipelines of new files start and those of
+// removed files stop, draining first. Records accepted before the reload
+// are delivered. Reload never holds what the HTTP side needs while inputs
+// drain.
 func (g *Group) Reload() error {
+	g.reloading.Lock()
+	defer g.reloading.Unlock()
+	g.mu.Lock()
+	live := g.runCtx != nil && !g.ended
+	members := maps.Clone(g.members)
+	g.mu.Unlock()
+	if !live {
+		return errNotRunning
+	}
+	for _, m := range members {
+		// Run starts each pipeline's inputs at once: wait for that, so
+		// that a SIGHUP at start compares with what runs.
+		select {
+		case <-m.p.in.begun:
+		case <-m.p.hardCtx.Done():
+		}
+	}
 	files, mk, err := parseAll(g.paths)
 	if err != nil {
 		return err
@@ -296,29 +367,17 @@ func (g *Group) Reload() error {
 	if mk != g.metrics {
 		g.log.Warn("[metrics] changes take effect at the next restart")
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
+
+	// Parse and compare every file; check them against each other; only
+	// then build what changed.
 	updates := map[string]*Update{}
 	added := map[string]*member{}
-	plans := map[string]*plan{}
-	pathOf := map[string]string{}
-	discard := func() {
-		for _, u := range updates {
-			u.Discard()
-		}
-		for _, m := range added {
-			m.p.Release()
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			m.p.out.out.Close(ctx)
-			cancel()
-		}
-	}
+	plans, pathOf := map[string]*plan{}, map[string]string{} // as they will be, for the checks
 	for _, l := range files {
 		pathOf[l.name] = l.path
-		if m, ok := g.members[l.name]; ok {
-			u, err := m.p.NewUpdate(l.file)
+		if m, ok := members[l.name]; ok {
+			u, err := m.p.diff(l.file)
 			if err != nil {
-				discard()
 				return err
 			}
 			updates[l.name] = u
@@ -327,28 +386,49 @@ func (g *Group) Reload() error {
 		}
 		o := g.opts
 		o.Name, o.Path = l.name, l.path
-		p, err := Build(l.file, o)
+		p, err := parse(l.file, o, g.dead)
 		if err != nil {
-			discard()
 			return err
 		}
 		added[l.name] = &member{p: p, path: l.path}
-		plans[l.name] = p.plan
+		plans[l.name] = p.plan.Load()
 	}
-	if err := checkAddresses(plans, pathOf); err != nil {
-		discard()
+	if err := checkAcross(plans, pathOf); err != nil {
 		return err
 	}
-	// Phase 1: stop what goes away, so that its addresses are free.
-	var removed []*member
-	for name, m := range g.members {
-		if _, keep := pathOf[name]; !keep {
-			removed = append(removed, m)
-			delete(g.members, name)
-			g.log.Info("pipeline removed: draining", "pipeline", name)
-			m.p.stopAllInputs()
-			m.cancel()
+	discard := func() {
+		for _, u := range updates {
+			u.Discard()
 		}
+		for _, m := range added {
+			m.p.Release()
+		}
+	}
+	for _, u := range updates {
+		if err := u.build(); err != nil {
+			discard()
+			return err
+		}
+	}
+	for _, m := range added {
+		if err := m.p.build(); err != nil {
+			discard()
+			return err
+		}
+	}
+
+	// Phase 1: stop what goes away, so that its addresses are free. The
+	// drains happen without g.mu.
+	for name, m := range members {
+		if _, keep := updates[name]; keep {
+			continue
+		}
+		g.mu.Lock()
+		delete(g.members, name)
+		g.mu.Unlock()
+		g.log.Info("pipeline removed: draining", "pipeline", name)
+		m.p.in.stopAll()
+		m.cancel()
 	}
 	for _, u := range updates {
 		u.Stop()
@@ -357,87 +437,23 @@ func (g *Group) Reload() error {
 	var errs []error
 	for name, u := range updates {
 		if u.Changed() {
-			g.log.Info("pipeline reconfigured", "pipeline", name, "inputs_restarted", len(u.starts), "output_replaced", u.swap)
+			g.log.Info("pipeline reconfigured", "pipeline", name, "inputs_restarted", len(u.added), "output_replaced", u.swap)
 		}
 		if err := u.Start(); err != nil {
 			errs = append(errs, fmt.Errorf("pipeline %s: %w", name, err))
 		}
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	for name, m := range added {
+		if g.ended {
+			// Every pipeline ended meanwhile: Run has returned.
+			m.p.Release()
+			continue
+		}
 		g.members[name] = m
 		g.startLocked(name, m)
 		g.log.Info("pipeline added", "pipeline", name)
 	}
 	return errors.Join(errs...)
-}
-
-// serve starts the HTTP listener for /metrics, /healthz and /readyz.
-func (g *Group) serve() error {
-	ln, err := net.Listen("tcp", g.metrics.Listen)
-	if err != nil {
-		return fmt.Errorf("[metrics] listen %s: %w", g.metrics.Listen, err)
-	}
-	g.reg = prometheus.NewRegistry()
-	g.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	g.reg.MustRegister(&metricsCollector{pipelines: g.Pipelines})
-	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "flowgo_build_info", Help: "flowgo's version; the value is 1.",
-		ConstLabels: prometheus.Labels{"version": g.version}})
-	info.Set(1)
-	g.reg.MustRegister(info)
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelError)}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		now := time.Now()
-		var all []ComponentHealth
-		for _, p := range g.Pipelines() {
-			all = append(all, p.Live(g.metrics.StallTimeout, now)...)
-		}
-		writeHealth(w, all)
-	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		var all []ComponentHealth
-		for _, p := range g.Pipelines() {
-			all = append(all, p.Ready()...)
-		}
-		writeHealth(w, all)
-	})
-	g.server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	g.mu.Lock()
-	g.ln = ln
-	g.mu.Unlock()
-	go func() {
-		if err := g.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			g.log.Error("metrics listener", "error", err)
-		}
-	}()
-	g.log.Info("metrics listening", "address", ln.Addr().String())
-	return nil
-}
-
-func (g *Group) stopServing() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	g.server.Shutdown(ctx)
-}
-
-// healthBody is the JSON of /healthz and /readyz.
-type healthBody struct {
-	Status     string            `json:"status"` // "ok" or "unhealthy"
-	Unhealthy  []ComponentHealth `json:"unhealthy,omitempty"`
-	Components []ComponentHealth `json:"components"`
-}
-
-func writeHealth(w http.ResponseWriter, all []ComponentHealth) {
-	body := healthBody{Status: "ok", Components: all}
-	for _, c := range all {
-		if !c.Healthy {
-			body.Status = "unhealthy"
-			body.Unhealthy = append(body.Unhealthy, c)
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if body.Status != "ok" {
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}
-	json.NewEncoder(w).Encode(body)
 }

@@ -130,7 +130,7 @@ listen = "127.0.0.1:0"
 	waitFor(t, "1000 records delivered", func() bool { return len(mem.got()) == 1000 })
 	waitFor(t, "the metrics listener", func() bool { return g.MetricsAddr() != nil })
 	fams := scrape(t, g.MetricsAddr())
-	in := map[string]string{"pipeline": "web", "input": "input", "type": "stdin"}
+	in := map[string]string{"pipeline": "web", "input": "stdin", "type": "stdin"}
 	checks := []struct {
 		name   string
 		labels map[string]string
@@ -308,13 +308,11 @@ file_path = %q
 	p := g.Pipelines()[0]
 	var addr net.Addr
 	waitFor(t, "the tcp input to listen", func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		r := p.inputs["input"]
-		if r == nil {
+		in := p.inputNamed("tcp:127.0.0.1:0")
+		if in == nil {
 			return false
 		}
-		addr = r.plan.input.(interface{ Addr() net.Addr }).Addr()
+		addr = in.(interface{ Addr() net.Addr }).Addr()
 		return addr != nil
 	})
 	conn, err := net.Dial("tcp", addr.String())

@@ -1,8 +1,11 @@
 package pipeline
 
 import (
-	"github.com/flowgo/flowgo/queue"
 	"time"
+
+	"github.com/flowgo/flowgo/queue"
+
+	"github.com/flowgo/flowgo/input"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -60,6 +63,9 @@ var (
 	descInConns     = prometheus.NewDesc("flowgo_input_connections", "Connections open now.", []string{"pipeline", "input", "type"}, nil)
 	descInRefused   = prometheus.NewDesc("flowgo_input_connections_refused_total", "Connections refused because max_connections were open.", []string{"pipeline", "input", "type"}, nil)
 	descInHandshake = prometheus.NewDesc("flowgo_input_tls_handshake_failures_total", "TLS handshakes that failed.", []string{"pipeline", "input", "type"}, nil)
+	descInAborted   = prometheus.NewDesc("flowgo_input_connections_aborted_total", "Connections that ended with what the peer sent possibly lost, by reason (reset: reset by the peer; unread: closed by flowgo with bytes unread; error: another read error).", []string{"pipeline", "input", "type", "reason"}, nil)
+	descInUp        = prometheus.NewDesc("flowgo_input_up", "1 while the input runs, 0 when it stopped on an error (as /readyz says).", []string{"pipeline", "input", "type"}, nil)
+	descOutReady    = prometheus.NewDesc("flowgo_output_ready", "1 when the output proved it can deliver (a probe or a write succeeded) and nothing failed since, as /readyz says; else 0.", []string{"pipeline", "output"}, nil)
 
 	descOutRecords = prometheus.NewDesc("flowgo_output_records_total", "Records the output delivered.", []string{"pipeline", "output"}, nil)
 	descOutBytes   = prometheus.NewDesc("flowgo_output_bytes_total", "Bytes the output delivered.", []string{"pipeline", "output"}, nil)
@@ -76,7 +82,7 @@ var (
 
 func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInRecords, descInBytes, descInBatches, descInRejected, descInDropped, descInLost,
-		descInConns, descInRefused, descInHandshake, descOutRecords, descOutBytes, descOutWrites, descOutRetries,
+		descInConns, descInRefused, descInHandshake, descInAborted, descInUp, descOutReady, descOutRecords, descOutBytes, descOutWrites, descOutRetries,
 		descOutFailed, descLost, descQueueRecords, descQueueBytes, descQueueMaxRecs, descQueueMaxByte,
 		descDiskRecords, descDiskBytes, descDiskMaxBytes, descDiskSegments, descDiskAge, descDiskReplayed,
 		descDiskDamRecs, descDiskDamBytes, descDiskWriteErr, descDiskResets, descDiskMissing, descDiskSync} {
@@ -95,23 +101,16 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, p := range c.pipelines() {
 		name := p.Name
-		p.mu.Lock()
-		type named struct {
-			name string
-			ctr  *inputCounters
-		}
-		ctrs := make([]named, 0, len(p.counters))
-		for n, ctr := range p.counters {
-			ctrs = append(ctrs, named{n, ctr})
-		}
-		outName := p.out.name
-		p.mu.Unlock()
-		for _, in := range ctrs {
-			ctr, l := in.ctr, []string{name, in.name, in.ctr.typ}
+		outName := p.out.name()
+		for _, in := range p.in.countersSnapshot() {
+			ctr, l := in.ctr, []string{name, in.name, in.typ}
 			counter(descInRecords, ctr.received.Load(), l...)
 			counter(descInBytes, ctr.bytes.Load(), l...)
 			counter(descInBatches, ctr.batches.Load(), l...)
 			counter(descInLost, ctr.lost.Load(), l...)
+			if in.running {
+				gauge(descInUp, boolValue(in.up), l...)
+			}
 			for reason, v := range map[string]int64{"decode": ctr.rejDecode.Load(), "too_long": ctr.rejTooLong.Load(),
 				"framing": ctr.rejFraming.Load(), "other": ctr.rejOther.Load()} {
 				counter(descInRejected, v, append(l, reason)...)
@@ -120,15 +119,26 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 			for reason, v := range ctr.dropped {
 				counter(descInDropped, v.Load(), append(l, reason)...)
 			}
+			if _, seen := ctr.dropped[kernelDrops]; !seen && in.typ == "udp" {
+				// From the start, so that an alert on its increase sees
+				// the first drop.
+				counter(descInDropped, 0, append(l, kernelDrops)...)
+			}
 			ctr.dropMu.Unlock()
-			if ctr.conns != nil {
-				open, refused, hs := ctr.conns.ConnCounts()
+			if in.conns != nil {
+				open, refused, hs := in.conns.ConnCounts()
 				gauge(descInConns, open, l...)
 				counter(descInRefused, refused, l...)
 				counter(descInHandshake, hs, l...)
 			}
-			if ctr.own != nil {
-				for _, c := range ctr.own.Counters() {
+			if ac, ok := in.conns.(input.ConnAbortCounter); ok {
+				reset, unread, readErr := ac.ConnsAborted()
+				counter(descInAborted, reset, append(l, "reset")...)
+				counter(descInAborted, unread, append(l, "unread")...)
+				counter(descInAborted, readErr, append(l, "error")...)
+			}
+			if in.own != nil {
+				for _, c := range in.own.Counters() {
 					names, values := inputLabels, l
 					if c.Reason != "" {
 						names, values = inputReasonLabels, append(l[:len(l):len(l)], c.Reason)
@@ -139,6 +149,8 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 		st := &p.stats
+		ready, _ := p.outputReady()
+		gauge(descOutReady, boolValue(ready), name, outName)
 		counter(descOutRecords, st.Sent.Load(), name, outName)
 		counter(descOutBytes, st.BytesOut.Load(), name, outName)
 		counter(descOutWrites, st.Writes.Load(), name, outName)
@@ -155,9 +167,19 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descQueueMaxRecs, int64(maxRecs), name)
 			gauge(descQueueMaxByte, int64(maxBytes), name)
 		}
-		p.metrics.writeRecords.Collect(ch)
-		p.metrics.writeSeconds.Collect(ch)
+		p.out.metrics.writeRecords.Collect(ch)
+		p.out.metrics.writeSeconds.Collect(ch)
 	}
+}
+
+// kernelDrops is the drop reason of datagrams the kernel dropped (UDP).
+const kernelDrops = "kernel_receive_buffer"
+
+func boolValue(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // The disk queue's metrics, per pipeline ([queue] type = "disk").

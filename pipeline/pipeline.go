@@ -9,10 +9,14 @@
 // the shutdown timeout passes (or HardStop is called) are undelivered
 // records given up, and then they are counted as lost and reported.
 //
-// A running pipeline can take a new configuration (Apply): inputs whose
-// section is unchanged keep running, connections included; changed ones are
-// stopped (delivering what they received) and restarted; a changed output is
-// swapped between two writes, and queued records are encoded again for it.
+// A pipeline is parsed (plan.go: every section decoded and validated,
+// nothing opened), then built (build.go). A running pipeline can take a new
+// configuration (reload.go): it is parsed and compared with the running one
+// section by section; inputs whose section is unchanged keep running,
+// connections included, and are not built again; changed ones are built,
+// and the old ones stopped (delivering what they received) before the new
+// ones start; a changed output is built and swapped between two writes, and
+// queued records are encoded again for it.
 package pipeline
 
 import (
@@ -21,7 +25,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,52 +88,45 @@ type Options struct {
 	OnReject func(input, origin string, frame []byte, err error)
 	// Workers is how many goroutines decode one stream; GOMAXPROCS when 0.
 	Workers int
-	// CheckOnly builds the pipeline to validate it and nothing else (flowgo
-	// check): dead-letter files are checked for writability, not created.
-	// Such a pipeline must not be run.
+	// CheckOnly parses and validates the pipeline and builds nothing (flowgo
+	// check): no component is made, dead-letter files and the disk queue
+	// are checked for writability, not created. Such a pipeline must not be
+	// run.
 	CheckOnly bool
 }
 
-// Pipeline is a built pipeline, ready to Run once.
+// Pipeline is a built pipeline, ready to Run once. It is three parts: what
+// Build sets and nothing changes after (safe to read anywhere), the input
+// stage (inputStage: its own lock, never held across a wait) and the output
+// stage (outputStage: one goroutine). The configuration in effect, plan, is
+// replaced only by an applied Update, and read through an atomic pointer.
 type Pipeline struct {
 	Name string
 
-	log      *slog.Logger
-	opts     Options
-	onReject func(input, origin string, frame []byte, err error)
-	rejMu    sync.Mutex
-
+	// Set by Build, never changed.
+	log        *slog.Logger
+	opts       Options
 	queue      batchQueue
-	mem        *flowgo.Queue // the queue when [queue] type = "memory"
-	disk       *queue.Disk   // the queue when [queue] type = "disk"
-	stats      Stats
+	mem        *flowgo.Queue  // the queue when [queue] type = "memory"
+	disk       *queue.Disk    // the queue when [queue] type = "disk"
+	buffers    *input.Buffers // the stream inputs' memory budget
+	dead       *deadLetters   // the dead-letter files, shared by the group
 	hardCtx    context.Context
 	hardCancel context.CancelFunc
 	rejectLog  *ratelog.Log
 	dropLog    *ratelog.Log
-	retryLog   *ratelog.Log
-	codec      atomic.Pointer[codec]
-	gens       atomic.Uint64
-	batchIDs   atomic.Uint64 // delivery identities (flowgo.Batch.ID)
+	rejMu      sync.Mutex // serialises calls of opts.OnReject
 
-	mu        sync.Mutex
-	plan      *plan
-	inputs    map[string]*inputRun
-	counters  map[string]*inputCounters
-	running   int
-	reloading bool
-	idle      chan struct{} // signalled when no input runs any more
-	fatal     chan error    // an input that could not start
-	runCtx    context.Context
-	inputErrs []error
-	failed    map[string]string // input name → why it stopped on its own
+	// Counters and taps: atomics.
+	stats Stats
+	taps  tapHub // flowgo tap; costs one atomic load per batch when idle
 
-	// Owned by the output goroutine.
-	out     *outputPlan
-	swaps   chan *swapRequest
-	reloads chan chan error
-	health  outputHealth
-	metrics *pipelineMetrics
+	plan     atomic.Pointer[plan]
+	first    []*builtInput // built by Build, started by Run
+	released sync.Once     // Release, for a pipeline that will not run
+
+	in  *inputStage
+	out *outputStage
 }
 
 // batchQueue is the hand-over between the inputs and the output stage:
@@ -143,25 +139,27 @@ type batchQueue interface {
 	Done(b *flowgo.Batch)
 }
 
-type inputRun struct {
-	plan     *inputPlan
-	sink     *inputSink
-	cancel   context.CancelFunc
-	done     chan struct{}
-	stopped  bool // stopped by a reload or shutdown, under Pipeline.mu
-	initial  bool // started by Run: failing to start stops the pipeline
-	err      error
-	startErr bool
-}
-
-type swapRequest struct {
-	out  *outputPlan
-	done chan struct{}
-}
-
-// Build constructs the pipeline f describes. It validates everything and
-// opens only the dead-letter files; inputs listen and outputs connect in Run.
+// Build constructs the pipeline f describes. It validates everything,
+// builds every component and opens the dead-letter files and the disk
+// queue; inputs listen and outputs connect in Run. With opts.CheckOnly it
+// only validates: nothing is built or opened.
 func Build(f *config.File, opts Options) (*Pipeline, error) {
+	p, err := parse(f, opts, newDeadLetters())
+	if err != nil {
+		return nil, err
+	}
+	if opts.CheckOnly {
+		return p, nil
+	}
+	if err := p.build(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// parse makes a pipeline of f's plan, built from nothing yet. Its
+// dead-letter files are shared through dead.
+func parse(f *config.File, opts Options, dead *deadLetters) (*Pipeline, error) {
 	log := opts.Log
 	if log == nil {
 		log = slog.Default()
@@ -169,61 +167,83 @@ func Build(f *config.File, opts Options) (*Pipeline, error) {
 	if opts.Name != "" {
 		log = log.With("pipeline", opts.Name)
 	}
-	pl, err := buildPlan(f, opts, log)
+	buffers := input.NewBuffers(input.DefaultStreamBufferBytes)
+	pl, err := parsePlan(f, opts, log, buffers)
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{
-		Name: opts.Name, log: log, opts: opts, onReject: opts.OnReject,
-		plan:     pl,
-		inputs:   map[string]*inputRun{},
-		counters: map[string]*inputCounters{},
-		idle:     make(chan struct{}, 1),
-		fatal:    make(chan error, 1),
-		failed:   map[string]string{},
-		out:      pl.out,
-		swaps:    make(chan *swapRequest),
-		reloads:  make(chan chan error),
-		metrics:  newPipelineMetrics(opts.Name),
-	}
+	p := &Pipeline{Name: opts.Name, log: log, opts: opts, buffers: buffers, dead: dead}
+	p.plan.Store(pl)
 	p.hardCtx, p.hardCancel = context.WithCancel(context.Background())
 	p.rejectLog = ratelog.New(log, "frames rejected", "origin", 10*time.Second, 10)
 	p.dropLog = ratelog.New(log, "drops of records", "origin", 10*time.Second, 10)
-	p.retryLog = ratelog.New(log, "output write failures", "origin", 10*time.Second, 1)
-	pl.out.codec.gen = p.gens.Add(1)
-	p.codec.Store(pl.out.codec)
-	if pl.queue.Type == "disk" && !opts.CheckOnly {
+	p.in = newInputStage(p)
+	p.out = newOutputStage(p)
+	return p, nil
+}
+
+// build builds the plan's components and opens the queue.
+func (p *Pipeline) build() error {
+	pl := p.plan.Load()
+	pl.buffers.SetLimit(pl.bufferBytes)
+	ins, err := buildInputs(pl.inputs, p.dead, p.log)
+	if err != nil {
+		return err
+	}
+	out, err := buildOutput(pl.out, p.dead, p.log)
+	if err != nil {
+		releaseInputs(ins, p.log)
+		return err
+	}
+	p.first = ins
+	p.out.install(out)
+	if pl.queue.Type == "disk" {
 		d, err := queue.Open(queue.Config{
 			Path: pl.queue.Path, MaxBytes: pl.queue.MaxBytes, Sync: pl.queue.Sync, SyncInterval: pl.queue.SyncInterval,
-			BatchRecords: DefaultBatchRecords, BatchBytes: DefaultBatchBytes, Reader: "output", Log: log,
+			BatchRecords: DefaultBatchRecords, BatchBytes: DefaultBatchBytes, Reader: "output", Log: p.log,
 		})
 		if err != nil {
-			pl.release(log)
-			return nil, &config.Error{File: opts.Path, Line: pl.queueLine, Key: "queue.path", Msg: err.Error()}
+			p.Release()
+			return &config.Error{File: p.opts.Path, Line: pl.queueLine, Key: "queue.path", Msg: err.Error(), Err: err}
 		}
-		d.SetPrepare(p.encode)
+		d.SetPrepare(func(b *flowgo.Batch) {
+			// Batches of the fast path may come encoded by their input;
+			// deliver encodes again any made for a replaced output.
+			if !b.Encoded {
+				p.encode(b)
+			}
+		})
 		p.disk, p.queue = d, d
 	} else {
 		p.mem = flowgo.NewQueue(pl.queueSize, pl.queueBytes)
 		p.queue = p.mem
 	}
-	return p, nil
+	return nil
 }
 
-// Release frees what Build opened, for a pipeline that will not run.
+// Release frees what Build opened, for a pipeline that will not run: the
+// output is closed (an error is logged), the dead-letter files and the
+// disk queue too.
+// Calls after the first do nothing.
 func (p *Pipeline) Release() {
-	p.plan.release(p.log)
-	if p.disk != nil {
-		p.disk.Close()
-	}
+	p.released.Do(func() {
+		releaseInputs(p.first, p.log)
+		p.first = nil
+		if a := p.out.current(); a != nil {
+			a.release(p.log, time.Second)
+		}
+		if p.disk != nil {
+			if err := p.disk.Close(); err != nil {
+				p.log.Error("closing the disk queue", "error", err)
+			}
+		}
+	})
 }
 
 // Describe returns the effective pipeline: a summary line per component,
 // then every section with all its keys, defaults included, as TOML.
 func (p *Pipeline) Describe() string {
-	p.mu.Lock()
-	pl := p.plan
-	p.mu.Unlock()
+	pl := p.plan.Load()
 	out := strings.Join(pl.describe, "\n") + "\n"
 	for _, s := range pl.sections {
 		eff, err := s.Effective()
@@ -242,11 +262,7 @@ func (p *Pipeline) Describe() string {
 func (p *Pipeline) Path() string { return p.opts.Path }
 
 // Warnings returns the configuration warnings of the running plan.
-func (p *Pipeline) Warnings() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.plan.warnings
-}
+func (p *Pipeline) Warnings() []string { return p.plan.Load().warnings }
 
 // Stats returns the pipeline's counters.
 func (p *Pipeline) Stats() *Stats { return &p.stats }
@@ -264,40 +280,39 @@ func (p *Pipeline) HardStop() { p.hardCancel() }
 // Reload asks every input and the output that can to reopen their files
 // and re-read their certificates (SIGHUP). The output reloads between two
 // writes, from its own goroutine. Reload must be called while Run runs.
-func (p *Pipeline) Reload() error {
+func (p *Pipeline) Reload() error { return p.reloadParts(p.in.list(), nil, true) }
+
+// reloadParts has the inputs runs, and the output when output is set,
+// reopen their files and re-read their certificates; each dead-letter file
+// they write, or dead holds, is reopened once.
+func (p *Pipeline) reloadParts(runs []*inputRun, dead []*deadLetter, output bool) error {
 	var errs []error
-	p.mu.Lock()
-	runs := make([]*inputRun, 0, len(p.inputs))
-	for _, r := range p.inputs {
-		runs = append(runs, r)
-	}
-	p.mu.Unlock()
-	for _, r := range runs {
-		if rl, ok := r.plan.input.(input.Reloader); ok {
-			if err := rl.Reload(); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", r.plan.name, err))
-			}
+	reopened := map[*deadFile]bool{}
+	reopen := func(d *deadLetter) {
+		if d == nil || reopened[d.deadFile] {
+			return
 		}
-		if r.plan.dead != nil {
-			if err := r.plan.dead.Reopen(); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if d := p.codec.Load().dead; d != nil {
+		reopened[d.deadFile] = true
 		if err := d.Reopen(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	reply := make(chan error, 1)
-	select {
-	case p.reloads <- reply:
-		if err := <-reply; err != nil {
+	for _, r := range runs {
+		if rl, ok := r.in.(input.Reloader); ok {
+			if err := rl.Reload(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", r.plan.name, err))
+			}
+		}
+		reopen(r.dead)
+	}
+	for _, d := range dead {
+		reopen(d)
+	}
+	if output {
+		reopen(p.out.current().codec.dead)
+		if err := p.out.reload(); err != nil {
 			errs = append(errs, fmt.Errorf("output: %w", err))
 		}
-	case <-p.hardCtx.Done():
-	case <-time.After(10 * time.Second):
-		errs = append(errs, errors.New("output: busy for 10s, not reloaded"))
 	}
 	return errors.Join(errs...)
 }
@@ -313,9 +328,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	draining, startDrain := context.WithCancel(ctx)
 	defer startDrain()
 	stopTimer := context.AfterFunc(draining, func() {
-		p.mu.Lock()
-		timeout := p.out.shutdown
-		p.mu.Unlock()
+		timeout := p.out.current().plan.shutdown
 		t := time.AfterFunc(timeout, func() {
 			switch {
 			case p.hardCtx.Err() != nil:
@@ -340,17 +353,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	outDone := make(chan struct{})
 	go func() {
 		defer close(outDone)
-		p.runOutput()
+		p.out.run()
 	}()
+	defer p.startProbes(ctx)() // for /readyz
 
 	inCtx, cancelInputs := context.WithCancel(ctx)
 	defer cancelInputs()
-	p.mu.Lock()
-	p.runCtx = inCtx
-	for _, ip := range p.plan.inputs {
-		p.startInputLocked(ip, true)
-	}
-	p.mu.Unlock()
+	p.in.begin(inCtx, p.first)
+	p.first = nil
 
 	flushes := time.NewTicker(time.Second)
 	defer flushes.Stop()
@@ -359,18 +369,18 @@ wait:
 		select {
 		case <-ctx.Done():
 			break wait
-		case <-p.idle:
+		case <-p.in.idle:
 			break wait
-		case err := <-p.fatal:
+		case err := <-p.in.fatal:
 			p.log.Error("an input could not run: stopping the pipeline", "error", err)
 			break wait
 		case <-flushes.C:
-			flushDeadLetters(p.log)
+			p.flushDeadLetters()
 		}
 	}
 	startDrain()
 	cancelInputs()
-	p.stopAllInputs()
+	p.in.stopAll()
 	if p.disk != nil {
 		p.disk.CloseInput()
 	} else {
@@ -378,6 +388,7 @@ wait:
 	}
 	<-outDone
 
+	// The output stage has returned: the output is Run's now.
 	closeCtx := p.hardCtx
 	if closeCtx.Err() != nil {
 		// Past the deadline: give Close a moment to report, not to deliver.
@@ -385,15 +396,14 @@ wait:
 		closeCtx, cancel = context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 	}
-	if err := p.out.out.Close(closeCtx); err != nil {
-		p.log.Error("closing the output", "output", p.out.name, "error", err)
+	out := p.out.current()
+	if err := out.out.Close(closeCtx); err != nil {
+		p.log.Error("closing the output", "output", out.plan.name, "error", err)
 	}
-	p.mu.Lock()
-	for _, r := range p.inputs {
-		r.plan.dead.release(p.log)
+	for _, r := range p.in.list() {
+		r.dead.release(p.log)
 	}
-	p.mu.Unlock()
-	p.out.codec.dead.release(p.log)
+	out.codec.dead.release(p.log)
 	if p.disk != nil {
 		left := p.disk.Usage().Records
 		if err := p.disk.Close(); err != nil {
@@ -405,287 +415,35 @@ wait:
 	}
 	p.rejectLog.Flush()
 	p.dropLog.Flush()
-	p.retryLog.Flush()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return errors.Join(p.inputErrs...)
+	p.out.retryLog.Flush()
+	return p.in.err()
 }
 
-// startInputLocked starts ip on its own goroutine. Called with p.mu held.
-func (p *Pipeline) startInputLocked(ip *inputPlan, initial bool) {
-	ctr := p.counters[ip.name]
-	if ctr == nil {
-		ctr = &inputCounters{typ: ip.typ}
-		p.counters[ip.name] = ctr
-	}
-	ctr.typ = ip.typ
-	ctr.conns = nil
-	if cc, ok := ip.input.(input.ConnCounter); ok {
-		ctr.conns = cc
-	}
-	ctr.own, _ = ip.input.(input.CounterSource)
-	ctx, cancel := context.WithCancel(p.runCtx)
-	r := &inputRun{plan: ip, cancel: cancel, done: make(chan struct{}), initial: initial,
-		sink: &inputSink{p: p, name: ip.name, dead: ip.dead, ctr: ctr}}
-	p.inputs[ip.name] = r
-	delete(p.failed, ip.name)
-	p.running++
-	go func() {
-		err := ip.input.Run(ctx, r.sink)
-		p.inputEnded(r, err)
-	}()
-}
-
-func (p *Pipeline) inputEnded(r *inputRun, err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	r.err = err
-	close(r.done)
-	p.running--
-	if err != nil {
-		if r.plan.network != "" {
-			where := r.plan.name + ".listen " + r.plan.address
-			if p.opts.Path != "" {
-				where += " in " + p.opts.Path
-			}
-			err = fmt.Errorf("%s: %w", where, err)
-		} else {
-			err = fmt.Errorf("%s: %w", r.plan.name, err)
+// flushDeadLetters writes out what the pipeline's own dead-letter files
+// buffer (each file once); files other pipelines write too they flush as
+// well, on their own ticks.
+func (p *Pipeline) flushDeadLetters() {
+	seen := map[*deadFile]bool{}
+	flush := func(d *deadLetter) {
+		if d == nil || seen[d.deadFile] {
+			return
 		}
-		p.inputErrs = append(p.inputErrs, err)
-		if !r.stopped {
-			p.failed[r.plan.name] = err.Error()
-			if r.initial {
-				select {
-				case p.fatal <- err:
-				default:
-				}
-			} else {
-				p.log.Error("input stopped", "input", r.plan.name, "error", err)
-			}
+		seen[d.deadFile] = true
+		if err := d.Flush(); err != nil {
+			p.log.Error("dead-letter file", "error", err)
 		}
 	}
-	if p.running == 0 && !p.reloading {
-		select {
-		case p.idle <- struct{}{}:
-		default:
-		}
+	for _, r := range p.in.list() {
+		flush(r.dead)
 	}
-}
-
-// stopInputs stops the named inputs and waits until they have handed over
-// what they received.
-func (p *Pipeline) stopInputs(names []string) {
-	p.stopInputsWhere(func(name string) bool { return contains(names, name) })
-}
-
-// stopAllInputs stops every input, as stopInputs does.
-func (p *Pipeline) stopAllInputs() { p.stopInputsWhere(func(string) bool { return true }) }
-
-func (p *Pipeline) stopInputsWhere(match func(name string) bool) {
-	p.mu.Lock()
-	var runs []*inputRun
-	for name, r := range p.inputs {
-		if match(name) {
-			r.stopped = true
-			r.cancel()
-			runs = append(runs, r)
-		}
-	}
-	p.mu.Unlock()
-	for _, r := range runs {
-		<-r.done
-	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// runOutput is the output stage: it writes each batch until it is
-// delivered, and flushes buffering outputs when the queue runs empty and
-// every flush interval. Batches arrive encoded:
-// inputs encode on their own goroutines (inputSink.Prepare), so that
-// encoding, the costliest step, runs in parallel.
-//
-// Batches already waiting in the queue are written together: while one
-// write is in flight (a Kafka round trip, a slow disk), the batches that
-// arrive meanwhile become the next single write. Many small batches from
-// quiet connections thus cost one round trip per write, not one each.
-func (p *Pipeline) runOutput() {
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	lastFlush := time.Now()
-	batches := p.queue.Batches()
-	group := make([]*flowgo.Batch, 0, 1024)
-	combined := new(flowgo.Batch)
-	for {
-		select {
-		case b, ok := <-batches:
-			if !ok {
-				p.finishOutput()
-				return
-			}
-			group = append(group[:0], b)
-			n, closed := b.Len(), false
-		gather:
-			// A full batch goes alone: combining copies its frames, which
-			// only pays off for small batches.
-			for n < groupAloneRecords && len(group) < cap(group) {
-				select {
-				case nb, ok := <-batches:
-					if !ok {
-						closed = true
-						break gather
-					}
-					group = append(group, nb)
-					n += nb.Len()
-				default:
-					break gather
-				}
-			}
-			var delivered bool
-			if len(group) == 1 {
-				delivered = p.deliver(b)
-			} else {
-				p.combine(combined, group)
-				delivered = p.deliver(combined)
-				clear(combined.Records)
-				combined.Records = combined.Records[:0]
-				combined.ID = 0
-			}
-			for i, g := range group {
-				// A disk queue confirms only what was delivered: the
-				// rest stays queued for the next start.
-				if delivered || p.disk == nil {
-					p.queue.Done(g)
-				}
-				flowgo.PutBatch(g)
-				group[i] = nil
-			}
-			if closed {
-				p.finishOutput()
-				return
-			}
-			if len(batches) == 0 && p.flushBuffered() {
-				lastFlush = time.Now()
-			}
-		case now := <-tick.C:
-			if fl, ok := p.out.out.(output.Flusher); ok && fl.FlushInterval() > 0 && now.Sub(lastFlush) >= fl.FlushInterval() {
-				lastFlush = now
-				if err := fl.Flush(p.hardCtx); err != nil {
-					p.retryLog.Event(slog.LevelWarn, "output flush failed", p.out.name, err)
-				}
-			}
-		case reply := <-p.reloads:
-			reply <- p.reloadOutput()
-		case sw := <-p.swaps:
-			p.doSwap(sw)
-		}
-	}
-}
-
-// flushBuffered flushes an output that buffers (a Flusher with a flush
-// interval) once the queue has run empty, at the end of a burst, as
-// rsyslog's flushOnTXEnd does: a record then never waits for a buffer to
-// fill or for the next timed flush while nothing else is coming. Under load
-// the queue is never empty, and the buffer's size and the flush interval
-// bound the wait. An output that can write its buffer on its own
-// goroutines (output.IdleFlusher) is only told to, so that the output stage
-// does not wait for it. It reports whether it flushed.
-func (p *Pipeline) flushBuffered() bool {
-	fl, ok := p.out.out.(output.Flusher)
-	if !ok || fl.FlushInterval() <= 0 {
-		return false
-	}
-	if idle, ok := fl.(output.IdleFlusher); ok {
-		idle.FlushIdle()
-		return true
-	}
-	if err := fl.Flush(p.hardCtx); err != nil {
-		p.retryLog.Event(slog.LevelWarn, "output flush failed", p.out.name, err)
-	}
-	return true
-}
-
-func (p *Pipeline) reloadOutput() error {
-	if r, ok := p.out.out.(output.Reloader); ok {
-		return r.Reload()
-	}
-	return nil
-}
-
-// doSwap replaces the output, on the output goroutine: the old one is
-// flushed and closed, the new codec takes effect, and batches encoded for
-// the old output are encoded again when they are delivered.
-func (p *Pipeline) doSwap(sw *swapRequest) {
-	old := p.out
-	ctx, cancel := context.WithTimeout(p.hardCtx, old.shutdown)
-	if fl, ok := old.out.(output.Flusher); ok {
-		if err := fl.Flush(ctx); err != nil {
-			p.log.Error("flushing the replaced output", "output", old.name, "error", err)
-		}
-	}
-	if err := old.out.Close(ctx); err != nil {
-		p.log.Error("closing the replaced output", "output", old.name, "error", err)
-	}
-	cancel()
-	old.codec.dead.release(p.log)
-	sw.out.codec.gen = p.gens.Add(1)
-	p.codec.Store(sw.out.codec)
-	p.mu.Lock()
-	p.out = sw.out
-	p.mu.Unlock()
-	p.health.reset()
-	p.log.Info("output replaced", "output", sw.out.name, "format", sw.out.codec.format)
-	close(sw.done)
-}
-
-// combine makes dst one batch of the group's frames and records, for one
-// write. The records are copies whose memory stays in the group's arenas
-// until the write is done.
-func (p *Pipeline) combine(dst *flowgo.Batch, group []*flowgo.Batch) {
-	dst.Records = dst.Records[:0]
-	dst.ResetEncoded()
-	dst.Source = group[0].Source
-	c := p.codec.Load()
-	for _, g := range group {
-		if !g.Encoded || g.EncodedGen != c.gen {
-			p.encode(g)
-		}
-		base, recs := len(dst.Data), len(dst.Records)
-		dst.Data = append(dst.Data, g.Data...)
-		for _, e := range g.Ends {
-			dst.Ends = append(dst.Ends, base+e)
-		}
-		for _, i := range g.Index {
-			dst.Index = append(dst.Index, recs+i)
-		}
-		dst.Records = append(dst.Records, g.Records...)
-	}
-	dst.Encoded = true
-	dst.EncodedGen = c.gen
-	dst.QueuePos = group[len(group)-1].QueuePos
-}
-
-func (p *Pipeline) finishOutput() {
-	if fl, ok := p.out.out.(output.Flusher); ok && p.hardCtx.Err() == nil {
-		if err := fl.Flush(p.hardCtx); err != nil {
-			p.log.Error("flushing the output", "output", p.out.name, "error", err)
-		}
-	}
+	flush(p.out.current().codec.dead)
 }
 
 // encode fills b's frames with the current codec; records the encoder
 // refuses go to the output's dead-letter file. Safe for concurrent use on
 // distinct batches.
 func (p *Pipeline) encode(b *flowgo.Batch) {
-	c := p.codec.Load()
+	c := p.out.current().codec
 	b.ResetEncoded()
 	for i := range b.Records {
 		r := &b.Records[i]
@@ -706,100 +464,18 @@ func (p *Pipeline) encode(b *flowgo.Batch) {
 	b.EncodedGen = c.gen
 }
 
-// deliver writes b until the output takes it, backing off between tries.
-// A reload may swap the output while it waits; b is then encoded again.
-// It returns false when it gave up (the shutdown timeout passed); records
-// the encoder or the output refused for good count as delivered: they
-// went to the dead-letter files.
-func (p *Pipeline) deliver(b *flowgo.Batch) bool {
-	ctx := p.hardCtx
-	if ctx.Err() != nil {
-		p.giveUp(int64(b.Len()))
-		return false
-	}
-	if b.ID == 0 {
-		b.ID = p.batchIDs.Add(1) // kept by every retry below
-	}
-	delay := firstRetryDelay
-	for attempt := 1; ; attempt++ {
-		if c := p.codec.Load(); !b.Encoded || b.EncodedGen != c.gen {
-			p.encode(b)
-		}
-		frames := b.Frames()
-		if frames == 0 {
-			return true
-		}
-		if p.disk != nil {
-			p.disk.Sent(b)
-		}
-		start := time.Now()
-		p.health.writing(start)
-		err := p.out.out.Write(ctx, b)
-		p.health.wrote(err)
-		p.metrics.observeWrite(frames, time.Since(start), err)
-		if err == nil {
-			p.stats.Writes.Add(1)
-			p.stats.Sent.Add(int64(frames))
-			p.stats.BytesOut.Add(int64(len(b.Data)))
-			return true
-		}
-		var be *flowgo.BatchError
-		if errors.As(err, &be) {
-			c := p.codec.Load()
-			for k, i := range be.Failed {
-				p.reject("output", "record from "+b.Source, b.Frame(i), be.Reasons[k], c.dead)
-			}
-			p.stats.Writes.Add(1)
-			p.stats.Failed.Add(int64(len(be.Failed)))
-			p.stats.Sent.Add(int64(frames - len(be.Failed)))
-			p.stats.BytesOut.Add(int64(len(b.Data)))
-			return true
-		}
-		if ctx.Err() != nil {
-			p.giveUp(int64(frames))
-			return false
-		}
-		p.stats.Retries.Add(1)
-		wait := delay/2 + rand.N(delay/2+1) // jitter, so that restarts do not stampede
-		p.retryLog.Event(slog.LevelWarn, "output write failed, retrying", p.out.name, err, "attempt", attempt, "retry_in", wait.String())
-		timer := time.NewTimer(wait)
-		select {
-		case <-timer.C:
-			delay = min(2*delay, maxRetryDelay)
-		case <-ctx.Done():
-			timer.Stop()
-			p.giveUp(int64(frames))
-			return false
-		case sw := <-p.swaps:
-			timer.Stop()
-			p.doSwap(sw) // a new configuration may fix what failed: try it at once
-			delay = firstRetryDelay
-		case reply := <-p.reloads:
-			timer.Stop()
-			reply <- p.reloadOutput() // new certificates may fix what failed
-			delay = firstRetryDelay
-		}
-	}
-}
-
-// giveUp accounts for records the output stage stops trying to deliver
-// (the shutdown timeout passed): lost with a memory queue; with a disk
-// queue they stay queued, since only a delivered batch is confirmed.
-func (p *Pipeline) giveUp(records int64) {
-	if p.disk == nil {
-		p.stats.Lost.Add(records)
-	}
-}
-
 // reject counts and reports a frame that will not be delivered, and keeps
 // it in dead when set.
 func (p *Pipeline) reject(component, origin string, frame []byte, err error, dead *deadLetter) {
+	if p.taps.on.Load() {
+		p.tapReject(component, origin, frame, err)
+	}
 	if dead != nil {
 		dead.Write(frame, err)
 	}
-	if p.onReject != nil {
+	if p.opts.OnReject != nil {
 		p.rejMu.Lock()
-		p.onReject(component, origin, frame, err)
+		p.opts.OnReject(component, origin, frame, err)
 		p.rejMu.Unlock()
 		return
 	}

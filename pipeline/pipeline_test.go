@@ -380,8 +380,10 @@ func TestReloadReachesTheOutputBetweenWrites(t *testing.T) {
 	reloadingNow = ro
 	registerTestReload.Do(func() {
 		output.Register("testreload", output.Type{
-			DefaultFraming: func(string) string { return output.FramingLine },
-			New:            func(output.Config) (output.Output, error) { return reloadingNow, nil },
+			DefaultFraming: func(string) flowgo.Framing { return flowgo.FramingLine },
+			Parse: func(output.Config) (output.Builder, error) {
+				return output.BuilderFunc(func() (output.Output, error) { return reloadingNow, nil }), nil
+			},
 		})
 	})
 	pr, pw := io.Pipe()
@@ -425,7 +427,9 @@ var registerOneByOneOnce sync.Once
 
 func registerOneByOne() {
 	registerOneByOneOnce.Do(func() {
-		input.Register("testonebyone", input.Type{New: func(c input.Config) (input.Input, error) { return oneByOne{n: 20000}, nil }})
+		input.Register("testonebyone", input.Type{Parse: func(c input.Config) (input.Builder, error) {
+			return input.BuilderFunc(func() (input.Input, error) { return oneByOne{n: 20000}, nil }), nil
+		}})
 	})
 }
 
@@ -490,4 +494,14 @@ func TestReloadReopensDeadLetterFiles(t *testing.T) {
 	if got, _ := os.ReadFile(dead); string(got) != "BAD after\n" {
 		t.Errorf("new dead-letter file = %q", got)
 	}
+}
+
+// inputNamed returns the running input named name, nil if there is none.
+func (p *Pipeline) inputNamed(name string) input.Input {
+	p.in.mu.Lock()
+	defer p.in.mu.Unlock()
+	if r := p.in.runs[name]; r != nil {
+		return r.in
+	}
+	return nil
 }

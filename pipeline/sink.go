@@ -81,22 +81,26 @@ type inputSink struct {
 
 // Prepare encodes b for the output, on the input's goroutine, so that
 // encoding runs in parallel. A disk queue stores records, not frames: its
-// reader encodes what it reads back, for the output of the moment.
+// reader encodes what it reads back, for the output of the moment; only
+// while it keeps up (its fast path hands it the batches put, as they are)
+// is encoding here worth it.
 func (s *inputSink) Prepare(b *flowgo.Batch) {
-	if !b.Encoded && s.p.disk == nil {
+	if !b.Encoded && (s.p.disk == nil || s.p.disk.CaughtUp()) {
 		s.p.encode(b)
 	}
 }
 
 func (s *inputSink) Put(b *flowgo.Batch) error {
 	s.Prepare(b)
+	if s.p.taps.on.Load() {
+		s.p.tapInput(s.name, b)
+	}
 	n, bytesIn := b.Len(), b.BytesIn
 	if err := s.p.queue.Put(s.p.hardCtx, b); err != nil {
 		if errors.Is(err, queue.ErrNotSynced) {
-			// Written, so queued, but not known durable: the input
-			// must not acknowledge it.
+			// Written, so queued (and the queue's), but not known
+			// durable: the input must not acknowledge it.
 			s.accepted(n, bytesIn)
-			flowgo.PutBatch(b)
 			return err
 		}
 		s.p.stats.Lost.Add(int64(n))
@@ -126,7 +130,7 @@ func (s *inputSink) Reject(origin string, frame []byte, err error) {
 		if looksOctetCounted(frame) {
 			err = fmt.Errorf("%w (the frame starts like RFC 6587 octet counting: set framing = \"syslen\" or \"auto\")", err)
 		}
-	case errors.As(err, &fe) && strings.Contains(fe.Reason, input.ErrFrameTooLong.Error()):
+	case errors.Is(err, input.ErrFrameTooLong):
 		s.ctr.rejTooLong.Add(1)
 	case errors.As(err, &fe):
 		s.ctr.rejFraming.Add(1)
@@ -134,6 +138,13 @@ func (s *inputSink) Reject(origin string, frame []byte, err error) {
 		s.ctr.rejOther.Add(1)
 	}
 	s.p.reject(s.name, origin, frame, err, s.dead)
+}
+
+// CountBytes implements input.ByteCounter: stream inputs count the bytes
+// they read here, as they read them.
+func (s *inputSink) CountBytes(n int) {
+	s.p.stats.BytesIn.Add(int64(n))
+	s.ctr.bytes.Add(int64(n))
 }
 
 // looksOctetCounted reports whether a frame begins "123 <", the mark of an

@@ -119,6 +119,7 @@ func (d *Disk) loadCursor() error {
 		if err := os.Remove(filepath.Join(d.dir, segmentName(s.id))); err != nil {
 			return err
 		}
+		os.Remove(summaryPath(d.dir, s.id))
 		d.diskBytes -= s.size
 		d.segs = d.segs[1:]
 	}
@@ -135,29 +136,166 @@ func (d *Disk) loadCursor() error {
 // output stage until CloseInput and the end of the queue, or Stop.
 func (d *Disk) readLoop() {
 	c := d.cur
-	defer close(d.out)
+	defer c.dropFast(true)
+	// Batches read from disk are encoded (prepare) on goroutines of their
+	// own, a few at a time, and handed over in order by the sender: the
+	// reader decodes the next batch meanwhile, so a backlog drains on
+	// both cores. Batches of the fast path come encoded by their input.
+	order := make(chan prepared, 3)
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		d.sendInOrder(order)
+	}()
+	defer func() {
+		close(order)
+		<-sent
+		close(d.out)
+	}()
 	for {
-		b := flowgo.GetBatch()
-		if !c.fill(b) {
-			flowgo.PutBatch(b)
-			return
+		b := c.takeFast()
+		if b == nil {
+			b = flowgo.GetBatch()
+			switch c.fill(b) {
+			case fillDone:
+				flowgo.PutBatch(b)
+				return
+			case fillFast:
+				flowgo.PutBatch(b)
+				continue
+			}
 		}
-		if d.prepare != nil {
-			d.prepare(b)
+		p := prepared{b: b, done: closedCh}
+		if d.prepare != nil && !b.Encoded {
+			p.done = make(chan struct{})
+			go func() {
+				d.prepare(b)
+				close(p.done)
+			}()
 		}
 		select {
-		case d.out <- b:
+		case order <- p:
 		case <-d.stop:
-			// Not confirmed: it stays queued for the next start.
-			flowgo.PutBatch(b)
+			<-p.done
+			flowgo.PutBatch(b) // not confirmed: it stays queued for the next start
 			return
 		}
 	}
 }
 
-// fill reads the next batch into b. It returns false when there is none
-// to come: after Stop, or after CloseInput once everything was read.
-func (c *cursor) fill(b *flowgo.Batch) bool {
+// prepared is a batch on its way to the output stage, ready once done is
+// closed.
+type prepared struct {
+	b    *flowgo.Batch
+	done chan struct{}
+}
+
+var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// sendInOrder hands the batches of order to the output stage as each is
+// ready, in order, until order is closed; after Stop it recycles them.
+func (d *Disk) sendInOrder(order <-chan prepared) {
+	stopped := false
+	for p := range order {
+		<-p.done
+		if !stopped {
+			select {
+			case d.out <- p.b:
+				continue
+			case <-d.stop:
+				stopped = true
+			}
+		}
+		flowgo.PutBatch(p.b) // not confirmed: it stays queued for the next start
+	}
+}
+
+// What fill did.
+const (
+	fillBatch = iota // b holds records to hand over (or skipped damage)
+	fillFast         // nothing read: the next batch waits on the fast path
+	fillDone         // Stop, or CloseInput with everything read
+)
+
+// takeFast returns the batch the fast path holds at the read position, if
+// any, and moves the position past it. Entries the reader passed (it read
+// them from disk) are dropped.
+func (c *cursor) takeFast() *flowgo.Batch {
+	d := c.d
+	c.dropFast(false)
+	d.mu.Lock()
+	if len(d.fast) == 0 {
+		d.mu.Unlock()
+		return nil
+	}
+	f := d.fast[0]
+	at := f.seg == c.readPos.Segment && (f.start == c.readPos.Offset || c.readPos.Offset == 0 && f.start == segmentHeader)
+	if !at && f.seg > c.readPos.Segment && f.start == segmentHeader {
+		// The reader is at the end of a finished segment, and f opens
+		// the one after it.
+		i := sort.Search(len(d.segs), func(i int) bool { return d.segs[i].id >= c.readPos.Segment })
+		at = i+1 < len(d.segs) && d.segs[i].id == c.readPos.Segment && d.segs[i+1].id == f.seg &&
+			c.readPos.Offset >= d.segs[i].size
+	}
+	if !at {
+		d.mu.Unlock()
+		return nil
+	}
+	d.fast = d.fast[1:]
+	if d.fastRoom != nil {
+		close(d.fastRoom)
+		d.fastRoom = nil
+	}
+	d.mu.Unlock()
+	c.endInputBatch()
+	if f.seg != c.readPos.Segment {
+		c.closeSegment()
+	}
+	c.readPos = flowgo.QueuePos{Segment: f.seg, Offset: f.end}
+	if c.sr != nil {
+		c.sr.skipTo(f.end)
+	}
+	b := f.b
+	b.QueuePos = c.readPos
+	d.Stats.FastBatches.Add(1)
+	c.fmu.Lock()
+	c.inflight = append(c.inflight, inflightBatch{end: c.readPos, records: f.records, enqueued: f.enqueued})
+	c.fmu.Unlock()
+	return b
+}
+
+// dropFast recycles the fast path's entries that the read position has
+// passed (all of them when all is set).
+func (c *cursor) dropFast(all bool) {
+	d := c.d
+	var stale []*flowgo.Batch
+	d.mu.Lock()
+	for len(d.fast) > 0 {
+		f := d.fast[0]
+		if !all && f.seg >= c.readPos.Segment && (f.seg > c.readPos.Segment || f.start >= c.readPos.Offset) {
+			break
+		}
+		stale = append(stale, f.b)
+		d.fast = d.fast[1:]
+	}
+	if len(d.fast) == 0 {
+		d.fast = nil // let the array go
+	}
+	if len(stale) > 0 && d.fastRoom != nil {
+		close(d.fastRoom)
+		d.fastRoom = nil
+	}
+	d.mu.Unlock()
+	for _, b := range stale {
+		flowgo.PutBatch(b)
+	}
+}
+
+// fill reads the next batch into b from disk. It returns fillDone when
+// there is none to come (after Stop, or after CloseInput once everything
+// was read), and fillFast when, having waited, it finds the next batch on
+// the fast path.
+func (c *cursor) fill(b *flowgo.Batch) int {
 	d := c.d
 	progressed := false // frames or damage consumed: the position moved
 	var records int64
@@ -165,7 +303,7 @@ func (c *cursor) fill(b *flowgo.Batch) bool {
 	for {
 		if c.sr == nil {
 			if !c.open() {
-				return false
+				return fillDone
 			}
 		}
 		fr, dmg, err := c.sr.next()
@@ -181,8 +319,14 @@ func (c *cursor) fill(b *flowgo.Batch) bool {
 			if progressed {
 				goto done // hand over what was read
 			}
+			// At the end of what is written: from now on, batches
+			// put may come by the fast path.
+			d.caughtUp.Store(true)
 			if !c.wait() {
-				return false
+				return fillDone
+			}
+			if c.fastReady() {
+				return fillFast
 			}
 			continue
 		}
@@ -191,10 +335,15 @@ func (c *cursor) fill(b *flowgo.Batch) bool {
 			c.closeSegment()
 			select {
 			case <-d.stop:
-				return false
+				return fillDone
 			case <-time.After(time.Second):
 			}
 			continue
+		}
+		if !progressed {
+			// Reading from disk: the reader is behind, the fast path
+			// would only hold batches it will pass.
+			d.caughtUp.Store(false)
 		}
 		c.readPos.Offset = fr.end
 		progressed = true
@@ -248,7 +397,14 @@ done:
 	c.fmu.Lock()
 	c.inflight = append(c.inflight, inflightBatch{end: c.readPos, records: records, enqueued: enqueued})
 	c.fmu.Unlock()
-	return true
+	return fillBatch
+}
+
+// fastReady reports whether the fast path holds an entry.
+func (c *cursor) fastReady() bool {
+	c.d.mu.Lock()
+	defer c.d.mu.Unlock()
+	return len(c.d.fast) > 0
 }
 
 // open opens the segment readPos names, or the next one present.
@@ -408,9 +564,12 @@ func (d *Disk) Sent(b *flowgo.Batch) {
 // read position moves past it, and segments wholly before the position are
 // deleted (or kept aside when damaged). Called by the output stage, in the
 // order batches were received; b stays the caller's.
-func (d *Disk) Done(b *flowgo.Batch) {
+func (d *Disk) Done(b *flowgo.Batch) { d.Confirm(b.QueuePos) }
+
+// Confirm confirms every batch read up to pos, as Done does, for an output
+// stage that confirms later than it writes (an output that buffers).
+func (d *Disk) Confirm(pos flowgo.QueuePos) {
 	c := d.cur
-	pos := b.QueuePos
 	if pos.Segment == 0 || !c.state.confirmed.Less(pos) {
 		return
 	}
@@ -449,6 +608,7 @@ func (d *Disk) Done(b *flowgo.Batch) {
 		} else {
 			err = os.Remove(path)
 		}
+		os.Remove(summaryPath(d.dir, s.id))
 		if err != nil {
 			d.log.Error("disk queue: cannot remove a delivered segment", "segment", path, "error", err)
 		}

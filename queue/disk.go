@@ -88,7 +88,8 @@ type Stats struct {
 	PositionResets  atomic.Int64 // read positions lost (missing segment or damaged file) at start
 	MissingSegments atomic.Int64 // segments found missing between others at start: their records are lost
 	Syncs           atomic.Int64
-	SyncSeconds     Histogram // how long each fsync of a segment took
+	FastBatches     atomic.Int64 // batches the reader took from memory (the fast path) rather than from disk
+	SyncSeconds     Histogram    // how long each fsync of a segment took
 }
 
 // SyncBuckets are the upper bounds, in seconds, of Histogram's buckets.
@@ -136,6 +137,27 @@ type Usage struct {
 	OldestAge time.Duration
 }
 
+// fastBatch is a batch written to segment seg, bytes [start, end), handed
+// to the reader in memory.
+type fastBatch struct {
+	b          *flowgo.Batch
+	seg        uint64
+	start, end int64
+	records    int64
+	enqueued   time.Time
+}
+
+// fastMax bounds the batches the fast path holds: as many as the reader
+// can take between two looks, no more (the memory stays bounded).
+const fastMax = 4
+
+// fastWait is how long a Put waits for room on the fast path while the
+// reader keeps up: under a load the output takes, inputs are paced by it
+// as with the memory queue, and nothing is read back from disk. A reader
+// that takes nothing for this long (the output is down) is behind: Puts
+// then only write, and the backlog builds on disk.
+const fastWait = 100 * time.Millisecond
+
 type segInfo struct {
 	id      uint64
 	size    int64 // final for every segment but the last (the active one)
@@ -152,12 +174,14 @@ type Disk struct {
 	Stats Stats
 
 	// The writer: appends and rotation.
-	writeMu    sync.Mutex
-	active     *os.File
-	activeID   uint64
-	activeSize int64
-	written    uint64 // bytes appended since start: the log sequence number
-	bufs       sync.Pool
+	writeMu      sync.Mutex
+	active       *os.File
+	activeID     uint64
+	activeSize   int64
+	activeRecs   int64  // records in the active segment
+	finishedRecs int64  // records of the segment before it, for its summary
+	written      uint64 // bytes appended since start: the log sequence number
+	bufs         sync.Pool
 
 	mu        sync.Mutex
 	segs      []segInfo // oldest first; the last is the active segment
@@ -172,6 +196,17 @@ type Disk struct {
 
 	dataCh  chan struct{} // wakes the reader
 	syncReq chan struct{} // asks the syncer for an fsync (sync = "batch")
+
+	// The fast path: while the reader keeps up (caughtUp), a batch just
+	// written is also handed to it in memory (fast, under mu), already
+	// decoded and, when the input could, encoded, so that the reader does
+	// not read back and decode what it is about to deliver. The bytes are
+	// on disk all the same: the batch is confirmed by its position, and
+	// when the reader falls behind it reads from disk and the entries it
+	// passed are dropped.
+	fast     []fastBatch
+	fastRoom chan struct{} // closed and replaced when the reader takes an entry
+	caughtUp atomic.Bool
 
 	cur     *cursor
 	out     chan *flowgo.Batch
@@ -294,6 +329,7 @@ func (d *Disk) release() {
 // recover takes stock of the segments, truncates a torn tail, loads the
 // read position and starts a new active segment.
 func (d *Disk) recover() error {
+	removeOrphanSummaries(d.dir)
 	ids, err := listSegments(d.dir)
 	if err != nil {
 		return err
@@ -374,7 +410,8 @@ func (d *Disk) createSegment(id uint64) error {
 		}
 	}
 	old := d.active
-	d.active, d.activeID, d.activeSize = f, id, segmentHeader
+	d.finishedRecs = d.activeRecs
+	d.active, d.activeID, d.activeSize, d.activeRecs = f, id, segmentHeader, 0
 	d.mu.Lock()
 	// The segment before keeps its size as written: final from now on.
 	d.segs = append(d.segs, segInfo{id: id, size: segmentHeader})
@@ -422,11 +459,11 @@ func (d *Disk) Batches() <-chan *flowgo.Batch { return d.out }
 
 // Put appends b to the queue, waiting while the disk budget is spent (the
 // backpressure inputs pass on). When it returns nil the batch is written,
-// and with sync = "batch" synced; b then belongs to the queue, which
-// recycles it. Otherwise b is the caller's still: ctx ended (ctx.Err()),
-// the queue is closed (ErrClosed), or, with sync = "batch", the batch was
-// written but ctx ended before the sync (ErrNotSynced: do not count it as
-// lost, and do not acknowledge it as durable).
+// and with sync = "batch" synced; b then belongs to the queue. So it does
+// when Put returns ErrNotSynced: with sync = "batch", the batch was written
+// but ctx ended before the sync (do not count it as lost, and do not
+// acknowledge it as durable). Otherwise b is the caller's still: ctx ended
+// (ctx.Err()) or the queue is closed (ErrClosed).
 func (d *Disk) Put(ctx context.Context, b *flowgo.Batch) error {
 	bufp, _ := d.bufs.Get().(*[]byte)
 	if bufp == nil {
@@ -448,19 +485,58 @@ func (d *Disk) Put(ctx context.Context, b *flowgo.Batch) error {
 	if err := d.reserve(ctx, int64(len(buf))); err != nil {
 		return err
 	}
-	lsn, err := d.append(ctx, buf, int64(b.Len()))
+	d.waitFastRoom(ctx)
+	lsn, taken, err := d.append(ctx, buf, b)
 	if err != nil {
 		d.unreserve(int64(len(buf)))
 		return err
+	}
+	if !taken {
+		flowgo.PutBatch(b)
 	}
 	if d.cfg.Sync == SyncBatch {
 		if err := d.waitSynced(ctx, lsn); err != nil {
 			return err
 		}
 	}
-	flowgo.PutBatch(b)
 	return nil
 }
+
+// waitFastRoom waits, while the reader keeps up, until the fast path has
+// room, for at most fastWait.
+func (d *Disk) waitFastRoom(ctx context.Context) {
+	if !d.caughtUp.Load() {
+		return
+	}
+	var timer *time.Timer
+	d.mu.Lock()
+	for len(d.fast) >= fastMax && d.caughtUp.Load() && !d.inClosed {
+		if d.fastRoom == nil {
+			d.fastRoom = make(chan struct{})
+		}
+		ch := d.fastRoom
+		d.mu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(fastWait)
+			defer timer.Stop()
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			d.caughtUp.Store(false) // the reader stalls: write only
+			return
+		case <-ctx.Done():
+			return
+		}
+		d.mu.Lock()
+	}
+	d.mu.Unlock()
+}
+
+// CaughtUp reports whether the reader keeps up with the writers: batches
+// put now are likely to reach the output through the fast path, so that
+// encoding them on the input's goroutine (in parallel) pays off.
+func (d *Disk) CaughtUp() bool { return d.caughtUp.Load() }
 
 // reserve waits until the budget has room for n bytes and takes it. A
 // batch larger than the budget is let in when nothing is pending.
@@ -508,15 +584,15 @@ func (d *Disk) spaceFreedLocked() {
 // it would grow past the segment size. A failed write (a full disk, an I/O
 // error) is rolled back and retried with back-off until ctx ends: nothing
 // is lost, the input waits. It returns the log sequence number after buf.
-func (d *Disk) append(ctx context.Context, buf []byte, records int64) (uint64, error) {
+func (d *Disk) append(ctx context.Context, buf []byte, b *flowgo.Batch) (uint64, bool, error) {
 	delay := 10 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		lsn, err := d.tryAppend(buf, records)
+		lsn, taken, err := d.tryAppend(buf, b)
 		if err == nil {
 			if attempt > 1 {
 				d.log.Info("disk queue: writing again", "attempts", attempt)
 			}
-			return lsn, nil
+			return lsn, taken, nil
 		}
 		d.Stats.WriteErrors.Add(1)
 		if attempt == 1 || attempt%100 == 0 {
@@ -536,21 +612,24 @@ func (d *Disk) append(ctx context.Context, buf []byte, records int64) (uint64, e
 			t.Stop()
 		case <-ctx.Done():
 			t.Stop()
-			return 0, ctx.Err()
+			return 0, false, ctx.Err()
 		}
 		delay = min(2*delay, time.Second)
 	}
 }
 
-func (d *Disk) tryAppend(buf []byte, records int64) (uint64, error) {
+// tryAppend writes buf (b's frames) once. taken says that b went to the
+// fast path: the queue owns it.
+func (d *Disk) tryAppend(buf []byte, b *flowgo.Batch) (lsn uint64, taken bool, err error) {
+	records := int64(b.Len())
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
 	if d.closed {
-		return 0, ErrClosed
+		return 0, false, ErrClosed
 	}
 	if d.activeSize+int64(len(buf)) > d.cfg.SegmentBytes && d.activeSize > segmentHeader {
 		if err := d.rotateLocked(); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 	}
 	if _, err := d.active.WriteAt(buf, d.activeSize); err != nil {
@@ -559,17 +638,24 @@ func (d *Disk) tryAppend(buf []byte, records int64) (uint64, error) {
 		if terr := d.active.Truncate(d.activeSize); terr != nil {
 			err = errors.Join(err, terr)
 		}
-		return 0, err
+		return 0, false, err
 	}
+	start := d.activeSize
 	d.activeSize += int64(len(buf))
+	d.activeRecs += records
 	d.written += uint64(len(buf))
 	d.mu.Lock()
 	d.published = d.activeSize
 	d.segs[len(d.segs)-1].size = d.activeSize
 	d.records += records
+	if d.caughtUp.Load() && len(d.fast) < fastMax && !d.inClosed {
+		d.fast = append(d.fast, fastBatch{b: b, seg: d.activeID, start: start, end: d.activeSize,
+			records: records, enqueued: time.Now()})
+		taken = true
+	}
 	d.mu.Unlock()
 	d.wake()
-	return d.written, nil
+	return d.written, taken, nil
 }
 
 // rotateLocked syncs the active segment (unless sync = "none") and starts
@@ -582,7 +668,22 @@ func (d *Disk) rotateLocked() error {
 		}
 		d.syncedTo(d.written, time.Since(start))
 	}
-	return d.createSegment(d.activeID + 1)
+	if err := d.createSegment(d.activeID + 1); err != nil {
+		return err
+	}
+	d.summarizeFinished()
+	return nil
+}
+
+// summarizeFinished writes the summary of the segment just finished (the
+// one before the active segment). Called with writeMu held.
+func (d *Disk) summarizeFinished() {
+	d.mu.Lock()
+	prev := d.segs[len(d.segs)-2]
+	d.mu.Unlock()
+	if err := writeSummary(d.dir, prev.id, prev.size, d.finishedRecs); err != nil {
+		d.log.Warn("disk queue: cannot write a segment summary (the next start counts the backlog by reading it)", "error", err)
+	}
 }
 
 func (d *Disk) wake() {
@@ -695,6 +796,10 @@ func (d *Disk) CloseInput() {
 	d.mu.Lock()
 	d.inClosed = true
 	d.spaceFreedLocked()
+	if d.fastRoom != nil {
+		close(d.fastRoom)
+		d.fastRoom = nil
+	}
 	d.mu.Unlock()
 	d.wake()
 }
@@ -715,9 +820,19 @@ func (d *Disk) Close() error {
 	d.writeMu.Unlock()
 	close(d.quit)
 	d.wg.Wait()
+	d.mu.Lock()
+	for _, f := range d.fast {
+		flowgo.PutBatch(f.b)
+	}
+	d.fast = nil
+	d.mu.Unlock()
 	var err error
 	if d.cfg.Sync != SyncNone {
 		err = d.active.Sync()
+	}
+	// The next start begins a new segment: this one is finished.
+	if serr := writeSummary(d.dir, d.activeID, d.activeSize, d.activeRecs); serr != nil {
+		d.log.Warn("disk queue: cannot write a segment summary (the next start counts the backlog by reading it)", "error", serr)
 	}
 	d.release()
 	return err
@@ -749,6 +864,12 @@ func (d *Disk) countBacklog(from flowgo.QueuePos) {
 	for _, s := range old {
 		if s.id < from.Segment {
 			continue
+		}
+		if s.id > from.Segment {
+			if recs, ok := readSummary(d.dir, s.id, s.size); ok {
+				n += recs
+				continue
+			}
 		}
 		path := filepath.Join(d.dir, segmentName(s.id))
 		f, err := os.Open(path)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -192,4 +193,116 @@ func TestDiskSecondOpenIsRefused(t *testing.T) {
 
 func flowgoPos(seg uint64, off int64) flowgo.QueuePos {
 	return flowgo.QueuePos{Segment: seg, Offset: off}
+}
+
+// The backlog count at start comes from the segments' summaries where they
+// are valid, and from reading the segment where not; either way it is
+// exact.
+func TestDiskCountsItsBacklogAtStart(t *testing.T) {
+	for _, spoil := range []string{"none", "one summary deleted", "one summary wrong"} {
+		t.Run(spoil, func(t *testing.T) {
+			dir := t.TempDir()
+			d, err := Open(testConfig(t, dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Start()
+			put(t, d, 0, 9000, 100)
+			drain(t, d, 1000)
+			d.Close()
+			sums, _ := filepath.Glob(filepath.Join(dir, "*.sum"))
+			if len(sums) < 3 {
+				t.Fatalf("%d summaries; want one per finished segment", len(sums))
+			}
+			switch spoil {
+			case "one summary deleted":
+				os.Remove(sums[len(sums)/2])
+			case "one summary wrong":
+				os.WriteFile(sums[len(sums)/2], []byte("FGQS\x01\x00\x00\x00garbage garbage garbage"), 0o600)
+			}
+			d, err = Open(testConfig(t, dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			d.Start()
+			deadline := time.Now().Add(10 * time.Second)
+			for d.Usage().Records != 9000-1000 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if got := d.Usage().Records; got != 8000 {
+				t.Fatalf("backlog counted %d records; want 8000", got)
+			}
+		})
+	}
+}
+
+// While the reader keeps up, batches reach it in memory (the fast path);
+// when it falls behind it reads them from disk; across the changes, and
+// across a restart, every record comes once, in order, and positions stay
+// right.
+func TestDiskFastPathAndDiskReadsMix(t *testing.T) {
+	dir := t.TempDir()
+	d, err := Open(testConfig(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Start()
+	const per = 100
+	var got []string
+	done := make(chan struct{})
+	slow := make(chan bool, 1)
+	go func() {
+		defer close(done)
+		for b := range d.Batches() {
+			for i := range b.Records {
+				got = append(got, strings.Clone(b.Records[i].Msg))
+			}
+			d.Sent(b)
+			d.Done(b)
+			flowgo.PutBatch(b)
+			select {
+			case s := <-slow:
+				if s {
+					time.Sleep(200 * time.Millisecond) // fall behind
+				}
+			default:
+			}
+		}
+	}()
+	n := 0
+	for round := range 6 {
+		// A steady stretch (the reader keeps up), then a burst while the
+		// reader pauses.
+		for range 30 {
+			put(t, d, n, per, per)
+			n += per
+			time.Sleep(2 * time.Millisecond)
+		}
+		slow <- round%2 == 0
+		for range 50 {
+			put(t, d, n, per, per)
+			n += per
+		}
+	}
+	d.CloseInput()
+	<-done
+	checkSequence(t, got, 0, n)
+	fast := d.Stats.FastBatches.Load()
+	t.Logf("%d records in %d batches put; %d batches came by the fast path", n, n/per, fast)
+	if fast == 0 || fast >= int64(n/per) {
+		t.Errorf("%d batches by the fast path of %d; want both paths used", fast, n/per)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Everything was confirmed: a restart has nothing to deliver.
+	d, err = Open(testConfig(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if u := d.Usage(); u.Records != 0 {
+		t.Errorf("after a restart %d records are pending; all were confirmed", u.Records)
+	}
 }

@@ -14,7 +14,7 @@
 //
 // # Segment format
 //
-// A segment starts with a 16-byte header ("FLOWGOQ" 0x01, then the segment
+// A segment starts with a 16-byte header ("FLOWGOQ" 0x02, then the segment
 // id, little-endian) and holds frames, each
 //
 //	0xF7, kind, payload length (uint32 LE), CRC-32C of kind+length+payload (uint32 LE), payload

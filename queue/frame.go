@@ -8,7 +8,7 @@ import (
 )
 
 const (
-	segmentMagic  = "FLOWGOQ\x01"
+	segmentMagic  = "FLOWGOQ\x02"
 	segmentHeader = 16 // magic, then the segment id (uint64 LE)
 
 	frameMarker = 0xF7

@@ -23,10 +23,12 @@ import (
 //	param      name, kind byte, value (string: a string; bool/f64/i64/u64:
 //	           8 bytes LE; null: nothing)
 //
-// A string other than the full message is either uvarint(len<<1) and its
-// bytes, or, when it lies within the full message, uvarint(offset<<1|1)
-// and uvarint(len): the syslog decoders' fields are views of the line, so
-// most of a record is stored once. The format is private to the queue: a
+// A string other than the full message starts with a tag byte: below 0x80
+// it is the length of the bytes that follow; 0x80: a uvarint length and
+// the bytes; 0x81 and 0x82: a view of the full message, its offset and
+// length as two uint16 or two uint32 (LE). The syslog decoders' fields are
+// views of the line, so most of a record is stored once, and read without
+// a varint loop. The format is private to the queue: a
 // version change gets a new segment magic.
 const (
 	flagTime    = 1 << 0
@@ -109,17 +111,34 @@ func fullRange(s string) within {
 	return within{p, p + uintptr(len(s))}
 }
 
+// String tags (see the format above).
+const (
+	tagLong  = 0x80
+	tagRef16 = 0x81
+	tagRef32 = 0x82
+)
+
 // append writes s as a reference into the full message when it lies
 // within it, else as a string of its own.
 func (w within) append(dst []byte, s string) []byte {
 	if s != "" && w.end != 0 {
 		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
 		if p >= w.start && p+uintptr(len(s)) <= w.end {
-			dst = binary.AppendUvarint(dst, uint64(p-w.start)<<1|1)
-			return binary.AppendUvarint(dst, uint64(len(s)))
+			off := p - w.start
+			if off+uintptr(len(s)) <= 0xffff {
+				return append(dst, tagRef16, byte(off), byte(off>>8), byte(len(s)), byte(len(s)>>8))
+			}
+			dst = append(dst, tagRef32)
+			dst = binary.LittleEndian.AppendUint32(dst, uint32(off))
+			return binary.LittleEndian.AppendUint32(dst, uint32(len(s)))
 		}
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(s))<<1)
+	if len(s) < tagLong {
+		dst = append(dst, byte(len(s)))
+		return append(dst, s...)
+	}
+	dst = append(dst, tagLong)
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
 	return append(dst, s...)
 }
 
@@ -128,8 +147,6 @@ func (w within) append(dst []byte, s string) []byte {
 // so that a record costs no allocation. Not safe for concurrent use.
 type recordReader struct {
 	zones map[zoneKey]*time.Location
-	sd    []flowgo.SDElement
-	ps    []flowgo.Param
 }
 
 type zoneKey struct {
@@ -204,27 +221,41 @@ func (d *decoding) bytes() []byte {
 	return s
 }
 
-func (d *decoding) str() string { return flowgo.UnsafeString(d.bytes()) }
-
 // ref returns the next string written by within.append: its own bytes, or
 // a view of full.
 func (d *decoding) ref(full []byte) string {
-	v := d.uvarint()
-	if v&1 == 0 {
-		n := v >> 1
-		if n > uint64(len(d.b)) {
-			d.err = true
-			d.b = nil
+	if len(d.b) == 0 {
+		d.err = true
+		return ""
+	}
+	var off, n uint64
+	switch tag := d.b[0]; {
+	case tag < tagLong:
+		n = uint64(tag)
+		if n+1 > uint64(len(d.b)) {
+			d.err, d.b = true, nil
 			return ""
 		}
-		s := d.b[:n]
-		d.b = d.b[n:]
+		s := d.b[1 : 1+n]
+		d.b = d.b[1+n:]
 		return flowgo.UnsafeString(s)
+	case tag == tagLong:
+		d.b = d.b[1:]
+		return flowgo.UnsafeString(d.bytes())
+	case tag == tagRef16 && len(d.b) >= 5:
+		off = uint64(binary.LittleEndian.Uint16(d.b[1:]))
+		n = uint64(binary.LittleEndian.Uint16(d.b[3:]))
+		d.b = d.b[5:]
+	case tag == tagRef32 && len(d.b) >= 9:
+		off = uint64(binary.LittleEndian.Uint32(d.b[1:]))
+		n = uint64(binary.LittleEndian.Uint32(d.b[5:]))
+		d.b = d.b[9:]
+	default:
+		d.err, d.b = true, nil
+		return ""
 	}
-	off, n := v>>1, d.uvarint()
 	if off > uint64(len(full)) || n > uint64(len(full))-off {
-		d.err = true
-		d.b = nil
+		d.err, d.b = true, nil
 		return ""
 	}
 	return flowgo.UnsafeString(full[off : off+n])
@@ -275,56 +306,44 @@ func (rr *recordReader) read(payload []byte, r *flowgo.Record, a *flowgo.Arena) 
 		}
 		return nil
 	}
-	rr.sd = rr.sd[:0]
-	rr.ps = rr.ps[:0]
-	type span struct{ from, to int }
-	var spansBuf [8]span
-	spans := spansBuf[:0]
-	for range nsd {
-		id := d.ref(full)
+	// Straight into arena memory: the counts come first.
+	sd := a.NewElems(int(nsd))
+	for i := range sd {
+		e := &sd[i]
+		e.ID = d.ref(full)
 		np := d.uvarint()
 		if d.err || np > uint64(len(d.b)) {
 			return errRecord
 		}
-		from := len(rr.ps)
-		for range np {
-			name := d.ref(full)
-			kind := flowgo.Kind(d.byte())
-			var v flowgo.Value
-			switch kind {
+		e.Params = a.NewParams(int(np))
+		for j := range e.Params {
+			p := &e.Params[j]
+			p.Name = d.ref(full)
+			switch kind := flowgo.Kind(d.byte()); kind {
 			case flowgo.KindString:
-				v = flowgo.StringValue(d.ref(full))
+				p.Value = flowgo.StringValue(d.ref(full))
 			case flowgo.KindBool:
-				v = flowgo.BoolValue(d.u64() != 0)
+				p.Value = flowgo.BoolValue(d.u64() != 0)
 			case flowgo.KindF64:
-				v = flowgo.F64Value(math.Float64frombits(d.u64()))
+				p.Value = flowgo.F64Value(math.Float64frombits(d.u64()))
 			case flowgo.KindI64:
-				v = flowgo.I64Value(int64(d.u64()))
+				p.Value = flowgo.I64Value(int64(d.u64()))
 			case flowgo.KindU64:
-				v = flowgo.U64Value(d.u64())
+				p.Value = flowgo.U64Value(d.u64())
 			case flowgo.KindNull:
-				v = flowgo.NullValue()
+				p.Value = flowgo.NullValue()
 			default:
 				return errRecord
 			}
 			if d.err {
 				return errRecord
 			}
-			rr.ps = append(rr.ps, flowgo.Param{Name: name, Value: v})
 		}
-		rr.sd = append(rr.sd, flowgo.SDElement{ID: id})
-		spans = append(spans, span{from, len(rr.ps)})
 	}
 	if d.err || len(d.b) != 0 {
 		return errRecord
 	}
-	ps := a.Params(rr.ps)
-	for i, sp := range spans {
-		if sp.to > sp.from {
-			rr.sd[i].Params = ps[sp.from:sp.to:sp.to]
-		}
-	}
-	r.SD = a.Elems(rr.sd)
+	r.SD = sd
 	return nil
 }
 

@@ -135,6 +135,15 @@ func (s *segmentReader) fill(need int) error {
 	return nil
 }
 
+// skipTo moves the next read to pos, past bytes read another way.
+func (s *segmentReader) skipTo(pos int64) {
+	s.pos = pos
+	s.buf, s.bufOff = s.buf[:0], pos
+	if pos > s.limit {
+		s.limit = pos
+	}
+}
+
 // window returns the unread bytes in buf.
 func (s *segmentReader) window() []byte { return s.buf[s.pos-s.bufOff:] }
 

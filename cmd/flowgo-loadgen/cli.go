@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/internal/sample"
 )
 
@@ -24,7 +25,7 @@ type options struct {
 	addr      string
 	proto     string
 	format    string
-	framing   string
+	framing   flowgo.Framing
 	conns     int
 	count     int64
 	duration  time.Duration
@@ -83,7 +84,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.addr, "addr", "", "server address `host:port` (IPv6: [::1]:5514)")
 	fs.StringVar(&o.proto, "proto", "tcp", "transport: tcp, tls or udp")
 	fs.StringVar(&o.format, "format", "rfc5424", "message format: rfc5424 or rfc3164")
-	fs.StringVar(&o.framing, "framing", "line", "stream framing: line (LF), syslen (RFC 6587 octet counting) or nul; UDP sends one message per datagram, unframed")
+	fs.StringVar((*string)(&o.framing), "framing", string(flowgo.FramingLine), "stream framing: line (LF), syslen (RFC 6587 octet counting) or nul; UDP sends one message per datagram, unframed")
 	fs.IntVar(&o.conns, "c", 1, "number of connections (tcp, tls) or sockets (udp), each in its own goroutine")
 	fs.Int64Var(&o.count, "n", 0, "total records to send, spread evenly over the connections (0: no limit, needs -d)")
 	fs.DurationVar(&o.duration, "d", 0, "send for this long (e.g. 30s); with -n too, stop at whichever comes first")
@@ -121,7 +122,7 @@ func (o *options) validate() error {
 		return fmt.Errorf("-format %q: want rfc5424 or rfc3164", o.format)
 	}
 	switch o.framing {
-	case "line", "syslen", "nul":
+	case flowgo.FramingLine, flowgo.FramingSyslen, flowgo.FramingNUL:
 	default:
 		return fmt.Errorf("-framing %q: want line, syslen or nul", o.framing)
 	}

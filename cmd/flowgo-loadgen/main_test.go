@@ -66,7 +66,7 @@ type streamServer struct {
 	ln   net.Listener
 }
 
-func startStreamServer(t *testing.T, framing, format string, tlsConf *tls.Config) *streamServer {
+func startStreamServer(t *testing.T, framing flowgo.Framing, format string, tlsConf *tls.Config) *streamServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -160,10 +160,12 @@ func runOK(t *testing.T, args ...string) map[string]string {
 
 func TestStreamSendsExactlyTheRecordsAskedWithCorrectFraming(t *testing.T) {
 	tests := []struct {
-		name, framing, format string
-		conns                 int
-		count                 int64
-		extra                 []string
+		name    string
+		framing flowgo.Framing
+		format  string
+		conns   int
+		count   int64
+		extra   []string
 	}{
 		{"one connection, line framing", "line", "rfc5424", 1, 5000, nil},
 		{"three connections share an uneven count", "line", "rfc5424", 3, 10007, nil},
@@ -178,7 +180,7 @@ func TestStreamSendsExactlyTheRecordsAskedWithCorrectFraming(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := startStreamServer(t, tt.framing, tt.format, nil)
-			args := append([]string{"-addr", srv.addr, "-framing", tt.framing, "-format", tt.format,
+			args := append([]string{"-addr", srv.addr, "-framing", string(tt.framing), "-format", tt.format,
 				"-c", strconv.Itoa(tt.conns), "-n", strconv.FormatInt(tt.count, 10)}, tt.extra...)
 			sum := runOK(t, args...)
 			got := srv.wait(t)
@@ -428,10 +430,10 @@ func TestRateLimitsTheRun(t *testing.T) {
 }
 
 func TestFileModeWritesFramedDistinctLines(t *testing.T) {
-	for _, framing := range []string{"line", "syslen", "nul"} {
-		t.Run(framing+" framing", func(t *testing.T) {
+	for _, framing := range []flowgo.Framing{flowgo.FramingLine, flowgo.FramingSyslen, flowgo.FramingNUL} {
+		t.Run(string(framing)+" framing", func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "in.log")
-			sum := runOK(t, "-o", path, "-n", "2345", "-framing", framing)
+			sum := runOK(t, "-o", path, "-n", "2345", "-framing", string(framing))
 			f, err := os.Open(path)
 			if err != nil {
 				t.Fatal(err)

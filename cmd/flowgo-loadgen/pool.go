@@ -1,6 +1,10 @@
 package main
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/flowgo/flowgo"
+)
 
 // pool holds lines generated in advance, framed and back to back in one
 // buffer, so that a sender writes many frames with one call and never
@@ -13,12 +17,11 @@ type pool struct {
 	stamps []int
 }
 
-// Framings of the pool; "none" is for UDP, where a datagram is the frame.
-const framingNone = "none"
+// A pool for UDP, where a datagram is the frame, has framing noop.
 
 // newPool generates n lines with gen and frames them. With stampFormat
 // set (the lines' format), each line carries a latency stamp placeholder.
-func newPool(n int, gen func([]byte) []byte, framing, stampFormat string) *pool {
+func newPool(n int, gen func([]byte) []byte, framing flowgo.Framing, stampFormat string) *pool {
 	p := &pool{buf: make([]byte, 0, n*260), ends: make([]int, 0, n)}
 	var line []byte
 	for range n {
@@ -38,8 +41,8 @@ func newPool(n int, gen func([]byte) []byte, framing, stampFormat string) *pool 
 }
 
 // trailer is the bytes framing puts after a line.
-func trailer(framing string) int {
-	if framing == "syslen" || framing == framingNone {
+func trailer(framing flowgo.Framing) int {
+	if framing == flowgo.FramingSyslen || framing == flowgo.FramingNoop {
 		return 0
 	}
 	return 1
@@ -66,16 +69,16 @@ func (p *pool) stamp(i, k int, t int64) {
 }
 
 // appendFrame appends line to dst framed as framing says.
-func appendFrame(dst, line []byte, framing string) []byte {
+func appendFrame(dst, line []byte, framing flowgo.Framing) []byte {
 	switch framing {
-	case "syslen":
+	case flowgo.FramingSyslen:
 		dst = strconv.AppendInt(dst, int64(len(line)), 10)
 		dst = append(dst, ' ')
 		return append(dst, line...)
-	case "nul":
+	case flowgo.FramingNUL:
 		dst = append(dst, line...)
 		return append(dst, 0)
-	case framingNone:
+	case flowgo.FramingNoop:
 		return append(dst, line...)
 	}
 	dst = append(dst, line...)

@@ -4,13 +4,15 @@ import (
 	"context"
 	"net"
 	"time"
+
+	"github.com/flowgo/flowgo"
 )
 
 // sendUDP runs a UDP load: one datagram per record, on -c connected sockets.
 // UDP has no flow control: what the server cannot take is lost there, and
 // only its counters (or the output) tell.
 func sendUDP(ctx context.Context, o *options) (result, error) {
-	p := newPool(poolSize(o), o.generator(o.seed), framingNone, "")
+	p := newPool(poolSize(o), o.generator(o.seed), flowgo.FramingNoop, "")
 	senders := make([]datagramSender, 0, o.conns)
 	defer func() {
 		for _, s := range senders {

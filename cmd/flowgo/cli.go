@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	fg "github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/decoder"
 	"github.com/flowgo/flowgo/encoder"
@@ -45,6 +46,9 @@ type env struct {
 
 // run runs one flowgo command line and returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// Everything written to stderr goes through one writer, so that pipe's
+	// progress line (on a terminal) is erased before anything else.
+	stderr = &statusWriter{w: stderr}
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	global := flag.NewFlagSet("flowgo", flag.ContinueOnError)
 	global.SetOutput(io.Discard)
@@ -52,6 +56,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	logLevel := global.String("log-level", "info", "")
 	cpuProfile := global.String("cpuprofile", "", "")
 	memProfile := global.String("memprofile", "", "")
+	showVersion := global.Bool("version", false, "")
+	global.BoolVar(showVersion, "v", false, "")
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage())
@@ -66,6 +72,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	e.log = log
+	if *showVersion {
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	}
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
 		if err != nil {
@@ -90,6 +100,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.checkCmd(args[1:])
 	case "queue":
 		return e.queueCmd(args[1:])
+	case "tap":
+		return e.tapCmd(ctx, args[1:])
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
@@ -128,13 +140,18 @@ Usage:
   flowgo run [-c FILE]...       the same; each -c (a file, or a directory of
                                 *.toml files) adds a pipeline; SIGHUP reloads
 
-  flowgo pipe --from FORMAT --to FORMAT [--framing F] [--output-framing F] [--errors FILE]
-                                convert stdin to stdout
+  flowgo pipe --from FORMAT --to FORMAT [--framing F] [--output-framing F] [--errors FILE] [--quiet]
+                                convert stdin to stdout (progress on stderr when
+                                it is a terminal, unless --quiet)
   flowgo check [-c FILE]...     validate and print every effective key
   flowgo queue inspect PATH     a disk queue's segments, records, read position, damage
   flowgo queue dump [--all] [--format F] PATH
                                 write the records a disk queue holds to stdout
-  flowgo version                print the version
+  flowgo tap [--metrics-url URL] [--pipeline P] [--input NAME | --output NAME]
+            [--format F] [-n N] [--rejected]
+                                watch a running flowgo's records live (from its
+                                [metrics] listener; default %[8]s)
+  flowgo version                print the version (also flowgo --version, flowgo -v)
 Global flags (before the command):
   --log-format text|json        diagnostics format on stderr (default text)
   --log-level debug|info|warn|error
@@ -150,7 +167,7 @@ Output framings: %[7]s (aliases nop, none)
 Exit status: 0 success; 1 records rejected (pipe), lost, or an input failed; 2 usage or configuration error.
 `, defaultConfig, strings.Join(input.Names(), ", "), strings.Join(decoder.Names(), ", "),
 		input.FramingHelp(), strings.Join(output.Names(), ", "), strings.Join(encoder.Names(), ", "),
-		strings.Join(output.Framings, ", "))
+		output.FramingHelp(), defaultMetricsURL)
 }
 
 func versionString() string {
@@ -331,10 +348,11 @@ func (e *env) pipeCmd(ctx context.Context, args []string) int {
 	fs.SetOutput(e.stderr)
 	from := fs.String("from", "", "input format: "+strings.Join(decoder.Names(), ", "))
 	to := fs.String("to", "", "output format: "+strings.Join(encoder.Names(), ", "))
-	framing := fs.String("framing", "line", "input framing: "+input.FramingHelp()+" (capnp for --from capnp)")
-	outFraming := fs.String("output-framing", "line", "output framing: "+strings.Join(output.Framings, ", ")+" (capnp for --to capnp)")
+	framing := fs.String("framing", string(fg.FramingLine), "input framing: "+input.FramingHelp()+" (capnp for --from capnp)")
+	outFraming := fs.String("output-framing", string(fg.FramingLine), "output framing: "+output.FramingHelp()+" (capnp for --to capnp)")
 	errorsPath := fs.String("errors", "", "write rejected frames, byte for byte and whole, to this file")
 	maxSize := fs.Int("max-message-size", pipeline.DefaultMaxMessageSize, "longest frame in bytes")
+	quiet := fs.Bool("quiet", false, "no progress line (drawn only when stderr is a terminal)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -372,9 +390,13 @@ func (e *env) pipeCmd(ctx context.Context, args []string) int {
 	if stdin == nil {
 		stdin = os.Stdin
 	}
+	var prog *progress
+	if sw, ok := e.stderr.(*statusWriter); ok && !*quiet && sw.terminal() != nil {
+		prog, stdin = newProgress(stdin)
+	}
 	var errFile *errorsFile
-	if *errorsPath != "" && input.ValidFraming(*framing) && *maxSize > 0 {
-		ef, in, err := newErrorsFile(*errorsPath, stdin, *framing, *maxSize)
+	if *errorsPath != "" && input.ValidFraming(fg.Framing(*framing)) && *maxSize > 0 {
+		ef, in, err := newErrorsFile(*errorsPath, stdin, fg.Framing(*framing), *maxSize)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "flowgo pipe: --errors: %v\n", err)
 			return exitUsage
@@ -401,8 +423,18 @@ func (e *env) pipeCmd(ctx context.Context, args []string) int {
 	if errFile != nil && errFile.spool != nil {
 		r = stopper{runner: p, stop: errFile.spool.stop}
 	}
+	var stopProgress func()
+	if prog != nil {
+		prog.stats = p.Stats()
+		stop, done := make(chan struct{}), make(chan struct{})
+		go prog.run(e.stderr.(*statusWriter), stop, done)
+		stopProgress = func() { close(stop); <-done }
+	}
 	code := e.execute(ctx, r, p.Reload)
 	report.Flush()
+	if stopProgress != nil {
+		stopProgress()
+	}
 	if errFile != nil {
 		if err := errFile.Close(); err != nil {
 			fmt.Fprintf(e.stderr, "flowgo pipe: --errors: %v\n", err)

@@ -340,7 +340,8 @@ func TestShippedConfigDocumentsEveryKey(t *testing.T) {
 	ca := testcerts.NewCA(t, "ca")
 	leaf := ca.Server(t)
 	cert := testcerts.WriteFile(t, dir, "c.pem", leaf.CertPEM, leaf.KeyPEM)
-	inputs := []string{`type = "stdin"`, `type = "tcp"`, `type = "udp"` + "\nformat = \"gelf\"", fmt.Sprintf("type = \"tls\"\ntls_cert = %q", cert)}
+	inputs := []string{`type = "stdin"`, `type = "tcp"`, `type = "udp"` + "\nformat = \"gelf\"", fmt.Sprintf("type = \"tls\"\ntls_cert = %q", cert),
+		`type = "file"` + "\nsrc = \"/var/log/app/*.log\""}
 	outputs := []string{`type = "stdout"`, fmt.Sprintf("type = \"file\"\nfile_path = %q", filepath.Join(dir, "o.log")),
 		"type = \"kafka\"\nkafka_brokers = [\"127.0.0.1:9\"]\nkafka_topic = \"t\"", "type = \"tls\"\nconnect = [\"127.0.0.1:9\"]"}
 	formats := []string{"gelf", "rfc5424", "rfc3164", "ltsv", "passthrough"}

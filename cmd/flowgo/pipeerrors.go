@@ -10,9 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 
+	fg "github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/input"
 	"github.com/flowgo/flowgo/internal/logfile"
 	"github.com/flowgo/flowgo/pipeline"
@@ -36,13 +36,13 @@ type errorsFile struct {
 // newErrorsFile creates path (mode 0640; as root never through a link in
 // a directory others can write) and returns it with the reader the stdin
 // input must read.
-func newErrorsFile(path string, stdin io.Reader, framing string, maxSize int) (*errorsFile, io.Reader, error) {
+func newErrorsFile(path string, stdin io.Reader, framing fg.Framing, maxSize int) (*errorsFile, io.Reader, error) {
 	f, err := logfile.Create(path, logfile.DefaultMode)
 	if err != nil {
 		return nil, nil, err
 	}
 	e := &errorsFile{f: f, w: bufio.NewWriterSize(f, 64<<10)}
-	if framing == input.FramingSyslen {
+	if framing == fg.FramingSyslen {
 		return e, stdin, nil
 	}
 	// The spool lives next to the errors file, not in /tmp (often in
@@ -62,31 +62,31 @@ func (e *errorsFile) reject(frame []byte, reason error) {
 	if e.err != nil {
 		return
 	}
-	framing := input.FramingLine
+	framing := fg.FramingLine
 	if e.spool != nil {
 		framing = e.spool.framing()
 		var fe *input.FrameError
-		if framing != input.FramingSyslen && errors.As(reason, &fe) {
+		if framing != fg.FramingSyslen && errors.As(reason, &fe) {
 			if rec := e.spool.claim(fe.Offset); rec != nil {
 				e.err = e.copyLong(rec, framing)
 				return
 			}
 		}
 	} else {
-		framing = input.FramingSyslen
+		framing = fg.FramingSyslen
 	}
 	mark := ""
-	if isTooLong(reason) {
+	if errors.Is(reason, input.ErrFrameTooLong) {
 		// The input kept only this much (syslen): say so.
 		mark = pipeline.CutMark(len(frame), -1)
 	}
 	switch framing {
-	case input.FramingSyslen:
+	case fg.FramingSyslen:
 		e.w.WriteString(strconv.Itoa(len(frame) + len(mark)))
 		e.w.WriteByte(' ')
 		e.w.Write(frame)
 		_, e.err = e.w.WriteString(mark)
-	case input.FramingNUL:
+	case fg.FramingNUL:
 		e.w.Write(frame)
 		e.w.WriteString(mark)
 		e.err = e.w.WriteByte(0)
@@ -100,7 +100,7 @@ func (e *errorsFile) reject(frame []byte, reason error) {
 // copyLong copies a spooled line and its delimiter, waiting until the
 // spooler has read it to its end (the input rejects a line as soon as it
 // is too long). A line cut short by a stop is marked.
-func (e *errorsFile) copyLong(rec *spoolRec, framing string) error {
+func (e *errorsFile) copyLong(rec *spoolRec, framing fg.Framing) error {
 	n, complete := e.spool.wait(rec)
 	if _, err := io.Copy(e.w, io.NewSectionReader(e.spool.tmp, rec.at, n)); err != nil {
 		return err
@@ -109,7 +109,7 @@ func (e *errorsFile) copyLong(rec *spoolRec, framing string) error {
 	if !complete {
 		e.w.WriteString(pipeline.CutMark(int(n), -1))
 	}
-	if framing == input.FramingNUL {
+	if framing == fg.FramingNUL {
 		return e.w.WriteByte(0)
 	}
 	return e.w.WriteByte('\n')
@@ -134,15 +134,6 @@ func (e *errorsFile) Close() error {
 	return err
 }
 
-func isTooLong(err error) bool {
-	if errors.Is(err, input.ErrFrameTooLong) {
-		return true
-	}
-	// Until FrameError wraps its cause, its reason names it.
-	var fe *input.FrameError
-	return errors.As(err, &fe) && strings.Contains(fe.Reason, input.ErrFrameTooLong.Error())
-}
-
 // spooler reads the stream the stdin input reads and follows its frames as
 // the input's splitter does: a frame longer than max (after line framing's
 // trailing CR) is one the input rejects with a FrameError at the frame's
@@ -154,10 +145,10 @@ type spooler struct {
 
 	mu      sync.Mutex
 	cond    *sync.Cond
-	mode    string // line, nul, syslen (not followed), or auto until decided
-	off     int64  // stream offset of the next byte
-	start   int64  // offset of the current frame's first byte
-	head    []byte // the current frame's first bytes, up to headLimit
+	mode    fg.Framing // line, nul, syslen (not followed), or auto until decided
+	off     int64      // stream offset of the next byte
+	start   int64      // offset of the current frame's first byte
+	head    []byte     // the current frame's first bytes, up to headLimit
 	long    *spoolRec
 	recs    []*spoolRec // long frames not yet claimed, in stream order
 	tmpEnd  int64
@@ -173,7 +164,7 @@ type spoolRec struct {
 	complete bool
 }
 
-func newSpooler(r io.Reader, framing string, max int, tmp *os.File) *spooler {
+func newSpooler(r io.Reader, framing fg.Framing, max int, tmp *os.File) *spooler {
 	s := &spooler{r: r, max: max, tmp: tmp, mode: framing, head: make([]byte, 0, min(max+1, 64<<10))}
 	s.cond = sync.NewCond(&s.mu)
 	return s
@@ -194,17 +185,17 @@ func (s *spooler) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (s *spooler) framing() string {
+func (s *spooler) framing() fg.Framing {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.mode == input.FramingAuto {
-		return input.FramingLine
+	if s.mode == fg.FramingAuto {
+		return fg.FramingLine
 	}
 	return s.mode
 }
 
 func (s *spooler) delim() byte {
-	if s.mode == input.FramingNUL {
+	if s.mode == fg.FramingNUL {
 		return 0
 	}
 	return '\n'
@@ -214,7 +205,7 @@ func (s *spooler) delim() byte {
 // only scanned; the bytes of the frame in progress are kept up to max+1,
 // and a longer frame's bytes go to the spool.
 func (s *spooler) feed(p []byte) {
-	if s.mode == input.FramingAuto {
+	if s.mode == fg.FramingAuto {
 		// The splitter decides on the first byte that is not a line
 		// break or a space: a digit 1-9 means octet counting. Until
 		// then the bytes are blank lines either way.
@@ -222,14 +213,14 @@ func (s *spooler) feed(p []byte) {
 		switch {
 		case i < 0:
 		case p[i] >= '1' && p[i] <= '9':
-			s.mode = input.FramingSyslen
+			s.mode = fg.FramingSyslen
 			s.feedFramed(p[:i])
 			p = p[i:]
 		default:
-			s.mode = input.FramingLine
+			s.mode = fg.FramingLine
 		}
 	}
-	if s.mode == input.FramingSyslen {
+	if s.mode == fg.FramingSyslen {
 		s.off += int64(len(p))
 		return
 	}
@@ -282,7 +273,7 @@ func (s *spooler) add(seg []byte) {
 // The splitter rejects a frame as soon as it has more than that without a
 // delimiter, so by then the spooler has a record of it.
 func (s *spooler) headLimit() int {
-	if s.mode == input.FramingNUL {
+	if s.mode == fg.FramingNUL {
 		return s.max
 	}
 	return s.max + 1
@@ -312,7 +303,7 @@ func (s *spooler) spool(b []byte) {
 func (s *spooler) endFrame() {
 	if s.long == nil {
 		h := s.head
-		if s.mode != input.FramingNUL && len(h) > 0 && h[len(h)-1] == '\r' {
+		if s.mode != fg.FramingNUL && len(h) > 0 && h[len(h)-1] == '\r' {
 			h = h[:len(h)-1]
 		}
 		if len(h) > s.max {

@@ -89,7 +89,7 @@ func (e *env) dump(path, reader string, all bool, format string) int {
 			fmt.Fprintf(e.stderr, "flowgo queue dump: record %d: %v\n", n+1, err)
 			return nil
 		}
-		line = output.Frame(output.FramingLine, line, 0)
+		line = output.Frame(fg.FramingLine, line, 0)
 		n++
 		_, err = w.Write(line)
 		return err

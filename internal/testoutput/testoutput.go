@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/output"
 )
 
@@ -22,8 +23,8 @@ type Registry[T output.Output] struct {
 func Register[T output.Output](typ string) *Registry[T] {
 	r := &Registry[T]{byID: map[string]T{}}
 	output.Register(typ, output.Type{
-		DefaultFraming: func(string) string { return output.FramingNoop },
-		New: func(c output.Config) (output.Output, error) {
+		DefaultFraming: func(string) flowgo.Framing { return flowgo.FramingNoop },
+		Parse: func(c output.Config) (output.Builder, error) {
 			var k struct {
 				ID string `toml:"id"`
 			}
@@ -36,7 +37,7 @@ func Register[T output.Output](typ string) *Registry[T] {
 			if !ok {
 				return nil, fmt.Errorf("no test output with id %q", k.ID)
 			}
-			return o, nil
+			return output.BuilderFunc(func() (output.Output, error) { return o, nil }), nil
 		},
 	})
 	return r

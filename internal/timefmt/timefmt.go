@@ -82,15 +82,6 @@ func Parse(layout string) (*Format, error) {
 	return &Format{layout: layout, syntax: "format description", ops: ops}, nil
 }
 
-// MustParse is Parse for layouts known to be valid; it panics otherwise.
-func MustParse(layout string) *Format {
-	f, err := Parse(layout)
-	if err != nil {
-		panic(err)
-	}
-	return f
-}
-
 // String returns the layout f was parsed from.
 func (f *Format) String() string { return f.layout }
 

@@ -83,3 +83,12 @@ func BenchmarkAppend(b *testing.B) {
 		sink = f.Append(sink[:0], ts)
 	}
 }
+
+// MustParse is Parse for layouts known to be valid; it panics otherwise.
+func MustParse(layout string) *Format {
+	f, err := Parse(layout)
+	if err != nil {
+		panic(err)
+	}
+	return f
+}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/flowgo/flowgo/config"
 )
 
 // Options are the TLS keys of a config section.
@@ -25,6 +27,15 @@ type Options struct {
 	Ciphers    string // OpenSSL cipher list; empty = Go's defaults
 	Level      string // tls_compatibility_level
 	ServerName string // client: name to verify and send as SNI
+	// KeyPrefix is put before the key names of errors ("kafka_" for
+	// kafka_tls_cert): errors are *config.KeyError naming the key at
+	// fault, so that a caller never looks for a key in an error's text.
+	KeyPrefix string
+}
+
+// keyError returns a *config.KeyError about key (a name without o's prefix).
+func (o Options) keyError(key string, err error) error {
+	return &config.KeyError{Key: o.KeyPrefix + key, Err: err}
 }
 
 // checkEvery bounds how often handshakes look at the files' modification times.
@@ -52,10 +63,21 @@ type stamp struct {
 }
 
 // ServerConfig returns a server tls.Config for o. Warnings report cipher
-// names that were ignored.
+// names that were ignored. Every TLS listener of flowgo gets its
+// configuration here.
+//
+// Session tickets are off. A TLS 1.3 server sends its tickets after the
+// handshake; a client that writes its records and closes without reading
+// (Python's ssl with sendall and close, graypy's GELFTLSHandler, many
+// short-lived senders) leaves them unread, so its kernel turns the close
+// into a TCP reset, and a reset makes the server's kernel discard what the
+// client sent and flowgo had not read yet: every record of the connection.
+// With no tickets the server sends nothing after the handshake. The cost is
+// a full handshake for every connection, which a log sender's long-lived
+// connections hardly notice.
 func ServerConfig(o Options, onReloadError func(error)) (*tls.Config, *Reloader, []string, error) {
 	if o.CertFile == "" {
-		return nil, nil, nil, errors.New("tls_cert: a certificate is required")
+		return nil, nil, nil, o.keyError("tls_cert", errors.New("a certificate is required"))
 	}
 	r, warnings, err := newReloader(o, onReloadError)
 	if err != nil {
@@ -63,15 +85,17 @@ func ServerConfig(o Options, onReloadError func(error)) (*tls.Config, *Reloader,
 	}
 	if o.VerifyPeer {
 		if o.CAFile == "" {
-			return nil, nil, warnings, errors.New("tls_verify_peer needs tls_ca_file, the CAs that sign client certificates")
+			return nil, nil, warnings, o.keyError("tls_verify_peer", fmt.Errorf("needs %stls_ca_file, the CAs that sign client certificates", o.KeyPrefix))
 		}
 		r.base.ClientAuth = tls.RequireAndVerifyClientCert
 	} else if o.CAFile != "" {
 		r.base.ClientAuth = tls.VerifyClientCertIfGiven
 	}
+	r.base.SessionTicketsDisabled = true
 	r.rebuildServer()
 	cfg := &tls.Config{
-		MinVersion: r.base.MinVersion,
+		MinVersion:             r.base.MinVersion,
+		SessionTicketsDisabled: true,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			return r.serverConfig(), nil
 		},
@@ -84,7 +108,7 @@ func ServerConfig(o Options, onReloadError func(error)) (*tls.Config, *Reloader,
 // it for every dial.
 func ClientConfig(o Options, onReloadError func(error)) (*Reloader, []string, error) {
 	if (o.CertFile == "") != (o.KeyFile == "") && o.KeyFile != "" {
-		return nil, nil, errors.New("tls_key is set without tls_cert")
+		return nil, nil, o.keyError("tls_key", fmt.Errorf("is set without %stls_cert", o.KeyPrefix))
 	}
 	r, warnings, err := newReloader(o, onReloadError)
 	if err != nil {
@@ -99,7 +123,7 @@ func newReloader(o Options, onErr func(error)) (*Reloader, []string, error) {
 	}
 	minV, err := MinVersion(o.Level)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tls_compatibility_level: %w", err)
+		return nil, nil, o.keyError("tls_compatibility_level", err)
 	}
 	base := &tls.Config{MinVersion: minV}
 	var warnings []string
@@ -110,7 +134,7 @@ func newReloader(o Options, onErr func(error)) (*Reloader, []string, error) {
 		warnings = []string{strings.Join(w, "; ")}
 	}
 	if err != nil {
-		return nil, warnings, fmt.Errorf("tls_ciphers: %w", err)
+		return nil, warnings, o.keyError("tls_ciphers", err)
 	}
 	base.CipherSuites = ids
 	if onErr == nil {
@@ -128,21 +152,21 @@ func newReloader(o Options, onErr func(error)) (*Reloader, []string, error) {
 func (r *Reloader) load() error {
 	o := r.opts
 	stamps := map[string]stamp{}
-	for _, f := range []string{o.CertFile, o.KeyFile, o.CAFile} {
-		if f == "" {
+	for _, f := range []struct{ key, path string }{{"tls_cert", o.CertFile}, {"tls_key", o.KeyFile}, {"tls_ca_file", o.CAFile}} {
+		if f.path == "" {
 			continue
 		}
-		fi, err := os.Stat(f)
+		fi, err := os.Stat(f.path)
 		if err != nil {
-			return err
+			return o.keyError(f.key, err)
 		}
-		stamps[f] = stamp{fi.ModTime(), fi.Size()}
+		stamps[f.path] = stamp{fi.ModTime(), fi.Size()}
 	}
 	var cert *tls.Certificate
 	if o.CertFile != "" {
 		c, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
 		if err != nil {
-			return fmt.Errorf("tls_cert %s / tls_key %s: %w", o.CertFile, o.KeyFile, err)
+			return o.keyError("tls_cert", fmt.Errorf("%s / %stls_key %s: %w", o.CertFile, o.KeyPrefix, o.KeyFile, err))
 		}
 		cert = &c
 	}
@@ -150,11 +174,11 @@ func (r *Reloader) load() error {
 	if o.CAFile != "" {
 		pem, err := os.ReadFile(o.CAFile)
 		if err != nil {
-			return fmt.Errorf("tls_ca_file: %w", err)
+			return o.keyError("tls_ca_file", err)
 		}
 		pool = x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("tls_ca_file %s: no PEM certificate found", o.CAFile)
+			return o.keyError("tls_ca_file", fmt.Errorf("%s: no PEM certificate found", o.CAFile))
 		}
 	}
 	r.cert, r.pool, r.stamps = cert, pool, stamps

@@ -2,12 +2,17 @@ package tlsconf
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/flowgo/flowgo/config"
 	"github.com/flowgo/flowgo/internal/testcerts"
 )
 
@@ -211,6 +216,66 @@ func TestCertificateReloadsWhenFilesChange(t *testing.T) {
 	}
 }
 
+// countingCache counts the session tickets a client is given.
+type countingCache struct {
+	tls.ClientSessionCache
+	puts int
+}
+
+func (c *countingCache) Put(key string, cs *tls.ClientSessionState) {
+	if cs != nil {
+		c.puts++
+	}
+	c.ClientSessionCache.Put(key, cs)
+}
+
+// A server sends nothing after the handshake: no TLS 1.3 session ticket a
+// client that writes and closes would leave unread (its close would then be
+// a reset, and the server's kernel would discard the records).
+func TestServerSendsNoSessionTickets(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcerts.NewCA(t, "flowgo test CA")
+	srv := ca.Server(t)
+	server, _, _, err := ServerConfig(Options{CertFile: testcerts.WriteFile(t, dir, "s.pem", srv.CertPEM, srv.KeyPEM)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			// Write a byte after the handshake, then wait for the client
+			// to close: a ticket would come before the byte.
+			c.Write([]byte("x"))
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+		cache := &countingCache{ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: v, MaxVersion: v, ClientSessionCache: cache})
+		if err != nil {
+			t.Fatalf("version %x: %v", v, err)
+		}
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatalf("version %x: %v", v, err)
+		}
+		c.Close()
+		if cache.puts != 0 {
+			t.Errorf("version %x: the server sent %d session tickets; want none", v, cache.puts)
+		}
+	}
+}
+
 func TestCipherSuitesFollowMozillaIntermediate(t *testing.T) {
 	profile := []uint16{
 		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
@@ -248,5 +313,52 @@ func TestCipherSuitesFollowMozillaIntermediate(t *testing.T) {
 	}
 	if got, _, err := CipherSuites("old", "ECDHE-ECDSA-AES128-SHA"); err != nil || !slices.Equal(got, []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}) {
 		t.Errorf("old with a CBC suite = %v, %v", names(got), err)
+	}
+}
+
+// Every error about the settings names its key as a field, with the
+// caller's prefix: callers never look for a key name in the text.
+func TestErrorsCarryTheirKey(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcerts.NewCA(t, "CA")
+	srv := ca.Server(t)
+	pem := testcerts.WriteFile(t, dir, "s.pem", srv.CertPEM, srv.KeyPEM)
+	certOnly := testcerts.WriteFile(t, dir, "c.pem", srv.CertPEM)
+	notPEM := testcerts.WriteFile(t, dir, "x.pem", []byte("not PEM"))
+	missing := dir + "/missing.pem"
+	tests := []struct {
+		name   string
+		server bool
+		o      Options
+		key    string
+	}{
+		{"no certificate", true, Options{}, "tls_cert"},
+		{"verify_peer without a CA", true, Options{CertFile: pem, VerifyPeer: true}, "tls_verify_peer"},
+		{"a key without its certificate", false, Options{KeyFile: pem}, "tls_key"},
+		{"an unknown level", false, Options{Level: "ancient"}, "tls_compatibility_level"},
+		{"no usable cipher", false, Options{Ciphers: "RC4-MD5"}, "tls_ciphers"},
+		{"a missing certificate", false, Options{CertFile: missing}, "tls_cert"},
+		{"a missing key", false, Options{CertFile: certOnly, KeyFile: missing}, "tls_key"},
+		{"a certificate without its key", false, Options{CertFile: certOnly}, "tls_cert"},
+		{"a missing CA file", false, Options{CAFile: missing}, "tls_ca_file"},
+		{"a CA file without PEM", false, Options{CAFile: notPEM}, "tls_ca_file"},
+		{"a prefix", false, Options{CAFile: notPEM, KeyPrefix: "kafka_"}, "kafka_tls_ca_file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var err error
+			if tt.server {
+				_, _, _, err = ServerConfig(tt.o, nil)
+			} else {
+				_, _, err = ClientConfig(tt.o, nil)
+			}
+			var ke *config.KeyError
+			if !errors.As(err, &ke) || ke.Key != tt.key {
+				t.Fatalf("error %v (%T); want a *config.KeyError about %s", err, err, tt.key)
+			}
+			if tt.name == "a missing CA file" && !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("%v does not unwrap to fs.ErrNotExist", err)
+			}
+		})
 	}
 }
