@@ -157,7 +157,10 @@ func (s *latencySink) record(now int64, rec []byte) {
 }
 
 // recordAt measures one record read at now whose producer stamped it at
-// ts (Unix milliseconds, the Kafka record's timestamp).
+// ts (Unix milliseconds, the Kafka record's timestamp). A timestamp from
+// before the record was sent, or after it was read, is not the
+// producer's clock (a producer may set none): the record is then
+// measured without the cut.
 func (s *latencySink) recordAt(now int64, rec []byte, ts int64) {
 	t, ok := findStamp(rec)
 	if !ok {
@@ -165,6 +168,15 @@ func (s *latencySink) recordAt(now int64, rec []byte, ts int64) {
 		return
 	}
 	after := now/1e6 - ts
+	if ts < t/1e6-1000 || after < -1000 {
+		// No timestamp, or one from another clock: no cut.
+		s.mu.Lock()
+		s.h.add((now - t) / 1000)
+		s.trace.add(now, (now-t)/1000, -1)
+		s.mu.Unlock()
+		s.seen.Add(1)
+		return
+	}
 	s.mu.Lock()
 	s.h.add((now - t) / 1000)
 	s.split = true
@@ -230,6 +242,9 @@ func (s *latencySink) watchStalls(ctx context.Context) {
 		time.Sleep(time.Millisecond)
 		now := time.Now()
 		late := now.Sub(t0).Microseconds() - 1000
+		if s.seen.Load() == 0 {
+			continue // the run has not started: lines are still being generated
+		}
 		s.mu.Lock()
 		s.lateMax = max(s.lateMax, late)
 		if w := s.trace.window(now.UnixNano()); w != nil {
