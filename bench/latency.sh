@@ -23,8 +23,9 @@
 #   FULL gelf_full_message for flowgo [true]; FLOWGO (the binary)
 #   BENCH_PORT [25514], KAFKA_PORT [29092], SINK_PORT [29601]
 #   RESULTS, RESULTS_SUFFIX as for net.sh
-#   WRITE_SIZE: the load generator's -write-size (default its own, 256 KiB:
-#             at 10000 records/s a write of ~850 records every 85 ms)
+#   WRITE_SIZE: the load generator's -write-size (default its own, 256 KiB;
+#             under -rate a write carries at most 5 ms of records: 500 at
+#             100000 records/s, every 5 ms)
 #   PRIO [none]: rt runs the receiver, kfaked and the load generator alike
 #             under SCHED_RR (chrt -r 10; needs root), so that other work on
 #             a shared machine does not delay them: the latency of the
