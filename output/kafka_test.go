@@ -600,10 +600,9 @@ func TestKafkaCloseReportsWhatWasNeverAcknowledged(t *testing.T) {
 // tlsFiles writes a CA, a server certificate for 127.0.0.1 and a client
 // certificate, and returns the server's tls.Config and the file paths.
 type tlsFiles struct {
-	server                   *tls.Config
-	ca, cert, key, otherCA   string
-	clientCAs                *x509.CertPool
-	serverCert, serverKeyPEM []byte
+	server                 *tls.Config
+	ca, cert, key, otherCA string
+	clientCAs              *x509.CertPool
 }
 
 func makeTLSFiles(t *testing.T) tlsFiles {
