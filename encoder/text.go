@@ -108,7 +108,7 @@ func appendRFC3339Micro(dst []byte, t time.Time) []byte {
 	if year < 0 || year > 9999 {
 		return append(dst, '-')
 	}
-	hour, min, sec := t.Clock()
+	hour, minute, sec := t.Clock()
 	dst = append2(dst, year/100)
 	dst = append2(dst, year%100)
 	dst = append(dst, '-')
@@ -118,7 +118,7 @@ func appendRFC3339Micro(dst []byte, t time.Time) []byte {
 	dst = append(dst, 'T')
 	dst = append2(dst, hour)
 	dst = append(dst, ':')
-	dst = append2(dst, min)
+	dst = append2(dst, minute)
 	dst = append(dst, ':')
 	dst = append2(dst, sec)
 	dst = appendMicroFrac(dst, int64(t.Nanosecond()/1000))
@@ -416,19 +416,19 @@ func (set *nameSet) next(s string, i int) (byte, int) {
 	return '_', n
 }
 
-// append appends s sanitised, at most max bytes of it (max < 0: no limit).
-func (set *nameSet) append(dst []byte, s string, max int) []byte {
+// append appends s sanitised, at most limit bytes of it (limit < 0: no limit).
+func (set *nameSet) append(dst []byte, s string, limit int) []byte {
 	// Names are nearly always valid already: copy the valid prefix at once.
 	end := len(s)
-	if max >= 0 && end > max {
-		end = max
+	if limit >= 0 && end > limit {
+		end = limit
 	}
 	i := 0
 	for i < end && set[s[i]] {
 		i++
 	}
 	dst = append(dst, s[:i]...)
-	for n := i; i < len(s) && n != max; n++ {
+	for n := i; i < len(s) && n != limit; n++ {
 		c, w := set.next(s, i)
 		dst = append(dst, c)
 		i += w
@@ -449,14 +449,14 @@ func (set *nameSet) valid(s string) bool {
 // same reports whether a and b sanitise to the same name.
 func (set *nameSet) same(a, b string) bool { return set.sameN(a, b, -1) }
 
-// sameN reports whether a and b sanitised and cut to max bytes (max < 0:
+// sameN reports whether a and b sanitised and cut to limit bytes (limit < 0:
 // no limit) are the same name.
-func (set *nameSet) sameN(a, b string, max int) bool {
+func (set *nameSet) sameN(a, b string, limit int) bool {
 	if a == b {
 		return true
 	}
 	i, j, n := 0, 0, 0
-	for ; n != max && i < len(a) && j < len(b); n++ {
+	for ; n != limit && i < len(a) && j < len(b); n++ {
 		ca, wa := set.next(a, i)
 		cb, wb := set.next(b, j)
 		if ca != cb {
@@ -465,7 +465,7 @@ func (set *nameSet) sameN(a, b string, max int) bool {
 		i += wa
 		j += wb
 	}
-	return n == max || (i == len(a) && j == len(b))
+	return n == limit || (i == len(a) && j == len(b))
 }
 
 func newNameSet(extra string, ranges ...[2]byte) *nameSet {

@@ -164,8 +164,8 @@ type spoolRec struct {
 	complete bool
 }
 
-func newSpooler(r io.Reader, framing fg.Framing, max int, tmp *os.File) *spooler {
-	s := &spooler{r: r, max: max, tmp: tmp, mode: framing, head: make([]byte, 0, min(max+1, 64<<10))}
+func newSpooler(r io.Reader, framing fg.Framing, limit int, tmp *os.File) *spooler {
+	s := &spooler{r: r, max: limit, tmp: tmp, mode: framing, head: make([]byte, 0, min(limit+1, 64<<10))}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
