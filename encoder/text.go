@@ -385,15 +385,24 @@ func appendUTF8(dst []byte, s string, escape *[utf8.RuneSelf]bool) []byte {
 			i++
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, "\ufffd"...)
-			start = i + 1
-		}
-		i += size
+		dst, start, i = appendNonASCII(dst, s, start, i)
 	}
 	return append(dst, s[start:]...)
+}
+
+// appendNonASCII steps over the non-ASCII character at s[i] for appendUTF8
+// and appendLTSV, which copy s in runs from start: a valid rune stays in
+// the run; a byte of invalid UTF-8 ends it, is written U+FFFD, and the next
+// run starts after it. It returns dst, the run's start, and the index of
+// the next character.
+func appendNonASCII(dst []byte, s string, start, i int) ([]byte, int, int) {
+	r, size := utf8.DecodeRuneInString(s[i:])
+	if r == utf8.RuneError && size == 1 {
+		dst = append(dst, s[start:i]...)
+		dst = append(dst, "\ufffd"...)
+		start = i + 1
+	}
+	return dst, start, i + size
 }
 
 // A nameSet is the set of ASCII bytes a format allows in a field name; a

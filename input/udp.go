@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -163,8 +162,8 @@ func parseUDP(c Config) (Builder, error) {
 	}
 	if _, port, err := net.SplitHostPort(k.Listen); err != nil {
 		return nil, s.Errorf("listen", "%q is not an address such as \"0.0.0.0:514\" or \"[::]:514\": %v", k.Listen, err)
-	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return nil, s.Errorf("listen", "port %q is not a number from 0 to 65535", port)
+	} else if err := checkListenPort(port); err != nil {
+		return nil, s.Errorf("listen", "%v", err)
 	}
 	if k.RecvBuffer < 0 || k.RecvBuffer > maxUDPSetting {
 		return nil, s.Errorf("udp_recv_buffer", "must be between 0 (the system default) and %d bytes, not %d", maxUDPSetting, k.RecvBuffer)
