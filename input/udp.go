@@ -102,11 +102,9 @@ type udpKeys struct {
 // 250,000 datagrams/s, so an output that pauses that long loses nothing.
 // What overflows the buffer the kernel drops; those drops are read from the
 // socket's drop counter and counted ("kernel receive buffer"), so no loss
-// is silent. Dropping a batch already decoded instead, as this input did
-// first, lost records to pauses the buffer would have absorbed (59,461 of
-// 2,000,000 in one benchmark run from a single sender: run=3 of udp-c1-b64
-// in bench/results/2026-11-26/net-run2-08a82a8.log) and wasted the
-// decoding of every batch it dropped under overload.
+// is silent. Dropping a batch already decoded instead would lose records
+// to pauses the buffer absorbs, and waste the decoding of every batch it
+// dropped under overload.
 type udpInput struct {
 	c          Config
 	k          udpKeys
