@@ -249,7 +249,7 @@ kafka_key = "hostname"
 		// Wait until everything is in Kafka or SIGTERM may race the
 		// input's reads; then SIGTERM must drain and exit 0.
 		consumeKafka(t, addrs, "from-tcp", len(msgs), 20*time.Second)
-		p.stop(t)
+		p.stopClean()
 		checkKafkaGELF(t, addrs, "from-tcp", msgs, hosts)
 	})
 }

@@ -250,7 +250,7 @@ tls_ca_file = %q
 		in, msgs, hosts := syslogLines(5000)
 		sendTCP(t, addr, in)
 		waitUntil(t, "every line at the TLS server", func() bool { return len(s.frames()) >= len(msgs) })
-		p.stop(t)
+		p.stopClean()
 		if !s.wait(5 * time.Second) {
 			t.Error("flowgo exited without closing its TLS connection")
 		}
