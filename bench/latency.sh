@@ -23,8 +23,24 @@
 #   FULL gelf_full_message for flowgo [true]; FLOWGO (the binary)
 #   BENCH_PORT [25514], KAFKA_PORT [29092], SINK_PORT [29601]
 #   RESULTS, RESULTS_SUFFIX as for net.sh
+#   WRITE_SIZE: the load generator's -write-size (default its own, 256 KiB;
+#             under -rate a write carries at most 5 ms of records: 500 at
+#             100000 records/s, every 5 ms)
+#   PRIO [none]: rt runs the receiver, kfaked and the load generator alike
+#             under SCHED_RR (chrt -r 10; needs root), so that other work on
+#             a shared machine does not delay them: the latency of the
+#             collector rather than of the machine's load. The kernel keeps
+#             5% of each CPU for other work (sched_rt_runtime_us); use it
+#             only at rates the machine carries (not 500000 on 2 cores).
 # Results: $RESULTS/latency$RESULTS_SUFFIX.txt: one line per run, then the
-# median (min–max) of each figure per configuration.
+# median (min–max) of each figure per configuration. Each run also says how
+# much the machine held it up: rq_wait_s, the seconds the receiver's threads
+# were runnable but waited for a CPU (/proc/PID/task/*/schedstat; threads
+# that ended during the run are not counted), and sleep_late_ms, the latest
+# a 1 ms sleep of the load generator woke up. With Kafka, before_ts_p99_ms
+# and after_ts_p99_ms cut the latency at the records' timestamp, which the
+# producer sets when it builds their record batch: the collector's part
+# (input, queue, output) and the broker's and consumer's.
 source "$(dirname "$0")/lib.sh"
 self_check
 
@@ -37,6 +53,17 @@ FULL=${FULL:-true}
 KPORT=${KAFKA_PORT:-29092}
 SPORT=${SINK_PORT:-29601}
 OUT=$RESULTS/latency${RESULTS_SUFFIX:-}.txt
+PRIO=${PRIO:-}
+PRI=()
+case $PRIO in
+"" | none) ;;
+rt) PRI=(chrt -r 10) ;;
+*) echo "PRIO=$PRIO: want rt or none" >&2; exit 2 ;;
+esac
+if ((${#PRI[@]})) && ! "${PRI[@]}" true; then
+	echo "PRIO=rt: chrt failed (root needed)" >&2
+	exit 2
+fi
 
 [[ -x $BIN/flowgo-loadgen && -x $FLOWGO && -x $BIN/kfaked ]] || { echo "run bench/setup.sh first" >&2; exit 2; }
 [[ -s $CERTS/server.pem ]] || { echo "run bench/setup.sh first (certificates)" >&2; exit 2; }
@@ -109,7 +136,11 @@ configure() {
 	CONFIG=$d/rsyslog.conf
 }
 
-declare -A P50 P99 MAX CPU NAMES
+# rq_wait_ms PID: the milliseconds the process's threads were runnable but
+# waited for a CPU.
+rq_wait_ms() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{w += $2} END {printf "%d", w / 1e6}'; }
+
+declare -A P50 P99 MAX CPU WAIT NAMES
 run_one() { # SERVER OUTPUT RATE REP
 	local server=$1 output=$2 rate=$3 rep=$4
 	local name="$server-$output-$rate"
@@ -117,7 +148,9 @@ run_one() { # SERVER OUTPUT RATE REP
 	local d=$WORK/run/latency-$name-$rep
 	rm -rf "$d" && mkdir -p "$d"
 	configure "$server" "$output" "$d" || return 0
-	local lg=("$BIN/flowgo-loadgen" -addr "127.0.0.1:$PORT" -rate "$rate" -d "${SECS}s" -latency "${SINK[@]}")
+	local lg=("${PRI[@]}" "$BIN/flowgo-loadgen" -addr "127.0.0.1:$PORT" -rate "$rate" -d "${SECS}s")
+	[[ -n ${WRITE_SIZE:-} ]] && lg+=(-write-size "$WRITE_SIZE")
+	lg+=(-latency "${SINK[@]}")
 	if ((rep == 1)); then
 		say ""
 		say "## $name"
@@ -128,12 +161,12 @@ run_one() { # SERVER OUTPUT RATE REP
 	local kp=
 	if [[ $output == kafka ]]; then
 		wait_port_free "$KPORT"
-		"$BIN/kfaked" -port "$KPORT" -topic logs -partitions 3 >"$d/kfaked.log" 2>&1 &
+		"${PRI[@]}" "$BIN/kfaked" -port "$KPORT" -topic logs -partitions 3 >"$d/kfaked.log" 2>&1 &
 		kp=$!
 		wait_listen tcp "$KPORT" "$kp" || { say "run=$rep $name failed: kfaked did not start"; return 0; }
 	fi
 	wait_port_free "$PORT"
-	"${RECEIVER[@]}" >"$d/receiver.log" 2>&1 &
+	"${PRI[@]}" "${RECEIVER[@]}" >"$d/receiver.log" 2>&1 &
 	local pid=$!
 	if ! wait_listen tcp "$PORT" "$pid"; then
 		say "run=$rep $name failed: the receiver did not listen: $(head -c 300 "$d/receiver.log")"
@@ -142,14 +175,16 @@ run_one() { # SERVER OUTPUT RATE REP
 		return 0
 	fi
 	sleep 0.5
-	local load t0 lgout
+	local load t0 lgout w0
 	load=$(cut -d' ' -f1 /proc/loadavg)
 	t0=$(cpu_ticks "$pid")
+	w0=$(rq_wait_ms "$pid")
 	if ! lgout=$("${lg[@]}" 2>>"$d/loadgen.log"); then
 		say "run=$rep $name failed: $(tail -1 "$d/loadgen.log"); receiver: $(head -c 300 "$d/receiver.log")"
 	fi
-	local t1
+	local t1 w1
 	t1=$(cpu_ticks "$pid")
+	w1=$(rq_wait_ms "$pid")
 	stop_receiver "$pid"
 	[[ -n $kp ]] && stop_receiver "$kp"
 	rm -f "$d/out"
@@ -160,16 +195,20 @@ run_one() { # SERVER OUTPUT RATE REP
 	p99=$(kv lat_p99_ms "$lgout")
 	mx=$(kv lat_max_ms "$lgout")
 	c=$(awk -v t="$((t1 - t0))" -v hz="$CLK_TCK" -v n="$n" 'BEGIN{printf "%.2f", (n > 0 ? t/hz/n*1e6 : 0)}')
-	say "run=$rep $name load1=$load sent=$(kv records "$lgout") read_back=$n offered_per_s=$(kv records_per_s "$lgout") p50_ms=$p50 p99_ms=$p99 max_ms=$mx cpu_us_per_record=$c"
+	local wait extra=
+	wait=$(awk -v a="$w0" -v b="$w1" 'BEGIN{printf "%.2f", (b - a) / 1000}')
+	[[ $output == kafka ]] && extra=" before_ts_p99_ms=$(kv lat_before_ts_p99_ms "$lgout") after_ts_p99_ms=$(kv lat_after_ts_p99_ms "$lgout")"
+	say "run=$rep $name load1=$load sent=$(kv records "$lgout") read_back=$n offered_per_s=$(kv records_per_s "$lgout") p50_ms=$p50 p99_ms=$p99 max_ms=$mx cpu_us_per_record=$c rq_wait_s=$wait sleep_late_ms=$(kv lat_sleep_late_ms "$lgout")$extra"
 	P50[$name]+="$p50 "
 	P99[$name]+="$p99 "
 	MAX[$name]+="$mx "
 	CPU[$name]+="$c "
+	WAIT[$name]+="$wait "
 	NAMES[$name]=1
 }
 
 : >"$OUT"
-say "# bench/latency.sh ${SERVERS[*]}: RATES=$RATES SECONDS_PER_RUN=$SECS OUTPUTS=$OUTPUTS REPS=$REPS FULL=$FULL"
+say "# bench/latency.sh ${SERVERS[*]}: RATES=$RATES SECONDS_PER_RUN=$SECS OUTPUTS=$OUTPUTS REPS=$REPS FULL=$FULL PRIO=${PRIO:-none} WRITE_SIZE=${WRITE_SIZE:-default}"
 machine_header
 for rep in $(seq "$REPS"); do
 	for rate in $RATES; do
@@ -183,5 +222,5 @@ done
 say ""
 for name in $(printf '%s\n' "${!NAMES[@]}" | sort -t- -k3,3n -k2,2 -k1,1); do
 	# shellcheck disable=SC2086
-	say "= $name: p50 ms $(stats ${P50[$name]}), p99 ms $(stats ${P99[$name]}), max ms $(stats ${MAX[$name]}), CPU µs/record $(stats ${CPU[$name]})"
+	say "= $name: p50 ms $(stats ${P50[$name]}), p99 ms $(stats ${P99[$name]}), max ms $(stats ${MAX[$name]}), CPU µs/record $(stats ${CPU[$name]}), rq_wait s $(stats ${WAIT[$name]})"
 done

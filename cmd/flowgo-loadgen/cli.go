@@ -48,6 +48,7 @@ type options struct {
 
 	latency           string // the sink that reads records back: file:PATH, tls:ADDR, kafka:HOST:PORT/TOPIC
 	sinkCert, sinkKey string
+	latencyTrace      string // a file for the latency per 10 ms of reading
 }
 
 const usageHead = `flowgo-loadgen sends realistic syslog traffic to a server, or writes it to a file.
@@ -104,6 +105,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.kafkaWait, "kafka-wait", "", "after sending, poll this Kafka topic's end offsets (`host:port/topic`) every 5 ms until they grew by the records sent; prints stored= and done_unix=")
 	fs.DurationVar(&o.waitStall, "wait-stall", 20*time.Second, "with -kafka-wait or -latency: give up when nothing new arrived for this long")
 	fs.StringVar(&o.latency, "latency", "", "stamp each record with its send time and measure end-to-end latency where the collector delivers it: file:PATH (tailed), tls:ADDR (a TLS listener for its TLS output; -sink-cert), kafka:HOST:PORT/TOPIC (consumed); prints p50, p99 and max")
+	fs.StringVar(&o.latencyTrace, "latency-trace", "", "-latency: write the records read and their largest latency per 10 ms of reading to this `file`")
 	fs.StringVar(&o.sinkCert, "sink-cert", "", "-latency tls: the listener's certificate `file` (PEM)")
 	fs.StringVar(&o.sinkKey, "sink-key", "", "-latency tls: the listener's key `file` (PEM; default: the -sink-cert file)")
 	if err := fs.Parse(args); err != nil {
@@ -170,6 +172,9 @@ func (o *options) validate() error {
 		case kind == "tls" && o.sinkCert == "":
 			return errors.New("-latency tls: needs -sink-cert")
 		}
+	}
+	if o.latencyTrace != "" && o.latency == "" {
+		return errors.New("-latency-trace needs -latency")
 	}
 	if (o.sinkCert != "" || o.sinkKey != "") && !strings.HasPrefix(o.latency, "tls:") {
 		return errors.New("-sink-cert and -sink-key need -latency tls:ADDR")
@@ -239,7 +244,15 @@ func (r result) summary(stdout, stderr io.Writer, verb, over string) {
 		if l.unknown > 0 {
 			fmt.Fprintf(stderr, " (%d records without a stamp)", l.unknown)
 		}
-		fmt.Fprintln(stderr)
+		fmt.Fprintf(stderr, "; the load generator's 1 ms sleeps woke up to %.1f ms late\n", ms(l.late))
+		if l.split {
+			fmt.Fprintf(stderr, "flowgo-loadgen: up to the records' Kafka timestamp (the producer built their batch): p99 %.0f ms, max %.0f ms; "+
+				"after it (produce, broker, consumer): p50 %.0f ms, p99 %.0f ms, max %.0f ms\n",
+				ms(l.beforeP99), ms(l.beforeMax), ms(l.afterP50), ms(l.afterP99), ms(l.afterMax))
+		}
+		if l.traceErr != nil {
+			fmt.Fprintf(stderr, "flowgo-loadgen: -latency-trace: %v\n", l.traceErr)
+		}
 	}
 	if stdout != nil {
 		fmt.Fprintf(stdout, "records=%d bytes=%d seconds=%.6f records_per_s=%.0f mb_per_s=%.2f start_unix=%s end_unix=%s",
@@ -248,7 +261,12 @@ func (r result) summary(stdout, stderr io.Writer, verb, over string) {
 			fmt.Fprintf(stdout, " stored=%d done_unix=%s", *r.stored, unixString(r.done))
 		}
 		if l := r.latency; l != nil {
-			fmt.Fprintf(stdout, " lat_records=%d lat_p50_ms=%.3f lat_p99_ms=%.3f lat_max_ms=%.3f", l.n, ms(l.p50), ms(l.p99), ms(l.max))
+			fmt.Fprintf(stdout, " lat_records=%d lat_p50_ms=%.3f lat_p99_ms=%.3f lat_max_ms=%.3f lat_sleep_late_ms=%.1f",
+				l.n, ms(l.p50), ms(l.p99), ms(l.max), ms(l.late))
+			if l.split {
+				fmt.Fprintf(stdout, " lat_before_ts_p99_ms=%.0f lat_after_ts_p50_ms=%.0f lat_after_ts_p99_ms=%.0f lat_after_ts_max_ms=%.0f",
+					ms(l.beforeP99), ms(l.afterP50), ms(l.afterP99), ms(l.afterMax))
+			}
 		}
 		fmt.Fprintln(stdout)
 	}

@@ -124,13 +124,22 @@ func (h *histogram) quantile(q float64) int64 {
 // latencySink reads back what a collector delivered and measures each
 // stamped record's latency.
 type latencySink struct {
-	mu      sync.Mutex
-	h       histogram
-	seen    atomic.Int64 // stamped records read
-	unknown atomic.Int64 // records without a stamp
-	errs    chan error
-	stop    func()
-	wg      sync.WaitGroup
+	mu sync.Mutex
+	h  histogram
+	// With Kafka, the latency is also cut in two at the record's
+	// timestamp, which the producer sets when it builds the record batch:
+	// before (collector: input, queue, output until the batch is built)
+	// and after (produce request, broker, this consumer), in milliseconds
+	// as Kafka's timestamps are.
+	before, after histogram
+	split         bool
+	trace         *latencyTrace // nil without -latency-trace
+	lateMax       int64         // the latest a 1 ms sleep woke up, µs (watchStalls)
+	seen          atomic.Int64  // stamped records read
+	unknown       atomic.Int64  // records without a stamp
+	errs          chan error
+	stop          func()
+	wg            sync.WaitGroup
 }
 
 // record measures one record read at now.
@@ -142,8 +151,127 @@ func (s *latencySink) record(now int64, rec []byte) {
 	}
 	s.mu.Lock()
 	s.h.add((now - t) / 1000)
+	s.trace.add(now, (now-t)/1000, -1)
 	s.mu.Unlock()
 	s.seen.Add(1)
+}
+
+// recordAt measures one record read at now whose producer stamped it at
+// ts (Unix milliseconds, the Kafka record's timestamp). A timestamp from
+// before the record was sent, or after it was read, is not the
+// producer's clock (a producer may set none): the record is then
+// measured without the cut.
+func (s *latencySink) recordAt(now int64, rec []byte, ts int64) {
+	t, ok := findStamp(rec)
+	if !ok {
+		s.unknown.Add(1)
+		return
+	}
+	after := now/1e6 - ts
+	if ts < t/1e6-1000 || after < -1000 {
+		// No timestamp, or one from another clock: no cut.
+		s.mu.Lock()
+		s.h.add((now - t) / 1000)
+		s.trace.add(now, (now-t)/1000, -1)
+		s.mu.Unlock()
+		s.seen.Add(1)
+		return
+	}
+	s.mu.Lock()
+	s.h.add((now - t) / 1000)
+	s.split = true
+	s.before.add((ts - t/1e6) * 1000)
+	s.after.add(after * 1000)
+	s.trace.add(now, (now-t)/1000, after*1000)
+	s.mu.Unlock()
+	s.seen.Add(1)
+}
+
+// latencyTrace keeps, for each 10 ms of reading, how many records were read
+// and their largest latency, to line the slow moments up with other traces
+// (a collector's or a broker's GC, its write durations).
+type latencyTrace struct {
+	path    string
+	windows []traceWindow
+	first   int64 // the window index of windows[0]
+}
+
+type traceWindow struct {
+	n, max, maxAfter int64
+	// lateUS is the most a 1 ms sleep of this process overslept in the
+	// window: when the machine, not the collector, stalled everyone.
+	lateUS int64
+}
+
+const traceWindowNS = 10_000_000
+
+func (t *latencyTrace) add(now, us, afterUS int64) {
+	if w := t.window(now); w != nil {
+		w.n++
+		w.max = max(w.max, us)
+		w.maxAfter = max(w.maxAfter, afterUS)
+	}
+}
+
+// window returns the window of now, nil without a trace.
+func (t *latencyTrace) window(now int64) *traceWindow {
+	if t == nil {
+		return nil
+	}
+	i := now / traceWindowNS
+	if len(t.windows) == 0 {
+		t.first = i
+	}
+	j := i - t.first
+	if j < 0 || j > 1e6 {
+		return nil
+	}
+	for int64(len(t.windows)) <= j {
+		t.windows = append(t.windows, traceWindow{maxAfter: -1})
+	}
+	return &t.windows[j]
+}
+
+// watchStalls sleeps 1 ms at a time until ctx ends and keeps how late the
+// wake-ups came: the most overall, and in the trace per window. A late
+// wake-up is this process waiting for a CPU, which on a shared machine
+// stalls the collector and the broker too.
+func (s *latencySink) watchStalls(ctx context.Context) {
+	for ctx.Err() == nil {
+		t0 := time.Now()
+		time.Sleep(time.Millisecond)
+		now := time.Now()
+		late := now.Sub(t0).Microseconds() - 1000
+		if s.seen.Load() == 0 {
+			continue // the run has not started: lines are still being generated
+		}
+		s.mu.Lock()
+		s.lateMax = max(s.lateMax, late)
+		if w := s.trace.window(now.UnixNano()); w != nil {
+			w.lateUS = max(w.lateUS, late)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// write saves the trace: one line per window, its start (Unix seconds),
+// records read, the largest latency and, with Kafka, the largest part of
+// it after the producer's timestamp (ms); "-" when unknown.
+func (t *latencyTrace) write() error {
+	if t == nil {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("# unix_s records max_ms max_after_ts_ms sleep_late_ms\n")
+	for j, w := range t.windows {
+		at := (t.first + int64(j)) * traceWindowNS
+		after := "-"
+		if w.maxAfter >= 0 {
+			after = fmt.Sprintf("%.0f", ms(w.maxAfter))
+		}
+		fmt.Fprintf(&b, "%d.%02d %d %.1f %s %.1f\n", at/1e9, at%1e9/1e7, w.n, ms(w.max), after, ms(w.lateUS))
+	}
+	return os.WriteFile(t.path, []byte(b.String()), 0o644)
 }
 
 // startSink starts the sink -latency names: file:PATH, tls:ADDR or
@@ -153,6 +281,9 @@ func startSink(ctx context.Context, o *options) (*latencySink, error) {
 	kind, arg, _ := strings.Cut(o.latency, ":")
 	ctx, cancel := context.WithCancel(ctx)
 	s := &latencySink{errs: make(chan error, 1), stop: cancel}
+	if o.latencyTrace != "" {
+		s.trace = &latencyTrace{path: o.latencyTrace}
+	}
 	var err error
 	switch kind {
 	case "file":
@@ -168,6 +299,7 @@ func startSink(ctx context.Context, o *options) (*latencySink, error) {
 		cancel()
 		return nil, err
 	}
+	s.wg.Go(func() { s.watchStalls(ctx) })
 	return s, nil
 }
 
@@ -330,7 +462,7 @@ func (s *latencySink) startKafka(ctx context.Context, arg string) error {
 				s.fail(err)
 				return
 			}
-			fs.EachRecord(func(r *kgo.Record) { s.record(now, r.Value) })
+			fs.EachRecord(func(r *kgo.Record) { s.recordAt(now, r.Value, r.Timestamp.UnixMilli()) })
 		}
 	})
 	return nil
@@ -366,12 +498,25 @@ func (s *latencySink) close() latencyResult {
 	s.wg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return latencyResult{n: s.h.n, p50: s.h.quantile(0.5), p99: s.h.quantile(0.99), max: s.h.max, unknown: s.unknown.Load()}
+	r := latencyResult{n: s.h.n, p50: s.h.quantile(0.5), p99: s.h.quantile(0.99), max: s.h.max, unknown: s.unknown.Load(), late: s.lateMax}
+	if s.split {
+		r.split = true
+		r.beforeP99, r.beforeMax = s.before.quantile(0.99), s.before.max
+		r.afterP50, r.afterP99, r.afterMax = s.after.quantile(0.5), s.after.quantile(0.99), s.after.max
+	}
+	r.traceErr = s.trace.write()
+	return r
 }
 
 // latencyResult is what a sink measured, in microseconds.
 type latencyResult struct {
 	n, p50, p99, max, unknown int64
+	late                      int64 // the latest a 1 ms sleep of this process woke up
+	// With Kafka: the part before the record's timestamp and after it.
+	split                        bool
+	beforeP99, beforeMax         int64
+	afterP50, afterP99, afterMax int64
+	traceErr                     error
 }
 
 func ms(us int64) float64 { return float64(us) / 1000 }

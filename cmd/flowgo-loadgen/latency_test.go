@@ -159,8 +159,45 @@ func TestLatencyReadBackFromAFile(t *testing.T) {
 			f.Write(append(l, '\n'))
 		}
 	})
-	sum := runOK(t, "-addr", addr, "-n", "3000", "-rate", "30000", "-latency", "file:"+path)
+	trace := filepath.Join(t.TempDir(), "trace.txt")
+	sum := runOK(t, "-addr", addr, "-n", "3000", "-rate", "30000", "-latency", "file:"+path, "-latency-trace", trace)
 	checkLatency(t, sum, 3000, relayDelay)
+	if _, err := strconv.ParseFloat(sum["lat_sleep_late_ms"], 64); err != nil {
+		t.Errorf("lat_sleep_late_ms=%q: %v", sum["lat_sleep_late_ms"], err)
+	}
+	checkTrace(t, trace, 3000, relayDelay)
+}
+
+// checkTrace checks a -latency-trace file: the windows' records add up to
+// n, and the largest latency in it is at least delay.
+func checkTrace(t *testing.T, path string, n int, delay time.Duration) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) < 2 || !strings.HasPrefix(lines[0], "# unix_s records max_ms") {
+		t.Fatalf("trace %q...: want a header and windows", data[:min(len(data), 200)])
+	}
+	var total int
+	var top float64
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) != 5 {
+			t.Fatalf("trace line %q: want 5 fields", l)
+		}
+		k, err1 := strconv.Atoi(f[1])
+		m, err2 := strconv.ParseFloat(f[2], 64)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("trace line %q: %v %v", l, err1, err2)
+		}
+		total += k
+		top = max(top, m)
+	}
+	if total != n || top < float64(delay.Milliseconds()) {
+		t.Errorf("trace: %d records, largest latency %.1f ms; want %d and at least %v", total, top, n, delay)
+	}
 }
 
 func TestLatencyReadBackOverTLS(t *testing.T) {
@@ -231,6 +268,15 @@ func TestLatencyAndKafkaWaitReadBackFromATopic(t *testing.T) {
 	target := broker + "/logs"
 	sum := runOK(t, "-addr", addr, "-n", "3000", "-rate", "30000", "-latency", "kafka:"+target, "-kafka-wait", target)
 	checkLatency(t, sum, 3000, relayDelay)
+	// The relay's producer stamps each record when it produces it, after
+	// the delay: the delay is before the timestamp, not after.
+	before, err1 := strconv.ParseFloat(sum["lat_before_ts_p99_ms"], 64)
+	after, err2 := strconv.ParseFloat(sum["lat_after_ts_p99_ms"], 64)
+	p99, _ := strconv.ParseFloat(sum["lat_p99_ms"], 64)
+	if err1 != nil || err2 != nil || before < float64(relayDelay.Milliseconds()-1) || after > p99-float64(relayDelay.Milliseconds())+2 {
+		t.Errorf("lat_before_ts_p99_ms=%s lat_after_ts_p99_ms=%s (p99 %.1f ms): want the %v relay delay before the timestamp",
+			sum["lat_before_ts_p99_ms"], sum["lat_after_ts_p99_ms"], p99, relayDelay)
+	}
 	if sum["stored"] != "3000" {
 		t.Errorf("stored=%s; want 3000", sum["stored"])
 	}
@@ -248,6 +294,7 @@ func TestLatencyCommandLineErrors(t *testing.T) {
 		{"-addr", "127.0.0.1:1", "-n", "1", "-proto", "udp", "-latency", "file:/tmp/x"},
 		{"-addr", "127.0.0.1:1", "-n", "1", "-sink-cert", "x.pem"},
 		{"-addr", "127.0.0.1:1", "-n", "1", "-kafka-wait", "nohost"},
+		{"-addr", "127.0.0.1:1", "-n", "1", "-latency-trace", "t.txt"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), args, &stdout, &stderr); code != exitUsage {
