@@ -50,9 +50,9 @@ const (
 // as added partitions.
 const kafkaMetadataTTL = 5 * time.Second
 
-// kafkaConfig holds the [output] keys of the kafka type. Flowgger's keys
+// kafkaKeys holds the [output] keys of the kafka type. Flowgger's keys
 // keep their meaning, except that kafka_acks defaults to -1 (Flowgger: 0).
-type kafkaConfig struct {
+type kafkaKeys struct {
 	// Brokers are the bootstrap brokers, "host:port" (required).
 	Brokers []string `toml:"kafka_brokers"`
 	// Topic is the one topic written to (required). Brokers that allow it
@@ -116,9 +116,9 @@ var kafkaCodecs = map[string]kafka.Compression{
 	"none": 0, "gzip": kafka.Gzip, "snappy": kafka.Snappy, "lz4": kafka.Lz4, "zstd": kafka.Zstd,
 }
 
-// kafkaKeys maps kafka_key to the record field that becomes the message
+// kafkaKeyFields maps kafka_key to the record field that becomes the message
 // key. Records with the same key go to the same partition, in order.
-var kafkaKeys = map[string]func(*flowgo.Record) string{
+var kafkaKeyFields = map[string]func(*flowgo.Record) string{
 	"none":     nil,
 	"hostname": func(r *flowgo.Record) string { return r.Hostname },
 	"appname":  func(r *flowgo.Record) string { return r.AppName },
@@ -190,7 +190,7 @@ type kafkaHealth struct {
 // makes of a section, and a Kafka never changes. The TLS files are loaded
 // (a value); nothing is connected or started.
 type kafkaSettings struct {
-	cfg      kafkaConfig
+	cfg      kafkaKeys
 	log      *slog.Logger
 	acks     kafka.RequiredAcks
 	codec    kafka.Compression
@@ -229,7 +229,7 @@ func (k *kafkaSettings) Build() (Output, error) {
 
 func parseKafka(c Config) (Builder, error) {
 	s := c.Section
-	cfg := kafkaConfig{
+	cfg := kafkaKeys{
 		Acks:            DefaultKafkaAcks,
 		Timeout:         config.Count[config.Milliseconds](DefaultKafkaTimeout),
 		Threads:         DefaultKafkaThreads,
@@ -307,7 +307,7 @@ func (k *kafkaSettings) validate(s *config.Section) error {
 	if cfg.FlushInterval <= 0 {
 		return s.Errorf("kafka_flush_interval", "must be a positive duration such as \"100ms\"")
 	}
-	key, ok := kafkaKeys[strings.ToLower(cfg.Key)]
+	key, ok := kafkaKeyFields[strings.ToLower(cfg.Key)]
 	if !ok {
 		return s.Errorf("kafka_key", "%q unknown (known: none, hostname, appname, procid, msgid)", cfg.Key)
 	}
