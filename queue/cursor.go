@@ -242,10 +242,7 @@ func (c *cursor) takeFast() *flowgo.Batch {
 		return nil
 	}
 	d.fast = d.fast[1:]
-	if d.fastRoom != nil {
-		close(d.fastRoom)
-		d.fastRoom = nil
-	}
+	d.fastFreedLocked()
 	d.mu.Unlock()
 	c.endInputBatch()
 	if f.seg != c.readPos.Segment {
@@ -281,9 +278,8 @@ func (c *cursor) dropFast(all bool) {
 	if len(d.fast) == 0 {
 		d.fast = nil // let the array go
 	}
-	if len(stale) > 0 && d.fastRoom != nil {
-		close(d.fastRoom)
-		d.fastRoom = nil
+	if len(stale) > 0 {
+		d.fastFreedLocked()
 	}
 	d.mu.Unlock()
 	for _, b := range stale {
@@ -397,6 +393,7 @@ done:
 	c.fmu.Lock()
 	c.inflight = append(c.inflight, inflightBatch{end: c.readPos, records: records, enqueued: enqueued})
 	c.fmu.Unlock()
+	d.Stats.ReadBatches.Add(1)
 	return fillBatch
 }
 

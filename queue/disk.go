@@ -89,6 +89,7 @@ type Stats struct {
 	MissingSegments atomic.Int64 // segments found missing between others at start: their records are lost
 	Syncs           atomic.Int64
 	FastBatches     atomic.Int64 // batches the reader took from memory (the fast path) rather than from disk
+	ReadBatches     atomic.Int64 // batches the reader read back from disk
 	SyncSeconds     Histogram    // how long each fsync of a segment took
 }
 
@@ -147,9 +148,10 @@ type fastBatch struct {
 	enqueued   time.Time
 }
 
-// fastMax bounds the batches the fast path holds: as many as the reader
-// can take between two looks, no more (the memory stays bounded).
-const fastMax = 4
+// fastMax bounds the batches the fast path holds, with the places Puts
+// under way hold on it: enough for a few connections' batches while the
+// reader hands one to the output, no more (the memory stays bounded).
+const fastMax = 8
 
 // fastWait is how long a Put waits for room on the fast path while the
 // reader keeps up: under a load the output takes, inputs are paced by it
@@ -204,9 +206,10 @@ type Disk struct {
 	// on disk all the same: the batch is confirmed by its position, and
 	// when the reader falls behind it reads from disk and the entries it
 	// passed are dropped.
-	fast     []fastBatch
-	fastRoom chan struct{} // closed and replaced when the reader takes an entry
-	caughtUp atomic.Bool
+	fast        []fastBatch
+	fastPending int           // places on it held by Puts under way (admitFast)
+	fastRoom    chan struct{} // closed and replaced when the reader takes an entry
+	caughtUp    atomic.Bool
 
 	cur     *cursor
 	out     chan *flowgo.Batch
@@ -485,9 +488,15 @@ func (d *Disk) Put(ctx context.Context, b *flowgo.Batch) error {
 	if err := d.reserve(ctx, int64(len(buf))); err != nil {
 		return err
 	}
-	d.waitFastRoom(ctx)
-	lsn, taken, err := d.append(ctx, buf, b)
+	admitted := d.admitFast(ctx)
+	lsn, taken, err := d.append(ctx, buf, b, admitted)
 	if err != nil {
+		if admitted {
+			d.mu.Lock()
+			d.fastPending--
+			d.fastFreedLocked()
+			d.mu.Unlock()
+		}
 		d.unreserve(int64(len(buf)))
 		return err
 	}
@@ -502,15 +511,30 @@ func (d *Disk) Put(ctx context.Context, b *flowgo.Batch) error {
 	return nil
 }
 
-// waitFastRoom waits, while the reader keeps up, until the fast path has
-// room, for at most fastWait.
-func (d *Disk) waitFastRoom(ctx context.Context) {
+// admitFast waits, while the reader keeps up, until the fast path has
+// room, for at most fastWait, and then holds a place on it for the batch
+// about to be appended: the append hands the batch over in that place
+// whatever other Puts do meanwhile. Without the hold, the Puts a reader's
+// take wakes all see the one free place, one gets it and the others'
+// batches are written only, which leaves the reader a gap to read from
+// disk, and a reader reading from disk falls behind for good at
+// saturation. False: the batch goes to disk only.
+func (d *Disk) admitFast(ctx context.Context) bool {
 	if !d.caughtUp.Load() {
-		return
+		return false
 	}
 	var timer *time.Timer
 	d.mu.Lock()
-	for len(d.fast) >= fastMax && d.caughtUp.Load() && !d.inClosed {
+	for {
+		if d.inClosed || !d.caughtUp.Load() {
+			d.mu.Unlock()
+			return false
+		}
+		if len(d.fast)+d.fastPending < fastMax {
+			d.fastPending++
+			d.mu.Unlock()
+			return true
+		}
 		if d.fastRoom == nil {
 			d.fastRoom = make(chan struct{})
 		}
@@ -524,13 +548,20 @@ func (d *Disk) waitFastRoom(ctx context.Context) {
 		case <-ch:
 		case <-timer.C:
 			d.caughtUp.Store(false) // the reader stalls: write only
-			return
+			return false
 		case <-ctx.Done():
-			return
+			return false
 		}
 		d.mu.Lock()
 	}
-	d.mu.Unlock()
+}
+
+// fastFreedLocked wakes the Puts waiting for room on the fast path.
+func (d *Disk) fastFreedLocked() {
+	if d.fastRoom != nil {
+		close(d.fastRoom)
+		d.fastRoom = nil
+	}
 }
 
 // CaughtUp reports whether the reader keeps up with the writers: batches
@@ -584,10 +615,10 @@ func (d *Disk) spaceFreedLocked() {
 // it would grow past the segment size. A failed write (a full disk, an I/O
 // error) is rolled back and retried with back-off until ctx ends: nothing
 // is lost, the input waits. It returns the log sequence number after buf.
-func (d *Disk) append(ctx context.Context, buf []byte, b *flowgo.Batch) (uint64, bool, error) {
+func (d *Disk) append(ctx context.Context, buf []byte, b *flowgo.Batch, admitted bool) (uint64, bool, error) {
 	delay := 10 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		lsn, taken, err := d.tryAppend(buf, b)
+		lsn, taken, err := d.tryAppend(buf, b, admitted)
 		if err == nil {
 			if attempt > 1 {
 				d.log.Info("disk queue: writing again", "attempts", attempt)
@@ -619,8 +650,9 @@ func (d *Disk) append(ctx context.Context, buf []byte, b *flowgo.Batch) (uint64,
 }
 
 // tryAppend writes buf (b's frames) once. taken says that b went to the
-// fast path: the queue owns it.
-func (d *Disk) tryAppend(buf []byte, b *flowgo.Batch) (lsn uint64, taken bool, err error) {
+// fast path: the queue owns it. admitted says that admitFast holds a place
+// there for it; a successful write gives the place up (taking it or not).
+func (d *Disk) tryAppend(buf []byte, b *flowgo.Batch, admitted bool) (lsn uint64, taken bool, err error) {
 	records := int64(b.Len())
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
@@ -648,10 +680,15 @@ func (d *Disk) tryAppend(buf []byte, b *flowgo.Batch) (lsn uint64, taken bool, e
 	d.published = d.activeSize
 	d.segs[len(d.segs)-1].size = d.activeSize
 	d.records += records
-	if d.caughtUp.Load() && len(d.fast) < fastMax && !d.inClosed {
+	if admitted {
+		d.fastPending--
+	}
+	if d.caughtUp.Load() && !d.inClosed && (admitted || len(d.fast)+d.fastPending < fastMax) {
 		d.fast = append(d.fast, fastBatch{b: b, seg: d.activeID, start: start, end: d.activeSize,
 			records: records, enqueued: time.Now()})
 		taken = true
+	} else if admitted {
+		d.fastFreedLocked()
 	}
 	d.mu.Unlock()
 	d.wake()
@@ -796,10 +833,7 @@ func (d *Disk) CloseInput() {
 	d.mu.Lock()
 	d.inClosed = true
 	d.spaceFreedLocked()
-	if d.fastRoom != nil {
-		close(d.fastRoom)
-		d.fastRoom = nil
-	}
+	d.fastFreedLocked()
 	d.mu.Unlock()
 	d.wake()
 }
@@ -835,6 +869,7 @@ func (d *Disk) Close() error {
 		d.log.Warn("disk queue: cannot write a segment summary (the next start counts the backlog by reading it)", "error", serr)
 	}
 	d.release()
+	d.log.Debug("disk queue closed", "fast_batches", d.Stats.FastBatches.Load(), "read_batches", d.Stats.ReadBatches.Load())
 	return err
 }
 
