@@ -209,6 +209,7 @@ type Disk struct {
 	fast        []fastBatch
 	fastPending int           // places on it held by Puts under way (admitFast)
 	fastRoom    chan struct{} // closed and replaced when the reader takes an entry
+	fastWait    time.Duration // fastWait; tests lengthen it
 	caughtUp    atomic.Bool
 
 	cur     *cursor
@@ -255,6 +256,7 @@ func Open(cfg Config) (*Disk, error) {
 		spaceCh: make(chan struct{}), syncCh: make(chan struct{}),
 		dataCh: make(chan struct{}, 1), syncReq: make(chan struct{}, 1),
 		out: make(chan *flowgo.Batch, 2), stop: make(chan struct{}), quit: make(chan struct{}),
+		fastWait: fastWait,
 	}
 	if err := d.openDir(); err != nil {
 		return nil, err
@@ -541,7 +543,7 @@ func (d *Disk) admitFast(ctx context.Context) bool {
 		ch := d.fastRoom
 		d.mu.Unlock()
 		if timer == nil {
-			timer = time.NewTimer(fastWait)
+			timer = time.NewTimer(d.fastWait)
 			defer timer.Stop()
 		}
 		select {
