@@ -587,11 +587,43 @@ func (d *Disk) Confirm(pos flowgo.QueuePos) {
 
 	d.mu.Lock()
 	d.records -= records
-	var gone []segInfo
+	removing := false
 	for len(d.segs) > 1 && d.segs[0].id < pos.Segment {
-		gone = append(gone, d.segs[0])
+		d.gone = append(d.gone, d.segs[0])
 		d.segs = d.segs[1:]
+		removing = true
 	}
+	d.mu.Unlock()
+	if removing {
+		select {
+		case d.removeCh <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// removeLoop deletes the segments Confirm gave up (or keeps them aside when
+// damaged), off the output stage's path: unlinking a segment whose pages
+// were synced takes tens of milliseconds, which the output waited for.
+// Their room counts as taken until they are gone.
+func (d *Disk) removeLoop() {
+	for {
+		select {
+		case <-d.removeCh:
+			d.removeGone()
+		case <-d.quit:
+			d.removeGone()
+			return
+		}
+	}
+}
+
+// removeGone deletes the segments confirmed so far, and gives their room
+// back.
+func (d *Disk) removeGone() {
+	d.mu.Lock()
+	gone := d.gone
+	d.gone = nil
 	d.mu.Unlock()
 	if len(gone) == 0 {
 		return

@@ -180,9 +180,11 @@ type Disk struct {
 	active       *os.File
 	activeID     uint64
 	activeSize   int64
-	activeRecs   int64  // records in the active segment
-	finishedRecs int64  // records of the segment before it, for its summary
-	written      uint64 // bytes appended since start: the log sequence number
+	activeRecs   int64      // records in the active segment
+	finishedRecs int64      // records of the segment before it, for its summary
+	written      uint64     // bytes appended since start: the log sequence number
+	unsynced     []*os.File // finished segments the syncer has yet to sync (and close)
+	dirUnsynced  bool       // segments were made since the syncer last synced the directory
 	bufs         sync.Pool
 
 	mu        sync.Mutex
@@ -196,8 +198,10 @@ type Disk struct {
 	inClosed  bool // CloseInput: no more Puts
 	fullLog   time.Time
 
-	dataCh  chan struct{} // wakes the reader
-	syncReq chan struct{} // asks the syncer for an fsync (sync = "batch")
+	dataCh   chan struct{} // wakes the reader
+	gone     []segInfo     // confirmed segments for the remover to delete
+	removeCh chan struct{} // wakes the remover
+	syncReq  chan struct{} // asks the syncer for an fsync (sync = "batch")
 
 	// The fast path: while the reader keeps up (caughtUp), a batch just
 	// written is also handed to it in memory (fast, under mu), already
@@ -254,7 +258,7 @@ func Open(cfg Config) (*Disk, error) {
 	d := &Disk{
 		cfg: cfg, dir: cfg.Path, log: cfg.Log.With("queue", cfg.Path),
 		spaceCh: make(chan struct{}), syncCh: make(chan struct{}),
-		dataCh: make(chan struct{}, 1), syncReq: make(chan struct{}, 1),
+		dataCh: make(chan struct{}, 1), syncReq: make(chan struct{}, 1), removeCh: make(chan struct{}, 1),
 		out: make(chan *flowgo.Batch, 2), stop: make(chan struct{}), quit: make(chan struct{}),
 		fastWait: fastWait,
 	}
@@ -320,6 +324,10 @@ func (d *Disk) release() {
 	if d.active != nil {
 		d.active.Close()
 	}
+	for _, f := range d.unsynced {
+		f.Close()
+	}
+	d.unsynced = nil
 	if d.cur != nil {
 		d.cur.close()
 	}
@@ -406,14 +414,6 @@ func (d *Disk) createSegment(id uint64) error {
 		os.Remove(path)
 		return err
 	}
-	if d.cfg.Sync != SyncNone {
-		// The new name must survive a power loss with the data synced in it.
-		if err := d.dirF.Sync(); err != nil {
-			f.Close()
-			os.Remove(path)
-			return err
-		}
-	}
 	old := d.active
 	d.finishedRecs = d.activeRecs
 	d.active, d.activeID, d.activeSize, d.activeRecs = f, id, segmentHeader, 0
@@ -423,7 +423,16 @@ func (d *Disk) createSegment(id uint64) error {
 	d.diskBytes += segmentHeader
 	d.published = segmentHeader
 	d.mu.Unlock()
-	if old != nil {
+	if d.cfg.Sync != SyncNone {
+		// The syncer syncs the segment finished and the directory (the
+		// new name must survive a power loss with the data synced in
+		// it) before it counts anything after them as synced; the
+		// appends go on meanwhile.
+		if old != nil {
+			d.unsynced = append(d.unsynced, old)
+		}
+		d.dirUnsynced = true
+	} else if old != nil {
 		old.Close()
 	}
 	d.wake()
@@ -450,10 +459,14 @@ func (d *Disk) Start() {
 		defer d.wg.Done()
 		d.syncLoop()
 	}()
-	d.wg.Add(1)
+	d.wg.Add(2)
 	go func() {
 		defer d.wg.Done()
 		d.countBacklog(from)
+	}()
+	go func() {
+		defer d.wg.Done()
+		d.removeLoop()
 	}()
 }
 
@@ -550,6 +563,7 @@ func (d *Disk) admitFast(ctx context.Context) bool {
 		case <-ch:
 		case <-timer.C:
 			d.caughtUp.Store(false) // the reader stalls: write only
+			d.log.Debug("disk queue: the reader took nothing for a while: batches go to disk only until it catches up", "waited", d.fastWait)
 			return false
 		case <-ctx.Done():
 			return false
@@ -697,20 +711,18 @@ func (d *Disk) tryAppend(buf []byte, b *flowgo.Batch, admitted bool) (lsn uint64
 	return d.written, taken, nil
 }
 
-// rotateLocked syncs the active segment (unless sync = "none") and starts
-// the next one. Called with writeMu held.
+// rotateLocked starts the next segment; the syncer syncs the one finished
+// (unless sync = "none"), off the appends' path: an fsync of a whole
+// segment takes tens of milliseconds, which every Put waited for when the
+// rotation made it. Called with writeMu held.
 func (d *Disk) rotateLocked() error {
-	if d.cfg.Sync != SyncNone {
-		start := time.Now()
-		if err := d.active.Sync(); err != nil {
-			return err
-		}
-		d.syncedTo(d.written, time.Since(start))
-	}
 	if err := d.createSegment(d.activeID + 1); err != nil {
 		return err
 	}
 	d.summarizeFinished()
+	if d.cfg.Sync == SyncBatch {
+		d.askSync()
+	}
 	return nil
 }
 
@@ -745,11 +757,16 @@ func (d *Disk) syncedTo(lsn uint64, took time.Duration) {
 	d.mu.Unlock()
 }
 
-func (d *Disk) waitSynced(ctx context.Context, lsn uint64) error {
+// askSync asks the syncer for a sync now.
+func (d *Disk) askSync() {
 	select {
 	case d.syncReq <- struct{}{}:
 	default:
 	}
+}
+
+func (d *Disk) waitSynced(ctx context.Context, lsn uint64) error {
+	d.askSync()
 	d.mu.Lock()
 	for d.synced < lsn {
 		ch := d.syncCh
@@ -780,13 +797,34 @@ func (d *Disk) syncLoop() {
 	}()
 	syncActive := func() {
 		d.writeMu.Lock()
-		id, lsn, active := d.activeID, d.written, d.active
+		id, lsn := d.activeID, d.written
+		finished, dir := d.unsynced, d.dirUnsynced
+		d.unsynced, d.dirUnsynced = nil, false
 		d.writeMu.Unlock()
 		d.mu.Lock()
 		done := d.synced >= lsn
 		d.mu.Unlock()
-		if done {
+		if done && len(finished) == 0 && !dir {
 			return
+		}
+		start := time.Now()
+		// The segments finished since the last sync, oldest first, and
+		// the directory that names the segments made since: everything
+		// before the active segment's bytes.
+		for i, sf := range finished {
+			if err := sf.Sync(); err != nil {
+				d.log.Error("disk queue: fsync failed", "segment", sf.Name(), "error", err)
+				d.requeueUnsynced(finished[i:], dir)
+				return
+			}
+			sf.Close()
+		}
+		if dir {
+			if err := d.dirF.Sync(); err != nil {
+				d.log.Error("disk queue: fsync of the directory failed", "path", d.dir, "error", err)
+				d.requeueUnsynced(nil, true)
+				return
+			}
 		}
 		if fid != id || f == nil {
 			if f != nil {
@@ -795,13 +833,12 @@ func (d *Disk) syncLoop() {
 			}
 			nf, err := os.Open(filepath.Join(d.dir, segmentName(id)))
 			if err != nil {
-				// Rotated away meanwhile: the rotation synced it.
-				_ = active
+				// Finished and confirmed meanwhile: nothing of it is
+				// left to sync.
 				return
 			}
 			f, fid = nf, id
 		}
-		start := time.Now()
 		if err := f.Sync(); err != nil {
 			d.log.Error("disk queue: fsync failed", "segment", f.Name(), "error", err)
 			return
@@ -826,6 +863,15 @@ func (d *Disk) syncLoop() {
 			d.cur.syncPosition(d.log)
 		}
 	}
+}
+
+// requeueUnsynced gives back to the next sync the finished segments and
+// the directory a failed one did not sync.
+func (d *Disk) requeueUnsynced(files []*os.File, dir bool) {
+	d.writeMu.Lock()
+	d.unsynced = append(files[:len(files):len(files)], d.unsynced...)
+	d.dirUnsynced = d.dirUnsynced || dir
+	d.writeMu.Unlock()
 }
 
 // CloseInput ends the input side: Puts fail from now on, and the reader
@@ -862,9 +908,17 @@ func (d *Disk) Close() error {
 	}
 	d.fast = nil
 	d.mu.Unlock()
+	d.removeGone() // what the remover had no time for
 	var err error
 	if d.cfg.Sync != SyncNone {
-		err = d.active.Sync()
+		// What the syncer did not sync (it was not started, or failed).
+		for _, f := range d.unsynced {
+			err = errors.Join(err, f.Sync())
+		}
+		if d.dirUnsynced {
+			err = errors.Join(err, d.dirF.Sync())
+		}
+		err = errors.Join(err, d.active.Sync())
 	}
 	// The next start begins a new segment: this one is finished.
 	if serr := writeSummary(d.dir, d.activeID, d.activeSize, d.activeRecs); serr != nil {
