@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -244,5 +246,78 @@ func TestDiskConcurrentPutsWithAStallingReader(t *testing.T) {
 		if seen.next[a] != total {
 			t.Errorf("appender %d: %d records; want %d", a, seen.next[a], total)
 		}
+	}
+}
+
+// With sync = "batch", a Put that returns has its batch synced, and with
+// it every segment finished before (the syncer syncs those after the
+// rotation, off the appends' path) and the directory naming the new ones.
+func TestDiskSyncBatchCoversFinishedSegments(t *testing.T) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	syncedAt := map[string]int{} // file → how many Puts had returned when it was last synced
+	puts := 0
+	fsync = func(f *os.File) error {
+		mu.Lock()
+		syncedAt[filepath.Base(f.Name())] = puts
+		mu.Unlock()
+		return f.Sync()
+	}
+	t.Cleanup(func() { fsync = (*os.File).Sync })
+	cfg := testConfig(t, dir)
+	cfg.Sync = SyncBatch
+	cfg.SyncInterval = time.Hour // only the Puts ask for syncs
+	d, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	d.Start()
+	go func() {
+		for b := range d.Batches() {
+			flowgo.PutBatch(b) // not confirmed: every segment stays
+		}
+	}()
+	// Put p's batch, every segment finished before it returned, and the
+	// directory once the active segment was made, must be synced after
+	// Put p began.
+	finishedAt := map[uint64]int{}
+	madeAt := map[uint64]int{}
+	prev := uint64(0)
+	for i := 0; i < 20000; i += 100 {
+		if err := d.Put(context.Background(), appenderBatch(0, i, 100)); err != nil {
+			t.Fatal(err)
+		}
+		d.writeMu.Lock()
+		active := d.activeID
+		d.writeMu.Unlock()
+		mu.Lock()
+		if active != prev {
+			for id := max(prev, 1); id < active; id++ {
+				finishedAt[id] = puts
+			}
+			madeAt[active] = puts
+			prev = active
+		}
+		var bad string
+		for id, p := range finishedAt {
+			if at, ok := syncedAt[segmentName(id)]; !ok || at < p {
+				bad = fmt.Sprintf("segment %d, finished by Put %d, last synced at Put %d (%v)", id, p, at, ok)
+			}
+		}
+		if at, ok := syncedAt[filepath.Base(dir)]; !ok || at < madeAt[active] {
+			bad = fmt.Sprintf("the directory last synced at Put %d (%v), before segment %d was made (Put %d)", at, ok, active, madeAt[active])
+		}
+		if at := syncedAt[segmentName(active)]; at < puts {
+			bad = fmt.Sprintf("the active segment last synced at Put %d", at)
+		}
+		puts++
+		mu.Unlock()
+		if bad != "" {
+			t.Fatalf("after Put %d: %s", puts-1, bad)
+		}
+	}
+	if len(madeAt) < 4 {
+		t.Fatalf("%d segments; want a few (they are %d bytes)", len(madeAt), cfg.SegmentBytes)
 	}
 }

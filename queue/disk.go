@@ -757,6 +757,9 @@ func (d *Disk) syncedTo(lsn uint64, took time.Duration) {
 	d.mu.Unlock()
 }
 
+// fsync syncs a segment or the directory; tests watch it.
+var fsync = (*os.File).Sync
+
 // askSync asks the syncer for a sync now.
 func (d *Disk) askSync() {
 	select {
@@ -812,7 +815,7 @@ func (d *Disk) syncLoop() {
 		// the directory that names the segments made since: everything
 		// before the active segment's bytes.
 		for i, sf := range finished {
-			if err := sf.Sync(); err != nil {
+			if err := fsync(sf); err != nil {
 				d.log.Error("disk queue: fsync failed", "segment", sf.Name(), "error", err)
 				d.requeueUnsynced(finished[i:], dir)
 				return
@@ -820,7 +823,7 @@ func (d *Disk) syncLoop() {
 			sf.Close()
 		}
 		if dir {
-			if err := d.dirF.Sync(); err != nil {
+			if err := fsync(d.dirF); err != nil {
 				d.log.Error("disk queue: fsync of the directory failed", "path", d.dir, "error", err)
 				d.requeueUnsynced(nil, true)
 				return
@@ -839,7 +842,7 @@ func (d *Disk) syncLoop() {
 			}
 			f, fid = nf, id
 		}
-		if err := f.Sync(); err != nil {
+		if err := fsync(f); err != nil {
 			d.log.Error("disk queue: fsync failed", "segment", f.Name(), "error", err)
 			return
 		}
@@ -913,12 +916,12 @@ func (d *Disk) Close() error {
 	if d.cfg.Sync != SyncNone {
 		// What the syncer did not sync (it was not started, or failed).
 		for _, f := range d.unsynced {
-			err = errors.Join(err, f.Sync())
+			err = errors.Join(err, fsync(f))
 		}
 		if d.dirUnsynced {
-			err = errors.Join(err, d.dirF.Sync())
+			err = errors.Join(err, fsync(d.dirF))
 		}
-		err = errors.Join(err, d.active.Sync())
+		err = errors.Join(err, fsync(d.active))
 	}
 	// The next start begins a new segment: this one is finished.
 	if serr := writeSummary(d.dir, d.activeID, d.activeSize, d.activeRecs); serr != nil {
