@@ -229,15 +229,7 @@ func (c *cursor) takeFast() *flowgo.Batch {
 		return nil
 	}
 	f := d.fast[0]
-	at := f.seg == c.readPos.Segment && (f.start == c.readPos.Offset || c.readPos.Offset == 0 && f.start == segmentHeader)
-	if !at && f.seg > c.readPos.Segment && f.start == segmentHeader {
-		// The reader is at the end of a finished segment, and f opens
-		// the one after it.
-		i := sort.Search(len(d.segs), func(i int) bool { return d.segs[i].id >= c.readPos.Segment })
-		at = i+1 < len(d.segs) && d.segs[i].id == c.readPos.Segment && d.segs[i+1].id == f.seg &&
-			c.readPos.Offset >= d.segs[i].size
-	}
-	if !at {
+	if !c.atLocked(f) {
 		d.mu.Unlock()
 		return nil
 	}
@@ -259,6 +251,31 @@ func (c *cursor) takeFast() *flowgo.Batch {
 	c.inflight = append(c.inflight, inflightBatch{end: c.readPos, records: f.records, enqueued: f.enqueued})
 	c.fmu.Unlock()
 	return b
+}
+
+// atLocked reports whether f is the next batch at the read position.
+// Called with d.mu held.
+func (c *cursor) atLocked(f fastBatch) bool {
+	d := c.d
+	if f.seg == c.readPos.Segment && (f.start == c.readPos.Offset || c.readPos.Offset == 0 && f.start == segmentHeader) {
+		return true
+	}
+	if f.seg > c.readPos.Segment && f.start == segmentHeader {
+		// The reader is at the end of a finished segment, and f opens
+		// the one after it.
+		i := sort.Search(len(d.segs), func(i int) bool { return d.segs[i].id >= c.readPos.Segment })
+		return i+1 < len(d.segs) && d.segs[i].id == c.readPos.Segment && d.segs[i+1].id == f.seg &&
+			c.readPos.Offset >= d.segs[i].size
+	}
+	return false
+}
+
+// fastAtReadPos reports whether the fast path holds the batch at the read
+// position.
+func (c *cursor) fastAtReadPos() bool {
+	c.d.mu.Lock()
+	defer c.d.mu.Unlock()
+	return len(c.d.fast) > 0 && c.atLocked(c.d.fast[0])
 }
 
 // dropFast recycles the fast path's entries that the read position has
@@ -301,6 +318,12 @@ func (c *cursor) fill(b *flowgo.Batch) int {
 			if !c.open() {
 				return fillDone
 			}
+		}
+		if !progressed && c.fastAtReadPos() {
+			// Written since the reader last looked (perhaps in the next
+			// segment), and on the fast path: reading it from disk would
+			// take the reader off that path.
+			return fillFast
 		}
 		fr, dmg, err := c.sr.next()
 		if dmg.bytes > 0 {
