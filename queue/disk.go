@@ -183,7 +183,7 @@ type Disk struct {
 	activeRecs   int64      // records in the active segment
 	finishedRecs int64      // records of the segment before it, for its summary
 	written      uint64     // bytes appended since start: the log sequence number
-	unsynced     []*os.File // finished segments the syncer has yet to sync (and close)
+	unsynced     []finished // finished segments the syncer has yet to sync (and close)
 	dirUnsynced  bool       // segments were made since the syncer last synced the directory
 	bufs         sync.Pool
 
@@ -324,8 +324,8 @@ func (d *Disk) release() {
 	if d.active != nil {
 		d.active.Close()
 	}
-	for _, f := range d.unsynced {
-		f.Close()
+	for _, u := range d.unsynced {
+		u.f.Close()
 	}
 	d.unsynced = nil
 	if d.cur != nil {
@@ -416,6 +416,7 @@ func (d *Disk) createSegment(id uint64) error {
 	}
 	old := d.active
 	d.finishedRecs = d.activeRecs
+	oldID := d.activeID
 	d.active, d.activeID, d.activeSize, d.activeRecs = f, id, segmentHeader, 0
 	d.mu.Lock()
 	// The segment before keeps its size as written: final from now on.
@@ -429,7 +430,7 @@ func (d *Disk) createSegment(id uint64) error {
 		// it) before it counts anything after them as synced; the
 		// appends go on meanwhile.
 		if old != nil {
-			d.unsynced = append(d.unsynced, old)
+			d.unsynced = append(d.unsynced, finished{old, oldID})
 		}
 		d.dirUnsynced = true
 	} else if old != nil {
@@ -757,6 +758,12 @@ func (d *Disk) syncedTo(lsn uint64, took time.Duration) {
 	d.mu.Unlock()
 }
 
+// finished is a segment finished and not synced yet, with its file.
+type finished struct {
+	f  *os.File
+	id uint64
+}
+
 // fsync syncs a segment or the directory; tests watch it.
 var fsync = (*os.File).Sync
 
@@ -801,26 +808,36 @@ func (d *Disk) syncLoop() {
 	syncActive := func() {
 		d.writeMu.Lock()
 		id, lsn := d.activeID, d.written
-		finished, dir := d.unsynced, d.dirUnsynced
+		pending, dir := d.unsynced, d.dirUnsynced
 		d.unsynced, d.dirUnsynced = nil, false
 		d.writeMu.Unlock()
 		d.mu.Lock()
 		done := d.synced >= lsn
 		d.mu.Unlock()
-		if done && len(finished) == 0 && !dir {
+		if done && len(pending) == 0 && !dir {
 			return
 		}
 		start := time.Now()
 		// The segments finished since the last sync, oldest first, and
 		// the directory that names the segments made since: everything
 		// before the active segment's bytes.
-		for i, sf := range finished {
-			if err := fsync(sf); err != nil {
-				d.log.Error("disk queue: fsync failed", "segment", sf.Name(), "error", err)
-				d.requeueUnsynced(finished[i:], dir)
+		for i, u := range pending {
+			d.mu.Lock()
+			confirmed := len(d.segs) == 0 || u.id < d.segs[0].id
+			d.mu.Unlock()
+			if confirmed {
+				// Delivered whole (and deleted, or about to be): what
+				// a power loss takes of it, nobody needs. Skipping the
+				// fsync spares the disk writing it at all.
+				u.f.Close()
+				continue
+			}
+			if err := fsync(u.f); err != nil {
+				d.log.Error("disk queue: fsync failed", "segment", u.f.Name(), "error", err)
+				d.requeueUnsynced(pending[i:], dir)
 				return
 			}
-			sf.Close()
+			u.f.Close()
 		}
 		if dir {
 			if err := fsync(d.dirF); err != nil {
@@ -836,8 +853,16 @@ func (d *Disk) syncLoop() {
 			}
 			nf, err := os.Open(filepath.Join(d.dir, segmentName(id)))
 			if err != nil {
-				// Finished and confirmed meanwhile: nothing of it is
-				// left to sync.
+				d.mu.Lock()
+				confirmed := len(d.segs) == 0 || id < d.segs[0].id
+				d.mu.Unlock()
+				if confirmed {
+					// Finished and delivered whole meanwhile: what was
+					// written up to lsn is synced or delivered.
+					d.syncedTo(lsn, time.Since(start))
+				} else {
+					d.log.Error("disk queue: cannot open the active segment to sync it", "error", err)
+				}
 				return
 			}
 			f, fid = nf, id
@@ -870,7 +895,7 @@ func (d *Disk) syncLoop() {
 
 // requeueUnsynced gives back to the next sync the finished segments and
 // the directory a failed one did not sync.
-func (d *Disk) requeueUnsynced(files []*os.File, dir bool) {
+func (d *Disk) requeueUnsynced(files []finished, dir bool) {
 	d.writeMu.Lock()
 	d.unsynced = append(files[:len(files):len(files)], d.unsynced...)
 	d.dirUnsynced = d.dirUnsynced || dir
@@ -915,8 +940,8 @@ func (d *Disk) Close() error {
 	var err error
 	if d.cfg.Sync != SyncNone {
 		// What the syncer did not sync (it was not started, or failed).
-		for _, f := range d.unsynced {
-			err = errors.Join(err, fsync(f))
+		for _, u := range d.unsynced {
+			err = errors.Join(err, fsync(u.f))
 		}
 		if d.dirUnsynced {
 			err = errors.Join(err, fsync(d.dirF))
