@@ -745,10 +745,13 @@ func (d *Disk) wake() {
 	}
 }
 
-// syncedTo records that everything up to lsn is on stable storage.
+// syncedTo records that everything up to lsn is on stable storage (or
+// delivered), after an fsync that took took; a negative took: no fsync.
 func (d *Disk) syncedTo(lsn uint64, took time.Duration) {
-	d.Stats.Syncs.Add(1)
-	d.Stats.SyncSeconds.Observe(took)
+	if took >= 0 {
+		d.Stats.Syncs.Add(1)
+		d.Stats.SyncSeconds.Observe(took)
+	}
 	d.mu.Lock()
 	if lsn > d.synced {
 		d.synced = lsn
@@ -859,7 +862,7 @@ func (d *Disk) syncLoop() {
 				if confirmed {
 					// Finished and delivered whole meanwhile: what was
 					// written up to lsn is synced or delivered.
-					d.syncedTo(lsn, time.Since(start))
+					d.syncedTo(lsn, -1)
 				} else {
 					d.log.Error("disk queue: cannot open the active segment to sync it", "error", err)
 				}
