@@ -102,10 +102,9 @@ func (a *Arena) Reset() { a.reset() }
 // chunk: only then do the pointers left in its params and elements (and in
 // the records of the batch) need zeroing, so that the garbage collector can
 // free that chunk. Otherwise they point into chunks the arena keeps anyway,
-// and zeroing them, about 400 KB per batch of 1,024 records with four params
-// each, cost 2% of a TCP input's CPU for nothing (runtime.memclrNoHeapPointers
-// under Arena.Reset and Batch.Reset in `perf record -a -g` of a bench/net.sh
-// TCP run): whatever hands them out again overwrites them.
+// and zeroing them (hundreds of KB per batch of records with params) would
+// cost CPU on every batch for nothing: whatever hands them out again
+// overwrites them.
 func (a *Arena) reset() (released bool) {
 	released = a.bytes.oversized(arenaByteChunk) || a.params.oversized(arenaParamChunk) || a.elems.oversized(arenaElemChunk)
 	a.bytes.reset(arenaByteChunk, false)

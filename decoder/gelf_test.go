@@ -95,6 +95,31 @@ func gelfDecode(dec decoder.Decoder, in string) (flowgo.Record, error) {
 	return r, err
 }
 
+// decodeErrorCase is a frame a decoder must reject, and the whole text
+// of the error it must give.
+type decodeErrorCase struct {
+	name string
+	in   string
+	want string
+}
+
+// checkDecodeErrors runs each case against dec, in parallel subtests.
+func checkDecodeErrors(t *testing.T, dec decoder.Decoder, tests []decodeErrorCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := gelfDecode(dec, tt.in)
+			if err == nil {
+				t.Fatalf("Decode(%q) = nil; want %s", tt.in, tt.want)
+			}
+			if err.Error() != tt.want {
+				t.Errorf("Decode(%q) = %s; want %s", tt.in, err, tt.want)
+			}
+		})
+	}
+}
+
 // gelfRec builds an expected record: Facility and Severity unset unless set.
 func gelfRec(host string, t time.Time, f func(r *flowgo.Record)) flowgo.Record {
 	r := flowgo.Record{Hostname: host, Time: t, Facility: flowgo.Unset, Severity: flowgo.Unset}
@@ -223,11 +248,7 @@ func TestGELFDecode(t *testing.T) {
 
 func TestGELFDecodeErrors(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		in   string
-		want string // the whole error text
-	}{
+	checkDecodeErrors(t, decoder.GELFWithNow(gelfNow), []decodeErrorCase{
 		{"an array is not a GELF message", `[1]`, `gelf: a GELF message must be a JSON object, found '[' [col 1]`},
 		{"a string is not a GELF message", ` "x"`, `gelf: a GELF message must be a JSON object, found '"' [col 2]`},
 		{"white space only is empty", " \n", `gelf: empty frame`},
@@ -280,20 +301,7 @@ func TestGELFDecodeErrors(t *testing.T) {
 		{"a misspelt literal is rejected", `{"host":"h","_a":tru}`, `gelf: invalid literal (want true) [col 18]`},
 		{"a number out of float64 range is rejected", `{"host":"h","_a":1e400}`, `gelf: number "1e400" out of range [col 18]`},
 		{"a huge integer is rejected", `{"host":"h","_a":1` + strings.Repeat("0", 400) + `}`, `gelf: number "1000000000000000000000000000000000000000000000000000000000000000"... out of range [col 18]`},
-	}
-	dec := decoder.GELFWithNow(gelfNow)
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := gelfDecode(dec, tt.in)
-			if err == nil {
-				t.Fatalf("Decode(%q) = nil; want %s", tt.in, tt.want)
-			}
-			if err.Error() != tt.want {
-				t.Errorf("Decode(%q) = %s; want %s", tt.in, err, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func TestGELFRegistered(t *testing.T) {

@@ -414,14 +414,14 @@ func ltsvFraction(s string, i int) (nsec, next int, ok bool) {
 
 // ltsvDate builds a UTC time from checked-later fields, or fails if a field
 // is out of its range (time.Date would silently normalise it).
-func ltsvDate(year, month, day, hour, min, sec, nsec, offset int) (time.Time, bool) {
-	if year < 0 || month < 1 || month > 12 || day < 1 || hour > 23 || min > 59 || sec > 59 {
+func ltsvDate(year, month, day, hour, minute, sec, nsec, offset int) (time.Time, bool) {
+	if year < 0 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || sec > 59 {
 		return time.Time{}, false
 	}
-	if day > time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day() {
+	if day > daysIn(year, month) {
 		return time.Time{}, false
 	}
-	t := time.Date(year, time.Month(month), day, hour, min, sec, nsec, time.UTC)
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
 	return t.Add(-time.Duration(offset) * time.Second), true
 }
 
@@ -435,8 +435,8 @@ func ltsvRFC3339(s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	year, month, day := ltsvNum(s, 0, 4), ltsvNum(s, 5, 2), ltsvNum(s, 8, 2)
-	hour, min, sec := ltsvNum(s, 11, 2), ltsvNum(s, 14, 2), ltsvNum(s, 17, 2)
-	if year < 0 || month < 0 || day < 0 || hour < 0 || min < 0 || sec < 0 {
+	hour, minute, sec := ltsvNum(s, 11, 2), ltsvNum(s, 14, 2), ltsvNum(s, 17, 2)
+	if year < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || sec < 0 {
 		return time.Time{}, false
 	}
 	nsec, i, ok := ltsvFraction(s, 19)
@@ -463,7 +463,7 @@ func ltsvRFC3339(s string) (time.Time, bool) {
 	if i != len(s) {
 		return time.Time{}, false
 	}
-	return ltsvDate(year, month, day, hour, min, sec, nsec, offset)
+	return ltsvDate(year, month, day, hour, minute, sec, nsec, offset)
 }
 
 var ltsvMonths = [12]string{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"}
@@ -490,8 +490,8 @@ func ltsvApache(s string) (time.Time, bool) {
 	if month == 0 || year < 0 || s[i+4] != ':' || s[i+7] != ':' || s[i+10] != ':' {
 		return time.Time{}, false
 	}
-	hour, min, sec := ltsvNum(s, i+5, 2), ltsvNum(s, i+8, 2), ltsvNum(s, i+11, 2)
-	if hour < 0 || min < 0 || sec < 0 {
+	hour, minute, sec := ltsvNum(s, i+5, 2), ltsvNum(s, i+8, 2), ltsvNum(s, i+11, 2)
+	if hour < 0 || minute < 0 || sec < 0 {
 		return time.Time{}, false
 	}
 	nsec, i, ok := ltsvFraction(s, i+13)
@@ -506,5 +506,5 @@ func ltsvApache(s string) (time.Time, bool) {
 	if s[i+1] == '-' {
 		offset = -offset
 	}
-	return ltsvDate(year, month, day, hour, min, sec, nsec, offset)
+	return ltsvDate(year, month, day, hour, minute, sec, nsec, offset)
 }

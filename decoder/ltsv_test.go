@@ -180,11 +180,8 @@ func TestLTSVSchema(t *testing.T) {
 
 func TestLTSVDecodeErrors(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		in   string
-		want string
-	}{
+	dec, _ := ltsvNew(t, "")
+	checkDecodeErrors(t, dec, []decodeErrorCase{
 		{"white space only is empty", " \t \r\n", "ltsv: empty frame"},
 		{"time is required", "host:h\tk:v", "ltsv: missing time"},
 		{"host is required", "time:0\tk:v", "ltsv: missing host"},
@@ -205,29 +202,13 @@ func TestLTSVDecodeErrors(t *testing.T) {
 		{"a level name is rejected", "time:0\thost:h\tlevel:info", `ltsv: level "info" is not an integer from 0 to 7 [col 21]`},
 		{"an empty level is rejected", "time:0\thost:h\tlevel:", `ltsv: level "" is not an integer from 0 to 7 [col 21]`},
 		{"invalid UTF-8 is rejected", "time:0\thost:h\xff", "ltsv: invalid UTF-8 [col 14]"},
-	}
-	dec, _ := ltsvNew(t, "")
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := gelfDecode(dec, tt.in)
-			if err == nil {
-				t.Fatalf("Decode(%q) = nil; want %s", tt.in, tt.want)
-			}
-			if err.Error() != tt.want {
-				t.Errorf("Decode(%q) = %s; want %s", tt.in, err, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func TestLTSVSchemaErrors(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		in   string
-		want string
-	}{
+	dec, _ := ltsvNew(t, ltsvSchemaTOML)
+	checkDecodeErrors(t, dec, []decodeErrorCase{
 		{"a u64 field with a letter is rejected", "time:0\thost:h\tstatus:20x", `ltsv: status: "20x" is not a u64 (a decimal integer) [col 22]`},
 		{"a negative u64 is rejected", "time:0\thost:h\tstatus:-1", `ltsv: status: "-1" is not a u64 (a decimal integer) [col 22]`},
 		{"a u64 past 2^64 is rejected", "time:0\thost:h\tstatus:18446744073709551616", `ltsv: status: "18446744073709551616" is not a u64 (out of range) [col 22]`},
@@ -238,20 +219,7 @@ func TestLTSVSchemaErrors(t *testing.T) {
 		{"a bool must be true or false", "time:0\thost:h\tcached:yes", `ltsv: cached: "yes" is not a bool (true or false) [col 22]`},
 		{"an empty typed value is rejected", "time:0\thost:h\tsize:", `ltsv: size: "" is not a u64 (a decimal integer) [col 20]`},
 		{"a field that collides with a suffixed name is rejected", "time:0\thost:h\tstatus:1\tstatus_u64:2", `ltsv: duplicate label "status_u64" [col 24]`},
-	}
-	dec, _ := ltsvNew(t, ltsvSchemaTOML)
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := gelfDecode(dec, tt.in)
-			if err == nil {
-				t.Fatalf("Decode(%q) = nil; want %s", tt.in, tt.want)
-			}
-			if err.Error() != tt.want {
-				t.Errorf("Decode(%q) = %s; want %s", tt.in, err, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func TestLTSVConfig(t *testing.T) {

@@ -428,10 +428,10 @@ func rfc5424Space(b []byte, i int, after string) *Error {
 	return Errorf(rfc5424Format, i+1, "want ' ' after the %s, not %s", after, rfc5424Quote(b[i]))
 }
 
-// rfc5424Field parses a header field: NILVALUE or 1 to max PRINTUSASCII
+// rfc5424Field parses a header field: NILVALUE or 1 to limit PRINTUSASCII
 // characters, then SP. It returns the value ("" for NILVALUE) and the index
 // after the SP.
-func rfc5424Field(b []byte, i, max int, what string) (string, int, *Error) {
+func rfc5424Field(b []byte, i, limit int, what string) (string, int, *Error) {
 	j := i
 	for j < len(b) && rfc5424Print[b[j]] {
 		j++
@@ -441,9 +441,9 @@ func rfc5424Field(b []byte, i, max int, what string) (string, int, *Error) {
 	}
 	switch {
 	case j == i:
-		return "", 0, Errorf(rfc5424Format, j+1, "empty %s: want 1-%d characters or '-'", what, max)
-	case j-i > max:
-		return "", 0, Errorf(rfc5424Format, i+max+1, "%s longer than %d characters", what, max)
+		return "", 0, Errorf(rfc5424Format, j+1, "empty %s: want 1-%d characters or '-'", what, limit)
+	case j-i > limit:
+		return "", 0, Errorf(rfc5424Format, i+limit+1, "%s longer than %d characters", what, limit)
 	}
 	if e := rfc5424Space(b, j, what); e != nil {
 		return "", 0, e

@@ -142,8 +142,8 @@ func TestUnitDirectives(t *testing.T) {
 
 	t.Run("systemd waits longer than flowgo's default shutdown timeout before SIGKILL", func(t *testing.T) {
 		got := seconds(t, u.one(t, "Service", "TimeoutStopSec"))
-		if min := pipeline.DefaultShutdownTimeout + 10*time.Second; got < min {
-			t.Errorf("TimeoutStopSec: got %v; want at least %v (shutdown_timeout %v and 10s to exit)", got, min, pipeline.DefaultShutdownTimeout)
+		if least := pipeline.DefaultShutdownTimeout + 10*time.Second; got < least {
+			t.Errorf("TimeoutStopSec: got %v; want at least %v (shutdown_timeout %v and 10s to exit)", got, least, pipeline.DefaultShutdownTimeout)
 		}
 	})
 	t.Run("the file limit fits a tcp and a tls input at their connection limits", func(t *testing.T) {
@@ -151,8 +151,8 @@ func TestUnitDirectives(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if min := 2*input.DefaultMaxConnections + 1024; got < min {
-			t.Errorf("LimitNOFILE: got %d; want at least %d", got, min)
+		if least := 2*input.DefaultMaxConnections + 1024; got < least {
+			t.Errorf("LimitNOFILE: got %d; want at least %d", got, least)
 		}
 	})
 	t.Run("ExecStartPre checks the config that ExecStart runs", func(t *testing.T) {

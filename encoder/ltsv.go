@@ -180,13 +180,7 @@ func appendLTSV(dst []byte, s string, m *ltsvMap) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, "\ufffd"...)
-			start = i + 1
-		}
-		i += size
+		dst, start, i = appendNonASCII(dst, s, start, i)
 	}
 	return append(dst, s[start:]...)
 }

@@ -78,7 +78,7 @@ func (e *RFC3164) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 	}
 	t = t.UTC()
 	_, month, day := t.Date()
-	hour, min, sec := t.Clock()
+	hour, minute, sec := t.Clock()
 	dst = append(dst, months[3*(month-1):3*month]...)
 	dst = append(dst, ' ')
 	if day < 10 {
@@ -89,7 +89,7 @@ func (e *RFC3164) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 	dst = append(dst, ' ')
 	dst = append2(dst, hour)
 	dst = append(dst, ':')
-	dst = append2(dst, min)
+	dst = append2(dst, minute)
 	dst = append(dst, ':')
 	dst = append2(dst, sec)
 	dst = append(dst, ' ')

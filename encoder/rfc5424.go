@@ -91,12 +91,12 @@ func (e *RFC5424) Encode(dst []byte, r *flowgo.Record) ([]byte, error) {
 }
 
 // appendHeader appends a header field: "-" when empty, else s in printable
-// ASCII, cut to max bytes.
-func appendHeader(dst []byte, s string, max int) []byte {
+// ASCII, cut to limit bytes.
+func appendHeader(dst []byte, s string, limit int) []byte {
 	if s == "" {
 		return append(dst, '-')
 	}
-	return printASCII.append(dst, s, max)
+	return printASCII.append(dst, s, limit)
 }
 
 // appendSD appends the structured data of a record, and nothing when there

@@ -117,13 +117,7 @@ func TestRFC5424Allocs(t *testing.T) { testAllocs(t, newTestEncoder(t, "rfc5424"
 func FuzzEncodeRFC5424(f *testing.F) {
 	for _, c := range testCases {
 		r := c.r
-		var id, name, val string
-		if len(r.SD) > 0 {
-			id = r.SD[0].ID
-			if len(r.SD[0].Params) > 0 {
-				name, val = r.SD[0].Params[0].Name, r.SD[0].Params[0].Value.Str
-			}
-		}
+		id, name, val := firstSDParam(&r)
 		f.Add(r.Hostname, r.AppName, r.ProcID, r.MsgID, r.Msg, id, name, val, r.Facility, r.Severity, r.Time.Unix())
 	}
 	e := newTestEncoder(f, "rfc5424", "")

@@ -254,18 +254,24 @@ func TestEncodedOutputDecodes(t *testing.T) {
 	}
 }
 
+// firstSDParam returns the first SD-ID of r, and the name and string value
+// of its first param ("" for what r lacks): the fuzz targets' seeds.
+func firstSDParam(r *flowgo.Record) (id, name, val string) {
+	if len(r.SD) > 0 {
+		id = r.SD[0].ID
+		if len(r.SD[0].Params) > 0 {
+			name, val = r.SD[0].Params[0].Name, r.SD[0].Params[0].Value.Str
+		}
+	}
+	return id, name, val
+}
+
 // FuzzEncodedOutputDecodes builds records from fuzzed strings and checks
 // that the output of every encoder parses again with its format's decoder.
 func FuzzEncodedOutputDecodes(f *testing.F) {
 	for _, c := range testCases {
 		r := c.r
-		var id, name, val string
-		if len(r.SD) > 0 {
-			id = r.SD[0].ID
-			if len(r.SD[0].Params) > 0 {
-				name, val = r.SD[0].Params[0].Name, r.SD[0].Params[0].Value.Str
-			}
-		}
+		id, name, val := firstSDParam(&r)
 		f.Add(r.Hostname, r.AppName, r.ProcID, r.MsgID, r.Msg, r.FullMsg, id, name, val, r.Facility, r.Severity, r.Time.Unix())
 	}
 	type pair struct {

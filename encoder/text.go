@@ -108,7 +108,7 @@ func appendRFC3339Micro(dst []byte, t time.Time) []byte {
 	if year < 0 || year > 9999 {
 		return append(dst, '-')
 	}
-	hour, min, sec := t.Clock()
+	hour, minute, sec := t.Clock()
 	dst = append2(dst, year/100)
 	dst = append2(dst, year%100)
 	dst = append(dst, '-')
@@ -118,7 +118,7 @@ func appendRFC3339Micro(dst []byte, t time.Time) []byte {
 	dst = append(dst, 'T')
 	dst = append2(dst, hour)
 	dst = append(dst, ':')
-	dst = append2(dst, min)
+	dst = append2(dst, minute)
 	dst = append(dst, ':')
 	dst = append2(dst, sec)
 	dst = appendMicroFrac(dst, int64(t.Nanosecond()/1000))
@@ -385,15 +385,24 @@ func appendUTF8(dst []byte, s string, escape *[utf8.RuneSelf]bool) []byte {
 			i++
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, "\ufffd"...)
-			start = i + 1
-		}
-		i += size
+		dst, start, i = appendNonASCII(dst, s, start, i)
 	}
 	return append(dst, s[start:]...)
+}
+
+// appendNonASCII steps over the non-ASCII character at s[i] for appendUTF8
+// and appendLTSV, which copy s in runs from start: a valid rune stays in
+// the run; a byte of invalid UTF-8 ends it, is written U+FFFD, and the next
+// run starts after it. It returns dst, the run's start, and the index of
+// the next character.
+func appendNonASCII(dst []byte, s string, start, i int) ([]byte, int, int) {
+	r, size := utf8.DecodeRuneInString(s[i:])
+	if r == utf8.RuneError && size == 1 {
+		dst = append(dst, s[start:i]...)
+		dst = append(dst, "\ufffd"...)
+		start = i + 1
+	}
+	return dst, start, i + size
 }
 
 // A nameSet is the set of ASCII bytes a format allows in a field name; a
@@ -416,19 +425,19 @@ func (set *nameSet) next(s string, i int) (byte, int) {
 	return '_', n
 }
 
-// append appends s sanitised, at most max bytes of it (max < 0: no limit).
-func (set *nameSet) append(dst []byte, s string, max int) []byte {
+// append appends s sanitised, at most limit bytes of it (limit < 0: no limit).
+func (set *nameSet) append(dst []byte, s string, limit int) []byte {
 	// Names are nearly always valid already: copy the valid prefix at once.
 	end := len(s)
-	if max >= 0 && end > max {
-		end = max
+	if limit >= 0 && end > limit {
+		end = limit
 	}
 	i := 0
 	for i < end && set[s[i]] {
 		i++
 	}
 	dst = append(dst, s[:i]...)
-	for n := i; i < len(s) && n != max; n++ {
+	for n := i; i < len(s) && n != limit; n++ {
 		c, w := set.next(s, i)
 		dst = append(dst, c)
 		i += w
@@ -449,14 +458,14 @@ func (set *nameSet) valid(s string) bool {
 // same reports whether a and b sanitise to the same name.
 func (set *nameSet) same(a, b string) bool { return set.sameN(a, b, -1) }
 
-// sameN reports whether a and b sanitised and cut to max bytes (max < 0:
+// sameN reports whether a and b sanitised and cut to limit bytes (limit < 0:
 // no limit) are the same name.
-func (set *nameSet) sameN(a, b string, max int) bool {
+func (set *nameSet) sameN(a, b string, limit int) bool {
 	if a == b {
 		return true
 	}
 	i, j, n := 0, 0, 0
-	for ; n != max && i < len(a) && j < len(b); n++ {
+	for ; n != limit && i < len(a) && j < len(b); n++ {
 		ca, wa := set.next(a, i)
 		cb, wb := set.next(b, j)
 		if ca != cb {
@@ -465,7 +474,7 @@ func (set *nameSet) sameN(a, b string, max int) bool {
 		i += wa
 		j += wb
 	}
-	return n == max || (i == len(a) && j == len(b))
+	return n == limit || (i == len(a) && j == len(b))
 }
 
 func newNameSet(extra string, ranges ...[2]byte) *nameSet {

@@ -75,8 +75,8 @@ func testPartialFrames(t *testing.T, mem *Buffers, s *testServer) {
 	if peak > budget {
 		t.Errorf("the budget reached %d bytes; limit %d", peak, budget)
 	}
-	if max := int64(budget + conns*baseBufferSize); read > max {
-		t.Errorf("%d bytes read; want at most the budget and each connection's own buffer, %d", read, max)
+	if most := int64(budget + conns*baseBufferSize); read > most {
+		t.Errorf("%d bytes read; want at most the budget and each connection's own buffer, %d", read, most)
 	}
 	if s.sink.records.Load() != 0 {
 		t.Fatalf("%d records from unfinished frames", s.sink.records.Load())
@@ -139,8 +139,8 @@ func TestRecordsWaitingForTheQueueStayWithinTheBudget(t *testing.T) {
 	if peak > budget+slack {
 		t.Errorf("the budget reached %d bytes; limit %d", peak, budget)
 	}
-	if max := int64((budget + slack) / (2*line + recordCharge)); decoded > max {
-		t.Errorf("%d frames decoded while the queue was blocked; the budget holds %d", decoded, max)
+	if most := int64((budget + slack) / (2*line + recordCharge)); decoded > most {
+		t.Errorf("%d frames decoded while the queue was blocked; the budget holds %d", decoded, most)
 	}
 
 	close(sink.block)

@@ -105,22 +105,10 @@ type Splitter struct {
 	// their batch there too.
 	BeforeWait func()
 
-	mem      *Buffers
-	hold     *bufHolder
-	own      []byte // the buffer the splitter has of its own, outside the budget
-	charged  int    // budget held: cap(buf) when buf is not own
-	frameCap int    // buffer size that holds any frame whole
-
-	buf        []byte
-	start, end int   // unconsumed bytes are buf[start:end]
-	scanned    int   // buf[start:scanned] holds no delimiter
-	base       int64 // stream offset of buf[0]
-	maxBuf     int
+	streamBuffer
 	skip       int  // bytes of an oversized counted frame still to discard
 	skipToEOL  bool // discarding the rest of an oversized delimited frame
 	lost       bool // the framing is lost (ErrFramingLost): nothing more is returned
-	err        error
-	emptyReads int
 	frames     int64
 	lines      int64 // LF count before the current frame (line framing)
 	frameLine  int64
@@ -132,93 +120,21 @@ type Splitter struct {
 // is set, else returned with a FrameError.
 func NewSplitter(r io.Reader, framing flowgo.Framing, maxSize int, truncate bool) *Splitter {
 	maxSize = max(maxSize, 1)
-	own := getBuffer(baseBufferSize)
 	frameCap := (maxSize + frameSlack + 4095) &^ 4095
 	return &Splitter{
 		r: r, framing: framing, max: maxSize, truncate: truncate,
-		own: own, buf: own, frameCap: frameCap,
-		maxBuf: max(256<<10, 2*maxSize+32, frameCap),
+		streamBuffer: newStreamBuffer(frameCap, max(256<<10, 2*maxSize+32, frameCap)),
 	}
 }
-
-// useBudget makes the splitter take what it needs beyond its own small
-// buffer from mem, as h; call it before the first Next.
-func (s *Splitter) useBudget(mem *Buffers, h *bufHolder) { s.mem, s.hold = mem, h }
 
 // Shrink gives the splitter's buffer back to its budget when what it holds
 // fits its own small buffer. Stream inputs call it before a read that will
 // wait (from BeforeRead), so that an idle connection holds no budget.
-func (s *Splitter) Shrink() {
-	if s.charged == 0 || s.end-s.start > len(s.own)/2 {
-		return
-	}
-	big, charged := s.buf, s.charged
-	s.moveTo(s.own)
-	s.charged = 0
-	putBuffer(big)
-	s.mem.release(s.hold, charged)
-}
+func (s *Splitter) Shrink() { s.shrink() }
 
 // Close gives the splitter's buffers back. The splitter must not be used
 // afterwards.
-func (s *Splitter) Close() {
-	if s.charged > 0 {
-		putBuffer(s.buf)
-		s.mem.release(s.hold, s.charged)
-		s.charged = 0
-	}
-	if s.own != nil {
-		putBuffer(s.own)
-	}
-	s.buf, s.own = nil, nil
-	s.start, s.end, s.scanned = 0, 0, 0
-}
-
-// moveTo makes nb the buffer, with the unconsumed bytes at its front.
-func (s *Splitter) moveTo(nb []byte) {
-	n := copy(nb, s.buf[s.start:s.end])
-	s.base += int64(s.start)
-	s.scanned -= s.start
-	s.start, s.end = 0, n
-	s.buf = nb
-}
-
-// nextSize is the buffer size after size: doubling from minBudgetBuffer,
-// with one stop at frameCap, up to maxBuf.
-func (s *Splitter) nextSize(size int) int {
-	n := max(2*size, minBudgetBuffer)
-	if size < s.frameCap {
-		n = min(n, s.frameCap)
-	}
-	return min(n, s.maxBuf)
-}
-
-// grow moves the unconsumed bytes to a larger buffer from the budget. When
-// must is set the frame being read does not fit the buffer, and grow waits
-// for the budget; otherwise (a fast reader) it grows only if the budget has
-// room now.
-func (s *Splitter) grow(must bool) {
-	size := s.nextSize(len(s.buf))
-	if size <= len(s.buf) {
-		return
-	}
-	if !s.mem.tryAcquire(s.hold, size, partialFrames) {
-		if !must {
-			return
-		}
-		if s.BeforeWait != nil {
-			s.BeforeWait()
-		}
-		s.mem.acquire(s.hold, size, partialFrames)
-	}
-	old, charged := s.buf, s.charged
-	s.moveTo(getBuffer(size))
-	s.charged = size
-	if charged > 0 {
-		putBuffer(old)
-		s.mem.release(s.hold, charged)
-	}
-}
+func (s *Splitter) Close() { s.close() }
 
 // Framing returns the framing in use; for auto, what the stream's first
 // frame decided ("auto" until then).
@@ -331,34 +247,15 @@ func (s *Splitter) offset(i int) int64 { return s.base + int64(i) }
 
 // fill reads more data, making room first.
 func (s *Splitter) fill() {
-	if s.start > 0 && (s.end == len(s.buf) || s.start == s.end) {
-		// Slide the unconsumed bytes to the front.
-		s.moveTo(s.buf)
-	}
-	if s.end == len(s.buf) {
-		// Full of a frame not finished yet: it needs room, up to one
-		// frame; past that the splitter has found the frame too long, and
-		// more is only for speed.
-		s.grow(len(s.buf) < s.frameCap)
-	}
+	s.makeRoom(s.BeforeWait)
 	if s.BeforeRead != nil {
 		s.BeforeRead()
 	}
-	n, err := s.r.Read(s.buf[s.end:])
-	s.end += n
-	if err != nil {
-		s.err = err
-	} else if n == 0 {
-		if s.emptyReads++; s.emptyReads >= 100 {
-			s.err = io.ErrNoProgress
-		}
-	} else {
-		s.emptyReads = 0
-	}
+	s.read(s.r)
 	// A reader that fills the whole buffer is fast: let the buffer grow so
 	// that each read, and so each batch, carries more frames.
 	if s.end == len(s.buf) && s.start == 0 {
-		s.grow(false)
+		s.grow(false, s.BeforeWait)
 	}
 }
 

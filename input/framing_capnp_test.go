@@ -18,9 +18,9 @@ import (
 
 // capnpFrames runs the capnp splitter over in, read through wrap, and
 // returns the frames and the error that ended the stream (nil for EOF).
-func capnpFrames(t *testing.T, in []byte, max int, wrap func(io.Reader) io.Reader) ([]frameResult, error) {
+func capnpFrames(t *testing.T, in []byte, limit int, wrap func(io.Reader) io.Reader) ([]frameResult, error) {
 	t.Helper()
-	sp := NewSplitter(wrap(bytes.NewReader(in)), flowgo.FramingCapnp, max, false)
+	sp := NewSplitter(wrap(bytes.NewReader(in)), flowgo.FramingCapnp, limit, false)
 	var out []frameResult
 	for range 10000 {
 		frame, err := sp.Next()
@@ -161,8 +161,8 @@ func FuzzSplitCapnp(f *testing.F) {
 	f.Add(bytes.Join(msgs, nil), uint16(40))
 	f.Add(append(bytes.Clone(msgs[0]), 7, 0, 0), uint16(1000))
 	f.Add([]byte("not capnp at all\n"), uint16(1000))
-	f.Fuzz(func(t *testing.T, in []byte, max uint16) {
-		limit := int(max%4096) + 1
+	f.Fuzz(func(t *testing.T, in []byte, maxSize uint16) {
+		limit := int(maxSize%4096) + 1
 		whole, err1 := capnpFrames(t, in, limit, readers["whole"])
 		bytewise, err2 := capnpFrames(t, in, limit, iotest.OneByteReader)
 		// A bad segment table ends the stream; what the splitter had

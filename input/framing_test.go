@@ -21,9 +21,9 @@ type frameResult struct {
 var framingLost = frameResult{"<framing lost>", true}
 
 // splitAll runs a splitter over in, read through wrap, and collects what it returns.
-func splitAll(t *testing.T, in string, framing flowgo.Framing, max int, truncate bool, wrap func(io.Reader) io.Reader) ([]frameResult, error) {
+func splitAll(t *testing.T, in string, framing flowgo.Framing, limit int, truncate bool, wrap func(io.Reader) io.Reader) ([]frameResult, error) {
 	t.Helper()
-	sp := NewSplitter(wrap(strings.NewReader(in)), framing, max, truncate)
+	sp := NewSplitter(wrap(strings.NewReader(in)), framing, limit, truncate)
 	var out []frameResult
 	for i := 0; i < 10000; i++ {
 		frame, err := sp.Next()

@@ -9,8 +9,10 @@ package input
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 
 	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/config"
@@ -211,3 +213,13 @@ func Lookup(name string) (Type, string, error) { return registry.Lookup(name) }
 
 // Names returns the registered type names and aliases, sorted.
 func Names() []string { return registry.Names() }
+
+// checkListenPort checks the port of a listen address that splits as
+// host:port, for every input that listens (the host is not resolved here:
+// Listen does, and Flowgger accepts host names too).
+func checkListenPort(port string) error {
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
+}

@@ -81,19 +81,8 @@ type relpReader struct {
 	// its budget, which may take long: the session answers there too.
 	beforeWait func()
 
-	mem      *Buffers
-	hold     *bufHolder
-	own      []byte // the reader's own buffer, outside the budget
-	charged  int    // budget held: cap(buf) when buf is not own
-	frameCap int    // buffer size that holds the head of any frame
-
-	buf        []byte
-	start, end int   // unread bytes are buf[start:end]
-	base       int64 // stream offset of buf[0]
-	maxBuf     int
-	err        error
-	emptyReads int
-	frames     int64
+	streamBuffer
+	frames int64
 
 	// After an oversized frame: data bytes still to discard, then the LF.
 	skip        int
@@ -104,83 +93,9 @@ type relpReader struct {
 func newRELPReader(r io.Reader, limit int) *relpReader {
 	limit = min(max(limit, 1), relpMaxTxnr)
 	frameCap := (relpMaxHeader + limit + 1 + 4095) &^ 4095
-	own := getBuffer(baseBufferSize)
 	return &relpReader{
 		r: r, max: limit,
-		own: own, buf: own, frameCap: frameCap,
-		maxBuf: max(64<<10, frameCap),
-	}
-}
-
-// useBudget makes the reader take what it needs beyond its own small
-// buffer from mem, as h; call it before the first next.
-func (rr *relpReader) useBudget(mem *Buffers, h *bufHolder) { rr.mem, rr.hold = mem, h }
-
-// shrink gives the buffer back to the budget when what it holds fits the
-// reader's own small buffer; called before a read that will wait, so that
-// an idle session holds no budget. Frames returned before are invalid.
-func (rr *relpReader) shrink() {
-	if rr.charged == 0 || rr.end-rr.start > len(rr.own)/2 {
-		return
-	}
-	big, charged := rr.buf, rr.charged
-	rr.moveTo(rr.own)
-	rr.charged = 0
-	putBuffer(big)
-	rr.mem.release(rr.hold, charged)
-}
-
-// close gives the reader's buffers back; it must not be used afterwards.
-func (rr *relpReader) close() {
-	if rr.charged > 0 {
-		putBuffer(rr.buf)
-		rr.mem.release(rr.hold, rr.charged)
-		rr.charged = 0
-	}
-	if rr.own != nil {
-		putBuffer(rr.own)
-	}
-	rr.buf, rr.own = nil, nil
-	rr.start, rr.end = 0, 0
-}
-
-// moveTo makes nb the buffer, with the unread bytes at its front.
-func (rr *relpReader) moveTo(nb []byte) {
-	n := copy(nb, rr.buf[rr.start:rr.end])
-	rr.base += int64(rr.start)
-	rr.start, rr.end = 0, n
-	rr.buf = nb
-}
-
-// grow moves the unread bytes to a larger buffer from the budget: sizes
-// double from minBudgetBuffer, with a stop at frameCap, up to maxBuf. When
-// must is set the head of the frame being read does not fit, and grow
-// waits for the budget; otherwise (a fast sender) it grows only if the
-// budget has room now.
-func (rr *relpReader) grow(must bool) {
-	size := max(2*len(rr.buf), minBudgetBuffer)
-	if len(rr.buf) < rr.frameCap {
-		size = min(size, rr.frameCap)
-	}
-	size = min(size, rr.maxBuf)
-	if size <= len(rr.buf) {
-		return
-	}
-	if !rr.mem.tryAcquire(rr.hold, size, partialFrames) {
-		if !must {
-			return
-		}
-		if rr.beforeWait != nil {
-			rr.beforeWait()
-		}
-		rr.mem.acquire(rr.hold, size, partialFrames)
-	}
-	old, charged := rr.buf, rr.charged
-	rr.moveTo(getBuffer(size))
-	rr.charged = size
-	if charged > 0 {
-		putBuffer(old)
-		rr.mem.release(rr.hold, charged)
+		streamBuffer: newStreamBuffer(frameCap, max(64<<10, frameCap)),
 	}
 }
 
@@ -210,30 +125,12 @@ func (rr *relpReader) next() (relpFrame, error) {
 
 // fill reads more of the stream, making room first.
 func (rr *relpReader) fill() {
-	if rr.start > 0 && (rr.start == rr.end || rr.end == len(rr.buf)) {
-		rr.moveTo(rr.buf)
-	}
-	if rr.end == len(rr.buf) {
-		// Full of a frame not finished: it needs room up to frameCap;
-		// beyond, more is only for speed.
-		rr.grow(len(rr.buf) < rr.frameCap)
-	}
+	rr.makeRoom(rr.beforeWait)
 	if rr.beforeRead != nil && !rr.beforeRead() {
 		rr.err = errRELPAbort
 		return
 	}
-	n, err := rr.r.Read(rr.buf[rr.end:])
-	rr.end += n
-	switch {
-	case err != nil:
-		rr.err = err
-	case n == 0:
-		if rr.emptyReads++; rr.emptyReads >= 100 {
-			rr.err = io.ErrNoProgress
-		}
-	default:
-		rr.emptyReads = 0
-	}
+	rr.read(rr.r)
 }
 
 // parse cuts one frame from the buffer; ok is false when more bytes are

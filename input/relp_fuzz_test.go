@@ -21,9 +21,9 @@ func FuzzRELPFrame(f *testing.F) {
 	f.Add([]byte("1 abcdefghijklmnopqrstuvwxyzabcdefg 0\n"), uint16(16))
 	f.Add([]byte("1234567890 syslog 1 x\n"), uint16(16))
 	f.Fuzz(func(t *testing.T, in []byte, limit uint16) {
-		max := int(limit%512) + 1
-		whole := readAllFrames(t, bytes.NewReader(in), max)
-		pieces := readAllFrames(t, iotest.OneByteReader(bytes.NewReader(in)), max)
+		most := int(limit%512) + 1
+		whole := readAllFrames(t, bytes.NewReader(in), most)
+		pieces := readAllFrames(t, iotest.OneByteReader(bytes.NewReader(in)), most)
 		if len(whole.frames) != len(pieces.frames) || !errors.Is(whole.err, pieces.err) && whole.err.Error() != pieces.err.Error() {
 			t.Fatalf("whole: %d frames, %v; byte by byte: %d frames, %v", len(whole.frames), whole.err, len(pieces.frames), pieces.err)
 		}
@@ -36,7 +36,7 @@ func FuzzRELPFrame(f *testing.F) {
 		}
 		// Frames written back read as the same frames (numbers may have
 		// had leading zeros).
-		again := readAllFrames(t, bytes.NewReader(back), max)
+		again := readAllFrames(t, bytes.NewReader(back), most)
 		if len(again.frames) != len(whole.frames) {
 			t.Fatalf("frames written back %q read as %d frames; want %d", back, len(again.frames), len(whole.frames))
 		}
@@ -51,11 +51,11 @@ func FuzzRELPFrame(f *testing.F) {
 type fuzzResult struct {
 	frames   [][]byte // each frame written back
 	err      error
-	complete bool // no frame was longer than max
+	complete bool // no frame was longer than the limit
 }
 
-func readAllFrames(t *testing.T, r io.Reader, max int) fuzzResult {
-	rr := newRELPReader(r, max)
+func readAllFrames(t *testing.T, r io.Reader, limit int) fuzzResult {
+	rr := newRELPReader(r, limit)
 	res := fuzzResult{complete: true}
 	for {
 		f, err := rr.next()
@@ -68,8 +68,8 @@ func readAllFrames(t *testing.T, r io.Reader, max int) fuzzResult {
 			return res
 		}
 		if f.txnr < 0 || f.txnr > relpMaxTxnr || f.size < 0 || f.size > relpMaxTxnr ||
-			len(f.cmd) == 0 || len(f.cmd) > relpMaxCommand || len(f.data) != min(f.size, max) {
-			t.Fatalf("malformed frame %+v (max %d)", f, max)
+			len(f.cmd) == 0 || len(f.cmd) > relpMaxCommand || len(f.data) != min(f.size, limit) {
+			t.Fatalf("malformed frame %+v (limit %d)", f, limit)
 		}
 		for _, c := range f.cmd {
 			if !isAlpha(c) {

@@ -72,8 +72,8 @@ func TestRELPPartialFramesStayWithinTheBudget(t *testing.T) {
 	if peak > budget+slack {
 		t.Errorf("the budget reached %d bytes; limit %d", peak, budget)
 	}
-	if max := int64(budget + slack + conns*baseBufferSize); read > max {
-		t.Errorf("%d bytes read; want at most the budget and each session's own buffer, %d", read, max)
+	if most := int64(budget + slack + conns*baseBufferSize); read > most {
+		t.Errorf("%d bytes read; want at most the budget and each session's own buffer, %d", read, most)
 	}
 	if got := s.sink.records.Load(); got != 0 {
 		t.Fatalf("%d records from unfinished frames", got)

@@ -787,8 +787,8 @@ func TestRELPRecordsWaitingForTheQueueStayWithinTheBudget(t *testing.T) {
 	if peak > budget+slack {
 		t.Errorf("the budget reached %d bytes; limit %d", peak, budget)
 	}
-	if max := int64((budget + slack) / (2*line + recordCharge)); decoded > max {
-		t.Errorf("%d frames decoded while the queue was blocked; the budget holds %d", decoded, max)
+	if most := int64((budget + slack) / (2*line + recordCharge)); decoded > most {
+		t.Errorf("%d frames decoded while the queue was blocked; the budget holds %d", decoded, most)
 	}
 	if got := s.counter("relp_frames_acked_total", ""); got != 0 {
 		t.Errorf("%d frames answered while the queue was blocked", got)

@@ -71,7 +71,9 @@ func decodeStreamKeys(c Config, defaultListen string) (streamKeys, error) {
 	if err := s.Decode(&k); err != nil {
 		return k, err
 	}
-	if err := streamCheckListen(k.Listen); err != nil {
+	if _, port, err := net.SplitHostPort(k.Listen); err != nil {
+		return k, s.Errorf("listen", "want host:port (\"0.0.0.0:514\", \"[::]:6514\"), got %q", k.Listen)
+	} else if err := checkListenPort(port); err != nil {
 		return k, s.Errorf("listen", "%v", err)
 	}
 	if k.Timeout.Get() < 0 {
@@ -87,19 +89,6 @@ func decodeStreamKeys(c Config, defaultListen string) (streamKeys, error) {
 		return k, s.Errorf("peer_field", "%v", err)
 	}
 	return k, nil
-}
-
-// streamCheckListen checks a host:port without resolving the host, which Listen
-// does (Flowgger accepts host names too).
-func streamCheckListen(addr string) error {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("want host:port (\"0.0.0.0:514\", \"[::]:6514\"), got %q", addr)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
-	}
-	return nil
 }
 
 // streamCheckParamName accepts names that are valid as an RFC 5424 PARAM-NAME and

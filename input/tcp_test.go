@@ -493,6 +493,7 @@ func TestStreamKeyErrorsNameTheKey(t *testing.T) {
 	for _, tc := range []struct{ name, keys, want string }{
 		{"a listen address without a port", `listen = "0.0.0.0"`, "input.listen: want host:port"},
 		{"a port out of range", `listen = ":70000"`, "input.listen: port \"70000\""},
+		{"a signed port, as udp refuses it", `listen = ":+514"`, "input.listen: port \"+514\" is not a number"},
 		{"a negative timeout", `timeout = -1`, "input.timeout: must be 0"},
 		{"a timeout that is no duration", `timeout = "an hour"`, "input.timeout: invalid duration"},
 		{"a timeout that overflows", `timeout = 18446744074`, "input.timeout: 18446744074 seconds is out of range"},

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -103,11 +102,9 @@ type udpKeys struct {
 // 250,000 datagrams/s, so an output that pauses that long loses nothing.
 // What overflows the buffer the kernel drops; those drops are read from the
 // socket's drop counter and counted ("kernel receive buffer"), so no loss
-// is silent. Dropping a batch already decoded instead, as this input did
-// first, lost records to pauses the buffer would have absorbed (59,461 of
-// 2,000,000 in one benchmark run from a single sender: run=3 of udp-c1-b64
-// in bench/results/2026-11-26/net-run2-08a82a8.log) and wasted the
-// decoding of every batch it dropped under overload.
+// is silent. Dropping a batch already decoded instead would lose records
+// to pauses the buffer absorbs, and waste the decoding of every batch it
+// dropped under overload.
 type udpInput struct {
 	c          Config
 	k          udpKeys
@@ -163,8 +160,8 @@ func parseUDP(c Config) (Builder, error) {
 	}
 	if _, port, err := net.SplitHostPort(k.Listen); err != nil {
 		return nil, s.Errorf("listen", "%q is not an address such as \"0.0.0.0:514\" or \"[::]:514\": %v", k.Listen, err)
-	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return nil, s.Errorf("listen", "port %q is not a number from 0 to 65535", port)
+	} else if err := checkListenPort(port); err != nil {
+		return nil, s.Errorf("listen", "%v", err)
 	}
 	if k.RecvBuffer < 0 || k.RecvBuffer > maxUDPSetting {
 		return nil, s.Errorf("udp_recv_buffer", "must be between 0 (the system default) and %d bytes, not %d", maxUDPSetting, k.RecvBuffer)

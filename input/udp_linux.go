@@ -32,12 +32,11 @@ func udpReaders(workers int) int { return max(workers, 1) }
 const stopPoll = 100 * time.Millisecond
 
 // udpConn is the socket, taken out of Go's network poller (see package
-// rawsock): in the poller, epoll's wake-up callback for each datagram
-// queued on an empty receive queue was 7.5% of the load generator's CPU on
-// loopback at 300,000 datagrams/s (perf record -g of flowgo-loadgen -c 4
-// -batch 64 -rate 300000: __udp_enqueue_schedule_skb -> sock_def_readable).
-// Readers block in recvmmsg; a receive timeout of stopPoll lets a waiting
-// reader see stop.
+// rawsock): in the poller, epoll's wake-up callback runs for each
+// datagram queued on an empty receive queue, on the sender's CPU
+// (__udp_enqueue_schedule_skb -> sock_def_readable), a cost that grows
+// with the datagram rate. Readers block in recvmmsg; a receive timeout of
+// stopPoll lets a waiting reader see stop.
 type udpConn struct {
 	fd      int
 	stopped atomic.Bool
@@ -121,13 +120,10 @@ func (r *mmsgReader) recv(flags int) (int, error) {
 		r.hdrs[i].Hdr.Flags = 0
 	}
 	// A plain Syscall, not RawSyscall, also with MSG_DONTWAIT: a read of
-	// 32 datagrams takes 20-30 µs, and during it the runtime hands the P
-	// to the output or the other reader. RawSyscall saves up to 0.1 µs of
-	// CPU per datagram but holds the P, and loses more: four rounds of
-	// SUITES=udp UDP_RUNS=4:64:400000 REPS=2 bench/net.sh flowgo,
-	// alternating the builds, lost 28,083, 100,670, 24,174 and 172,719 of
-	// 4,000,000 with Syscall and 104,647, 359,281, 576,483 and 556,895
-	// with RawSyscall.
+	// 32 datagrams takes tens of microseconds, and during it the runtime
+	// hands the P to the output or the other reader. RawSyscall saves a
+	// little CPU per datagram but holds the P, and under load the kernel
+	// drops more datagrams (bench/net.sh's udp suite shows it).
 	var n uintptr
 	var e syscall.Errno
 	for {

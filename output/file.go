@@ -34,8 +34,8 @@ const DefaultRotationTimeFormat = "[year][month][day]T[hour][minute][second]Z"
 // maxBufferSize bounds file_buffer_size: the buffer is allocated whole.
 const maxBufferSize = 1 << 30
 
-// fileConfig holds the [output] keys of the file output, with Flowgger's names.
-type fileConfig struct {
+// fileKeys holds the [output] keys of the file output, with Flowgger's names.
+type fileKeys struct {
 	Path           string                          `toml:"file_path"`
 	BufferSize     int64                           `toml:"file_buffer_size"`
 	FlushInterval  time.Duration                   `toml:"file_flush_interval"`
@@ -150,21 +150,11 @@ func (b *fileBuilder) build() *File {
 	return o
 }
 
-// NewFile parses c and builds a file output, as Type.New does. It does no
-// I/O: the file is opened by the first Write.
-func NewFile(c Config) (*File, error) {
-	b, err := parseFile(c)
-	if err != nil {
-		return nil, err
-	}
-	return b.build(), nil
-}
-
 // parseFile decodes and validates the file output's keys. The one look at
 // the disk it makes is at file_path's directory.
 func parseFile(c Config) (*fileBuilder, error) {
 	s := c.Section
-	cfg := fileConfig{
+	cfg := fileKeys{
 		FlushInterval:  time.Second,
 		RotationFiles:  50,
 		RotationFormat: DefaultRotationTimeFormat,

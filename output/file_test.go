@@ -24,6 +24,16 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
+// newFile parses c and builds a file output, as Parse then Build do. It
+// does no I/O: the file is opened by the first Write.
+func newFile(c Config) (*File, error) {
+	b, err := parseFile(c)
+	if err != nil {
+		return nil, err
+	}
+	return b.build(), nil
+}
+
 // newTestFile builds a file output from the [output] keys in keys, writing
 // into a fresh temporary directory, with the clock at clk.
 func newTestFile(t testing.TB, keys string) (*File, string) {
@@ -38,9 +48,9 @@ func newTestFileIn(t testing.TB, dir, keys string) (*File, string) {
 	if err != nil {
 		t.Fatalf("config.Parse: %v", err)
 	}
-	o, err := NewFile(Config{Section: cf.Output, Format: "passthrough", Framing: "line"})
+	o, err := newFile(Config{Section: cf.Output, Format: "passthrough", Framing: "line"})
 	if err != nil {
-		t.Fatalf("NewFile: %v", err)
+		t.Fatalf("newFile: %v", err)
 	}
 	t.Cleanup(func() { o.Close(context.Background()) })
 	return o, dir
@@ -127,7 +137,7 @@ func listDir(t *testing.T, dir string) []string {
 func TestFileDoesNoIOBeforeTheFirstWrite(t *testing.T) {
 	_, dir := newTestFile(t, `file_path = "DIR/out.log"`)
 	if names := listDir(t, dir); len(names) != 0 {
-		t.Fatalf("after NewFile the directory holds %v; want nothing", names)
+		t.Fatalf("after newFile the directory holds %v; want nothing", names)
 	}
 }
 
@@ -137,9 +147,9 @@ func TestFileMissingDirectoryIsAConfigErrorAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = NewFile(Config{Section: f.Output, Format: "passthrough", Framing: "line"})
+	_, err = newFile(Config{Section: f.Output, Format: "passthrough", Framing: "line"})
 	if err == nil || !strings.Contains(err.Error(), "t.toml:3: output.file_path: directory") {
-		t.Errorf("NewFile = %v; want a config error naming file_path", err)
+		t.Errorf("newFile = %v; want a config error naming file_path", err)
 	}
 }
 
@@ -596,7 +606,7 @@ func TestFileReportsARealFullDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := NewFile(Config{Section: cf.Output})
+	o, err := newFile(Config{Section: cf.Output})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -995,9 +1005,9 @@ func TestFileConfigErrors(t *testing.T) {
 			if err != nil {
 				t.Fatalf("config.Parse: %v", err)
 			}
-			_, err = NewFile(Config{Section: cf.Output})
+			_, err = newFile(Config{Section: cf.Output})
 			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
-				t.Errorf("NewFile error = %v; want it to start with %q", err, tt.want)
+				t.Errorf("newFile error = %v; want it to start with %q", err, tt.want)
 			}
 		})
 	}
@@ -1017,7 +1027,7 @@ func TestFileConfigWarnings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := NewFile(Config{Section: cf.Output}); err != nil {
+			if _, err := newFile(Config{Section: cf.Output}); err != nil {
 				t.Fatal(err)
 			}
 			if w := cf.Warnings(); len(w) != 1 || !strings.HasPrefix(w[0], tt.want) {
@@ -1042,7 +1052,7 @@ file_rotaton_size = 1
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewFile(Config{Section: cf.Output}); err != nil {
+	if _, err := newFile(Config{Section: cf.Output}); err != nil {
 		t.Fatal(err)
 	}
 	err = cf.Check()

@@ -415,7 +415,7 @@ func TestKafkaTooLargeMessagesFailForGoodAndTheRestIsDelivered(t *testing.T) {
 				t.Errorf("failed counter = %d; want 3", failed)
 			}
 			// The output is healthy: the brokers took everything they could.
-			if ok, msg := o.(interface{ Healthy() (bool, string) }).Healthy(); !ok {
+			if ok, msg := o.(output.HealthChecker).Healthy(); !ok {
 				t.Errorf("Healthy() = false, %q after a write with refused records", msg)
 			}
 		})
@@ -479,7 +479,7 @@ func TestKafkaRetryResendsOnlyWhatWasNotAcknowledged(t *testing.T) {
 			t.Fatalf("Write attempt %d = %v; want a retryable error, then success", attempt, err)
 		}
 		errs = append(errs, err)
-		if ok, _ := o.(interface{ Healthy() (bool, string) }).Healthy(); ok {
+		if ok, _ := o.(output.HealthChecker).Healthy(); ok {
 			t.Error("Healthy() = true after a failed write")
 		}
 	}
@@ -510,7 +510,7 @@ func TestKafkaRetryResendsOnlyWhatWasNotAcknowledged(t *testing.T) {
 	if want := int64(2 * (len(values) - onP1)); skipped < want {
 		t.Errorf("skipped = %d; want at least %d: acknowledged records of the other partitions must not be re-sent", skipped, want)
 	}
-	if ok, msg := o.(interface{ Healthy() (bool, string) }).Healthy(); !ok || !strings.Contains(msg, "acknowledged") {
+	if ok, msg := o.(output.HealthChecker).Healthy(); !ok || !strings.Contains(msg, "acknowledged") {
 		t.Errorf("Healthy() = %v, %q after recovery", ok, msg)
 	}
 }
@@ -562,7 +562,7 @@ func TestKafkaBrokerDownAtStartFailsFastThenDelivers(t *testing.T) {
 		if d := time.Since(start); d > 5*time.Second {
 			t.Errorf("Write with no broker took %v; want a prompt failure", d)
 		}
-		if ok, msg := o.(interface{ Healthy() (bool, string) }).Healthy(); ok || !strings.Contains(msg, "failed") {
+		if ok, msg := o.(output.HealthChecker).Healthy(); ok || !strings.Contains(msg, "failed") {
 			t.Errorf("Healthy() = %v, %q with no broker", ok, msg)
 		}
 	}
@@ -600,10 +600,9 @@ func TestKafkaCloseReportsWhatWasNeverAcknowledged(t *testing.T) {
 // tlsFiles writes a CA, a server certificate for 127.0.0.1 and a client
 // certificate, and returns the server's tls.Config and the file paths.
 type tlsFiles struct {
-	server                   *tls.Config
-	ca, cert, key, otherCA   string
-	clientCAs                *x509.CertPool
-	serverCert, serverKeyPEM []byte
+	server                 *tls.Config
+	ca, cert, key, otherCA string
+	clientCAs              *x509.CertPool
 }
 
 func makeTLSFiles(t *testing.T) tlsFiles {
@@ -797,7 +796,7 @@ func TestKafkaConstructorDoesNoIO(t *testing.T) {
 	if d := time.Since(start); d > 100*time.Millisecond {
 		t.Errorf("constructor took %v", d)
 	}
-	if ok, msg := o.(interface{ Healthy() (bool, string) }).Healthy(); !ok || msg != "no batch written yet" {
+	if ok, msg := o.(output.HealthChecker).Healthy(); !ok || msg != "no batch written yet" {
 		t.Errorf("Healthy() = %v, %q before any write", ok, msg)
 	}
 	if err := o.Close(context.Background()); err != nil {

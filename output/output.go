@@ -78,6 +78,15 @@ type Prober interface {
 	Probe(ctx context.Context) error
 }
 
+// HealthChecker is an Output that can tell whether it is connected
+// (Kafka: the last write acknowledged; TLS: a connection up). /readyz
+// counts the output ready only while Healthy returns true; the reason says
+// why not. Healthy only reads state and may be called concurrently with
+// Write.
+type HealthChecker interface {
+	Healthy() (bool, string)
+}
+
 // Config is what a type's Parse gets.
 type Config struct {
 	// Section is the [output] table; Parse decodes its own keys from it

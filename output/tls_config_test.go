@@ -93,7 +93,7 @@ func TestTLSConfigDefaultsAndWarnings(t *testing.T) {
 	if fl, ok := o.(output.Flusher); !ok || fl.FlushInterval() != 0 {
 		t.Errorf("without tls_async the output must not ask for timed flushes")
 	}
-	if ok, msg := o.(interface{ Healthy() (bool, string) }).Healthy(); !ok || msg != "no record sent yet: the first one opens the connections" {
+	if ok, msg := o.(output.HealthChecker).Healthy(); !ok || msg != "no record sent yet: the first one opens the connections" {
 		t.Errorf("Healthy before any write = %v, %q", ok, msg)
 	}
 	o2, _, err := buildTLS("connect = [\"a:1\"]\ntls_async = true\ntls_flush_interval = \"250ms\"\n")

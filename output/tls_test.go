@@ -154,7 +154,7 @@ func closeOutput(t testing.TB, o output.Output) {
 }
 
 func healthy(o output.Output) (bool, string) {
-	return o.(interface{ Healthy() (bool, string) }).Healthy()
+	return o.(output.HealthChecker).Healthy()
 }
 
 func stats(o output.Output) output.TLSStats {

@@ -188,7 +188,9 @@ func (f *deadFile) Reopen() error {
 	if f.err == nil {
 		f.err = f.w.Flush()
 	}
-	f.f.Close()
+	if err := f.f.Close(); err != nil && f.err == nil {
+		f.err = fmt.Errorf("dead-letter file %s: %w", f.path, err)
+	}
 	nf, err := logfile.OpenAppend(f.path, f.mode)
 	if err != nil {
 		f.err = fmt.Errorf("dead-letter file %s: %w", f.path, err)

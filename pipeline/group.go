@@ -163,7 +163,7 @@ func checkAddresses(plans map[string]*plan, paths map[string]string) error {
 			}
 			u := use{n, ip.section, ip.network, ip.address}
 			for _, o := range uses {
-				if o.network == u.network && sameAddress(o.address, u.address) {
+				if collide(o.network, o.address, u.network, u.address) {
 					return &config.Error{File: paths[n], Key: u.input + ".listen",
 						Msg: fmt.Sprintf("%s %s is also used by %s in %s", u.network, u.address, o.input, paths[o.pipeline])}
 				}

@@ -213,11 +213,6 @@ type ComponentHealth struct {
 	Reason    string `json:"reason,omitempty"`
 }
 
-// healthChecker is an output that can tell whether it is connected.
-type healthChecker interface {
-	Healthy() (bool, string)
-}
-
 // Live reports whether the pipeline is alive: no input stopped on its own
 // with an error, and no output write has been stuck for more than stall.
 func (p *Pipeline) Live(stall time.Duration, now time.Time) []ComponentHealth {
@@ -248,7 +243,7 @@ func (p *Pipeline) outputReady() (bool, string) {
 	if ok, why := p.out.health.proof(); !ok {
 		return false, why
 	}
-	if hc, ok := p.out.current().out.(healthChecker); ok {
+	if hc, ok := p.out.current().out.(output.HealthChecker); ok {
 		if ok, why := hc.Healthy(); !ok {
 			return false, why
 		}

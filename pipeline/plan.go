@@ -248,7 +248,7 @@ func (pl *plan) parseInputs(f *config.File, opts Options, log *slog.Logger) erro
 	}
 	for i, a := range pl.inputs {
 		for _, b := range pl.inputs[:i] {
-			if a.network != "" && a.network == b.network && sameAddress(a.address, b.address) {
+			if collide(a.network, a.address, b.network, b.address) {
 				return f.Inputs[i].Errorf("listen", "%s %s is also used by %s", a.network, a.address, b.section)
 			}
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -142,5 +141,3 @@ func (k *kafkaClient) waitKafka(ctx context.Context, base, want int64, stall tim
 		}
 	}
 }
-
-var errNoKafka = errors.New("no kafka target")

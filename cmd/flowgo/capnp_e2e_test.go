@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +22,6 @@ import (
 	"github.com/flowgo/flowgo/internal/capnp"
 	"github.com/flowgo/flowgo/internal/capnp/capnptest"
 	"github.com/flowgo/flowgo/internal/sample"
-	"github.com/flowgo/flowgo/internal/syncbuf"
 )
 
 // capnpLiterals are the records the tests send: every field and value
@@ -135,56 +133,6 @@ func TestCapnpE2EPipeRFC5424ToCapnp(t *testing.T) {
 	}
 }
 
-// running is a flowgo process started by startFlowgo.
-type running struct {
-	cmd    *exec.Cmd
-	stderr *syncbuf.Buffer
-	exited chan struct{}
-	err    error // of Wait, once exited is closed
-}
-
-// startFlowgo runs the binary with cfg until the test ends, and waits for
-// the listener of type typ to be logged: its address.
-func startFlowgo(t *testing.T, cfg, typ string) (*running, string) {
-	t.Helper()
-	p := &running{cmd: exec.Command(flowgoBin, "run", "-c", cfg), stderr: new(syncbuf.Buffer), exited: make(chan struct{})}
-	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.exited
-	})
-	deadline := time.Now().Add(waitListen)
-	for {
-		for _, l := range strings.Split(p.stderr.String(), "\n") {
-			if m := streamListenRE.FindStringSubmatch(l); m != nil && m[1] == typ {
-				return p, m[2]
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("flowgo did not log a %s listener\n%s", typ, p.stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// stop sends SIGTERM and waits for a clean exit.
-func (p *running) stop(t *testing.T) {
-	t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(waitExit):
-		t.Fatalf("flowgo did not exit after SIGTERM\n%s", p.stderr.String())
-	}
-	if p.err != nil {
-		t.Fatalf("flowgo: %v\n%s", p.err, p.stderr.String())
-	}
-}
-
 // TestCapnpE2EFlowggerConfigTCPToCapnpFile: Flowgger's capnp keys as its
 // example config has them (syslog-tcp, format and framing capnp on both
 // sides, [output.capnp_extra]) run unchanged: messages sent over TCP land
@@ -232,7 +180,7 @@ x-header2 = "x-header2 value"
 	for countMessages(out) < 4 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	p.stop(t)
+	p.stopClean()
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)

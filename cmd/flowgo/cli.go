@@ -402,7 +402,18 @@ func (e *env) pipeCmd(ctx context.Context, args []string) int {
 			return exitUsage
 		}
 		errFile, stdin = ef, in
-		defer ef.Close()
+	}
+	// closeErrors closes --errors and reports a write or close that
+	// failed, as a failed open is; it returns false then.
+	closeErrors := func() bool {
+		if errFile == nil {
+			return true
+		}
+		if err := errFile.Close(); err != nil {
+			fmt.Fprintf(e.stderr, "flowgo pipe: --errors: %v\n", err)
+			return false
+		}
+		return true
 	}
 	report := bufio.NewWriter(e.stderr)
 	opts := pipeline.Options{
@@ -417,6 +428,7 @@ func (e *env) pipeCmd(ctx context.Context, args []string) int {
 	p, err := pipeline.Build(f, opts)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "flowgo pipe: %v\n", pipeArgError(err))
+		closeErrors()
 		return exitUsage
 	}
 	var r runner = p
@@ -435,11 +447,8 @@ func (e *env) pipeCmd(ctx context.Context, args []string) int {
 	if stopProgress != nil {
 		stopProgress()
 	}
-	if errFile != nil {
-		if err := errFile.Close(); err != nil {
-			fmt.Fprintf(e.stderr, "flowgo pipe: --errors: %v\n", err)
-			code = exitFailure
-		}
+	if !closeErrors() {
+		code = exitFailure
 	}
 	st := p.Stats()
 	bad := st.Rejected.Load() + st.EncodeFailed.Load() + st.Failed.Load() + st.Lost.Load()

@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,8 +29,18 @@ func startDaemon(t *testing.T, dir, src string) *daemon {
 	if err := os.WriteFile(cfg, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return runDaemon(t, cfg, dir)
+}
+
+// runDaemon runs `flowgo run -c cfg` in dir (the test's directory when
+// ""), with env added to its environment, until the test ends.
+func runDaemon(t *testing.T, cfg, dir string, env ...string) *daemon {
+	t.Helper()
 	d := &daemon{t: t, cmd: exec.Command(flowgoBin, "run", "-c", cfg), exited: make(chan struct{})}
 	d.cmd.Dir = dir
+	if len(env) > 0 {
+		d.cmd.Env = append(os.Environ(), env...)
+	}
 	d.cmd.Stderr = &d.stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -51,7 +60,13 @@ func startDaemon(t *testing.T, dir, src string) *daemon {
 	return d
 }
 
-var listeningRE = regexp.MustCompile(`msg=listening .*\btype=(\w+) address=(\S+)`)
+// startFlowgo runs flowgo on cfg and waits for its listener of type typ:
+// its address.
+func startFlowgo(t *testing.T, cfg, typ string) (*daemon, string) {
+	t.Helper()
+	d := runDaemon(t, cfg, "")
+	return d, d.addr(typ)
+}
 
 // addr waits until flowgo logs its listener of type typ and returns the address.
 func (d *daemon) addr(typ string) string {
@@ -59,7 +74,7 @@ func (d *daemon) addr(typ string) string {
 	deadline := time.Now().Add(waitListen)
 	for {
 		for _, l := range strings.Split(d.stderr.String(), "\n") {
-			if m := listeningRE.FindStringSubmatch(l); m != nil && m[1] == typ {
+			if m := streamListenRE.FindStringSubmatch(l); m != nil && m[1] == typ {
 				return m[2]
 			}
 		}
@@ -85,6 +100,16 @@ func (d *daemon) stop() {
 		d.cmd.Process.Kill()
 		<-d.exited
 		d.t.Fatalf("flowgo did not exit within %v after SIGTERM\nstderr:\n%s", waitExit, d.stderr.String())
+	}
+}
+
+// stopClean stops flowgo as stop does, and fails the test unless it
+// exited 0.
+func (d *daemon) stopClean() {
+	d.t.Helper()
+	d.stop()
+	if d.err != nil {
+		d.t.Errorf("flowgo: %v\nstderr:\n%s", d.err, d.stderr.String())
 	}
 }
 

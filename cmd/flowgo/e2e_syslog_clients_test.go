@@ -25,11 +25,8 @@ import (
 
 // clientFlowgo is a flowgo run by a client test.
 type clientFlowgo struct {
-	cmd    *exec.Cmd
-	stderr syncbuf.Buffer
-	exited chan struct{}
-	err    error
-	out    string // the output file
+	*daemon
+	out string // the output file
 }
 
 // startClientFlowgo runs flowgo with the config text, whose @TMP@ is the
@@ -41,51 +38,14 @@ func startClientFlowgo(t *testing.T, config string) *clientFlowgo {
 	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(config, "@TMP@", tmp)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f := &clientFlowgo{cmd: exec.Command(flowgoBin, "run", "-c", cfg), exited: make(chan struct{}), out: filepath.Join(tmp, "out.log")}
-	f.cmd.Env = append(os.Environ(), "TZ=UTC")
-	f.cmd.Stderr = &f.stderr
-	if err := f.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		f.err = f.cmd.Wait()
-		close(f.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-f.exited:
-		default:
-			f.cmd.Process.Kill()
-			<-f.exited
-		}
-	})
-	return f
+	return &clientFlowgo{daemon: runDaemon(t, cfg, "", "TZ=UTC"), out: filepath.Join(tmp, "out.log")}
 }
 
 // listener waits until flowgo logs its listener of type typ (tcp, udp) and
 // returns its host and port.
 func (f *clientFlowgo) listener(t *testing.T, typ string) (string, string) {
 	t.Helper()
-	deadline := time.Now().Add(waitListen)
-	for {
-		for _, l := range strings.Split(f.stderr.String(), "\n") {
-			if m := streamListenRE.FindStringSubmatch(l); m != nil && m[1] == typ {
-				return splitHostPort(t, m[2])
-			}
-			if m := udpListenRE.FindStringSubmatch(l); m != nil && typ == "udp" {
-				return splitHostPort(t, m[1])
-			}
-		}
-		select {
-		case <-f.exited:
-			t.Fatalf("flowgo exited before listening: %v\nstderr:\n%s", f.err, f.stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("flowgo did not log a %s listener\nstderr:\n%s", typ, f.stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return splitHostPort(t, f.addr(typ))
 }
 
 func splitHostPort(t *testing.T, addr string) (string, string) {
@@ -125,15 +85,7 @@ func (f *clientFlowgo) records(t *testing.T, n int) []map[string]any {
 // warning or error (a rejected frame would be one).
 func (f *clientFlowgo) stop(t *testing.T) {
 	t.Helper()
-	f.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-f.exited:
-	case <-time.After(waitExit):
-		t.Fatalf("flowgo did not exit within %v of SIGTERM\nstderr:\n%s", waitExit, f.stderr.String())
-	}
-	if f.err != nil {
-		t.Errorf("flowgo: %v\nstderr:\n%s", f.err, f.stderr.String())
-	}
+	f.stopClean()
 	for _, l := range strings.Split(f.stderr.String(), "\n") {
 		if strings.Contains(l, " level=WARN ") || strings.Contains(l, " level=ERROR ") {
 			t.Errorf("flowgo logged: %s", l)

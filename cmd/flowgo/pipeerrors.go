@@ -80,6 +80,9 @@ func (e *errorsFile) reject(frame []byte, reason error) {
 		// The input kept only this much (syslen): say so.
 		mark = pipeline.CutMark(len(frame), -1)
 	}
+	// A bufio.Writer keeps its first error and returns it from every later
+	// call, so the last write of each frame (kept in e.err, reported by
+	// Close) answers for the ones before it.
 	switch framing {
 	case fg.FramingSyslen:
 		e.w.WriteString(strconv.Itoa(len(frame) + len(mark)))
@@ -107,7 +110,7 @@ func (e *errorsFile) copyLong(rec *spoolRec, framing fg.Framing) error {
 	}
 	e.spool.release()
 	if !complete {
-		e.w.WriteString(pipeline.CutMark(int(n), -1))
+		e.w.WriteString(pipeline.CutMark(int(n), -1)) // its error, if any, is the next write's
 	}
 	if framing == fg.FramingNUL {
 		return e.w.WriteByte(0)
@@ -129,7 +132,9 @@ func (e *errorsFile) Close() error {
 		err = cerr
 	}
 	if e.spool != nil {
-		e.spool.tmp.Close()
+		if serr := e.spool.tmp.Close(); err == nil {
+			err = serr
+		}
 	}
 	return err
 }
@@ -164,8 +169,8 @@ type spoolRec struct {
 	complete bool
 }
 
-func newSpooler(r io.Reader, framing fg.Framing, max int, tmp *os.File) *spooler {
-	s := &spooler{r: r, max: max, tmp: tmp, mode: framing, head: make([]byte, 0, min(max+1, 64<<10))}
+func newSpooler(r io.Reader, framing fg.Framing, limit int, tmp *os.File) *spooler {
+	s := &spooler{r: r, max: limit, tmp: tmp, mode: framing, head: make([]byte, 0, min(limit+1, 64<<10))}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }

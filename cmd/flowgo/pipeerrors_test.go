@@ -200,8 +200,8 @@ func FuzzPipeErrors(f *testing.F) {
 	f.Add([]byte("xxxxxxxxxxxxxxxxxxxx\r\nxxxxxxxxxxxxxxxxxxxxy\r\n"), uint8(20), false)
 	f.Add([]byte("a\x00bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\x00\x00c"), uint8(8), true)
 	f.Add([]byte("x\n"), uint8(1), false)
-	f.Fuzz(func(t *testing.T, in []byte, max uint8, nul bool) {
-		if max == 0 || len(in) > 4096 {
+	f.Fuzz(func(t *testing.T, in []byte, maxSize uint8, nul bool) {
+		if maxSize == 0 || len(in) > 4096 {
 			return
 		}
 		in = bytes.ReplaceAll(in, []byte("<"), []byte("x"))
@@ -222,16 +222,16 @@ func FuzzPipeErrors(f *testing.F) {
 			if len(trimmed) == 0 {
 				continue // the splitter skips empty frames
 			}
-			if len(trimmed) > int(max) {
+			if len(trimmed) > int(maxSize) {
 				want.Write(fr) // whole, CR included
 			} else {
 				want.Write(trimmed)
 			}
 			want.WriteByte(delim)
 		}
-		got, stderr := pipeErrors(t, string(in), "--framing", framing, "--max-message-size", fmt.Sprint(max))
+		got, stderr := pipeErrors(t, string(in), "--framing", framing, "--max-message-size", fmt.Sprint(maxSize))
 		if got != want.String() {
-			t.Errorf("max %d, framing %s, input %q:\n--errors %q\nwant     %q\nstderr:\n%s", max, framing, in, got, want.String(), stderr)
+			t.Errorf("max %d, framing %s, input %q:\n--errors %q\nwant     %q\nstderr:\n%s", maxSize, framing, in, got, want.String(), stderr)
 		}
 	})
 }

@@ -7,22 +7,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sendQueue returns the bytes c's kernel holds that the peer has not
-// acknowledged (SIOCOUTQ).
-func sendQueue(t *testing.T, c *net.TCPConn) int {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	var ierr error
-	raw.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) })
-	if ierr != nil {
-		t.Fatal(ierr)
-	}
-	return n
-}
-
 // bytesAcked returns how many bytes of c the peer's kernel acknowledged
 // (TCP_INFO tcpi_bytes_acked); it stays readable after a reset.
 func bytesAcked(t *testing.T, c *net.TCPConn) int {
