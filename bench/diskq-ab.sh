@@ -8,13 +8,15 @@
 # Each round runs, for each queue in turn, net.sh (REPS=1, CONNS [1 4]) with
 # the old build, then the new one (the new one first in even rounds);
 # ROUNDS [3] rounds, N [2000000] records per run. Results:
-# $RESULTS/net-flowgo-tcp-diskqab-{old,new}-{memory,interval,batch}-ROUND.txt;
+# $RESULTS/net-flowgo-tcp-$NAME-{old,new}-{memory,interval,batch}-ROUND.txt
+# (NAME [diskqab]);
 # the medians (min–max) per build, queue and connection count are printed
 # at the end.
 source "$(dirname "$0")/lib.sh"
 (($# == 2)) || { echo "usage: bench/diskq-ab.sh OLD_FLOWGO NEW_FLOWGO" >&2; exit 2; }
 old=$1 new=$2
 export N=${N:-2000000} SUITES=tcp FRAMINGS=line CONNS=${CONNS:-1 4} REPS=1
+name=${NAME:-diskqab}
 for round in $(seq "${ROUNDS:-3}"); do
 	order="old new"
 	((round % 2 == 0)) && order="new old"
@@ -24,7 +26,7 @@ for round in $(seq "${ROUNDS:-3}"); do
 		for which in $order; do
 			bin=$old
 			[[ $which == new ]] && bin=$new
-			FLOWGO=$bin FLOWGO_QUEUE=$queue RESULTS_SUFFIX=-diskqab-$which-$q-$round "$BENCH_DIR/net.sh" flowgo
+			FLOWGO=$bin FLOWGO_QUEUE=$queue RESULTS_SUFFIX=-$name-$which-$q-$round "$BENCH_DIR/net.sh" flowgo
 		done
 	done
 done
@@ -41,7 +43,7 @@ for which in old new; do
 		for c in $CONNS; do
 			# The runs of this configuration: those after its "## flowgo tcp-line-cC-..." header.
 			runs=$(awk -v c="$c" '/^## flowgo/ {on = ($3 ~ "-c" c "-")} on && /^run=/' \
-				"$RESULTS"/net-flowgo-tcp-diskqab-"$which"-"$q"-*.txt)
+				"$RESULTS"/net-flowgo-tcp-"$name"-"$which"-"$q"-*.txt)
 			echo "$which $q c$c: $(grep -o 'records_per_s=[0-9]*' <<<"$runs" | cut -d= -f2 | med 1000)," \
 				"$(grep -o 'cpu_us_per_record=[0-9.]*' <<<"$runs" | cut -d= -f2 | med 1), $(grep -c . <<<"$runs")"
 		done

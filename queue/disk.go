@@ -444,7 +444,7 @@ func (d *Disk) createSegment(id uint64) error {
 // the output stage (the pipeline encodes it). Call it before Start.
 func (d *Disk) SetPrepare(f func(*flowgo.Batch)) { d.prepare = f }
 
-// Start starts the reader and the syncer.
+// Start starts the reader, the syncer and the remover.
 func (d *Disk) Start() {
 	if d.started {
 		return
@@ -923,7 +923,7 @@ func (d *Disk) Stop() {
 	d.stopped.Do(func() { close(d.stop) })
 }
 
-// Close stops the reader and the syncer, syncs (unless sync = "none"),
+// Close stops the reader, the syncer and the remover, syncs (unless sync = "none"),
 // and releases the directory. Call it after the output stage is done.
 func (d *Disk) Close() error {
 	d.CloseInput()
