@@ -435,26 +435,8 @@ func bsdLooksStamped(b []byte, i int) bool {
 func (l *bsdLine) tag(b []byte, i int) {
 	n := len(b)
 	l.msg = bsdSpan{i, n}
-	j := i
-	for j < n && bsdIsTagChar(b[j]) {
-		j++
-	}
-	if j == i || j-i > bsdMaxApp {
-		return
-	}
-	app, pid := bsdSpan{i, j}, bsdSpan{}
-	if j < n && b[j] == '[' {
-		k := j + 1
-		for k < n && b[k] != ']' && b[k] > 32 && b[k] < 127 {
-			k++
-		}
-		if k == n || b[k] != ']' || k-j-1 > bsdMaxPID {
-			return
-		}
-		pid = bsdSpan{j + 1, k}
-		j = k + 1
-	}
-	if j == n || b[j] != ':' || (j+1 < n && b[j+1] != ' ') {
+	app, pid, j, ok := bsdAppPID(b, i, true)
+	if !ok || j == n || b[j] != ':' || (j+1 < n && b[j+1] != ' ') {
 		return
 	}
 	l.app, l.pid = app, pid
@@ -468,24 +450,9 @@ func (l *bsdLine) tag(b []byte, i int) {
 func (l *bsdLine) word(b []byte, i int) {
 	n := len(b)
 	l.msg = bsdSpan{i, n}
-	j := i
-	for j < n && bsdIsTagChar(b[j]) {
-		j++
-	}
-	if j == i || j-i > bsdMaxApp {
+	app, pid, j, ok := bsdAppPID(b, i, false)
+	if !ok {
 		return
-	}
-	app, pid := bsdSpan{i, j}, bsdSpan{}
-	if j < n && b[j] == '[' {
-		k := j + 1
-		for k < n && b[k] != ']' && b[k] > 32 && b[k] < 127 {
-			k++
-		}
-		if k == n || b[k] != ']' || k == j+1 || k-j-1 > bsdMaxPID {
-			return
-		}
-		pid = bsdSpan{j + 1, k}
-		j = k + 1
 	}
 	if j < n && b[j] == ':' {
 		j++
@@ -498,6 +465,34 @@ func (l *bsdLine) word(b []byte, i int) {
 		j++
 	}
 	l.msg = bsdSpan{j, n}
+}
+
+// bsdAppPID reads the "app" or "app[pid]" that starts a TAG at b[i:]; j is
+// where it ends. ok is false when b[i:] does not start with one: no TAG
+// character, an APP-NAME or PID too long, an unclosed '[', or (unless
+// emptyPID) "app[]".
+func bsdAppPID(b []byte, i int, emptyPID bool) (app, pid bsdSpan, j int, ok bool) {
+	n := len(b)
+	j = i
+	for j < n && bsdIsTagChar(b[j]) {
+		j++
+	}
+	if j == i || j-i > bsdMaxApp {
+		return app, pid, j, false
+	}
+	app = bsdSpan{i, j}
+	if j < n && b[j] == '[' {
+		k := j + 1
+		for k < n && b[k] != ']' && b[k] > 32 && b[k] < 127 {
+			k++
+		}
+		if k == n || b[k] != ']' || (!emptyPID && k == j+1) || k-j-1 > bsdMaxPID {
+			return app, pid, j, false
+		}
+		pid = bsdSpan{j + 1, k}
+		j = k + 1
+	}
+	return app, pid, j, true
 }
 
 // bsdStamp is a timestamp being parsed.
