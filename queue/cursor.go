@@ -666,6 +666,27 @@ func (d *Disk) removeGone() {
 		}
 		freed += s.size
 	}
+	// The syncer holds the files of finished segments until it syncs
+	// them: those delivered it need not sync, and their disk space comes
+	// back only once they are closed, so close them now rather than at
+	// its next sync (a full disk waits for that room).
+	var delivered []finished
+	d.writeMu.Lock()
+	d.mu.Lock()
+	keep := d.unsynced[:0]
+	for _, u := range d.unsynced {
+		if len(d.segs) == 0 || u.id < d.segs[0].id {
+			delivered = append(delivered, u)
+		} else {
+			keep = append(keep, u)
+		}
+	}
+	d.unsynced = keep
+	d.mu.Unlock()
+	d.writeMu.Unlock()
+	for _, u := range delivered {
+		u.f.Close()
+	}
 	d.mu.Lock()
 	d.diskBytes -= freed
 	d.spaceFreedLocked()
