@@ -215,6 +215,7 @@ type Disk struct {
 	fastRoom    chan struct{} // closed and replaced when the reader takes an entry
 	fastWait    time.Duration // fastWait; tests lengthen it
 	caughtUp    atomic.Bool
+	putting     atomic.Int32 // Puts under way
 
 	cur     *cursor
 	out     chan *flowgo.Batch
@@ -484,6 +485,8 @@ func (d *Disk) Batches() <-chan *flowgo.Batch { return d.out }
 // acknowledge it as durable). Otherwise b is the caller's still: ctx ended
 // (ctx.Err()) or the queue is closed (ErrClosed).
 func (d *Disk) Put(ctx context.Context, b *flowgo.Batch) error {
+	d.putting.Add(1)
+	defer d.putting.Add(-1)
 	bufp, _ := d.bufs.Get().(*[]byte)
 	if bufp == nil {
 		bufp = new([]byte)
@@ -580,6 +583,9 @@ func (d *Disk) fastFreedLocked() {
 		d.fastRoom = nil
 	}
 }
+
+// Busy reports whether a Put is under way: several inputs put at once.
+func (d *Disk) Busy() bool { return d.putting.Load() > 0 }
 
 // CaughtUp reports whether the reader keeps up with the writers: batches
 // put now are likely to reach the output through the fast path, so that
