@@ -229,23 +229,12 @@ func (c *cursor) takeFast() *flowgo.Batch {
 		return nil
 	}
 	f := d.fast[0]
-	at := f.seg == c.readPos.Segment && (f.start == c.readPos.Offset || c.readPos.Offset == 0 && f.start == segmentHeader)
-	if !at && f.seg > c.readPos.Segment && f.start == segmentHeader {
-		// The reader is at the end of a finished segment, and f opens
-		// the one after it.
-		i := sort.Search(len(d.segs), func(i int) bool { return d.segs[i].id >= c.readPos.Segment })
-		at = i+1 < len(d.segs) && d.segs[i].id == c.readPos.Segment && d.segs[i+1].id == f.seg &&
-			c.readPos.Offset >= d.segs[i].size
-	}
-	if !at {
+	if !c.atLocked(f) {
 		d.mu.Unlock()
 		return nil
 	}
 	d.fast = d.fast[1:]
-	if d.fastRoom != nil {
-		close(d.fastRoom)
-		d.fastRoom = nil
-	}
+	d.fastFreedLocked()
 	d.mu.Unlock()
 	c.endInputBatch()
 	if f.seg != c.readPos.Segment {
@@ -262,6 +251,31 @@ func (c *cursor) takeFast() *flowgo.Batch {
 	c.inflight = append(c.inflight, inflightBatch{end: c.readPos, records: f.records, enqueued: f.enqueued})
 	c.fmu.Unlock()
 	return b
+}
+
+// atLocked reports whether f is the next batch at the read position.
+// Called with d.mu held.
+func (c *cursor) atLocked(f fastBatch) bool {
+	d := c.d
+	if f.seg == c.readPos.Segment && (f.start == c.readPos.Offset || c.readPos.Offset == 0 && f.start == segmentHeader) {
+		return true
+	}
+	if f.seg > c.readPos.Segment && f.start == segmentHeader {
+		// The reader is at the end of a finished segment, and f opens
+		// the one after it.
+		i := sort.Search(len(d.segs), func(i int) bool { return d.segs[i].id >= c.readPos.Segment })
+		return i+1 < len(d.segs) && d.segs[i].id == c.readPos.Segment && d.segs[i+1].id == f.seg &&
+			c.readPos.Offset >= d.segs[i].size
+	}
+	return false
+}
+
+// fastAtReadPos reports whether the fast path holds the batch at the read
+// position.
+func (c *cursor) fastAtReadPos() bool {
+	c.d.mu.Lock()
+	defer c.d.mu.Unlock()
+	return len(c.d.fast) > 0 && c.atLocked(c.d.fast[0])
 }
 
 // dropFast recycles the fast path's entries that the read position has
@@ -281,9 +295,8 @@ func (c *cursor) dropFast(all bool) {
 	if len(d.fast) == 0 {
 		d.fast = nil // let the array go
 	}
-	if len(stale) > 0 && d.fastRoom != nil {
-		close(d.fastRoom)
-		d.fastRoom = nil
+	if len(stale) > 0 {
+		d.fastFreedLocked()
 	}
 	d.mu.Unlock()
 	for _, b := range stale {
@@ -305,6 +318,12 @@ func (c *cursor) fill(b *flowgo.Batch) int {
 			if !c.open() {
 				return fillDone
 			}
+		}
+		if !progressed && c.fastAtReadPos() {
+			// Written since the reader last looked (perhaps in the next
+			// segment), and on the fast path: reading it from disk would
+			// take the reader off that path.
+			return fillFast
 		}
 		fr, dmg, err := c.sr.next()
 		if dmg.bytes > 0 {
@@ -397,6 +416,7 @@ done:
 	c.fmu.Lock()
 	c.inflight = append(c.inflight, inflightBatch{end: c.readPos, records: records, enqueued: enqueued})
 	c.fmu.Unlock()
+	d.Stats.ReadBatches.Add(1)
 	return fillBatch
 }
 
@@ -590,11 +610,43 @@ func (d *Disk) Confirm(pos flowgo.QueuePos) {
 
 	d.mu.Lock()
 	d.records -= records
-	var gone []segInfo
+	removing := false
 	for len(d.segs) > 1 && d.segs[0].id < pos.Segment {
-		gone = append(gone, d.segs[0])
+		d.gone = append(d.gone, d.segs[0])
 		d.segs = d.segs[1:]
+		removing = true
 	}
+	d.mu.Unlock()
+	if removing {
+		select {
+		case d.removeCh <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// removeLoop deletes the segments Confirm gave up (or keeps them aside when
+// damaged), off the output stage's path: unlinking a segment whose pages
+// were synced takes tens of milliseconds, which the output waited for.
+// Their room counts as taken until they are gone.
+func (d *Disk) removeLoop() {
+	for {
+		select {
+		case <-d.removeCh:
+			d.removeGone()
+		case <-d.quit:
+			d.removeGone()
+			return
+		}
+	}
+}
+
+// removeGone deletes the segments confirmed so far, and gives their room
+// back.
+func (d *Disk) removeGone() {
+	d.mu.Lock()
+	gone := d.gone
+	d.gone = nil
 	d.mu.Unlock()
 	if len(gone) == 0 {
 		return
@@ -613,6 +665,27 @@ func (d *Disk) Confirm(pos flowgo.QueuePos) {
 			d.log.Error("disk queue: cannot remove a delivered segment", "segment", path, "error", err)
 		}
 		freed += s.size
+	}
+	// The syncer holds the files of finished segments until it syncs
+	// them: those delivered it need not sync, and their disk space comes
+	// back only once they are closed, so close them now rather than at
+	// its next sync (a full disk waits for that room).
+	var delivered []finished
+	d.writeMu.Lock()
+	d.mu.Lock()
+	keep := d.unsynced[:0]
+	for _, u := range d.unsynced {
+		if len(d.segs) == 0 || u.id < d.segs[0].id {
+			delivered = append(delivered, u)
+		} else {
+			keep = append(keep, u)
+		}
+	}
+	d.unsynced = keep
+	d.mu.Unlock()
+	d.writeMu.Unlock()
+	for _, u := range delivered {
+		u.f.Close()
 	}
 	d.mu.Lock()
 	d.diskBytes -= freed

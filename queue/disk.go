@@ -89,6 +89,7 @@ type Stats struct {
 	MissingSegments atomic.Int64 // segments found missing between others at start: their records are lost
 	Syncs           atomic.Int64
 	FastBatches     atomic.Int64 // batches the reader took from memory (the fast path) rather than from disk
+	ReadBatches     atomic.Int64 // batches the reader read back from disk
 	SyncSeconds     Histogram    // how long each fsync of a segment took
 }
 
@@ -147,9 +148,10 @@ type fastBatch struct {
 	enqueued   time.Time
 }
 
-// fastMax bounds the batches the fast path holds: as many as the reader
-// can take between two looks, no more (the memory stays bounded).
-const fastMax = 4
+// fastMax bounds the batches the fast path holds, with the places Puts
+// under way hold on it: enough for a few connections' batches while the
+// reader hands one to the output, no more (the memory stays bounded).
+const fastMax = 8
 
 // fastWait is how long a Put waits for room on the fast path while the
 // reader keeps up: under a load the output takes, inputs are paced by it
@@ -178,9 +180,11 @@ type Disk struct {
 	active       *os.File
 	activeID     uint64
 	activeSize   int64
-	activeRecs   int64  // records in the active segment
-	finishedRecs int64  // records of the segment before it, for its summary
-	written      uint64 // bytes appended since start: the log sequence number
+	activeRecs   int64      // records in the active segment
+	finishedRecs int64      // records of the segment before it, for its summary
+	written      uint64     // bytes appended since start: the log sequence number
+	unsynced     []finished // finished segments the syncer has yet to sync (and close)
+	dirUnsynced  bool       // segments were made since the syncer last synced the directory
 	bufs         sync.Pool
 
 	mu        sync.Mutex
@@ -194,8 +198,10 @@ type Disk struct {
 	inClosed  bool // CloseInput: no more Puts
 	fullLog   time.Time
 
-	dataCh  chan struct{} // wakes the reader
-	syncReq chan struct{} // asks the syncer for an fsync (sync = "batch")
+	dataCh   chan struct{} // wakes the reader
+	gone     []segInfo     // confirmed segments for the remover to delete
+	removeCh chan struct{} // wakes the remover
+	syncReq  chan struct{} // asks the syncer for an fsync (sync = "batch")
 
 	// The fast path: while the reader keeps up (caughtUp), a batch just
 	// written is also handed to it in memory (fast, under mu), already
@@ -204,9 +210,12 @@ type Disk struct {
 	// on disk all the same: the batch is confirmed by its position, and
 	// when the reader falls behind it reads from disk and the entries it
 	// passed are dropped.
-	fast     []fastBatch
-	fastRoom chan struct{} // closed and replaced when the reader takes an entry
-	caughtUp atomic.Bool
+	fast        []fastBatch
+	fastPending int           // places on it held by Puts under way (admitFast)
+	fastRoom    chan struct{} // closed and replaced when the reader takes an entry
+	fastWait    time.Duration // fastWait; tests lengthen it
+	caughtUp    atomic.Bool
+	putting     atomic.Int32 // Puts under way
 
 	cur     *cursor
 	out     chan *flowgo.Batch
@@ -250,8 +259,9 @@ func Open(cfg Config) (*Disk, error) {
 	d := &Disk{
 		cfg: cfg, dir: cfg.Path, log: cfg.Log.With("queue", cfg.Path),
 		spaceCh: make(chan struct{}), syncCh: make(chan struct{}),
-		dataCh: make(chan struct{}, 1), syncReq: make(chan struct{}, 1),
+		dataCh: make(chan struct{}, 1), syncReq: make(chan struct{}, 1), removeCh: make(chan struct{}, 1),
 		out: make(chan *flowgo.Batch, 2), stop: make(chan struct{}), quit: make(chan struct{}),
+		fastWait: fastWait,
 	}
 	if err := d.openDir(); err != nil {
 		return nil, err
@@ -315,6 +325,10 @@ func (d *Disk) release() {
 	if d.active != nil {
 		d.active.Close()
 	}
+	for _, u := range d.unsynced {
+		u.f.Close()
+	}
+	d.unsynced = nil
 	if d.cur != nil {
 		d.cur.close()
 	}
@@ -401,16 +415,9 @@ func (d *Disk) createSegment(id uint64) error {
 		os.Remove(path)
 		return err
 	}
-	if d.cfg.Sync != SyncNone {
-		// The new name must survive a power loss with the data synced in it.
-		if err := d.dirF.Sync(); err != nil {
-			f.Close()
-			os.Remove(path)
-			return err
-		}
-	}
 	old := d.active
 	d.finishedRecs = d.activeRecs
+	oldID := d.activeID
 	d.active, d.activeID, d.activeSize, d.activeRecs = f, id, segmentHeader, 0
 	d.mu.Lock()
 	// The segment before keeps its size as written: final from now on.
@@ -418,7 +425,16 @@ func (d *Disk) createSegment(id uint64) error {
 	d.diskBytes += segmentHeader
 	d.published = segmentHeader
 	d.mu.Unlock()
-	if old != nil {
+	if d.cfg.Sync != SyncNone {
+		// The syncer syncs the segment finished and the directory (the
+		// new name must survive a power loss with the data synced in
+		// it) before it counts anything after them as synced; the
+		// appends go on meanwhile.
+		if old != nil {
+			d.unsynced = append(d.unsynced, finished{old, oldID})
+		}
+		d.dirUnsynced = true
+	} else if old != nil {
 		old.Close()
 	}
 	d.wake()
@@ -429,7 +445,7 @@ func (d *Disk) createSegment(id uint64) error {
 // the output stage (the pipeline encodes it). Call it before Start.
 func (d *Disk) SetPrepare(f func(*flowgo.Batch)) { d.prepare = f }
 
-// Start starts the reader and the syncer.
+// Start starts the reader, the syncer and the remover.
 func (d *Disk) Start() {
 	if d.started {
 		return
@@ -445,10 +461,14 @@ func (d *Disk) Start() {
 		defer d.wg.Done()
 		d.syncLoop()
 	}()
-	d.wg.Add(1)
+	d.wg.Add(2)
 	go func() {
 		defer d.wg.Done()
 		d.countBacklog(from)
+	}()
+	go func() {
+		defer d.wg.Done()
+		d.removeLoop()
 	}()
 }
 
@@ -465,6 +485,8 @@ func (d *Disk) Batches() <-chan *flowgo.Batch { return d.out }
 // acknowledge it as durable). Otherwise b is the caller's still: ctx ended
 // (ctx.Err()) or the queue is closed (ErrClosed).
 func (d *Disk) Put(ctx context.Context, b *flowgo.Batch) error {
+	d.putting.Add(1)
+	defer d.putting.Add(-1)
 	bufp, _ := d.bufs.Get().(*[]byte)
 	if bufp == nil {
 		bufp = new([]byte)
@@ -485,9 +507,15 @@ func (d *Disk) Put(ctx context.Context, b *flowgo.Batch) error {
 	if err := d.reserve(ctx, int64(len(buf))); err != nil {
 		return err
 	}
-	d.waitFastRoom(ctx)
-	lsn, taken, err := d.append(ctx, buf, b)
+	admitted := d.admitFast(ctx)
+	lsn, taken, err := d.append(ctx, buf, b, admitted)
 	if err != nil {
+		if admitted {
+			d.mu.Lock()
+			d.fastPending--
+			d.fastFreedLocked()
+			d.mu.Unlock()
+		}
 		d.unreserve(int64(len(buf)))
 		return err
 	}
@@ -502,36 +530,62 @@ func (d *Disk) Put(ctx context.Context, b *flowgo.Batch) error {
 	return nil
 }
 
-// waitFastRoom waits, while the reader keeps up, until the fast path has
-// room, for at most fastWait.
-func (d *Disk) waitFastRoom(ctx context.Context) {
+// admitFast waits, while the reader keeps up, until the fast path has
+// room, for at most fastWait, and then holds a place on it for the batch
+// about to be appended: the append hands the batch over in that place
+// whatever other Puts do meanwhile. Without the hold, the Puts a reader's
+// take wakes all see the one free place, one gets it and the others'
+// batches are written only, which leaves the reader a gap to read from
+// disk, and a reader reading from disk falls behind for good at
+// saturation. False: the batch goes to disk only.
+func (d *Disk) admitFast(ctx context.Context) bool {
 	if !d.caughtUp.Load() {
-		return
+		return false
 	}
 	var timer *time.Timer
 	d.mu.Lock()
-	for len(d.fast) >= fastMax && d.caughtUp.Load() && !d.inClosed {
+	for {
+		if d.inClosed || !d.caughtUp.Load() {
+			d.mu.Unlock()
+			return false
+		}
+		if len(d.fast)+d.fastPending < fastMax {
+			d.fastPending++
+			d.mu.Unlock()
+			return true
+		}
 		if d.fastRoom == nil {
 			d.fastRoom = make(chan struct{})
 		}
 		ch := d.fastRoom
 		d.mu.Unlock()
 		if timer == nil {
-			timer = time.NewTimer(fastWait)
+			timer = time.NewTimer(d.fastWait)
 			defer timer.Stop()
 		}
 		select {
 		case <-ch:
 		case <-timer.C:
 			d.caughtUp.Store(false) // the reader stalls: write only
-			return
+			d.log.Debug("disk queue: the reader took nothing for a while: batches go to disk only until it catches up", "waited", d.fastWait)
+			return false
 		case <-ctx.Done():
-			return
+			return false
 		}
 		d.mu.Lock()
 	}
-	d.mu.Unlock()
 }
+
+// fastFreedLocked wakes the Puts waiting for room on the fast path.
+func (d *Disk) fastFreedLocked() {
+	if d.fastRoom != nil {
+		close(d.fastRoom)
+		d.fastRoom = nil
+	}
+}
+
+// Busy reports whether a Put is under way: several inputs put at once.
+func (d *Disk) Busy() bool { return d.putting.Load() > 0 }
 
 // CaughtUp reports whether the reader keeps up with the writers: batches
 // put now are likely to reach the output through the fast path, so that
@@ -584,10 +638,10 @@ func (d *Disk) spaceFreedLocked() {
 // it would grow past the segment size. A failed write (a full disk, an I/O
 // error) is rolled back and retried with back-off until ctx ends: nothing
 // is lost, the input waits. It returns the log sequence number after buf.
-func (d *Disk) append(ctx context.Context, buf []byte, b *flowgo.Batch) (uint64, bool, error) {
+func (d *Disk) append(ctx context.Context, buf []byte, b *flowgo.Batch, admitted bool) (uint64, bool, error) {
 	delay := 10 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		lsn, taken, err := d.tryAppend(buf, b)
+		lsn, taken, err := d.tryAppend(buf, b, admitted)
 		if err == nil {
 			if attempt > 1 {
 				d.log.Info("disk queue: writing again", "attempts", attempt)
@@ -619,8 +673,9 @@ func (d *Disk) append(ctx context.Context, buf []byte, b *flowgo.Batch) (uint64,
 }
 
 // tryAppend writes buf (b's frames) once. taken says that b went to the
-// fast path: the queue owns it.
-func (d *Disk) tryAppend(buf []byte, b *flowgo.Batch) (lsn uint64, taken bool, err error) {
+// fast path: the queue owns it. admitted says that admitFast holds a place
+// there for it; a successful write gives the place up (taking it or not).
+func (d *Disk) tryAppend(buf []byte, b *flowgo.Batch, admitted bool) (lsn uint64, taken bool, err error) {
 	records := int64(b.Len())
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
@@ -648,30 +703,33 @@ func (d *Disk) tryAppend(buf []byte, b *flowgo.Batch) (lsn uint64, taken bool, e
 	d.published = d.activeSize
 	d.segs[len(d.segs)-1].size = d.activeSize
 	d.records += records
-	if d.caughtUp.Load() && len(d.fast) < fastMax && !d.inClosed {
+	if admitted {
+		d.fastPending--
+	}
+	if d.caughtUp.Load() && !d.inClosed && (admitted || len(d.fast)+d.fastPending < fastMax) {
 		d.fast = append(d.fast, fastBatch{b: b, seg: d.activeID, start: start, end: d.activeSize,
 			records: records, enqueued: time.Now()})
 		taken = true
+	} else if admitted {
+		d.fastFreedLocked()
 	}
 	d.mu.Unlock()
 	d.wake()
 	return d.written, taken, nil
 }
 
-// rotateLocked syncs the active segment (unless sync = "none") and starts
-// the next one. Called with writeMu held.
+// rotateLocked starts the next segment; the syncer syncs the one finished
+// (unless sync = "none"), off the appends' path: an fsync of a whole
+// segment takes tens of milliseconds, which every Put waited for when the
+// rotation made it. Called with writeMu held.
 func (d *Disk) rotateLocked() error {
-	if d.cfg.Sync != SyncNone {
-		start := time.Now()
-		if err := d.active.Sync(); err != nil {
-			return err
-		}
-		d.syncedTo(d.written, time.Since(start))
-	}
 	if err := d.createSegment(d.activeID + 1); err != nil {
 		return err
 	}
 	d.summarizeFinished()
+	if d.cfg.Sync == SyncBatch {
+		d.askSync()
+	}
 	return nil
 }
 
@@ -693,10 +751,13 @@ func (d *Disk) wake() {
 	}
 }
 
-// syncedTo records that everything up to lsn is on stable storage.
+// syncedTo records that everything up to lsn is on stable storage (or
+// delivered), after an fsync that took took; a negative took: no fsync.
 func (d *Disk) syncedTo(lsn uint64, took time.Duration) {
-	d.Stats.Syncs.Add(1)
-	d.Stats.SyncSeconds.Observe(took)
+	if took >= 0 {
+		d.Stats.Syncs.Add(1)
+		d.Stats.SyncSeconds.Observe(took)
+	}
 	d.mu.Lock()
 	if lsn > d.synced {
 		d.synced = lsn
@@ -706,11 +767,25 @@ func (d *Disk) syncedTo(lsn uint64, took time.Duration) {
 	d.mu.Unlock()
 }
 
-func (d *Disk) waitSynced(ctx context.Context, lsn uint64) error {
+// finished is a segment finished and not synced yet, with its file.
+type finished struct {
+	f  *os.File
+	id uint64
+}
+
+// fsync syncs a segment or the directory; tests watch it.
+var fsync = (*os.File).Sync
+
+// askSync asks the syncer for a sync now.
+func (d *Disk) askSync() {
 	select {
 	case d.syncReq <- struct{}{}:
 	default:
 	}
+}
+
+func (d *Disk) waitSynced(ctx context.Context, lsn uint64) error {
+	d.askSync()
 	d.mu.Lock()
 	for d.synced < lsn {
 		ch := d.syncCh
@@ -741,13 +816,44 @@ func (d *Disk) syncLoop() {
 	}()
 	syncActive := func() {
 		d.writeMu.Lock()
-		id, lsn, active := d.activeID, d.written, d.active
+		id, lsn := d.activeID, d.written
+		pending, dir := d.unsynced, d.dirUnsynced
+		d.unsynced, d.dirUnsynced = nil, false
 		d.writeMu.Unlock()
 		d.mu.Lock()
 		done := d.synced >= lsn
 		d.mu.Unlock()
-		if done {
+		if done && len(pending) == 0 && !dir {
 			return
+		}
+		start := time.Now()
+		// The segments finished since the last sync, oldest first, and
+		// the directory that names the segments made since: everything
+		// before the active segment's bytes.
+		for i, u := range pending {
+			d.mu.Lock()
+			confirmed := len(d.segs) == 0 || u.id < d.segs[0].id
+			d.mu.Unlock()
+			if confirmed {
+				// Delivered whole (and deleted, or about to be): what
+				// a power loss takes of it, nobody needs. Skipping the
+				// fsync spares the disk writing it at all.
+				u.f.Close()
+				continue
+			}
+			if err := fsync(u.f); err != nil {
+				d.log.Error("disk queue: fsync failed", "segment", u.f.Name(), "error", err)
+				d.requeueUnsynced(pending[i:], dir)
+				return
+			}
+			u.f.Close()
+		}
+		if dir {
+			if err := fsync(d.dirF); err != nil {
+				d.log.Error("disk queue: fsync of the directory failed", "path", d.dir, "error", err)
+				d.requeueUnsynced(nil, true)
+				return
+			}
 		}
 		if fid != id || f == nil {
 			if f != nil {
@@ -756,14 +862,21 @@ func (d *Disk) syncLoop() {
 			}
 			nf, err := os.Open(filepath.Join(d.dir, segmentName(id)))
 			if err != nil {
-				// Rotated away meanwhile: the rotation synced it.
-				_ = active
+				d.mu.Lock()
+				confirmed := len(d.segs) == 0 || id < d.segs[0].id
+				d.mu.Unlock()
+				if confirmed {
+					// Finished and delivered whole meanwhile: what was
+					// written up to lsn is synced or delivered.
+					d.syncedTo(lsn, -1)
+				} else {
+					d.log.Error("disk queue: cannot open the active segment to sync it", "error", err)
+				}
 				return
 			}
 			f, fid = nf, id
 		}
-		start := time.Now()
-		if err := f.Sync(); err != nil {
+		if err := fsync(f); err != nil {
 			d.log.Error("disk queue: fsync failed", "segment", f.Name(), "error", err)
 			return
 		}
@@ -789,6 +902,15 @@ func (d *Disk) syncLoop() {
 	}
 }
 
+// requeueUnsynced gives back to the next sync the finished segments and
+// the directory a failed one did not sync.
+func (d *Disk) requeueUnsynced(files []finished, dir bool) {
+	d.writeMu.Lock()
+	d.unsynced = append(files[:len(files):len(files)], d.unsynced...)
+	d.dirUnsynced = d.dirUnsynced || dir
+	d.writeMu.Unlock()
+}
+
 // CloseInput ends the input side: Puts fail from now on, and the reader
 // closes Batches once it has read everything queued. Call it after every
 // producer's Put has returned.
@@ -796,10 +918,7 @@ func (d *Disk) CloseInput() {
 	d.mu.Lock()
 	d.inClosed = true
 	d.spaceFreedLocked()
-	if d.fastRoom != nil {
-		close(d.fastRoom)
-		d.fastRoom = nil
-	}
+	d.fastFreedLocked()
 	d.mu.Unlock()
 	d.wake()
 }
@@ -810,7 +929,7 @@ func (d *Disk) Stop() {
 	d.stopped.Do(func() { close(d.stop) })
 }
 
-// Close stops the reader and the syncer, syncs (unless sync = "none"),
+// Close stops the reader, the syncer and the remover, syncs (unless sync = "none"),
 // and releases the directory. Call it after the output stage is done.
 func (d *Disk) Close() error {
 	d.CloseInput()
@@ -826,15 +945,24 @@ func (d *Disk) Close() error {
 	}
 	d.fast = nil
 	d.mu.Unlock()
+	d.removeGone() // what the remover had no time for
 	var err error
 	if d.cfg.Sync != SyncNone {
-		err = d.active.Sync()
+		// What the syncer did not sync (it was not started, or failed).
+		for _, u := range d.unsynced {
+			err = errors.Join(err, fsync(u.f))
+		}
+		if d.dirUnsynced {
+			err = errors.Join(err, fsync(d.dirF))
+		}
+		err = errors.Join(err, fsync(d.active))
 	}
 	// The next start begins a new segment: this one is finished.
 	if serr := writeSummary(d.dir, d.activeID, d.activeSize, d.activeRecs); serr != nil {
 		d.log.Warn("disk queue: cannot write a segment summary (the next start counts the backlog by reading it)", "error", serr)
 	}
 	d.release()
+	d.log.Debug("disk queue closed", "fast_batches", d.Stats.FastBatches.Load(), "read_batches", d.Stats.ReadBatches.Load())
 	return err
 }
 

@@ -10,8 +10,16 @@ import (
 
 // A full disk is treated as a full queue: Put waits and retries, nothing is
 // lost, nothing panics, and writing resumes once the reader frees room. The
-// disk is a small tmpfs (the tests run as root, as CI does).
+// disk is a small tmpfs (the tests run as root, as CI does). With a sync
+// policy, the room of a segment delivered before the syncer synced it comes
+// back at once, not at the syncer's next sync (an hour here).
 func TestDiskFullWaitsAndLosesNothing(t *testing.T) {
+	for _, policy := range []string{SyncNone, SyncInterval} {
+		t.Run(policy, func(t *testing.T) { testDiskFull(t, policy) })
+	}
+}
+
+func testDiskFull(t *testing.T, policy string) {
 	dir := t.TempDir()
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=3m"); err != nil {
 		t.Fatalf("mounting a 3 MiB tmpfs on %s (the test needs root, as CI has): %v", dir, err)
@@ -19,6 +27,7 @@ func TestDiskFullWaitsAndLosesNothing(t *testing.T) {
 	defer syscall.Unmount(dir, syscall.MNT_DETACH)
 	cfg := testConfig(t, dir)
 	cfg.MaxBytes = 64 << 20 // far more than the disk: the disk fills first
+	cfg.Sync, cfg.SyncInterval = policy, time.Hour
 	d, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
