@@ -81,19 +81,7 @@ global(workDirectory="$d" maxMessageSize="64k")
 module(load="imtcp" maxSessions="1000")
 module(load="omkafka")
 input(type="imtcp" address="127.0.0.1" port="$PORT" ruleset="bench")
-template(name="gelf" type="list" option.jsonf="on") {
-  constant(outname="version" value="1.1" format="jsonf")
-  property(outname="host" name="hostname" format="jsonf")
-  property(outname="short_message" name="msg" format="jsonf")
-  property(outname="full_message" name="rawmsg" format="jsonf")
-  property(outname="timestamp" name="timereported" dateFormat="rfc3339" format="jsonf")
-  property(outname="level" name="syslogseverity" format="jsonf" datatype="number")
-  property(outname="_facility" name="syslogfacility-text" format="jsonf")
-  property(outname="application_name" name="app-name" format="jsonf")
-  property(outname="process_id" name="procid" format="jsonf")
-  property(outname="_msgid" name="msgid" format="jsonf")
-  property(outname="_structured_data" name="structured-data" format="jsonf")
-}
+$(gelf_template)
 ruleset(name="bench") {
   action(type="omkafka" broker=["127.0.0.1:$KPORT"] topic="logs" template="gelf" partitions.auto="on"
          confParam=["compression.codec=$codec"] topicConfParam=["acks=$acks"])

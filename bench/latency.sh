@@ -68,25 +68,6 @@ fi
 [[ -x $BIN/flowgo-loadgen && -x $FLOWGO && -x $BIN/kfaked ]] || { echo "run bench/setup.sh first" >&2; exit 2; }
 [[ -s $CERTS/server.pem ]] || { echo "run bench/setup.sh first (certificates)" >&2; exit 2; }
 
-# gelf_template: rsyslog's GELF-like JSON, full_message included.
-gelf_template() {
-	cat <<'EOT'
-template(name="gelf" type="list" option.jsonf="on") {
-  constant(outname="version" value="1.1" format="jsonf")
-  property(outname="host" name="hostname" format="jsonf")
-  property(outname="short_message" name="msg" format="jsonf")
-  property(outname="full_message" name="rawmsg" format="jsonf")
-  property(outname="timestamp" name="timereported" dateFormat="rfc3339" format="jsonf")
-  property(outname="level" name="syslogseverity" format="jsonf" datatype="number")
-  property(outname="_facility" name="syslogfacility-text" format="jsonf")
-  property(outname="application_name" name="app-name" format="jsonf")
-  property(outname="process_id" name="procid" format="jsonf")
-  property(outname="_msgid" name="msgid" format="jsonf")
-  property(outname="_structured_data" name="structured-data" format="jsonf")
-}
-EOT
-}
-
 # configure SERVER OUTPUT DIR: the receiver's config, RECEIVER and SINK.
 configure() {
 	local server=$1 output=$2 d=$3

@@ -159,3 +159,22 @@ self_check() {
 		exit 2
 	fi
 }
+
+# gelf_template: rsyslog's GELF-like JSON, full_message included.
+gelf_template() {
+	cat <<'EOT'
+template(name="gelf" type="list" option.jsonf="on") {
+  constant(outname="version" value="1.1" format="jsonf")
+  property(outname="host" name="hostname" format="jsonf")
+  property(outname="short_message" name="msg" format="jsonf")
+  property(outname="full_message" name="rawmsg" format="jsonf")
+  property(outname="timestamp" name="timereported" dateFormat="rfc3339" format="jsonf")
+  property(outname="level" name="syslogseverity" format="jsonf" datatype="number")
+  property(outname="_facility" name="syslogfacility-text" format="jsonf")
+  property(outname="application_name" name="app-name" format="jsonf")
+  property(outname="process_id" name="procid" format="jsonf")
+  property(outname="_msgid" name="msgid" format="jsonf")
+  property(outname="_structured_data" name="structured-data" format="jsonf")
+}
+EOT
+}
