@@ -71,7 +71,19 @@ type gelfChunks struct {
 	// first-chunk arrival, which is also deadline order.
 	oldest, newest *partialMsg
 	bytes          int
+
+	// completed holds the messages completed in the last timeout (up to
+	// maxCompleted, oldest first in completedOrder), so that a chunk that
+	// arrives again after its message was delivered is absorbed instead of
+	// starting a message that would count as dropped.
+	completed      map[chunkKey]time.Time // key → until when its chunks are absorbed
+	completedOrder []chunkKey             // a ring, next at completedNext
+	completedNext  int
 }
+
+// maxCompleted bounds the memory of completed messages (about 60 bytes
+// each); beyond it the oldest is forgotten first.
+const maxCompleted = 4096
 
 type chunkKey struct {
 	from netip.AddrPort
@@ -132,6 +144,14 @@ func (g *gelfChunks) add(dg []byte, from netip.AddrPort, now time.Time, dst []by
 	defer g.mu.Unlock()
 	g.expireLocked(now)
 	p := g.pending[key]
+	if p == nil && count > 1 {
+		if until, ok := g.completed[key]; ok {
+			if now.Before(until) {
+				return dst, 0, false, nil // a late copy of a delivered message's chunk
+			}
+			delete(g.completed, key)
+		}
+	}
 	if p == nil && count == 1 {
 		// A message in one chunk needs no bookkeeping.
 		if len(data) > g.maxSize {
@@ -212,7 +232,25 @@ func (g *gelfChunks) add(dg []byte, from netip.AddrPort, now time.Time, dst []by
 	}
 	raw = p.size + p.count*gelfChunkHeader
 	g.removeLocked(p)
+	g.rememberLocked(p.key, p.deadline)
 	return dst, raw, true, nil
+}
+
+// rememberLocked notes that key's message completed: its chunks are
+// absorbed until until.
+func (g *gelfChunks) rememberLocked(key chunkKey, until time.Time) {
+	if g.completed == nil {
+		g.completed = make(map[chunkKey]time.Time)
+		g.completedOrder = make([]chunkKey, 0, 64)
+	}
+	if len(g.completedOrder) < maxCompleted {
+		g.completedOrder = append(g.completedOrder, key)
+	} else {
+		delete(g.completed, g.completedOrder[g.completedNext])
+		g.completedOrder[g.completedNext] = key
+		g.completedNext = (g.completedNext + 1) % maxCompleted
+	}
+	g.completed[key] = until
 }
 
 func (g *gelfChunks) tooLarge(n int) error {

@@ -299,3 +299,59 @@ func (g *gelfChunks) usage() (messages, bytes int) {
 	defer g.mu.Unlock()
 	return len(g.pending), g.bytes
 }
+
+// A chunk that arrives again after its message completed (a sender's
+// retransmission, or two reader goroutines taking a message's datagrams
+// out of order) is absorbed: it neither starts a message that later counts
+// as dropped nor yields the message twice. After the chunk timeout the id
+// is free again.
+func TestGELFChunksLateDuplicateOfACompletedMessage(t *testing.T) {
+	d := drops{}
+	g := newTestChunks(d)
+	msg := []byte(strings.Repeat("x", 3000))
+	dgs := splitGELF(7, msg, 1000)
+	if got := feed(t, g, senderA, t0, dgs...); len(got) != 1 || got[0] != string(msg) {
+		t.Fatalf("completed %d messages; want the message once", len(got))
+	}
+	if got := feed(t, g, senderA, t0.Add(time.Second), dgs[1], dgs[2]); len(got) != 0 {
+		t.Fatalf("late duplicates completed %d messages; want none", len(got))
+	}
+	if n, _ := g.usage(); n != 0 {
+		t.Errorf("%d messages pending after late duplicates; want 0", n)
+	}
+	// Another sender with the same id is another message.
+	if got := feed(t, g, senderB, t0.Add(time.Second), dgs[0]); len(got) != 0 {
+		t.Fatalf("completed %d; want 0", len(got))
+	}
+	g.close()
+	if d[dropChunkShutdown] != 1 || len(d) != 1 {
+		t.Errorf("dropped %v; want only senderB's incomplete message at shutdown", d)
+	}
+	// After the timeout the id starts a new message.
+	d2 := drops{}
+	g2 := newTestChunks(d2)
+	feed(t, g2, senderA, t0, dgs...)
+	if got := feed(t, g2, senderA, t0.Add(6*time.Second), dgs...); len(got) != 1 {
+		t.Errorf("the id reused after the chunk timeout completed %d messages; want 1", len(got))
+	}
+	if len(d2) != 0 {
+		t.Errorf("dropped %v; want nothing", d2)
+	}
+}
+
+// The memory of completed messages is bounded: the oldest is forgotten.
+func TestGELFChunksCompletedMemoryIsBounded(t *testing.T) {
+	g := newTestChunks(drops{})
+	for id := range uint64(maxCompleted + 500) {
+		feed(t, g, senderA, t0, splitGELF(id, []byte("0123456789"), 5)...)
+	}
+	if n := len(g.completed); n != maxCompleted {
+		t.Errorf("%d completed messages remembered; want %d", n, maxCompleted)
+	}
+	if _, ok := g.completed[chunkKey{from: senderA, id: 0}]; ok {
+		t.Error("the oldest completed message is still remembered")
+	}
+	if _, ok := g.completed[chunkKey{from: senderA, id: maxCompleted + 499}]; !ok {
+		t.Error("the newest completed message is not remembered")
+	}
+}
