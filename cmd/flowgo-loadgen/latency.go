@@ -144,16 +144,7 @@ type latencySink struct {
 
 // record measures one record read at now.
 func (s *latencySink) record(now int64, rec []byte) {
-	t, ok := findStamp(rec)
-	if !ok {
-		s.unknown.Add(1)
-		return
-	}
-	s.mu.Lock()
-	s.h.add((now - t) / 1000)
-	s.trace.add(now, (now-t)/1000, -1)
-	s.mu.Unlock()
-	s.seen.Add(1)
+	s.recordAt(now, rec, 0) // 0: no timestamp, never the producer's clock
 }
 
 // recordAt measures one record read at now whose producer stamped it at
@@ -167,24 +158,38 @@ func (s *latencySink) recordAt(now int64, rec []byte, ts int64) {
 		s.unknown.Add(1)
 		return
 	}
-	after := now/1e6 - ts
-	if ts < t/1e6-1000 || after < -1000 {
-		// No timestamp, or one from another clock: no cut.
-		s.mu.Lock()
-		s.h.add((now - t) / 1000)
-		s.trace.add(now, (now-t)/1000, -1)
-		s.mu.Unlock()
-		s.seen.Add(1)
-		return
-	}
+	us, afterUS := (now-t)/1000, int64(-1)
 	s.mu.Lock()
-	s.h.add((now - t) / 1000)
-	s.split = true
-	s.before.add((ts - t/1e6) * 1000)
-	s.after.add(after * 1000)
-	s.trace.add(now, (now-t)/1000, after*1000)
+	s.h.add(us)
+	if after := now/1e6 - ts; ts >= t/1e6-1000 && after >= -1000 {
+		afterUS = after * 1000
+		s.split = true
+		s.before.add((ts - t/1e6) * 1000)
+		s.after.add(afterUS)
+	}
+	s.trace.add(now, us, afterUS)
 	s.mu.Unlock()
 	s.seen.Add(1)
+}
+
+// records measures each frame of data, read at now, that ends in one of
+// seps; part holds a frame begun in an earlier read and is returned with
+// the start of the next one. Empty frames are skipped.
+func (s *latencySink) records(now int64, part, data []byte, seps string) []byte {
+	for {
+		i := bytes.IndexAny(data, seps)
+		if i < 0 {
+			return append(part, data...)
+		}
+		if len(part) > 0 {
+			part = append(part, data[:i]...)
+			s.record(now, part)
+			part = part[:0]
+		} else if i > 0 {
+			s.record(now, data[:i])
+		}
+		data = data[i+1:]
+	}
 }
 
 // latencyTrace keeps, for each 10 ms of reading, how many records were read
@@ -344,29 +349,8 @@ func (s *latencySink) startFile(ctx context.Context, path string) error {
 				time.Sleep(time.Millisecond)
 				continue
 			}
-			now := time.Now().UnixNano()
 			off += int64(n)
-			data := buf[:n]
-			if len(part) > 0 {
-				i := bytes.IndexByte(data, '\n')
-				if i < 0 {
-					part = append(part, data...)
-					continue
-				}
-				part = append(part, data[:i]...)
-				s.record(now, part)
-				part = part[:0]
-				data = data[i+1:]
-			}
-			for {
-				i := bytes.IndexByte(data, '\n')
-				if i < 0 {
-					part = append(part, data...)
-					break
-				}
-				s.record(now, data[:i])
-				data = data[i+1:]
-			}
+			part = s.records(time.Now().UnixNano(), part, buf[:n], "\n")
 		}
 	})
 	return nil
@@ -375,10 +359,7 @@ func (s *latencySink) startFile(ctx context.Context, path string) error {
 // startTLS accepts TLS connections on addr (a collector's TLS output) and
 // measures each frame, NUL- or LF-terminated.
 func (s *latencySink) startTLS(ctx context.Context, addr, cert, key string) error {
-	if cert == "" {
-		return errors.New("-latency tls: needs -sink-cert (and -sink-key)")
-	}
-	if key == "" {
+	if key == "" { // validate has made sure of cert
 		key = cert
 	}
 	pair, err := tls.LoadX509KeyPair(cert, key)
@@ -405,23 +386,7 @@ func (s *latencySink) startTLS(ctx context.Context, addr, cert, key string) erro
 				buf := make([]byte, 1<<20)
 				for {
 					n, err := c.Read(buf)
-					now := time.Now().UnixNano()
-					data := buf[:n]
-					for len(data) > 0 {
-						i := bytes.IndexAny(data, "\x00\n")
-						if i < 0 {
-							part = append(part, data...)
-							break
-						}
-						if len(part) > 0 {
-							part = append(part, data[:i]...)
-							s.record(now, part)
-							part = part[:0]
-						} else if i > 0 {
-							s.record(now, data[:i])
-						}
-						data = data[i+1:]
-					}
+					part = s.records(time.Now().UnixNano(), part, buf[:n], "\x00\n")
 					if err != nil {
 						return
 					}

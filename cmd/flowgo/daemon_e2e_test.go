@@ -36,7 +36,14 @@ func startDaemon(t *testing.T, dir, src string) *daemon {
 // ""), with env added to its environment, until the test ends.
 func runDaemon(t *testing.T, cfg, dir string, env ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, cmd: exec.Command(flowgoBin, "run", "-c", cfg), exited: make(chan struct{})}
+	return spawn(t, dir, env, "run", "-c", cfg)
+}
+
+// spawn runs flowgo with args in dir, with env added to its environment,
+// until the test ends.
+func spawn(t *testing.T, dir string, env []string, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{t: t, cmd: exec.Command(flowgoBin, args...), exited: make(chan struct{})}
 	d.cmd.Dir = dir
 	if len(env) > 0 {
 		d.cmd.Env = append(os.Environ(), env...)
@@ -122,10 +129,16 @@ func (d *daemon) kill() {
 // waitUntil polls ok with a generous deadline.
 func waitUntil(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitOutput)
+	waitTrue(t, waitOutput, what, ok)
+}
+
+// waitTrue polls ok every 20 ms for up to d.
+func waitTrue(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !ok() {
 		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s", waitOutput, what)
+			t.Fatalf("waited %v for %s", d, what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

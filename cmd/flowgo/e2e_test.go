@@ -173,13 +173,6 @@ func TestHelpListsFormatsFramingsAndTypes(t *testing.T) {
 	}
 }
 
-func TestVersion(t *testing.T) {
-	r := flowgo(t, nil, "version")
-	if r.code != 0 || !regexp.MustCompile(`^flowgo \S+ \(commit \S+, go1\.\d+`).MatchString(r.stdout) {
-		t.Errorf("version = %q (exit %d)", r.stdout, r.code)
-	}
-}
-
 func writeConfig(t *testing.T, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "flowgo.toml")

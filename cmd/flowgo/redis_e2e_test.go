@@ -69,34 +69,6 @@ func lens(t *testing.T, c *redis.Client, keys ...string) (total int64) {
 	return total
 }
 
-func waitTrue(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// sigterm stops cmd as a service manager would and returns its stderr.
-func sigterm(t *testing.T, cmd *exec.Cmd, stderr *bytes.Buffer) {
-	t.Helper()
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr)
-		}
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("flowgo did not exit after SIGTERM\n%s", stderr)
-	}
-}
-
 // A flowgger.toml with the redis input, written as Flowgger takes it, is
 // checked and runs unchanged (flowgo FILE, Flowgger's command line).
 func TestRedisFlowggerConfigRunsUnchanged(t *testing.T) {
@@ -127,17 +99,12 @@ file_path = %q
 	}
 	const n = 5000
 	redisLPush(t, c, "logs", redisItems(n))
-	cmd := exec.Command(flowgoBin, cfg)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	d := spawn(t, "", nil, cfg)
 	waitTrue(t, 60*time.Second, "every record in the file", func() bool {
 		b, _ := os.ReadFile(out)
 		return bytes.Count(b, []byte("\n")) >= n
 	})
-	sigterm(t, cmd, &stderr)
+	d.stopClean()
 	b, _ := os.ReadFile(out)
 	got := seqs(b)
 	for i := range n {
@@ -151,8 +118,8 @@ file_path = %q
 	if n := lens(t, c, "logs", "logs.tmp.0", "logs.tmp.1"); n != 0 {
 		t.Errorf("%d items left in Redis", n)
 	}
-	if !strings.Contains(stderr.String(), "lost=0") {
-		t.Errorf("no lost=0 in the exit report:\n%s", stderr.String())
+	if !strings.Contains(d.stderr.String(), "lost=0") {
+		t.Errorf("no lost=0 in the exit report:\n%s", d.stderr.String())
 	}
 }
 
@@ -244,12 +211,7 @@ file_path = %q
 %s[metrics]
 listen = "127.0.0.1:%d"
 `, srv.Addr, out, queueTable, port))
-	cmd = exec.Command(flowgoBin, "run", "-c", cfg2)
-	var stderr2 bytes.Buffer
-	cmd.Stderr = &stderr2
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	d := runDaemon(t, cfg2, "")
 	waitTrue(t, 90*time.Second, "Redis to be empty", func() bool { return lens(t, c, append(tmps, "logs")...) == 0 })
 	var got1, got2 map[int]int
 	waitTrue(t, 90*time.Second, "the output to stop growing", func() bool {
@@ -264,7 +226,7 @@ listen = "127.0.0.1:%d"
 	})
 	metrics := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
 	ready := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
-	sigterm(t, cmd, &stderr2)
+	d.stopClean()
 	out2, _ := os.ReadFile(out)
 	got1, got2 = seqs(out1), seqs(out2)
 
@@ -273,8 +235,8 @@ listen = "127.0.0.1:%d"
 			t.Errorf("seq %d was in a temporary list at the kill and is not in the next run's output", s)
 		}
 	}
-	if !strings.Contains(stderr2.String(), "handed over items left in a temporary list by an earlier run") {
-		t.Errorf("the second run does not report the hand-over:\n%s", stderr2.String())
+	if !strings.Contains(d.stderr.String(), "handed over items left in a temporary list by an earlier run") {
+		t.Errorf("the second run does not report the hand-over:\n%s", d.stderr.String())
 	}
 	m := regexp.MustCompile(`(?m)^flowgo_input_redis_items_recovered_total\{[^}]*type="redis"[^}]*\} (\d+)`).FindStringSubmatch(metrics)
 	if m == nil || m[1] != strconv.Itoa(len(held)) {
