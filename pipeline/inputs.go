@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 
@@ -221,12 +223,7 @@ func (s *inputStage) list() []*inputRun {
 func (s *inputStage) names() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]string, 0, len(s.runs))
-	for n := range s.runs {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(s.runs))
 }
 
 // err returns why inputs ended, joined.
