@@ -36,9 +36,9 @@ type outputStage struct {
 	batchIDs uint64 // the last delivery identity given (flowgo.Batch.ID)
 	retryLog *ratelog.Log
 	// unflushed is the disk queue position up to which batches were
-	// written to an output that buffers, to confirm after its next flush.
-	unflushed     flowgo.QueuePos
-	haveUnflushed bool
+	// written to an output that buffers, to confirm after its next flush;
+	// the zero position when there is none.
+	unflushed flowgo.QueuePos
 }
 
 type swapRequest struct {
@@ -163,7 +163,7 @@ func (o *outputStage) run() {
 					p.queue.Done(g)
 				case !delivered:
 				case buffered:
-					o.unflushed, o.haveUnflushed = g.QueuePos, true
+					o.unflushed = g.QueuePos
 				default:
 					p.queue.Done(g)
 				}
@@ -298,9 +298,9 @@ func (o *outputStage) flushOutput(ctx context.Context, fl output.Flusher) error 
 	if err := fl.Flush(ctx); err != nil {
 		return err
 	}
-	if o.haveUnflushed {
+	if o.unflushed != (flowgo.QueuePos{}) {
 		o.p.disk.Confirm(o.unflushed)
-		o.haveUnflushed = false
+		o.unflushed = flowgo.QueuePos{}
 	}
 	return nil
 }
