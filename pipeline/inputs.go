@@ -51,9 +51,8 @@ type inputRun struct {
 	sink    *inputSink
 	cancel  context.CancelCauseFunc
 	done    chan struct{}
-	stopped bool  // stopped by a reload or shutdown; under inputStage.mu
-	initial bool  // started by Run: failing to start stops the pipeline
-	err     error // how Run ended; under inputStage.mu
+	stopped bool // stopped by a reload or shutdown; under inputStage.mu
+	initial bool // started by Run: failing to start stops the pipeline
 }
 
 func newInputStage(p *Pipeline) *inputStage {
@@ -112,7 +111,6 @@ func (s *inputStage) startLocked(b *builtInput, initial bool) {
 func (s *inputStage) ended(r *inputRun, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r.err = err
 	close(r.done)
 	s.running--
 	if err != nil {
