@@ -338,7 +338,7 @@ func (o *outputStage) deliver(b *flowgo.Batch) bool {
 		o.health.writing(start)
 		err := a.out.Write(ctx, b)
 		o.health.wrote(err)
-		o.metrics.observeWrite(frames, time.Since(start), err)
+		o.metrics.observeWrite(frames, time.Since(start))
 		if err == nil && p.taps.on.Load() {
 			p.tapOutput(a.plan.name, a.codec.framing, b)
 		}
