@@ -37,14 +37,7 @@ file_path = %q
 file_buffer_size = 1048576
 file_flush_interval = "1h"
 `, out), Options{Stdin: pr})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- p.Run(ctx) }()
-	defer func() {
-		cancel()
-		pw.Close()
-		<-done
-	}()
+	defer runBackground(t, p, pw)()
 	for burst := range 2 {
 		var want strings.Builder
 		for i := range 3 {
@@ -121,14 +114,7 @@ tls_ca_file = %q
 tls_async = true
 tls_flush_interval = "1h"
 `, ln.Addr().String(), caFile), Options{Stdin: pr})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- p.Run(ctx) }()
-	defer func() {
-		cancel()
-		pw.Close()
-		<-done
-	}()
+	defer runBackground(t, p, pw)()
 	want := ""
 	for burst := range 2 {
 		for i := range 3 {
