@@ -183,6 +183,7 @@ type bufOutput struct {
 	buffered []string
 	flushed  []string
 	gate     chan struct{} // Flush fails until it is closed
+	tries    int           // calls of Flush
 }
 
 var bufOuts = testoutput.Register[*bufOutput]("testbuffered")
@@ -197,6 +198,9 @@ func (o *bufOutput) Write(_ context.Context, b *flowgo.Batch) error {
 }
 
 func (o *bufOutput) Flush(context.Context) error {
+	o.mu.Lock()
+	o.tries++
+	o.mu.Unlock()
 	select {
 	case <-o.gate:
 	default:

@@ -6,12 +6,14 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/flowgo/flowgo/internal/syncbuf"
 	"github.com/flowgo/flowgo/internal/testcerts"
 )
 
@@ -35,14 +37,7 @@ file_path = %q
 file_buffer_size = 1048576
 file_flush_interval = "1h"
 `, out), Options{Stdin: pr})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- p.Run(ctx) }()
-	defer func() {
-		cancel()
-		pw.Close()
-		<-done
-	}()
+	defer runBackground(t, p, pw)()
 	for burst := range 2 {
 		var want strings.Builder
 		for i := range 3 {
@@ -119,14 +114,7 @@ tls_ca_file = %q
 tls_async = true
 tls_flush_interval = "1h"
 `, ln.Addr().String(), caFile), Options{Stdin: pr})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- p.Run(ctx) }()
-	defer func() {
-		cancel()
-		pw.Close()
-		<-done
-	}()
+	defer runBackground(t, p, pw)()
 	want := ""
 	for burst := range 2 {
 		for i := range 3 {
@@ -141,5 +129,49 @@ tls_flush_interval = "1h"
 			defer mu.Unlock()
 			return got.String() == want
 		})
+	}
+}
+
+// A flush that keeps failing is tried again at the end of every burst, but
+// logged once per 10 s (the output's rate-limited failure log), not once a
+// burst; the records it holds are delivered once it succeeds.
+func TestAFailingFlushIsNotLoggedEveryBurst(t *testing.T) {
+	o := &bufOutput{gate: make(chan struct{})}
+	bufOuts.Add(t.Name(), o)
+	var logs syncbuf.Buffer
+	pr, pw := io.Pipe()
+	p := build(t, fmt.Sprintf("[input]\ntype = \"stdin\"\nformat = \"testline\"\n[output]\ntype = \"testbuffered\"\nid = %q\nformat = \"testmsg\"\nframing = \"line\"\n", t.Name()),
+		Options{Stdin: pr, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	done := make(chan error)
+	go func() { done <- p.Run(context.Background()) }()
+	const bursts = 5
+	for burst := range bursts {
+		if _, err := fmt.Fprintf(pw, "burst %d\n", burst); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, fmt.Sprintf("burst %d in the output's buffer", burst), func() bool {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			return len(o.buffered) == burst+1
+		})
+		// The stage tries the flush once the queue is empty.
+		waitFor(t, fmt.Sprintf("the flush after burst %d", burst), func() bool {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			return o.tries >= burst+1
+		})
+	}
+	// One line per 10 s: 1 unless the machine is so loaded that the bursts
+	// took longer; never one a burst, and never none.
+	if n := strings.Count(logs.String(), `msg="output flush failed"`); n < 1 || n >= bursts {
+		t.Errorf("%d bursts whose flush failed logged %d lines; want 1:\n%s", bursts, n, logs.String())
+	}
+	close(o.gate)
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(o.flushed) != bursts {
+		t.Errorf("flushed %d records; want %d", len(o.flushed), bursts)
 	}
 }

@@ -151,12 +151,7 @@ func checkAddresses(plans map[string]*plan, paths map[string]string) error {
 		pipeline, input, network, address string
 	}
 	var uses []use
-	names := make([]string, 0, len(plans))
-	for n := range plans {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(plans)) {
 		for _, ip := range plans[n].inputs {
 			if ip.network == "" {
 				continue
@@ -245,11 +240,7 @@ func (g *Group) release() {
 func (g *Group) Pipelines() []*Pipeline {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	names := make([]string, 0, len(g.members))
-	for n := range g.members {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(g.members))
 	out := make([]*Pipeline, len(names))
 	for i, n := range names {
 		out[i] = g.members[n].p

@@ -329,13 +329,7 @@ func TestStreamBufferBudgetKey(t *testing.T) {
 	if got := limit(p); got != 1<<20 {
 		t.Errorf("budget %d; want 1048576", got)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	defer runBackground(t, p, nil)()
 	io.WriteString(pw, "running\n")
 	waitFor(t, "the pipeline to run", func() bool { return len(mem.got()) == 1 })
 	for _, bad := range []string{"0", "1000", "-1", "68719476737"} {

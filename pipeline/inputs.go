@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 
@@ -49,9 +51,8 @@ type inputRun struct {
 	sink    *inputSink
 	cancel  context.CancelCauseFunc
 	done    chan struct{}
-	stopped bool  // stopped by a reload or shutdown; under inputStage.mu
-	initial bool  // started by Run: failing to start stops the pipeline
-	err     error // how Run ended; under inputStage.mu
+	stopped bool // stopped by a reload or shutdown; under inputStage.mu
+	initial bool // started by Run: failing to start stops the pipeline
 }
 
 func newInputStage(p *Pipeline) *inputStage {
@@ -110,7 +111,6 @@ func (s *inputStage) startLocked(b *builtInput, initial bool) {
 func (s *inputStage) ended(r *inputRun, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r.err = err
 	close(r.done)
 	s.running--
 	if err != nil {
@@ -221,12 +221,7 @@ func (s *inputStage) list() []*inputRun {
 func (s *inputStage) names() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]string, 0, len(s.runs))
-	for n := range s.runs {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(s.runs))
 }
 
 // err returns why inputs ended, joined.

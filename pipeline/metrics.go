@@ -36,7 +36,7 @@ func newPipelineMetrics(pipeline string) *pipelineMetrics {
 	}
 }
 
-func (m *pipelineMetrics) observeWrite(records int, d time.Duration, err error) {
+func (m *pipelineMetrics) observeWrite(records int, d time.Duration) {
 	m.writeRecords.Observe(float64(records))
 	m.writeSeconds.Observe(d.Seconds())
 }

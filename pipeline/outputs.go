@@ -36,9 +36,9 @@ type outputStage struct {
 	batchIDs uint64 // the last delivery identity given (flowgo.Batch.ID)
 	retryLog *ratelog.Log
 	// unflushed is the disk queue position up to which batches were
-	// written to an output that buffers, to confirm after its next flush.
-	unflushed     flowgo.QueuePos
-	haveUnflushed bool
+	// written to an output that buffers, to confirm after its next flush;
+	// the zero position when there is none.
+	unflushed flowgo.QueuePos
 }
 
 type swapRequest struct {
@@ -153,16 +153,17 @@ func (o *outputStage) run() {
 				combined.Records = combined.Records[:0]
 				combined.ID = 0
 			}
+			// A disk queue confirms only what was delivered: the rest
+			// stays queued for the next start. What an output buffers is
+			// confirmed after its next flush.
+			buffered := p.disk != nil && delivered && o.outputBuffers()
 			for i, g := range group {
-				// A disk queue confirms only what was delivered: the
-				// rest stays queued for the next start. What an output
-				// buffers is confirmed after its next flush.
 				switch {
 				case p.disk == nil:
 					p.queue.Done(g)
 				case !delivered:
-				case o.outputBuffers():
-					o.unflushed, o.haveUnflushed = g.QueuePos, true
+				case buffered:
+					o.unflushed = g.QueuePos
 				default:
 					p.queue.Done(g)
 				}
@@ -180,7 +181,7 @@ func (o *outputStage) run() {
 			a := o.current()
 			if fl, ok := a.out.(output.Flusher); ok && fl.FlushInterval() > 0 && now.Sub(lastFlush) >= fl.FlushInterval() {
 				lastFlush = now
-				if err := o.flushOutput(fl); err != nil {
+				if err := o.flushOutput(o.p.hardCtx, fl); err != nil {
 					o.retryLog.Event(slog.LevelWarn, "output flush failed", a.plan.name, err)
 				}
 			}
@@ -207,11 +208,8 @@ func (o *outputStage) doSwap(sw *swapRequest) {
 	old := o.current()
 	ctx, cancel := context.WithTimeout(p.hardCtx, old.plan.shutdown)
 	if fl, ok := old.out.(output.Flusher); ok {
-		if err := fl.Flush(ctx); err != nil {
+		if err := o.flushOutput(ctx, fl); err != nil {
 			p.log.Error("flushing the replaced output", "output", old.plan.name, "error", err)
-		} else if o.haveUnflushed {
-			p.disk.Confirm(o.unflushed)
-			o.haveUnflushed = false
 		}
 	}
 	if err := old.out.Close(ctx); err != nil {
@@ -255,7 +253,7 @@ func (o *outputStage) combine(dst *flowgo.Batch, group []*flowgo.Batch) {
 func (o *outputStage) finish() {
 	a := o.current()
 	if fl, ok := a.out.(output.Flusher); ok && o.p.hardCtx.Err() == nil {
-		if err := o.flushOutput(fl); err != nil {
+		if err := o.flushOutput(o.p.hardCtx, fl); err != nil {
 			o.p.log.Error("flushing the output", "output", a.plan.name, "error", err)
 		}
 	}
@@ -288,21 +286,21 @@ func (o *outputStage) flushBuffered() bool {
 		// failure and to confirm to a disk queue.
 		return false
 	}
-	if err := o.flushOutput(fl); err != nil {
+	if err := o.flushOutput(o.p.hardCtx, fl); err != nil {
 		o.retryLog.Event(slog.LevelWarn, "output flush failed", a.plan.name, err)
 	}
 	return true
 }
 
-// flushOutput flushes fl and, once the flush succeeded, confirms to the
-// disk queue what the output had buffered.
-func (o *outputStage) flushOutput(fl output.Flusher) error {
-	if err := fl.Flush(o.p.hardCtx); err != nil {
+// flushOutput flushes fl within ctx and, once the flush succeeded,
+// confirms to the disk queue what the output had buffered.
+func (o *outputStage) flushOutput(ctx context.Context, fl output.Flusher) error {
+	if err := fl.Flush(ctx); err != nil {
 		return err
 	}
-	if o.haveUnflushed {
+	if o.unflushed != (flowgo.QueuePos{}) {
 		o.p.disk.Confirm(o.unflushed)
-		o.haveUnflushed = false
+		o.unflushed = flowgo.QueuePos{}
 	}
 	return nil
 }
@@ -340,7 +338,7 @@ func (o *outputStage) deliver(b *flowgo.Batch) bool {
 		o.health.writing(start)
 		err := a.out.Write(ctx, b)
 		o.health.wrote(err)
-		o.metrics.observeWrite(frames, time.Since(start), err)
+		o.metrics.observeWrite(frames, time.Since(start))
 		if err == nil && p.taps.on.Load() {
 			p.tapOutput(a.plan.name, a.codec.framing, b)
 		}

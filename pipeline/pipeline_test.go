@@ -123,6 +123,25 @@ func (m *memOutput) got() []string {
 	return append([]string(nil), m.frames...)
 }
 
+// runBackground runs p on a goroutine of its own. The function it returns
+// stops it: it cancels Run, closes stdin (when not nil) and checks that Run
+// returned no error.
+func runBackground(t *testing.T, p *Pipeline, stdin io.Closer) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	return func() {
+		t.Helper()
+		cancel()
+		if stdin != nil {
+			stdin.Close()
+		}
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
 func build(t *testing.T, src string, opts Options) *Pipeline {
 	t.Helper()
 	f, err := config.Parse("test.toml", src)
