@@ -1,5 +1,7 @@
 package flowgo
 
+import "strings"
+
 // Framing says how frames follow one another in a byte stream: the value of
 // input.framing and of output.framing. An input's framing cuts the stream it
 // reads into frames; an output's delimits the records it writes. Not every
@@ -27,3 +29,15 @@ const (
 	// one record per message).
 	FramingNoop Framing = "noop"
 )
+
+// JoinFramings lists framings, comma-separated, for help texts and errors.
+func JoinFramings(fs []Framing) string {
+	var b strings.Builder
+	for i, f := range fs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(string(f))
+	}
+	return b.String()
+}

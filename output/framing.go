@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/flowgo/flowgo"
 )
@@ -15,16 +14,7 @@ import (
 var Framings = []flowgo.Framing{flowgo.FramingLine, flowgo.FramingNUL, flowgo.FramingSyslen, flowgo.FramingNoop, flowgo.FramingCapnp}
 
 // FramingHelp describes the output framings for -h.
-func FramingHelp() string {
-	var b strings.Builder
-	for i, f := range Framings {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(string(f))
-	}
-	return b.String()
-}
+func FramingHelp() string { return flowgo.JoinFramings(Framings) }
 
 // NormalizeFraming returns the canonical name of an output framing,
 // accepting Flowgger's aliases nop and none for noop.

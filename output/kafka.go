@@ -391,8 +391,7 @@ func tlsDialer(r *tlsconf.Reloader) func(ctx context.Context, network, address s
 		}
 		tc := r.Config()
 		if tc.ServerName == "" {
-			host, _, _ := net.SplitHostPort(address)
-			tc.ServerName = host
+			tc.ServerName = serverName(address)
 		}
 		conn := tls.Client(raw, tc)
 		if err := conn.HandshakeContext(ctx); err != nil {

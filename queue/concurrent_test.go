@@ -78,6 +78,16 @@ func (s *appendersSeen) add(msg string) error {
 	return nil
 }
 
+// addBatch checks the records of b, in order (see add).
+func (s *appendersSeen) addBatch(b *flowgo.Batch) error {
+	for i := range b.Records {
+		if err := s.add(b.Records[i].Msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // waitCaughtUp waits until the reader of a new queue reached the end of
 // what is written, from when Puts go to the fast path.
 func waitCaughtUp(t *testing.T, d *Disk) {
@@ -129,11 +139,9 @@ func TestDiskConcurrentPutsStayOnTheFastPath(t *testing.T) {
 						readErr <- errors.New("Batches closed early")
 						return
 					}
-					for i := range b.Records {
-						if err := seen.add(b.Records[i].Msg); err != nil {
-							readErr <- err
-							return
-						}
+					if err := seen.addBatch(b); err != nil {
+						readErr <- err
+						return
 					}
 					d.Sent(b)
 					d.Done(b)
@@ -173,10 +181,8 @@ func TestDiskConcurrentPutsStayOnTheFastPath(t *testing.T) {
 					if !ok {
 						t.Fatalf("after the restart: %d records of %d, then the end", seen.n, appenders*total)
 					}
-					for i := range b.Records {
-						if err := seen.add(b.Records[i].Msg); err != nil {
-							t.Fatalf("after the restart: %v", err)
-						}
+					if err := seen.addBatch(b); err != nil {
+						t.Fatalf("after the restart: %v", err)
 					}
 					d.Done(b)
 					flowgo.PutBatch(b)
@@ -212,11 +218,9 @@ func TestDiskConcurrentPutsWithAStallingReader(t *testing.T) {
 		defer close(readDone)
 		batches := 0
 		for b := range d.Batches() {
-			for i := range b.Records {
-				if err := seen.add(b.Records[i].Msg); err != nil {
-					readErr <- err
-					return
-				}
+			if err := seen.addBatch(b); err != nil {
+				readErr <- err
+				return
 			}
 			d.Sent(b)
 			d.Done(b)

@@ -244,13 +244,19 @@ func (c *cursor) takeFast() *flowgo.Batch {
 	if c.sr != nil {
 		c.sr.skipTo(f.end)
 	}
-	b := f.b
-	b.QueuePos = c.readPos
 	d.Stats.FastBatches.Add(1)
+	c.handOut(f.b, f.records, f.enqueued)
+	return f.b
+}
+
+// handOut marks b as the batch that ends at the read position, records
+// long, and counts it in flight until Confirm: both reader paths (the fast
+// path and the disk) end here.
+func (c *cursor) handOut(b *flowgo.Batch, records int64, enqueued time.Time) {
+	b.QueuePos = c.readPos
 	c.fmu.Lock()
-	c.inflight = append(c.inflight, inflightBatch{end: c.readPos, records: f.records, enqueued: f.enqueued})
+	c.inflight = append(c.inflight, inflightBatch{end: c.readPos, records: records, enqueued: enqueued})
 	c.fmu.Unlock()
-	return b
 }
 
 // atLocked reports whether f is the next batch at the read position.
@@ -409,13 +415,10 @@ done:
 		// one, so that confirming this batch frees this segment.
 		c.advance()
 	}
-	b.QueuePos = c.readPos
 	if enqueued.IsZero() {
 		enqueued = time.Now()
 	}
-	c.fmu.Lock()
-	c.inflight = append(c.inflight, inflightBatch{end: c.readPos, records: records, enqueued: enqueued})
-	c.fmu.Unlock()
+	c.handOut(b, records, enqueued)
 	d.Stats.ReadBatches.Add(1)
 	return fillBatch
 }

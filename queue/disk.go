@@ -90,7 +90,7 @@ type Stats struct {
 	Syncs           atomic.Int64
 	FastBatches     atomic.Int64 // batches the reader took from memory (the fast path) rather than from disk
 	ReadBatches     atomic.Int64 // batches the reader read back from disk
-	SyncSeconds     Histogram    // how long each fsync of a segment took
+	SyncSeconds     Histogram    // how long each sync took: the finished segments' fsyncs, the directory's and the active segment's
 }
 
 // SyncBuckets are the upper bounds, in seconds, of Histogram's buckets.
