@@ -184,6 +184,7 @@ type bufOutput struct {
 	flushed  []string
 	gate     chan struct{} // Flush fails until it is closed
 	tries    int           // calls of Flush
+	closeErr error         // what Close returns
 }
 
 var bufOuts = testoutput.Register[*bufOutput]("testbuffered")
@@ -217,7 +218,7 @@ func (o *bufOutput) Flush(context.Context) error {
 
 func (o *bufOutput) FlushInterval() time.Duration { return time.Hour } // only at the end
 func (o *bufOutput) Buffered() bool               { return true }
-func (o *bufOutput) Close(context.Context) error  { return nil }
+func (o *bufOutput) Close(context.Context) error  { return o.closeErr }
 
 // Batches an output only buffered are not confirmed to the disk queue:
 // were flowgo killed before the flush, the next start would deliver them.
@@ -257,5 +258,22 @@ func TestDiskQueueConfirmsBufferedBatchesOnlyAfterAFlush(t *testing.T) {
 	}
 	if len(rep.Positions) != 1 || rep.Positions[0].PendingRecords != 0 {
 		t.Errorf("after the flush the queue still holds records not confirmed: %+v", rep.Positions)
+	}
+}
+
+// Records an output buffered and could neither flush nor close out are
+// lost, and counted so, not left among the sent ones.
+func TestBufferedRecordsAnOutputCannotWriteOutAreCountedLost(t *testing.T) {
+	o := &bufOutput{gate: make(chan struct{}), closeErr: errors.New("disk gone")}
+	bufOuts.Add(t.Name(), o)
+	in, want := lines(3000, nil)
+	p := build(t, fmt.Sprintf("[input]\ntype = \"stdin\"\nformat = \"testline\"\n[output]\ntype = \"testbuffered\"\nid = %q\nformat = \"testmsg\"\nframing = \"line\"\n",
+		t.Name()), Options{Stdin: strings.NewReader(in)})
+	_ = p.Run(context.Background())
+	if got := p.Stats().Lost.Load(); got != int64(len(want)) {
+		t.Errorf("lost %d; want all %d records the output buffered and could not write out", got, len(want))
+	}
+	if len(o.flushed) != 0 {
+		t.Fatalf("flushed %d; the flush never succeeds", len(o.flushed))
 	}
 }

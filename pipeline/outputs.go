@@ -39,6 +39,10 @@ type outputStage struct {
 	// written to an output that buffers, to confirm after its next flush;
 	// the zero position when there is none.
 	unflushed flowgo.QueuePos
+	// unflushedRecords counts the records written to an output that
+	// buffers since its last flush that succeeded: what is lost if the
+	// output can neither flush nor close (outputLost).
+	unflushedRecords int64
 }
 
 type swapRequest struct {
@@ -156,7 +160,10 @@ func (o *outputStage) run() {
 			// A disk queue confirms only what was delivered: the rest
 			// stays queued for the next start. What an output buffers is
 			// confirmed after its next flush.
-			buffered := p.disk != nil && delivered && o.outputBuffers()
+			buffered := delivered && o.outputBuffers()
+			if buffered {
+				o.unflushedRecords += int64(n)
+			}
 			for i, g := range group {
 				switch {
 				case p.disk == nil:
@@ -207,14 +214,19 @@ func (o *outputStage) doSwap(sw *swapRequest) {
 	p := o.p
 	old := o.current()
 	ctx, cancel := context.WithTimeout(p.hardCtx, old.plan.shutdown)
+	var flushErr error
 	if fl, ok := old.out.(output.Flusher); ok {
-		if err := o.flushOutput(ctx, fl); err != nil {
-			p.log.Error("flushing the replaced output", "output", old.plan.name, "error", err)
+		if flushErr = o.flushOutput(ctx, fl); flushErr != nil {
+			p.log.Error("flushing the replaced output", "output", old.plan.name, "error", flushErr)
 		}
 	}
 	if err := old.out.Close(ctx); err != nil {
 		p.log.Error("closing the replaced output", "output", old.plan.name, "error", err)
+		if flushErr != nil {
+			o.outputLost(old.plan.name, true)
+		}
 	}
+	o.unflushedRecords = 0
 	cancel()
 	old.codec.dead.release(p.log)
 	o.install(sw.out)
@@ -298,11 +310,26 @@ func (o *outputStage) flushOutput(ctx context.Context, fl output.Flusher) error 
 	if err := fl.Flush(ctx); err != nil {
 		return err
 	}
+	o.unflushedRecords = 0
 	if o.unflushed != (flowgo.QueuePos{}) {
 		o.p.disk.Confirm(o.unflushed)
 		o.unflushed = flowgo.QueuePos{}
 	}
 	return nil
+}
+
+// outputLost accounts for the records an output buffered when it could
+// neither flush nor close them out: they are gone with it. With a disk
+// queue at shutdown they stay queued (never confirmed), so only a swap,
+// whose successor's next confirmation passes over them, loses them there.
+func (o *outputStage) outputLost(name string, swapped bool) {
+	n := o.unflushedRecords
+	o.unflushedRecords = 0
+	if n == 0 || (o.p.disk != nil && !swapped) {
+		return
+	}
+	o.p.stats.Lost.Add(n)
+	o.p.log.Error("records the output had buffered could not be written: lost", "output", name, "records", n)
 }
 
 // deliver writes b until the output takes it, backing off between tries.

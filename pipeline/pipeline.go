@@ -399,6 +399,7 @@ wait:
 	out := p.out.current()
 	if err := out.out.Close(closeCtx); err != nil {
 		p.log.Error("closing the output", "output", out.plan.name, "error", err)
+		p.out.outputLost(out.plan.name, false)
 	}
 	for _, r := range p.in.list() {
 		r.dead.release(p.log)
