@@ -196,7 +196,11 @@ func (s *streamServer) Run(ctx context.Context, sink Sink) error {
 	if f, _ := adoptSocket("tcp", s.k.Listen); f != nil {
 		// The input this one replaces (a reload) left its listener bound,
 		// with the connection attempts in its backlog.
-		ln, _ = net.FileListener(f)
+		var err error
+		if ln, err = net.FileListener(f); err != nil {
+			s.c.Log.Warn("cannot take over the listener of the input this one replaces: listening anew; the connections waiting in its backlog are reset",
+				"type", s.kind, "error", err)
+		}
 		f.Close()
 	}
 	if ln == nil {

@@ -240,7 +240,10 @@ func (u *udpInput) listen(ctx context.Context) (*net.UDPConn, uint32, error) {
 				return uc, drops, nil
 			}
 			pc.Close()
+			err = fmt.Errorf("not a UDP socket but %T", pc)
 		}
+		u.c.Log.Warn("udp: cannot take over the socket of the input this one replaces: binding anew; what was queued in it is lost",
+			"error", err)
 	}
 	var lc net.ListenConfig
 	pc, err := lc.ListenPacket(ctx, network, u.k.Listen)
