@@ -131,26 +131,42 @@ func TestRecordsWaitingForTheQueueStayWithinTheBudget(t *testing.T) {
 			}
 		})
 	}
+	checkBlockedWithinBudget(t, mem, dec, budget, line, conns*lines)
+
+	close(sink.block)
+	wg.Wait()
+	checkDeliveredInOrder(t, sink, mem, conns, lines, 60*time.Second, "connection")
+}
+
+// checkBlockedWithinBudget waits until streams sending total frames of
+// line bytes each to a blocked queue stall, and checks that the budget
+// (of budget bytes) held their partial frames and decoded records: beyond
+// its limit only the reserve, a few frames of one stream.
+func checkBlockedWithinBudget(t *testing.T, mem *Buffers, dec *countingDecoder, budget, line, total int) {
+	t.Helper()
 	decoded := waitStalled(t, "frames decoded", dec.n.Load)
 	used, peak, _ := mem.Usage()
-	// Beyond the limit: the reserve, a few frames of one connection.
 	slack := 4 * (2*line + recordCharge + chargeStep)
-	t.Logf("queue blocked: %d of %d frames decoded, budget %d used, %d at most", decoded, conns*lines, used, peak)
+	t.Logf("queue blocked: %d of %d frames decoded, budget %d used, %d at most", decoded, total, used, peak)
 	if peak > budget+slack {
 		t.Errorf("the budget reached %d bytes; limit %d", peak, budget)
 	}
 	if most := int64((budget + slack) / (2*line + recordCharge)); decoded > most {
 		t.Errorf("%d frames decoded while the queue was blocked; the budget holds %d", decoded, most)
 	}
+}
 
-	close(sink.block)
-	wg.Wait()
-	sink.waitRecords(t, conns*lines, 60*time.Second)
-	next := make([]int, conns)
+// checkDeliveredInOrder waits for each of streams streams' each records
+// ("SSS NNNNNN ...": stream, then sequence number) and checks that every
+// stream's came in order, and that the budget is all given back.
+func checkDeliveredInOrder(t *testing.T, sink *streamSink, mem *Buffers, streams, each int, wait time.Duration, stream string) {
+	t.Helper()
+	sink.waitRecords(t, streams*each, wait)
+	next := make([]int, streams)
 	for _, m := range sink.got() {
 		var c, j int
 		if _, err := fmt.Sscanf(m, "%d %d", &c, &j); err != nil || j != next[c] {
-			t.Fatalf("record %q out of order (want %d of connection %d)", m[:10], next[c], c)
+			t.Fatalf("record %q out of order (want %d of %s %d)", m[:10], next[c], stream, c)
 		}
 		next[c]++
 	}

@@ -30,17 +30,21 @@ var handover = struct {
 }{m: map[string]*parkedSocket{}}
 
 type parkedSocket struct {
-	f     *os.File
+	f *os.File
+	// drops is what the socket's kernel drop counter read when its input
+	// last counted it (udp): the successor counts from there.
+	drops uint32
 	timer *time.Timer
 }
 
 func handoverKey(network, address string) string { return network + " " + address }
 
 // parkSocket leaves f (a descriptor of a bound socket) for the successor on
-// the same network and address.
-func parkSocket(network, address string, f *os.File) {
+// the same network and address, with the value of its drop counter that
+// was counted already.
+func parkSocket(network, address string, f *os.File, drops uint32) {
 	key := handoverKey(network, address)
-	ps := &parkedSocket{f: f}
+	ps := &parkedSocket{f: f, drops: drops}
 	handover.mu.Lock()
 	if old := handover.m[key]; old != nil {
 		old.timer.Stop()
@@ -59,16 +63,17 @@ func parkSocket(network, address string, f *os.File) {
 }
 
 // adoptSocket returns the socket a predecessor left on network and
-// address, or nil. The caller owns it.
-func adoptSocket(network, address string) *os.File {
+// address, or nil, and the drops it counted (see parkSocket). The caller
+// owns the socket.
+func adoptSocket(network, address string) (*os.File, uint32) {
 	key := handoverKey(network, address)
 	handover.mu.Lock()
 	defer handover.mu.Unlock()
 	ps := handover.m[key]
 	if ps == nil {
-		return nil
+		return nil, 0
 	}
 	delete(handover.m, key)
 	ps.timer.Stop()
-	return ps.f
+	return ps.f, ps.drops
 }

@@ -362,17 +362,7 @@ framing = "line"
 	}()
 	for _, timeout := range []int{3601, 3602, 3603} {
 		time.Sleep(700 * time.Millisecond)
-		f, err := config.Parse("flowgo.toml", cfg(timeout))
-		if err != nil {
-			t.Fatal(err)
-		}
-		u, err := p.NewUpdate(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := u.Apply(); err != nil {
-			t.Fatal(err)
-		}
+		reloadPipeline(t, p, cfg(timeout))
 	}
 	time.Sleep(500 * time.Millisecond)
 	close(done)
@@ -466,17 +456,7 @@ func TestPipelineUDPReloadKeepsTheSocket(t *testing.T) {
 	}()
 	for i := range 3 {
 		time.Sleep(400 * time.Millisecond)
-		f, err := config.Parse("flowgo.toml", cfg(4<<20+i+1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		u, err := p.NewUpdate(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := u.Apply(); err != nil {
-			t.Fatal(err)
-		}
+		reloadPipeline(t, p, cfg(4<<20+i+1))
 	}
 	time.Sleep(300 * time.Millisecond)
 	close(done)
@@ -493,5 +473,21 @@ func TestPipelineUDPReloadKeepsTheSocket(t *testing.T) {
 	}
 	if got+int(p.Stats().Dropped.Load()) != sent {
 		t.Errorf("delivered %d + dropped %d; want all %d sent", got, p.Stats().Dropped.Load(), sent)
+	}
+}
+
+// reloadPipeline applies the configuration text to p, as SIGHUP does.
+func reloadPipeline(t *testing.T, p *pipeline.Pipeline, text string) {
+	t.Helper()
+	f, err := config.Parse("flowgo.toml", text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := p.NewUpdate(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Apply(); err != nil {
+		t.Fatal(err)
 	}
 }

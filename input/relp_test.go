@@ -780,35 +780,14 @@ func TestRELPRecordsWaitingForTheQueueStayWithinTheBudget(t *testing.T) {
 			<-done
 		})
 	}
-	decoded := waitStalled(t, "frames decoded", dec.n.Load)
-	used, peak, _ := mem.Usage()
-	slack := 4 * (2*line + recordCharge + chargeStep)
-	t.Logf("queue blocked: %d of %d frames decoded, budget %d used, %d at most", decoded, conns*frames, used, peak)
-	if peak > budget+slack {
-		t.Errorf("the budget reached %d bytes; limit %d", peak, budget)
-	}
-	if most := int64((budget + slack) / (2*line + recordCharge)); decoded > most {
-		t.Errorf("%d frames decoded while the queue was blocked; the budget holds %d", decoded, most)
-	}
+	checkBlockedWithinBudget(t, mem, dec, budget, line, conns*frames)
 	if got := s.counter("relp_frames_acked_total", ""); got != 0 {
 		t.Errorf("%d frames answered while the queue was blocked", got)
 	}
 
 	close(sink.block)
 	wg.Wait()
-	sink.waitRecords(t, conns*frames, time.Minute)
-	next := make([]int, conns)
-	for _, m := range sink.got() {
-		var c, j int
-		if _, err := fmt.Sscanf(m, "%d %d", &c, &j); err != nil || j != next[c] {
-			t.Fatalf("record %q out of order (want %d of session %d)", m[:10], next[c], c)
-		}
-		next[c]++
-	}
-	if !waitFor(10*time.Second, func() bool { used, _, _ := mem.Usage(); return used == 0 }) {
-		used, _, _ := mem.Usage()
-		t.Errorf("%d bytes of budget still held with every record delivered", used)
-	}
+	checkDeliveredInOrder(t, sink, mem, conns, frames, time.Minute, "session")
 }
 
 // slowSink takes its time to queue each batch, so that an answer sent

@@ -193,10 +193,14 @@ func (s *streamServer) Run(ctx context.Context, sink Sink) error {
 		}
 	}
 	var ln net.Listener
-	if f := adoptSocket("tcp", s.k.Listen); f != nil {
+	if f, _ := adoptSocket("tcp", s.k.Listen); f != nil {
 		// The input this one replaces (a reload) left its listener bound,
 		// with the connection attempts in its backlog.
-		ln, _ = net.FileListener(f)
+		var err error
+		if ln, err = net.FileListener(f); err != nil {
+			s.c.Log.Warn("cannot take over the listener of the input this one replaces: listening anew; the connections waiting in its backlog are reset",
+				"type", s.kind, "error", err)
+		}
 		f.Close()
 	}
 	if ln == nil {
@@ -223,7 +227,7 @@ func (s *streamServer) Run(ctx context.Context, sink Sink) error {
 		// Replaced on the same address: the successor takes the listener
 		// and the connections waiting in its backlog.
 		if f, err := ln.(*net.TCPListener).File(); err == nil {
-			parkSocket("tcp", s.k.Listen, f)
+			parkSocket("tcp", s.k.Listen, f, 0)
 		} else {
 			s.c.Log.Warn("cannot hand the listener to the input replacing this one; it is closed", "type", s.kind, "error", err)
 		}

@@ -220,37 +220,42 @@ func (u *udpInput) Addr(ctx context.Context) (*net.UDPAddr, error) {
 }
 
 // listen binds the socket. An IPv4 address gives an IPv4 socket; "[::]"
-// gives Linux's default dual-stack socket, as Flowgger's does.
-func (u *udpInput) listen(ctx context.Context) (*net.UDPConn, error) {
+// gives Linux's default dual-stack socket, as Flowgger's does. A socket
+// handed over by a reload comes with the value of its drop counter that
+// its input counted.
+func (u *udpInput) listen(ctx context.Context) (*net.UDPConn, uint32, error) {
 	network := "udp"
 	if host, _, err := net.SplitHostPort(u.k.Listen); err == nil {
 		if a, err := netip.ParseAddr(host); err == nil && a.Is4() {
 			network = "udp4"
 		}
 	}
-	if f := adoptSocket("udp", u.k.Listen); f != nil {
+	if f, drops := adoptSocket("udp", u.k.Listen); f != nil {
 		// The input this one replaces (a reload) left its socket bound,
 		// with what was queued in it.
 		pc, err := net.FilePacketConn(f)
 		f.Close()
 		if err == nil {
 			if uc, ok := pc.(*net.UDPConn); ok {
-				return uc, nil
+				return uc, drops, nil
 			}
 			pc.Close()
+			err = fmt.Errorf("not a UDP socket but %T", pc)
 		}
+		u.c.Log.Warn("udp: cannot take over the socket of the input this one replaces: binding anew; what was queued in it is lost",
+			"error", err)
 	}
 	var lc net.ListenConfig
 	pc, err := lc.ListenPacket(ctx, network, u.k.Listen)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return pc.(*net.UDPConn), nil
+	return pc.(*net.UDPConn), 0, nil
 }
 
 // Run implements Input.
 func (u *udpInput) Run(ctx context.Context, sink Sink) error {
-	conn, err := u.listen(ctx)
+	conn, counted, err := u.listen(ctx)
 	if err == nil {
 		u.addr.Store(conn.LocalAddr().(*net.UDPAddr))
 	}
@@ -279,12 +284,14 @@ func (u *udpInput) Run(ctx context.Context, sink Sink) error {
 	if err != nil {
 		return err
 	}
+	drops := newKernelDrops(uc, log, counted)
 	defer func() {
 		if errors.Is(context.Cause(ctx), ErrHandover) {
 			// Replaced on the same address: the successor takes the
-			// socket and what is queued in it.
+			// socket and what is queued in it, and counts the drops
+			// from where this input stopped.
 			if f, err := uc.file(); err == nil {
-				parkSocket("udp", u.k.Listen, f)
+				parkSocket("udp", u.k.Listen, f, drops.counted())
 			} else {
 				log.Warn("udp: cannot hand the socket to the input replacing this one; it is closed", "error", err)
 			}
@@ -303,7 +310,6 @@ func (u *udpInput) Run(ctx context.Context, sink Sink) error {
 		chunks = newGELFChunks(u.k.GELFChunkTimeout, u.k.GELFMaxChunks, u.k.GELFMaxPending,
 			u.k.GELFMaxPendingBytes, u.maxChunked, sink.Dropped)
 	}
-	drops := newKernelDrops(uc, log)
 
 	// Housekeeping: report kernel drops and expire incomplete messages.
 	hkDone := make(chan struct{})

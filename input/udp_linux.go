@@ -218,8 +218,17 @@ type kernelDrops struct {
 	off     bool
 }
 
-func newKernelDrops(c *udpConn, log *slog.Logger) *kernelDrops {
-	return &kernelDrops{c: c, log: log}
+// newKernelDrops counts the drops beyond counted, the value of the counter
+// that an input that had the socket before counted already.
+func newKernelDrops(c *udpConn, log *slog.Logger, counted uint32) *kernelDrops {
+	return &kernelDrops{c: c, log: log, last: counted}
+}
+
+// counted returns the value of the counter counted so far.
+func (k *kernelDrops) counted() uint32 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.last
 }
 
 // report counts the drops since the last call with sink.Dropped.

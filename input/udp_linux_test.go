@@ -191,3 +191,43 @@ func TestUDPIdleReadersStopAndReleaseThePort(t *testing.T) {
 		t.Errorf("records %q; want the one sent", msgs)
 	}
 }
+
+// A reload hands the socket to the input that replaces the stopped one,
+// and the kernel's drop counter goes with it: the drops the first input
+// counted are not counted again by the second.
+func TestUDPKernelDropsAreCountedOnceAcrossAHandover(t *testing.T) {
+	b := startBlockedUDP(t, "udp_recv_buffer = 1")
+	const n = 500
+	payload := bytes.Repeat([]byte("x"), 200)
+	for i := range n {
+		send(t, b.conn, fmt.Appendf(nil, "drop test %d %s", i, payload))
+	}
+	// Stopped for a successor, the readers leave what is queued to it.
+	b.run.handover()
+	b.gate.release()
+	if err := b.run.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	next := startUDP(t, testConfig(t, "udp_recv_buffer = 1"), b.sink)
+	if next.addr.Port != b.run.addr.Port {
+		t.Fatalf("the successor listens on %v, not on the socket handed over (%v)", next.addr, b.run.addr)
+	}
+	count := func() (arrived, dropped int) {
+		msgs, _, _, drops := b.sink.snapshot()
+		for _, m := range msgs {
+			if strings.HasPrefix(m, "drop test ") {
+				arrived++
+			}
+		}
+		return arrived, drops[dropKernel]
+	}
+	waitFor(10*time.Second, func() bool { a, d := count(); return a+d >= n })
+	if err := next.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	arrived, dropped := count()
+	if dropped == 0 || arrived+dropped != n {
+		t.Errorf("arrived %d + kernel drops %d = %d; want %d sent, with drops", arrived, dropped, arrived+dropped, n)
+	}
+	t.Logf("%d of %d datagrams arrived, %d dropped by the kernel", arrived, n, dropped)
+}

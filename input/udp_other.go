@@ -100,12 +100,14 @@ func setRecvBuffer(c *net.UDPConn, n int) (int, error) {
 // kernelDrops is a no-op outside Linux, where the drop counter is not read.
 type kernelDrops struct{}
 
-func newKernelDrops(_ *udpConn, log *slog.Logger) *kernelDrops {
+func newKernelDrops(_ *udpConn, log *slog.Logger, _ uint32) *kernelDrops {
 	log.Warn("udp: the kernel's receive-buffer drops are counted on Linux only")
 	return &kernelDrops{}
 }
 
 func (*kernelDrops) report(Sink) {}
+
+func (*kernelDrops) counted() uint32 { return 0 }
 
 // file returns a new descriptor of the socket, for a successor input.
 func (c *udpConn) file() (*os.File, error) { return c.UDPConn.File() }

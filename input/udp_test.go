@@ -126,7 +126,10 @@ type udpRun struct {
 	sink   Sink
 	addr   *net.UDPAddr
 	cancel context.CancelFunc
-	done   chan error
+	// handover stops the input as a reload that replaces it on the same
+	// address does.
+	handover func()
+	done     chan error
 }
 
 // testConfig returns a Config for an input whose table holds keys.
@@ -157,8 +160,10 @@ func startUDP(t testing.TB, c Config, sink Sink) *udpRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &udpRun{in: in.(*udpInput), sink: sink, cancel: cancel, done: make(chan error, 1)}
+	ctx, cancelCause := context.WithCancelCause(context.Background())
+	cancel := func() { cancelCause(nil) }
+	r := &udpRun{in: in.(*udpInput), sink: sink, cancel: cancel, handover: func() { cancelCause(ErrHandover) },
+		done: make(chan error, 1)}
 	go func() { r.done <- in.Run(ctx, sink) }()
 	actx, acancel := context.WithTimeout(ctx, 5*time.Second)
 	defer acancel()
