@@ -77,8 +77,14 @@ type gelfChunks struct {
 	// arrives again after its message was delivered is absorbed instead of
 	// starting a message that would count as dropped.
 	completed      map[chunkKey]time.Time // key → until when its chunks are absorbed
-	completedOrder []chunkKey             // a ring, next at completedNext
+	completedOrder []completedMsg         // a ring, next at completedNext
 	completedNext  int
+}
+
+// completedMsg is an entry of gelfChunks.completedOrder.
+type completedMsg struct {
+	key   chunkKey
+	until time.Time
 }
 
 // maxCompleted bounds the memory of completed messages (about 60 bytes
@@ -241,13 +247,18 @@ func (g *gelfChunks) add(dg []byte, from netip.AddrPort, now time.Time, dst []by
 func (g *gelfChunks) rememberLocked(key chunkKey, until time.Time) {
 	if g.completed == nil {
 		g.completed = make(map[chunkKey]time.Time)
-		g.completedOrder = make([]chunkKey, 0, 64)
+		g.completedOrder = make([]completedMsg, 0, 64)
 	}
+	e := completedMsg{key, until}
 	if len(g.completedOrder) < maxCompleted {
-		g.completedOrder = append(g.completedOrder, key)
+		g.completedOrder = append(g.completedOrder, e)
 	} else {
-		delete(g.completed, g.completedOrder[g.completedNext])
-		g.completedOrder[g.completedNext] = key
+		// Forget the oldest entry, unless its id completed again since:
+		// the map then holds the newer entry's time.
+		if old := g.completedOrder[g.completedNext]; g.completed[old.key].Equal(old.until) {
+			delete(g.completed, old.key)
+		}
+		g.completedOrder[g.completedNext] = e
 		g.completedNext = (g.completedNext + 1) % maxCompleted
 	}
 	g.completed[key] = until

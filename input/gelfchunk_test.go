@@ -355,3 +355,26 @@ func TestGELFChunksCompletedMemoryIsBounded(t *testing.T) {
 		t.Error("the newest completed message is not remembered")
 	}
 }
+
+// An id that completes again is remembered by its newest completion: the
+// ring forgetting its older entry does not forget it.
+func TestGELFChunksCompletedIDReusedIsNotForgottenEarly(t *testing.T) {
+	g := newTestChunks(drops{})
+	dgs := splitGELF(42, []byte("0123456789"), 5)
+	feed(t, g, senderA, t0, dgs...)
+	for id := range uint64(maxCompleted - 2) { // the ring's last place is left for id 42 again
+		feed(t, g, senderA, t0, splitGELF(1000+id, []byte("0123456789"), 5)...)
+	}
+	// id 42 again, once its first completion's window has passed.
+	if got := feed(t, g, senderA, t0.Add(6*time.Second), dgs...); len(got) != 1 {
+		t.Fatalf("id 42 reused after the window completed %d messages; want 1", len(got))
+	}
+	feed(t, g, senderA, t0.Add(6*time.Second), splitGELF(9999, []byte("0123456789"), 5)...)
+	// The ring has now passed over id 42's first entry.
+	if got := feed(t, g, senderA, t0.Add(7*time.Second), dgs[0]); len(got) != 0 {
+		t.Fatal("a late chunk completed a message")
+	}
+	if n, _ := g.usage(); n != 0 {
+		t.Errorf("a late chunk of id 42 started a message (%d pending); want it absorbed", n)
+	}
+}
