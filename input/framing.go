@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 
 	"github.com/flowgo/flowgo"
 	"github.com/flowgo/flowgo/decoder"
@@ -502,13 +501,4 @@ func trimLF(b []byte) []byte {
 }
 
 // FramingHelp describes the input framings for -h.
-func FramingHelp() string {
-	var b strings.Builder
-	for i, f := range Framings {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(string(f))
-	}
-	return b.String()
-}
+func FramingHelp() string { return flowgo.JoinFramings(Framings) }

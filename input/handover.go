@@ -2,6 +2,7 @@ package input
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -49,6 +50,7 @@ func parkSocket(network, address string, f *os.File, drops uint32) {
 	if old := handover.m[key]; old != nil {
 		old.timer.Stop()
 		old.f.Close()
+		slog.Warn("a socket left for a successor was replaced before it was taken: what it held is lost", "network", network, "listen", address)
 	}
 	handover.m[key] = ps
 	ps.timer = time.AfterFunc(handoverTTL, func() {
@@ -56,6 +58,8 @@ func parkSocket(network, address string, f *os.File, drops uint32) {
 		if handover.m[key] == ps {
 			delete(handover.m, key)
 			ps.f.Close()
+			// What it held (a TCP backlog, queued datagrams) goes with it.
+			slog.Warn("no input took over the socket a replaced input left: closed, what it held is lost", "network", network, "listen", address, "after", handoverTTL)
 		}
 		handover.mu.Unlock()
 	})
