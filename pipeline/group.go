@@ -21,6 +21,10 @@ import (
 // calls the pipeline wedged.
 const DefaultStallTimeout = 5 * time.Minute
 
+// DefaultMetricsListen is where the metrics and health endpoints listen
+// when no [metrics] table says otherwise; flowgo tap reads it there.
+const DefaultMetricsListen = "127.0.0.1:9281"
+
 // metricsKeys is the [metrics] table.
 type metricsKeys struct {
 	Listen       string        `toml:"listen"`
@@ -127,7 +131,7 @@ func parseAll(paths []string) ([]*loaded, metricsKeys, error) {
 		}
 		l := &loaded{name: name, path: path, file: f}
 		if s, ok := f.Tables["metrics"]; ok {
-			k := metricsKeys{Listen: "127.0.0.1:9281", StallTimeout: DefaultStallTimeout}
+			k := metricsKeys{Listen: DefaultMetricsListen, StallTimeout: DefaultStallTimeout}
 			if err := s.Decode(&k); err != nil {
 				return nil, mk, err
 			}

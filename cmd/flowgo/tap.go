@@ -20,7 +20,7 @@ import (
 )
 
 // defaultMetricsURL is where [metrics] listens by default.
-const defaultMetricsURL = "http://127.0.0.1:9281"
+const defaultMetricsURL = "http://" + pipeline.DefaultMetricsListen
 
 // tapCmd streams the records of a running flowgo from its metrics
 // listener (/tap): what its inputs decode, what an output delivers, or
@@ -53,7 +53,7 @@ func (e *env) tapCmd(ctx context.Context, args []string) int {
 		return exitUsage
 	}
 	if *n < 0 {
-		fmt.Fprintln(e.stderr, "flowgo tap: -n must be positive")
+		fmt.Fprintln(e.stderr, "flowgo tap: -n must not be negative")
 		return exitUsage
 	}
 	u, err := tapURL(*base)
