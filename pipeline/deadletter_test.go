@@ -1,8 +1,11 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowgo/flowgo/input"
+	"github.com/flowgo/flowgo/internal/syncbuf"
 )
 
 func openTestDeadLetter(t *testing.T, s deadLetterSettings) (*deadLetter, string) {
@@ -102,5 +106,36 @@ func TestDeadLetterFilesGetTheirMode(t *testing.T) {
 	d.Write([]byte("x"), errors.New("decode"))
 	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("mode = %v, %v; want 0600", st.Mode().Perm(), err)
+	}
+}
+
+// A dead-letter file that keeps failing (a full disk) is reported at the
+// rate limit, not at every one-second tick until it is reopened.
+func TestAFailingDeadLetterFileIsLoggedAtTheRateLimit(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Fatal("needs /dev/full:", err)
+	}
+	mem, id := newMem(t)
+	var logs syncbuf.Buffer
+	stdin, feed := io.Pipe()
+	p := build(t, fmt.Sprintf("[input]\ntype = \"stdin\"\nformat = \"testline\"\ndead_letter_file = \"/dev/full\"\n[output]\ntype = \"testmem\"\nid = %q\nformat = \"testmsg\"\n", id),
+		Options{Stdin: stdin, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	in, _ := lines(10, func(i int) bool { return i%2 == 1 })
+	if _, err := io.WriteString(feed, in); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3500 * time.Millisecond) // three ticks and more with the write error standing
+	running := logs.String()
+	feed.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := len(mem.got()); got != 5 {
+		t.Errorf("delivered %d; want the 5 good lines", got)
+	}
+	if n := strings.Count(running, `msg="dead-letter file"`); n != 1 {
+		t.Errorf("the dead-letter write error was logged %d times in 3.5 s; want once (then a summary):\n%s", n, running)
 	}
 }

@@ -115,7 +115,8 @@ type Pipeline struct {
 	hardCancel context.CancelFunc
 	rejectLog  *ratelog.Log
 	dropLog    *ratelog.Log
-	rejMu      sync.Mutex // serialises calls of opts.OnReject
+	deadLog    *ratelog.Log // dead-letter write errors, met again at every tick until the file is reopened
+	rejMu      sync.Mutex   // serialises calls of opts.OnReject
 
 	// Counters and taps: atomics.
 	stats Stats
@@ -177,6 +178,7 @@ func parse(f *config.File, opts Options, dead *deadLetters) (*Pipeline, error) {
 	p.hardCtx, p.hardCancel = context.WithCancel(context.Background())
 	p.rejectLog = ratelog.New(log, "frames rejected", "origin", 10*time.Second, 10)
 	p.dropLog = ratelog.New(log, "drops of records", "origin", 10*time.Second, 10)
+	p.deadLog = ratelog.New(log, "dead-letter write failures", "file", 10*time.Second, 1)
 	p.in = newInputStage(p)
 	p.out = newOutputStage(p)
 	return p, nil
@@ -416,6 +418,7 @@ wait:
 	}
 	p.rejectLog.Flush()
 	p.dropLog.Flush()
+	p.deadLog.Flush()
 	p.out.retryLog.Flush()
 	return p.in.err()
 }
@@ -431,7 +434,7 @@ func (p *Pipeline) flushDeadLetters() {
 		}
 		seen[d.deadFile] = true
 		if err := d.Flush(); err != nil {
-			p.log.Error("dead-letter file", "error", err)
+			p.deadLog.Event(slog.LevelError, "dead-letter file", d.path, err)
 		}
 	}
 	for _, r := range p.in.list() {
